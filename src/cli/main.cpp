@@ -1,0 +1,65 @@
+// `vm`: the user's command for virtual clusters as Slurm jobs. This file only wires the verbs
+// together and maps failures to exit codes; each verb lives in verb_<name>.cpp.
+#include <cstdio>
+#include <iostream>
+
+#include "error.hpp"
+#include "log.hpp"
+#include "verb.hpp"
+
+namespace {
+
+using slurmvm::Error;
+using slurmvm::ErrorKind;
+
+constexpr const char* kDescription =
+    "Run virtual clusters of QEMU/KVM VMs as Slurm jobs.\n"
+    "\n"
+    "Exit status: 0 success, 1 internal error, 2 usage error, 3 configuration error,\n"
+    "4 not found, 5 system or Slurm failure, 6 timeout; verbs that run a program\n"
+    "(alloc -E, ssh) return that program's status. See vm(1).";
+
+int real_main(int argc, char** argv) {
+  slurmvm::cli::GlobalOptions global;
+  CLI::App app(kDescription, "vm");
+  app.set_version_flag("-V,--version", "vm (slurm-vm) " SLURM_VM_VERSION);
+  app.add_flag("-v,--verbose", global.verbosity, "More messages on stderr (repeat for debug)");
+  app.require_subcommand(1);
+  app.fallthrough();
+
+  slurmvm::cli::VerbList verbs;
+  verbs.push_back(slurmvm::cli::make_template_verb(global));
+  for (auto& verb : verbs) verb->declare(app);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // --help and --version are "errors" with exit code 0 in CLI11.
+    const int rc = app.exit(e);
+    return rc == 0 ? 0 : slurmvm::exit_code_for(ErrorKind::usage);
+  }
+
+  slurmvm::set_log_level(global.verbosity >= 2   ? slurmvm::LogLevel::debug
+                         : global.verbosity == 1 ? slurmvm::LogLevel::info
+                                                 : slurmvm::LogLevel::warning);
+  for (auto& verb : verbs) {
+    if (verb->selected()) return verb->run();
+  }
+  return slurmvm::exit_code_for(ErrorKind::usage);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  slurmvm::set_log_sink(slurmvm::stderr_sink("vm"));
+  // No exception leaves main: each becomes one line a person can act on, and an exit code.
+  try {
+    return real_main(argc, argv);
+  } catch (const Error& e) {
+    slurmvm::log_error("{}", e.what());
+    return slurmvm::exit_code_for(e.kind());
+  } catch (const std::exception& e) {
+    slurmvm::log_error("internal error: {}", e.what());
+    return slurmvm::exit_code_for(ErrorKind::internal);
+  }
+}

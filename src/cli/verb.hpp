@@ -1,0 +1,36 @@
+// A verb of the `vm` command (`vm template`, `vm alloc`, ...). Each verb is one class in its
+// own file: it declares its options on a CLI11 subcommand and runs when that subcommand is
+// chosen. Verbs report failures by throwing slurmvm::Error; main() turns that into a message
+// and an exit code (docs/exit-codes.md).
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <memory>
+#include <vector>
+
+namespace slurmvm::cli {
+
+// Options every verb can see (set on the top-level command).
+struct GlobalOptions {
+  int verbosity = 0;
+};
+
+class Verb {
+ public:
+  virtual ~Verb() = default;
+  // Adds the verb's subcommand(s) to `app`. The verb keeps pointers into `app`; both live
+  // until main() returns.
+  virtual void declare(CLI::App& app) = 0;
+  // Runs if this verb's subcommand was parsed; returns the process exit code.
+  virtual int run() = 0;
+  // True if this verb's subcommand was given on the command line.
+  virtual bool selected() const = 0;
+};
+
+using VerbList = std::vector<std::unique_ptr<Verb>>;
+
+// One factory per verb file.
+std::unique_ptr<Verb> make_template_verb(const GlobalOptions& global);
+
+}  // namespace slurmvm::cli

@@ -1,0 +1,46 @@
+// Cluster definitions, the user's `tpl:count,tpl:count` (pcocc syntax): parsed, checked and
+// numbered. VMs are named vm0..vmN-1 in definition order, so `master:1,compute:3` gives
+// vm0 = master and vm1..vm3 = compute.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace slurmvm {
+
+// A bound that catches typos like `compute:1000000` before Slurm is asked for the cores.
+// It matches the addressing plan's per-job limit (addressing.hpp).
+inline constexpr std::uint32_t kMaxVmsPerCluster = 4093;
+
+struct ClusterGroup {
+  std::string template_name;
+  std::uint32_t count = 1;
+};
+
+class ClusterDef {
+ public:
+  // Parses DEF; throws Error(ErrorKind::config) naming the offending piece and its column.
+  static ClusterDef parse(std::string_view text);
+
+  const std::vector<ClusterGroup>& groups() const noexcept { return groups_; }
+  std::uint32_t vm_count() const noexcept { return vm_count_; }
+  // Template of VM `rank` (0-based); rank must be < vm_count().
+  const std::string& template_of(std::uint32_t rank) const;
+  // Canonical text: counts always written ("a:1,b:2").
+  std::string to_string() const;
+
+  // Throws Error(ErrorKind::not_found) for the first template that `exists` rejects.
+  void check_templates(const std::function<bool(std::string_view)>& exists) const;
+
+ private:
+  std::vector<ClusterGroup> groups_;
+  std::uint32_t vm_count_ = 0;
+};
+
+// True if `name` is a valid template name: a letter, then letters, digits, '_', '-' or '.'.
+bool is_valid_template_name(std::string_view name) noexcept;
+
+}  // namespace slurmvm
