@@ -1,0 +1,42 @@
+// srun (local context) and sbatch, salloc (allocator context), as the submitting user, before
+// the job reaches slurmctld: the one place where a wrong definition can be refused with a
+// message on the user's terminal and nothing started on any node. Both contexts do the same.
+//
+// The check is for the user's benefit, not a security boundary: the user controls this
+// process, its environment and even which plugstack.conf it reads (SLURM_CONF). The root
+// helpers check the definition again against the system configuration only.
+#include <fmt/format.h>
+
+#include "config/identity.hpp"
+#include "contexts.hpp"
+#include "definition.hpp"
+#include "error.hpp"
+#include "log.hpp"
+#include "options.hpp"
+
+namespace slurmvm::spank {
+
+int submit_init_post_opt(spank_t sp, const PluginArgs& args) {
+  const auto request = requested_definition(option_value(), config::process_env(kEnvVar));
+  if (!request) return 0;
+  // The user's own configuration is read here, as the user, in the user's process.
+  const ClusterDef def = check_definition(*request, submission_config_dirs(config::process_env, args));
+  const std::string canonical = def.to_string();
+
+  // The only way a value reaches the Prolog= and Epilog= programs, which see it as
+  // SPANK_VM_TEMPLATE; vm-prolog reads it there. Inside an existing allocation (srun in a
+  // batch script) nothing reads it: that job's prolog has already run.
+  if (const spank_err_t rc = spank_job_control_setenv(sp, kJobControlVar, canonical.c_str(), 1);
+      rc != ESPANK_SUCCESS) {
+    throw Error(fmt::format("cannot hand the cluster definition to the job prolog: "
+                            "spank_job_control_setenv: {}",
+                            spank_strerror(rc)));
+  }
+  // No check of the VM count against the task count: an srun inside a virtual cluster's
+  // batch script inherits the option (Slurm exports it) and legitimately runs other steps.
+  log_debug("{}: cluster {} ({} VMs) handed to the job prolog as SPANK_{}", request->source,
+            canonical, def.vm_count(), kJobControlVar);
+  return 0;
+}
+
+}  // namespace slurmvm::spank
