@@ -1,0 +1,34 @@
+// Where each VM of a job runs, computed the same way by the root prolog (to build only this
+// node's TAPs), by `vm alloc` (which starts the VMs' step with exactly this placement through
+// srun's arbitrary distribution) and by `vm list`. Inputs are what every one of them can see:
+// the job's node list, its CPUs per node (SLURM_JOB_CPUS_PER_NODE) and the VM count.
+//
+// Rule: every VM gets the same number of CPUs, the largest count c for which the nodes hold
+// all VMs (sum over nodes of floor(cpus/c) >= VMs); VMs then fill the nodes in order, rank 0
+// first (Slurm's block distribution). `-n 3 -c 1` on nodes allocated 2+1 CPUs gives vm0, vm1
+// on the first node and vm2 on the second.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace slurmvm {
+
+struct VmLayout {
+  std::uint32_t cpus_per_vm = 0;
+  std::vector<std::uint32_t> node_of_vm;  // index into the job's node list, per VM rank
+
+  // Ranks of the VMs on node `node_index`, in increasing order.
+  std::vector<std::uint32_t> vms_on(std::uint32_t node_index) const;
+};
+
+// Throws Error(ErrorKind::config) when the nodes have fewer CPUs than VMs, or when the
+// lists disagree in length.
+VmLayout compute_vm_layout(std::span<const std::uint32_t> cpus_per_node, std::uint32_t vm_count);
+
+// The SLURM_HOSTFILE content that makes `srun -m arbitrary` place task N on node_of_vm[N].
+std::string layout_hostfile(const VmLayout& layout, std::span<const std::string> nodes);
+
+}  // namespace slurmvm
