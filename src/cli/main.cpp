@@ -1,6 +1,8 @@
 // `vm`: the user's command for virtual clusters as Slurm jobs. This file only wires the verbs
 // together and maps failures to exit codes; each verb lives in verb_<name>.cpp.
 #include <cstdio>
+
+#include <fmt/format.h>
 #include <iostream>
 
 #include "error.hpp"
@@ -20,17 +22,33 @@ constexpr const char* kDescription =
     "(alloc -E, ssh) return that program's status. See vm(1).";
 
 int real_main(int argc, char** argv) {
-  slurmvm::cli::GlobalOptions global;
+  int verbosity = 0;
   CLI::App app(kDescription, "vm");
   app.set_version_flag("-V,--version", "vm (slurm-vm) " SLURM_VM_VERSION);
-  app.add_flag("-v,--verbose", global.verbosity, "More messages on stderr (repeat for debug)");
+  app.add_flag("-v,--verbose", verbosity, "More messages on stderr (repeat for debug)");
   app.require_subcommand(1);
-  app.fallthrough();
 
   slurmvm::cli::VerbList verbs;
-  verbs.push_back(slurmvm::cli::make_template_verb(global));
+  verbs.push_back(slurmvm::cli::make_alloc_verb());
+  verbs.push_back(slurmvm::cli::make_boot_verb());
+  verbs.push_back(slurmvm::cli::make_ssh_verb());
+  verbs.push_back(slurmvm::cli::make_scp_verb());
+  verbs.push_back(slurmvm::cli::make_list_verb());
+  verbs.push_back(slurmvm::cli::make_template_verb());
   for (auto& verb : verbs) verb->declare(app);
 
+  // CLI11 would only say "A subcommand is required" for a mistyped verb.
+  if (argc > 1 && argv[1][0] != '-') {
+    std::string names;
+    bool known = false;
+    for (const CLI::App* sub : app.get_subcommands([](const CLI::App*) { return true; })) {
+      names += (names.empty() ? "" : ", ") + sub->get_name();
+      known = known || sub->check_name(argv[1]);
+    }
+    if (!known) {
+      throw Error(fmt::format("unknown verb \"{}\" (verbs: {}; see vm --help)", argv[1], names), ErrorKind::usage);
+    }
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -39,8 +57,8 @@ int real_main(int argc, char** argv) {
     return rc == 0 ? 0 : slurmvm::exit_code_for(ErrorKind::usage);
   }
 
-  slurmvm::set_log_level(global.verbosity >= 2   ? slurmvm::LogLevel::debug
-                         : global.verbosity == 1 ? slurmvm::LogLevel::info
+  slurmvm::set_log_level(verbosity >= 2   ? slurmvm::LogLevel::debug
+                         : verbosity == 1 ? slurmvm::LogLevel::info
                                                  : slurmvm::LogLevel::warning);
   for (auto& verb : verbs) {
     if (verb->selected()) return verb->run();

@@ -24,9 +24,10 @@ void Table::print(std::ostream& out) const {
     std::string line;
     for (std::size_t c = 0; c < row.size(); ++c) {
       line += row[c];
-      // No trailing blanks after the last column.
       if (c + 1 < row.size()) line.append(width[c] - row[c].size() + 2, ' ');
     }
+    // An empty last cell would leave the padding of the one before it.
+    line.erase(line.find_last_not_of(' ') + 1);
     out << line << '\n';
   };
   print_row(header_);

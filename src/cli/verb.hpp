@@ -11,11 +11,6 @@
 
 namespace slurmvm::cli {
 
-// Options every verb can see (set on the top-level command).
-struct GlobalOptions {
-  int verbosity = 0;
-};
-
 class Verb {
  public:
   virtual ~Verb() = default;
@@ -31,6 +26,11 @@ class Verb {
 using VerbList = std::vector<std::unique_ptr<Verb>>;
 
 // One factory per verb file.
-std::unique_ptr<Verb> make_template_verb(const GlobalOptions& global);
+std::unique_ptr<Verb> make_template_verb();
+std::unique_ptr<Verb> make_alloc_verb();
+std::unique_ptr<Verb> make_boot_verb();
+std::unique_ptr<Verb> make_ssh_verb();
+std::unique_ptr<Verb> make_scp_verb();
+std::unique_ptr<Verb> make_list_verb();
 
 }  // namespace slurmvm::cli

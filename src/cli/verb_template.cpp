@@ -19,7 +19,7 @@ std::string origin_name(Origin o) { return o == Origin::user ? "user" : "system"
 
 // A setting's value as one line of text: strings bare, everything else as compact JSON.
 std::string value_text(const nlohmann::json& v) {
-  if (v.is_null()) return "-";
+  if (v.is_null() || v == "") return "-";
   if (v.is_string()) return v.get<std::string>();
   return v.dump();
 }
@@ -36,8 +36,6 @@ nlohmann::json template_summary(const Template& t) {
 
 class TemplateVerb final : public Verb {
  public:
-  explicit TemplateVerb(const GlobalOptions& global) : global_(global) {}
-
   void declare(CLI::App& app) override {
     cmd_ = app.add_subcommand("template", "List and inspect VM templates");
     cmd_->require_subcommand(1);
@@ -120,7 +118,6 @@ class TemplateVerb final : public Verb {
     return 0;
   }
 
-  const GlobalOptions& global_;
   CLI::App* cmd_ = nullptr;
   CLI::App* list_ = nullptr;
   CLI::App* show_ = nullptr;
@@ -130,8 +127,8 @@ class TemplateVerb final : public Verb {
 
 }  // namespace
 
-std::unique_ptr<Verb> make_template_verb(const GlobalOptions& global) {
-  return std::make_unique<TemplateVerb>(global);
+std::unique_ptr<Verb> make_template_verb() {
+  return std::make_unique<TemplateVerb>();
 }
 
 }  // namespace slurmvm::cli

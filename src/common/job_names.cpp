@@ -8,11 +8,6 @@ std::uint32_t network_id_for_job(std::uint32_t job_id, const AddressPlan& plan) 
   return job_id % plan.max_network_id() + 1;
 }
 
-std::uint64_t flow_cookie_for_job(std::uint32_t job_id) {
-  constexpr std::uint64_t kTag = 0x5356'4d00;  // "SVM\0"
-  return (kTag << 32) | job_id;
-}
-
 std::string tap_name(std::uint32_t job_id, std::uint32_t rank) {
   return fmt::format("svm{:x}.{:x}", job_id, rank);
 }

@@ -1,6 +1,6 @@
 // Names and numbers derived from a Slurm job id, computed identically on every node and by the
 // CLI so that nothing needs to be looked up: the job's virtual network id (also its GRE key),
-// its OpenFlow cookie, its TAP device names and its directories.
+// its TAP device names and its directories.
 #pragma once
 
 #include <cstdint>
@@ -16,10 +16,6 @@ namespace slurmvm {
 // with ids that collide, and the prolog refuses to start a job whose network id is already in
 // use on its node (docs/addressing.md).
 std::uint32_t network_id_for_job(std::uint32_t job_id, const AddressPlan& plan);
-
-// OpenFlow cookie marking every flow of the job: "slurm-vm" tag in the high 32 bits so that
-// `ovs-ofctl dump-flows br cookie=0x.../-1` shows one job and other tenants' flows never match.
-std::uint64_t flow_cookie_for_job(std::uint32_t job_id);
 
 // TAP device of VM `rank` of the job: "svm" + job id and rank in hex, at most 15 characters
 // (IFNAMSIZ - 1): svm<8 hex>.<3 hex>.

@@ -37,6 +37,9 @@ Pipe make_pipe() {
 
 std::vector<std::string> build_env(const Command& cmd) {
   std::vector<std::string> env;
+  if (cmd.inherit_env) {
+    for (char** e = environ; *e != nullptr; ++e) env.emplace_back(*e);
+  }
   for (const auto& name : cmd.env_allow) {
     if (const char* v = std::getenv(name.c_str())) env.push_back(name + "=" + v);
   }
@@ -121,21 +124,21 @@ std::string format_argv(const std::vector<std::string>& argv) {
   return out;
 }
 
-RunResult run(const Command& cmd) {
+namespace {
+
+// Starts cmd with the given pipes as the child's stdin/stdout/stderr (nullopt: stdin from
+// /dev/null, stdout/stderr inherited). Returns the child's pid.
+pid_t start_child(const Command& cmd, const std::optional<Pipe>& in, const std::optional<Pipe>& out,
+                  const std::optional<Pipe>& err) {
   if (cmd.argv.empty()) throw Error("run: empty argv", ErrorKind::internal);
   if (!cmd.search_path && !cmd.argv[0].starts_with('/')) {
     throw Error(fmt::format("run: {} is not an absolute path", cmd.argv[0]), ErrorKind::internal);
   }
 
-  std::optional<Pipe> in, out, err;
-  if (cmd.stdin_data) in = make_pipe();
-  if (cmd.capture_stdout) out = make_pipe();
-  if (cmd.capture_stderr) err = make_pipe();
-
   FileActions fa;
   if (in) {
     posix_spawn_file_actions_adddup2(fa.get(), in->read.get(), STDIN_FILENO);
-  } else {
+  } else if (!cmd.inherit_stdin) {
     posix_spawn_file_actions_addopen(fa.get(), STDIN_FILENO, "/dev/null", O_RDONLY, 0);
   }
   if (out) posix_spawn_file_actions_adddup2(fa.get(), out->write.get(), STDOUT_FILENO);
@@ -149,10 +152,13 @@ RunResult run(const Command& cmd) {
   sigemptyset(&none);
   posix_spawnattr_setsigdefault(attr.get(), &all);
   posix_spawnattr_setsigmask(attr.get(), &none);
-  // Own process group: a timeout kills the child and whatever it started.
-  posix_spawnattr_setpgroup(attr.get(), 0);
-  posix_spawnattr_setflags(attr.get(), POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK |
-                                           POSIX_SPAWN_SETPGROUP);
+  short flags = POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK;
+  if (cmd.new_process_group) {
+    // Own process group: a timeout kills the child and whatever it started.
+    posix_spawnattr_setpgroup(attr.get(), 0);
+    flags |= POSIX_SPAWN_SETPGROUP;
+  }
+  posix_spawnattr_setflags(attr.get(), flags);
 
   std::vector<std::string> argv_copy = cmd.argv;
   std::vector<std::string> env = build_env(cmd);
@@ -164,6 +170,17 @@ RunResult run(const Command& cmd) {
                ? posix_spawnp(&pid, argv_c[0], fa.get(), attr.get(), argv_c.data(), env_c.data())
                : posix_spawn(&pid, argv_c[0], fa.get(), attr.get(), argv_c.data(), env_c.data());
   if (rc != 0) throw Error::from_errno(fmt::format("cannot run {}", cmd.argv[0]), rc);
+  return pid;
+}
+
+}  // namespace
+
+RunResult run(const Command& cmd) {
+  std::optional<Pipe> in, out, err;
+  if (cmd.stdin_data) in = make_pipe();
+  if (cmd.capture_stdout) out = make_pipe();
+  if (cmd.capture_stderr) err = make_pipe();
+  const pid_t pid = start_child(cmd, in, out, err);
 
   // The parent keeps only its ends.
   if (in) in->read.reset();
@@ -197,11 +214,11 @@ RunResult run(const Command& cmd) {
     const auto now = Clock::now();
     if (!result.timed_out && now >= deadline) {
       result.timed_out = true;
-      ::kill(-pid, SIGTERM);
+      ::kill(cmd.new_process_group ? -pid : pid, SIGTERM);
       kill_at = now + cmd.kill_grace;
     }
     if (result.timed_out && now >= kill_at) {
-      ::kill(-pid, SIGKILL);
+      ::kill(cmd.new_process_group ? -pid : pid, SIGKILL);
       kill_at = Clock::time_point::max();
     }
 
@@ -241,6 +258,78 @@ RunResult run(const Command& cmd) {
   if (err && err->read) drain(err->read.get(), result.err);
   wait_status_to_result(status, result);
   return result;
+}
+
+ChildProcess spawn(const Command& cmd) {
+  ChildProcess child;
+  child.pid_ = start_child(cmd, std::nullopt, std::nullopt, std::nullopt);
+  child.own_group_ = cmd.new_process_group;
+  return child;
+}
+
+ChildProcess::ChildProcess(ChildProcess&& other) noexcept
+    : pid_(std::exchange(other.pid_, -1)), own_group_(other.own_group_), status_(std::move(other.status_)) {}
+
+ChildProcess& ChildProcess::operator=(ChildProcess&& other) noexcept {
+  if (this != &other) {
+    if (running()) stop(SIGKILL, std::chrono::milliseconds(0));
+    pid_ = std::exchange(other.pid_, -1);
+    own_group_ = other.own_group_;
+    status_ = std::move(other.status_);
+  }
+  return *this;
+}
+
+ChildProcess::~ChildProcess() {
+  if (running()) stop(SIGKILL, std::chrono::milliseconds(0));
+}
+
+std::optional<RunResult> ChildProcess::poll() {
+  if (status_ || pid_ <= 0) return status_;
+  int status = 0;
+  const pid_t w = ::waitpid(pid_, &status, WNOHANG);
+  if (w == pid_) {
+    RunResult r;
+    wait_status_to_result(status, r);
+    status_ = r;
+  }
+  return status_;
+}
+
+std::optional<RunResult> ChildProcess::wait_for(std::chrono::milliseconds timeout) {
+  if (pid_ <= 0 || poll()) return status_;
+  UniqueFd fd(static_cast<int>(::syscall(SYS_pidfd_open, pid_, 0)));
+  const auto deadline = Clock::now() + timeout;
+  while (!poll()) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+    if (left <= 0) break;
+    if (fd) {
+      pollfd p{fd.get(), POLLIN, 0};
+      ::poll(&p, 1, static_cast<int>(std::min<long long>(left, 60000)));
+    } else {
+      ::usleep(static_cast<useconds_t>(std::min<long long>(left, 20)) * 1000);
+    }
+  }
+  return status_;
+}
+
+RunResult ChildProcess::stop(int sig, std::chrono::milliseconds grace) {
+  if (pid_ <= 0) return {};
+  if (!poll()) {
+    ::kill(own_group_ ? -pid_ : pid_, sig);
+    if (!wait_for(grace)) {
+      ::kill(own_group_ ? -pid_ : pid_, SIGKILL);
+      // SIGKILL cannot be ignored; only a process stuck in the kernel outlives this wait.
+      wait_for(std::chrono::seconds(10));
+    }
+  }
+  if (!status_) {
+    RunResult stuck;
+    stuck.signal = SIGKILL;
+    stuck.timed_out = true;
+    return stuck;
+  }
+  return *status_;
 }
 
 RunResult run_checked(const Command& cmd) {

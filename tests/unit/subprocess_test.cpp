@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <fcntl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -133,4 +134,47 @@ TEST(Subprocess, RunCheckedQuotesTheCommandAndStderr) {
     EXPECT_EQ(e.kind(), slurmvm::ErrorKind::system);
     EXPECT_STREQ(e.what(), "/bin/sh -c 'echo '\\''it broke'\\'' >&2; exit 4' exited with status 4: it broke");
   }
+}
+
+TEST(Subprocess, SpawnRunsInTheBackgroundAndStops) {
+  Command c;
+  c.argv = {"/bin/sleep", "30"};
+  auto child = slurmvm::spawn(c);
+  EXPECT_TRUE(child.running());
+  EXPECT_FALSE(child.poll());
+  EXPECT_FALSE(child.wait_for(std::chrono::milliseconds(50)));
+  const auto r = child.stop(SIGTERM, std::chrono::seconds(5));
+  EXPECT_EQ(r.signal, SIGTERM);
+  EXPECT_FALSE(child.running());
+}
+
+TEST(Subprocess, SpawnReportsExitStatus) {
+  Command c;
+  c.argv = {"/bin/sh", "-c", "exit 9"};
+  auto child = slurmvm::spawn(c);
+  const auto r = child.wait_for(std::chrono::seconds(10));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->exit_code, 9);
+}
+
+TEST(Subprocess, SpawnedChildIsKilledWithItsOwner) {
+  pid_t pid = -1;
+  {
+    Command c;
+    c.argv = {"/bin/sleep", "30"};
+    auto child = slurmvm::spawn(c);
+    pid = child.pid();
+  }
+  // Reaped by the destructor: the pid no longer names our child.
+  EXPECT_EQ(::waitpid(pid, nullptr, WNOHANG), -1);
+}
+
+TEST(Subprocess, InheritEnvPassesTheCallersEnvironment) {
+  ::setenv("SLURM_VM_TEST_INHERIT", "1", 1);
+  Command c;
+  c.argv = {"/bin/sh", "-c", "echo ${SLURM_VM_TEST_INHERIT:-unset}"};
+  EXPECT_EQ(run(c).out, "unset\n");
+  c.inherit_env = true;
+  EXPECT_EQ(run(c).out, "1\n");
+  ::unsetenv("SLURM_VM_TEST_INHERIT");
 }

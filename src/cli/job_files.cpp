@@ -1,0 +1,170 @@
+#include "job_files.hpp"
+
+#include <fcntl.h>
+#include <pwd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <charconv>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+#include <fmt/format.h>
+
+#include "error.hpp"
+#include "job_names.hpp"
+#include "unique_fd.hpp"
+
+namespace slurmvm::cli {
+namespace {
+
+std::optional<std::string> read_text(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  if (!in) return std::nullopt;
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+nlohmann::json parse_json(const std::filesystem::path& path, const std::string& text) {
+  try {
+    return nlohmann::json::parse(text);
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(fmt::format("{} is not valid JSON: {}", path.string(), e.what()), ErrorKind::system);
+  }
+}
+
+}  // namespace
+
+JobDir::JobDir(std::filesystem::path home, std::uint32_t job_id)
+    : path_(user_job_dir(home, job_id)), job_id_(job_id) {}
+
+std::filesystem::path JobDir::vm_dir(std::uint32_t rank) const { return path_ / fmt::format("vm{}", rank); }
+
+void JobDir::create() const {
+  std::error_code ec;
+  std::filesystem::create_directories(path_, ec);
+  if (ec) throw Error::from_errno("cannot create " + path_.string(), ec.value());
+  if (::chmod(path_.c_str(), 0700) != 0) throw Error::from_errno("chmod " + path_.string(), errno);
+}
+
+void write_file_atomically(const std::filesystem::path& path, const std::string& content) {
+  const std::filesystem::path tmp = path.string() + fmt::format(".tmp{}", ::getpid());
+  {
+    UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600));
+    if (!fd) throw Error::from_errno("cannot write " + tmp.string(), errno);
+    std::string_view rest = content;
+    while (!rest.empty()) {
+      const ssize_t n = ::write(fd.get(), rest.data(), rest.size());
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) throw Error::from_errno("cannot write " + tmp.string(), errno);
+      rest.remove_prefix(static_cast<std::size_t>(n));
+    }
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    const int err = errno;
+    ::unlink(tmp.c_str());
+    throw Error::from_errno("cannot rename " + tmp.string(), err);
+  }
+}
+
+void JobDir::write_cluster(const ClusterFile& c) const {
+  const nlohmann::json j = {{"job_id", c.job_id},           {"definition", c.definition},
+                            {"nodes", c.nodes},             {"cpus_per_vm", c.cpus_per_vm},
+                            {"node_of_vm", c.node_of_vm}};
+  write_file_atomically(path_ / "cluster.json", j.dump(2) + "\n");
+}
+
+ClusterFile JobDir::read_cluster() const {
+  const auto file = path_ / "cluster.json";
+  const auto text = read_text(file);
+  if (!text) {
+    throw Error(fmt::format("job {} has no virtual cluster ({} is missing): was it started with `vm alloc`, "
+                            "`vm batch` or `vm boot`, and by you?",
+                            job_id_, file.string()),
+                ErrorKind::not_found);
+  }
+  const auto j = parse_json(file, *text);
+  try {
+    ClusterFile c;
+    c.job_id = j.at("job_id").get<std::uint32_t>();
+    c.definition = j.at("definition").get<std::string>();
+    c.nodes = j.at("nodes").get<std::vector<std::string>>();
+    c.cpus_per_vm = j.at("cpus_per_vm").get<std::uint32_t>();
+    c.node_of_vm = j.at("node_of_vm").get<std::vector<std::uint32_t>>();
+    return c;
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(fmt::format("{}: {}", file.string(), e.what()), ErrorKind::system);
+  }
+}
+
+std::optional<VmFile> JobDir::read_vm(std::uint32_t rank) const {
+  const auto file = vm_dir(rank) / "vm.json";
+  const auto text = read_text(file);
+  if (!text) return std::nullopt;
+  const auto j = parse_json(file, *text);
+  try {
+    VmFile vm;
+    vm.rank = j.at("rank").get<std::uint32_t>();
+    vm.name = j.at("name").get<std::string>();
+    vm.node = j.at("node").get<std::string>();
+    if (j.contains("ssh_port") && !j.at("ssh_port").is_null()) vm.ssh_port = j.at("ssh_port").get<std::uint16_t>();
+    vm.ip = j.value("ip", "");
+    vm.host_key_pub = j.value("host_key_pub", "");
+    vm.console_log = j.value("console_log", "");
+    return vm;
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(fmt::format("{}: {}", file.string(), e.what()), ErrorKind::system);
+  }
+}
+
+void JobDir::write_ssh_files(const std::vector<VmFile>& vms) const {
+  std::string known, config;
+  config += "# Written by vm boot for job " + std::to_string(job_id_) + ": one entry per VM.\n";
+  for (const auto& vm : vms) {
+    if (!vm.host_key_pub.empty()) known += fmt::format("{} {}\n", vm.name, vm.host_key_pub);
+    if (!vm.ssh_port) continue;
+    // The VM is reached through its node's reverse NAT; the host key is checked against the
+    // key vm-launch generated for it, under the VM's own name (HostKeyAlias), never skipped.
+    config += fmt::format(
+        "Host {}\n  HostName {}\n  Port {}\n  User root\n  HostKeyAlias {}\n  UserKnownHostsFile {}\n"
+        "  StrictHostKeyChecking yes\n  CheckHostIP no\n  LogLevel ERROR\n",
+        vm.name, vm.node, *vm.ssh_port, vm.name, known_hosts().string());
+  }
+  // The user's own settings (identities, agent) still apply to everything else.
+  config += "Host *\n  Include ~/.ssh/config\n";
+  write_file_atomically(known_hosts(), known);
+  write_file_atomically(ssh_config(), config);
+}
+
+std::uint32_t resolve_job_id(std::uint32_t option_job_id) {
+  if (option_job_id != 0) return option_job_id;
+  if (const char* env = std::getenv("SLURM_JOB_ID")) {
+    std::uint32_t id = 0;
+    const std::string_view s(env);
+    auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), id);
+    if (ec == std::errc() && end == s.data() + s.size() && id != 0) return id;
+  }
+  throw Error("no job given: use -j JOBID, or run this inside `vm alloc` or a batch job", ErrorKind::usage);
+}
+
+std::filesystem::path home_directory() {
+  if (const char* home = std::getenv("HOME"); home != nullptr && home[0] == '/') return home;
+  if (const passwd* pw = ::getpwuid(::getuid()); pw != nullptr && pw->pw_dir != nullptr) return pw->pw_dir;
+  throw Error("cannot find your home directory: set HOME", ErrorKind::system);
+}
+
+std::uint32_t parse_vm_name(const std::string& name) {
+  std::uint32_t rank = 0;
+  if (name.size() > 2 && name.starts_with("vm")) {
+    const char* b = name.data() + 2;
+    const char* e = name.data() + name.size();
+    auto [end, ec] = std::from_chars(b, e, rank);
+    if (ec == std::errc() && end == e && (name.size() == 3 || name[2] != '0')) return rank;
+  }
+  throw Error(fmt::format("\"{}\" is not a VM name: expected vm0, vm1, ...", name), ErrorKind::usage);
+}
+
+}  // namespace slurmvm::cli

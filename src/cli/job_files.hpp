@@ -1,0 +1,79 @@
+// The files a virtual cluster keeps in the user's job directory (job_names.hpp:
+// ~/.local/state/slurm-vm/job-<id>/), which the login node and the compute nodes share
+// through the home directory:
+//   cluster.json       written by `vm boot`: definition, nodes, placement
+//   vm<N>/vm.json      written by vm-launch on the VM's node before QEMU starts
+//   known_hosts        the VMs' host keys (from vm.json), for ssh's StrictHostKeyChecking
+//   ssh_config         one Host entry per VM: node, reverse-NAT port, host key alias
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace slurmvm::cli {
+
+struct ClusterFile {
+  std::uint32_t job_id = 0;
+  std::string definition;              // canonical, "tiny:2"
+  std::vector<std::string> nodes;      // the job's nodes, in Slurm's order
+  std::uint32_t cpus_per_vm = 0;
+  std::vector<std::uint32_t> node_of_vm;  // index into nodes, per VM rank
+};
+
+// What vm-launch reports about one VM (docs/vm-launch.md).
+struct VmFile {
+  std::uint32_t rank = 0;
+  std::string name;
+  std::string node;
+  std::optional<std::uint16_t> ssh_port;
+  std::string ip;
+  std::string host_key_pub;
+  std::filesystem::path console_log;
+};
+
+class JobDir {
+ public:
+  JobDir(std::filesystem::path home, std::uint32_t job_id);
+
+  const std::filesystem::path& path() const noexcept { return path_; }
+  std::uint32_t job_id() const noexcept { return job_id_; }
+  std::filesystem::path vm_dir(std::uint32_t rank) const;
+
+  // Creates the directory (0700) and its parents.
+  void create() const;
+  void write_cluster(const ClusterFile& cluster) const;
+  // Throws Error(not_found) with a hint when the job has no cluster here.
+  ClusterFile read_cluster() const;
+  // nullopt while vm-launch has not written it yet.
+  std::optional<VmFile> read_vm(std::uint32_t rank) const;
+
+  // Writes known_hosts and ssh_config from the VMs' files.
+  void write_ssh_files(const std::vector<VmFile>& vms) const;
+  std::filesystem::path ssh_config() const { return path_ / "ssh_config"; }
+  std::filesystem::path known_hosts() const { return path_ / "known_hosts"; }
+
+ private:
+  std::filesystem::path path_;
+  std::uint32_t job_id_;
+};
+
+// Writes `content` to `path` through a temporary file and rename(2), mode 0600: readers never
+// see half a file.
+void write_file_atomically(const std::filesystem::path& path, const std::string& content);
+
+// The job the user means: -j JOBID when given (0 = not given), else SLURM_JOB_ID inside an
+// allocation; Error(usage) with a hint otherwise.
+std::uint32_t resolve_job_id(std::uint32_t option_job_id);
+
+// The user's home directory: $HOME, else the password database.
+std::filesystem::path home_directory();
+
+// "vm3" -> 3; Error(usage) for anything else.
+std::uint32_t parse_vm_name(const std::string& name);
+
+}  // namespace slurmvm::cli

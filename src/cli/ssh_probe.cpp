@@ -1,0 +1,70 @@
+#include "ssh_probe.hpp"
+
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <memory>
+#include <string_view>
+
+#include "unique_fd.hpp"
+
+namespace slurmvm::cli {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+int remaining_ms(Clock::time_point deadline) {
+  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+  return left > 0 ? static_cast<int>(left) : 0;
+}
+
+bool wait_for(int fd, short events, Clock::time_point deadline) {
+  pollfd p{fd, events, 0};
+  for (;;) {
+    const int n = ::poll(&p, 1, remaining_ms(deadline));
+    if (n < 0 && errno == EINTR) continue;
+    return n == 1 && (p.revents & events) != 0;
+  }
+}
+
+bool banner_from(const addrinfo& ai, Clock::time_point deadline) {
+  UniqueFd fd(::socket(ai.ai_family, ai.ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai.ai_protocol));
+  if (!fd) return false;
+  if (::connect(fd.get(), ai.ai_addr, ai.ai_addrlen) != 0) {
+    if (errno != EINPROGRESS || !wait_for(fd.get(), POLLOUT, deadline)) return false;
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (::getsockopt(fd.get(), SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err != 0) return false;
+  }
+  std::string got;
+  while (got.size() < 4) {
+    if (!wait_for(fd.get(), POLLIN, deadline)) return false;
+    char buf[64];
+    const ssize_t n = ::read(fd.get(), buf, sizeof buf);
+    if (n <= 0) return false;
+    got.append(buf, static_cast<std::size_t>(n));
+  }
+  return std::string_view(got).starts_with("SSH-");
+}
+
+}  // namespace
+
+bool ssh_answers(const std::string& host, std::uint16_t port, std::chrono::milliseconds timeout) {
+  const auto deadline = Clock::now() + timeout;
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_family = AF_UNSPEC;
+  addrinfo* found = nullptr;
+  if (::getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &found) != 0) return false;
+  std::unique_ptr<addrinfo, decltype(&::freeaddrinfo)> guard(found, ::freeaddrinfo);
+  for (const addrinfo* ai = found; ai != nullptr; ai = ai->ai_next) {
+    if (banner_from(*ai, deadline)) return true;
+  }
+  return false;
+}
+
+}  // namespace slurmvm::cli

@@ -1,0 +1,85 @@
+// `vm alloc [-c CPUS] [-N NODES] [-E SCRIPT] [salloc options] DEF`: allocates one Slurm task
+// per VM with salloc and runs `vm boot` in the allocation, which starts the VMs, waits for them
+// and runs the user's shell or SCRIPT. salloc replaces this process, so its exit code (the
+// script's) is the command's, and the terminal belongs to it as with a plain salloc.
+#include <unistd.h>
+
+#include <cerrno>
+#include <iostream>
+
+#include <fmt/format.h>
+
+#include "cluster_def.hpp"
+#include "config/config.hpp"
+#include "error.hpp"
+#include "log.hpp"
+#include "programs.hpp"
+#include "subprocess.hpp"
+#include "verb.hpp"
+
+namespace slurmvm::cli {
+namespace {
+
+class AllocVerb final : public Verb {
+ public:
+  void declare(CLI::App& app) override {
+    cmd_ = app.add_subcommand("alloc", "Allocate a virtual cluster and run a shell or a script with it");
+    cmd_->footer(
+        "Options not listed here go to salloc(1). DEF is TEMPLATE[:COUNT][,TEMPLATE[:COUNT]...], e.g. "
+        "master:1,compute:4;\nthe VMs are named vm0, vm1, ... in that order. The exit status is the script's "
+        "(or the shell's).");
+    cmd_->add_option("-c,--cpus-per-vm", cpus_, "CPUs of each VM (salloc --cpus-per-task)")->check(CLI::PositiveNumber);
+    cmd_->add_option("-N,--nodes", nodes_, "Nodes to spread the VMs over (salloc --nodes)");
+    cmd_->add_option("-E,--script", script_, "Run this command (through /bin/sh -c) instead of $SHELL");
+    cmd_->add_option("--timeout", timeout_s_, "Seconds to wait for every VM to answer SSH")
+        ->check(CLI::Range(1, 86400));
+    cmd_->allow_extras();
+  }
+
+  bool selected() const override { return cmd_->parsed(); }
+
+  int run() override {
+    std::vector<std::string> extras = cmd_->remaining();
+    if (extras.empty() || extras.back().starts_with('-')) {
+      throw Error("missing the cluster definition DEF (e.g. `vm alloc -c 2 tiny:2`)", ErrorKind::usage);
+    }
+    const std::string def_text = extras.back();
+    extras.pop_back();
+    // Refuse a wrong definition before Slurm queues anything.
+    const ClusterDef def = ClusterDef::parse(def_text);
+    const auto cfg = config::load_config(config::config_dirs_from_env());
+    def.check_templates([&](std::string_view n) { return cfg.find_template(n) != nullptr; });
+
+    std::vector<std::string> argv = {"salloc", fmt::format("--ntasks={}", def.vm_count())};
+    if (cpus_ > 0) argv.push_back(fmt::format("--cpus-per-task={}", cpus_));
+    if (!nodes_.empty()) argv.push_back("--nodes=" + nodes_);
+    argv.push_back("--vm-template=" + def.to_string());
+    argv.insert(argv.end(), cfg.site.batch_args.begin(), cfg.site.batch_args.end());
+    argv.insert(argv.end(), extras.begin(), extras.end());
+    argv.push_back(self_executable().string());
+    argv.push_back("boot");
+    if (!script_.empty()) argv.insert(argv.end(), {"-E", script_});
+    if (timeout_s_ > 0) argv.push_back(fmt::format("--timeout={}", timeout_s_));
+    argv.push_back(def.to_string());
+
+    log_info("running {}", format_argv(argv));
+    std::vector<char*> c_argv;
+    for (auto& a : argv) c_argv.push_back(a.data());
+    c_argv.push_back(nullptr);
+    ::execvp("salloc", c_argv.data());
+    throw Error::from_errno("cannot run salloc (is Slurm's client installed and on PATH?)", errno);
+  }
+
+ private:
+  CLI::App* cmd_ = nullptr;
+  unsigned cpus_ = 0;
+  std::string nodes_;
+  std::string script_;
+  int timeout_s_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<Verb> make_alloc_verb() { return std::make_unique<AllocVerb>(); }
+
+}  // namespace slurmvm::cli

@@ -1,0 +1,261 @@
+// `vm boot [DEF] [-E SCRIPT | -- CMD...]`: inside a Slurm allocation (salloc or a batch job),
+// starts the virtual cluster as one srun step (one task per VM, placed by vm_layout.hpp),
+// waits until every VM answers SSH, runs the script or the user's shell, then stops the VMs.
+// `vm alloc` runs this under salloc; batch scripts call it directly.
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "cluster_def.hpp"
+#include "config/config.hpp"
+#include "error.hpp"
+#include "job_files.hpp"
+#include "log.hpp"
+#include "programs.hpp"
+#include "slurm_lists.hpp"
+#include "ssh_probe.hpp"
+#include "subprocess.hpp"
+#include "verb.hpp"
+#include "vm_layout.hpp"
+
+namespace slurmvm::cli {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+std::atomic<int> g_signal{0};
+extern "C" void remember_signal(int sig) { g_signal = sig; }
+
+std::string required_env(const char* name) {
+  const char* v = std::getenv(name);
+  if (v == nullptr || *v == '\0') {
+    throw Error(fmt::format("{} is not set: `vm boot` runs inside a Slurm allocation (use `vm alloc` or "
+                            "`vm batch`, or call it from a batch script)",
+                            name),
+                ErrorKind::usage);
+  }
+  return v;
+}
+
+// The last lines of a VM's console log, to show why it is late.
+std::string console_tail(const std::filesystem::path& log, std::size_t lines) {
+  std::ifstream in(log);
+  if (!in) return "  (no console log yet)\n";
+  std::vector<std::string> last;
+  for (std::string line; std::getline(in, line);) {
+    last.push_back(line);
+    if (last.size() > lines) last.erase(last.begin());
+  }
+  std::string out;
+  for (const auto& l : last) out += "  | " + l + "\n";
+  return out;
+}
+
+class BootVerb final : public Verb {
+ public:
+  void declare(CLI::App& app) override {
+    cmd_ = app.add_subcommand("boot", "Start the virtual cluster of the current allocation and run a command");
+    cmd_->add_option("DEF", definition_,
+                     "Cluster definition TPL[:N][,...] (default: $SLURM_VM_TEMPLATE, set by --vm-template)");
+    cmd_->add_option("-E,--script", script_, "Run this command (through /bin/sh -c) instead of $SHELL");
+    cmd_->add_option("--timeout", timeout_s_, "Seconds to wait for every VM to answer SSH")
+        ->check(CLI::Range(1, 86400))
+        ->capture_default_str();
+    cmd_->add_option("COMMAND", command_, "Run this command (after --) instead of $SHELL");
+    cmd_->positionals_at_end();
+  }
+
+  bool selected() const override { return cmd_->parsed(); }
+
+  int run() override {
+    if (definition_.empty()) {
+      const char* env = std::getenv("SLURM_VM_TEMPLATE");
+      if (env == nullptr || *env == '\0') {
+        throw Error("no cluster definition: give DEF or submit the job with --vm-template", ErrorKind::usage);
+      }
+      definition_ = env;
+    }
+    if (!script_.empty() && !command_.empty()) {
+      throw Error("give either -E SCRIPT or -- COMMAND, not both", ErrorKind::usage);
+    }
+    const ClusterDef def = ClusterDef::parse(definition_);
+    const auto cfg = config::load_config(config::config_dirs_from_env());
+    def.check_templates([&](std::string_view n) { return cfg.find_template(n) != nullptr; });
+
+    const std::uint32_t job_id = resolve_job_id(0);
+    const auto nodes = expand_hostlist(required_env("SLURM_JOB_NODELIST"));
+    const auto cpus = expand_counts(required_env("SLURM_JOB_CPUS_PER_NODE"));
+    if (cpus.size() != nodes.size()) {
+      throw Error(fmt::format("SLURM_JOB_CPUS_PER_NODE lists {} nodes, SLURM_JOB_NODELIST {}", cpus.size(),
+                              nodes.size()),
+                  ErrorKind::system);
+    }
+    const VmLayout layout = compute_vm_layout(cpus, def.vm_count());
+
+    JobDir dir(home_directory(), job_id);
+    dir.create();
+    dir.write_cluster({job_id, def.to_string(), nodes, layout.cpus_per_vm, layout.node_of_vm});
+    const auto hostfile = dir.path() / "hostfile";
+    write_file_atomically(hostfile, layout_hostfile(layout, nodes));
+
+    install_signal_handlers();
+    ChildProcess step = start_vms(def, layout, hostfile);
+    const bool ready = wait_until_ready(dir, def.vm_count(), step);
+    int rc = 0;
+    if (ready && g_signal == 0) rc = run_user_command(job_id, dir);
+    stop_vms(step);
+    if (!ready) return exit_code_for(ErrorKind::timeout);
+    if (g_signal != 0) return 128 + g_signal;
+    return rc;
+  }
+
+ private:
+  static void install_signal_handlers() {
+    struct sigaction sa {};
+    sa.sa_handler = remember_signal;
+    sigemptyset(&sa.sa_mask);
+    for (int sig : {SIGINT, SIGTERM, SIGHUP}) ::sigaction(sig, &sa, nullptr);
+  }
+
+  ChildProcess start_vms(const ClusterDef& def, const VmLayout& layout, const std::filesystem::path& hostfile) {
+    Command srun;
+    srun.argv = {"srun",
+                 "--job-name=vm-launch",
+                 fmt::format("--ntasks={}", def.vm_count()),
+                 fmt::format("--cpus-per-task={}", layout.cpus_per_vm),
+                 // Task N on the node the layout chose: the prolog built its TAP there.
+                 "--distribution=arbitrary",
+                 "--kill-on-bad-exit=0",
+                 helper_program("vm-launch").string(),
+                 def.to_string()};
+    srun.search_path = true;
+    srun.inherit_env = true;
+    srun.env_set = {"SLURM_HOSTFILE=" + hostfile.string(), "SLURM_VM_TEMPLATE=" + def.to_string()};
+    log_info("starting {} VMs: {}", def.vm_count(), format_argv(srun.argv));
+    return spawn(srun);
+  }
+
+  bool wait_until_ready(const JobDir& dir, std::uint32_t count, ChildProcess& step) {
+    const auto deadline = Clock::now() + seconds(timeout_s_);
+    std::vector<std::optional<VmFile>> vms(count);
+    std::vector<bool> ready(count, false);
+    std::uint32_t n_ready = 0, shown = ~0u;
+    const bool tty = ::isatty(STDERR_FILENO) != 0;
+    while (n_ready < count) {
+      if (g_signal != 0) return false;
+      if (auto r = step.poll()) {
+        std::cerr << (tty ? "\n" : "");
+        log_error("the VMs' srun step ended before every VM was ready (exit status {}{}); see the messages above",
+                  r->exit_code, r->signal ? fmt::format(", signal {}", r->signal) : "");
+        report_late(dir, vms, ready);
+        return false;
+      }
+      for (std::uint32_t r = 0; r < count; ++r) {
+        if (ready[r]) continue;
+        if (!vms[r]) vms[r] = dir.read_vm(r);
+        if (vms[r] && vms[r]->ssh_port && ssh_answers(vms[r]->node, *vms[r]->ssh_port, milliseconds(500))) {
+          ready[r] = true;
+          ++n_ready;
+        }
+      }
+      if (n_ready != shown) {
+        std::cerr << fmt::format("{}vm: job {}: {}/{} VMs ready{}", tty ? "\r" : "", dir.job_id(), n_ready, count,
+                                 tty ? "" : "\n")
+                  << std::flush;
+        shown = n_ready;
+      }
+      if (n_ready == count) break;
+      if (Clock::now() >= deadline) {
+        std::cerr << (tty ? "\n" : "");
+        log_error("timed out after {} s waiting for the VMs to answer SSH (--timeout)", timeout_s_);
+        report_late(dir, vms, ready);
+        return false;
+      }
+      std::this_thread::sleep_for(milliseconds(250));
+    }
+    if (tty) std::cerr << '\n';
+    std::vector<VmFile> all;
+    for (auto& vm : vms) all.push_back(*vm);
+    dir.write_ssh_files(all);
+    return true;
+  }
+
+  static void report_late(const JobDir& dir, const std::vector<std::optional<VmFile>>& vms,
+                          const std::vector<bool>& ready) {
+    for (std::uint32_t r = 0; r < vms.size(); ++r) {
+      if (ready[r]) continue;
+      if (!vms[r]) {
+        std::cerr << fmt::format("vm{}: never started (no {}); its node's srun messages say why\n", r,
+                                 (dir.vm_dir(r) / "vm.json").string());
+        continue;
+      }
+      std::cerr << fmt::format("vm{} on {}: not answering SSH{}; last console lines:\n", r, vms[r]->node,
+                               vms[r]->ssh_port ? fmt::format(" on port {}", *vms[r]->ssh_port) : " (no port)")
+                << console_tail(dir.vm_dir(r) / "console.log", 10);
+    }
+  }
+
+  int run_user_command(std::uint32_t job_id, const JobDir& dir) {
+    Command c;
+    if (!script_.empty()) {
+      c.argv = {"/bin/sh", "-c", script_};
+    } else if (!command_.empty()) {
+      c.argv = command_;
+      c.search_path = true;
+    } else {
+      const char* shell = std::getenv("SHELL");
+      c.argv = {shell != nullptr && shell[0] == '/' ? shell : "/bin/sh"};
+      std::cerr << fmt::format("vm: job {}: virtual cluster ready; `vm ssh vm0`, `vm list`; exit the shell to stop it\n",
+                               job_id);
+    }
+    c.inherit_env = true;
+    c.new_process_group = false;  // an interactive shell needs the terminal
+    c.env_set = {fmt::format("SLURM_VM_JOB_DIR={}", dir.path().string())};
+    // Like system(3): while the user's program runs, the terminal's signals are its own.
+    struct sigaction ignore {}, old_int {}, old_quit {};
+    ignore.sa_handler = SIG_IGN;
+    ::sigaction(SIGINT, &ignore, &old_int);
+    ::sigaction(SIGQUIT, &ignore, &old_quit);
+    c.inherit_stdin = true;
+    ChildProcess child = spawn(c);
+    std::optional<RunResult> r;
+    while (!(r = child.wait_for(seconds(1)))) {
+      if (g_signal == SIGTERM || g_signal == SIGHUP) {
+        r = child.stop(SIGTERM, seconds(10));
+        break;
+      }
+    }
+    ::sigaction(SIGINT, &old_int, nullptr);
+    ::sigaction(SIGQUIT, &old_quit, nullptr);
+    return r->signal != 0 ? 128 + r->signal : r->exit_code;
+  }
+
+  static void stop_vms(ChildProcess& step) {
+    if (!step.running()) return;
+    std::cerr << "vm: stopping the virtual cluster\n";
+    // srun forwards SIGTERM to the tasks; QEMU shuts the VM off on SIGTERM.
+    step.stop(SIGTERM, seconds(30));
+  }
+
+  CLI::App* cmd_ = nullptr;
+  std::string definition_;
+  std::string script_;
+  std::vector<std::string> command_;
+  int timeout_s_ = 300;
+};
+
+}  // namespace
+
+std::unique_ptr<Verb> make_boot_verb() { return std::make_unique<BootVerb>(); }
+
+}  // namespace slurmvm::cli

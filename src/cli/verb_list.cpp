@@ -1,0 +1,70 @@
+// `vm list [-j JOBID] [--json]`: the VMs of one virtual cluster: name, node, address, SSH port
+// and state (pending: vm-launch has not started; booting: QEMU runs but SSH does not answer;
+// ready: SSH answers).
+#include <iostream>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "cluster_def.hpp"
+#include "job_files.hpp"
+#include "ssh_probe.hpp"
+#include "table.hpp"
+#include "verb.hpp"
+
+namespace slurmvm::cli {
+namespace {
+
+class ListVerb final : public Verb {
+ public:
+  void declare(CLI::App& app) override {
+    cmd_ = app.add_subcommand("list", "List the VMs of a virtual cluster");
+    cmd_->add_option("-j,--jobid", job_id_, "The job of the virtual cluster (default: $SLURM_JOB_ID)");
+    cmd_->add_flag("--json", json_, "Print a JSON array");
+  }
+
+  bool selected() const override { return cmd_->parsed(); }
+
+  int run() override {
+    const JobDir dir(home_directory(), resolve_job_id(job_id_));
+    const ClusterFile cluster = dir.read_cluster();
+    const ClusterDef def = ClusterDef::parse(cluster.definition);
+    nlohmann::json out = nlohmann::json::array();
+    Table table({"NAME", "TEMPLATE", "NODE", "ADDRESS", "PORT", "STATE"});
+    for (std::uint32_t r = 0; r < cluster.node_of_vm.size(); ++r) {
+      const auto vm = dir.read_vm(r);
+      const std::string node = cluster.nodes.at(cluster.node_of_vm[r]);
+      std::string state = "pending";
+      if (vm) {
+        state = vm->ssh_port && ssh_answers(vm->node, *vm->ssh_port, std::chrono::milliseconds(300)) ? "ready"
+                                                                                                   : "booting";
+      }
+      const std::string port = vm && vm->ssh_port ? std::to_string(*vm->ssh_port) : "-";
+      const std::string ip = vm && !vm->ip.empty() ? vm->ip : "-";
+      table.add_row({fmt::format("vm{}", r), def.template_of(r), node, ip, port, state});
+      out.push_back({{"name", fmt::format("vm{}", r)},
+                     {"template", def.template_of(r)},
+                     {"node", node},
+                     {"address", vm && !vm->ip.empty() ? nlohmann::json(vm->ip) : nlohmann::json(nullptr)},
+                     {"ssh_port", vm && vm->ssh_port ? nlohmann::json(*vm->ssh_port) : nlohmann::json(nullptr)},
+                     {"state", state}});
+    }
+    if (json_) {
+      std::cout << out.dump(2) << '\n';
+    } else {
+      table.print(std::cout);
+    }
+    return 0;
+  }
+
+ private:
+  CLI::App* cmd_ = nullptr;
+  std::uint32_t job_id_ = 0;
+  bool json_ = false;
+};
+
+}  // namespace
+
+std::unique_ptr<Verb> make_list_verb() { return std::make_unique<ListVerb>(); }
+
+}  // namespace slurmvm::cli

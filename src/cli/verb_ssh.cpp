@@ -1,0 +1,88 @@
+// `vm ssh` and `vm scp`: OpenSSH with the job's generated ssh_config (job_files.hpp), in which
+// each VM name is a Host entry pointing at its node's reverse-NAT port, with the VM's own host
+// key checked under its name. `vm ssh vm1 hostname` and `vm scp f vm0:/tmp/` therefore need no
+// argument rewriting, and several VMs can appear in one scp command.
+#include <unistd.h>
+
+#include <cerrno>
+#include <regex>
+
+#include <fmt/format.h>
+
+#include "error.hpp"
+#include "job_files.hpp"
+#include "verb.hpp"
+
+namespace slurmvm::cli {
+namespace {
+
+// Checks every "vmN" the arguments name (as HOST, USER@HOST or HOST:PATH) against the cluster,
+// so that a typo gets our message instead of ssh's "Could not resolve hostname".
+void check_vm_names(const std::vector<std::string>& args, const ClusterFile& cluster) {
+  static const std::regex vm_ref(R"(^(?:[^@/:]+@)?(vm\d+)(?::.*)?$)");
+  const auto count = static_cast<std::uint32_t>(cluster.node_of_vm.size());
+  for (const auto& a : args) {
+    std::smatch m;
+    if (!std::regex_match(a, m, vm_ref)) continue;
+    const std::uint32_t rank = parse_vm_name(m[1].str());
+    if (rank >= count) {
+      throw Error(fmt::format("{} does not exist: job {} has {} VMs (vm0..vm{})", m[1].str(), cluster.job_id, count,
+                              count - 1),
+                  ErrorKind::not_found);
+    }
+  }
+}
+
+class OpenSshVerb final : public Verb {
+ public:
+  OpenSshVerb(std::string name, std::string program, std::string help)
+      : name_(std::move(name)), program_(std::move(program)), help_(std::move(help)) {}
+
+  void declare(CLI::App& app) override {
+    cmd_ = app.add_subcommand(name_, help_);
+    cmd_->add_option("-j,--jobid", job_id_, "The job of the virtual cluster (default: $SLURM_JOB_ID)");
+    // Everything from the first argument vm does not know goes to OpenSSH untouched.
+    cmd_->prefix_command();
+    cmd_->footer(fmt::format("Other arguments go to {}(1); VMs are named vm0, vm1, ... and log in as root by "
+                             "default.\nThe exit status is {}'s.",
+                             program_, program_));
+  }
+
+  bool selected() const override { return cmd_->parsed(); }
+
+  int run() override {
+    const JobDir dir(home_directory(), resolve_job_id(job_id_));
+    const ClusterFile cluster = dir.read_cluster();
+    const std::vector<std::string> args = cmd_->remaining();
+    if (args.empty()) throw Error(fmt::format("usage: vm {} [-j JOBID] {}", name_, name_ == "ssh" ? "[USER@]vmN [COMMAND...]" : "SOURCE... TARGET"), ErrorKind::usage);
+    check_vm_names(args, cluster);
+    if (::access(dir.ssh_config().c_str(), R_OK) != 0) {
+      throw Error(fmt::format("job {}: the virtual cluster is not ready yet (no {})", cluster.job_id,
+                              dir.ssh_config().string()),
+                  ErrorKind::not_found);
+    }
+    std::vector<std::string> argv = {program_, "-F", dir.ssh_config().string()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    std::vector<char*> c_argv;
+    for (auto& a : argv) c_argv.push_back(a.data());
+    c_argv.push_back(nullptr);
+    ::execvp(program_.c_str(), c_argv.data());
+    throw Error::from_errno(fmt::format("cannot run {} (is openssh-client installed?)", program_), errno);
+  }
+
+ private:
+  std::string name_, program_, help_;
+  CLI::App* cmd_ = nullptr;
+  std::uint32_t job_id_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<Verb> make_ssh_verb() {
+  return std::make_unique<OpenSshVerb>("ssh", "ssh", "Log in to a VM or run a command in it (ssh through reverse NAT)");
+}
+std::unique_ptr<Verb> make_scp_verb() {
+  return std::make_unique<OpenSshVerb>("scp", "scp", "Copy files to and from VMs (scp, vmN:PATH)");
+}
+
+}  // namespace slurmvm::cli

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Golden tests of the `vm` command's output and exit codes on fixture configurations: what a
+# user sees for `vm template list/show`, --help, --version and the usual mistakes. No root, no
+# Slurm. Regenerate the goldens after an intended change with: UPDATE_GOLDEN=1 cli_test.sh VM
+#   usage: cli_test.sh PATH_TO_VM [REPO_ROOT]
+set -uo pipefail
+vm=$1
+root=${2:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+golden=$root/tests/cli/golden
+fixtures=$root/tests/data/config
+passes=0 fails=0
+
+# check NAME EXPECTED_RC CMD...: runs CMD with the fixture config, compares stdout+stderr (with
+# the repository path replaced by @ROOT@) and the exit code with golden/NAME.
+check() {
+  local name=$1 want_rc=$2
+  shift 2
+  local out rc
+  out=$("$@" 2>&1)
+  rc=$?
+  out=${out//$root/@ROOT@}
+  if [[ ${UPDATE_GOLDEN:-0} == 1 ]]; then
+    printf '%s\n' "$out" >"$golden/$name"
+  fi
+  if [[ $rc != "$want_rc" ]]; then
+    echo "FAIL: $name: exit code $rc, expected $want_rc"; fails=$((fails + 1)); return
+  fi
+  if ! diff -u "$golden/$name" <(printf '%s\n' "$out"); then
+    echo "FAIL: $name: output differs from $golden/$name"; fails=$((fails + 1)); return
+  fi
+  echo "PASS: $name"; passes=$((passes + 1))
+}
+
+pcocc() { SLURM_VM_SYSCONFDIR=$fixtures/pcocc/system SLURM_VM_USERCONFDIR=$fixtures/pcocc/user "$@"; }
+mkdir -p "$golden"
+
+check version 0 "$vm" --version
+check no-verb 2 "$vm"
+check unknown-verb 2 "$vm" frobnicate
+check template-list 0 pcocc "$vm" template list
+check template-list-json 0 pcocc "$vm" template list --json
+check template-show-inherited 0 pcocc "$vm" template show mycentos
+check template-show-json 0 pcocc "$vm" template show --json mycentos
+check template-show-missing 4 pcocc "$vm" template show nosuch
+check template-show-no-arg 2 pcocc "$vm" template show
+check template-bad-yaml 3 env SLURM_VM_SYSCONFDIR=$fixtures/bad/template-bad-type \
+  SLURM_VM_USERCONFDIR=/nonexistent "$vm" template list
+check template-cycle 3 env SLURM_VM_SYSCONFDIR=$fixtures/bad/template-cycle \
+  SLURM_VM_USERCONFDIR=/nonexistent "$vm" template list
+check shipped-templates 0 env SLURM_VM_SYSCONFDIR=$root/templates SLURM_VM_USERCONFDIR=/nonexistent \
+  "$vm" template list
+check ssh-outside-job 2 env -u SLURM_JOB_ID "$vm" ssh vm0 true
+check alloc-bad-definition 3 pcocc "$vm" alloc mycentos:0
+check alloc-unknown-template 4 pcocc "$vm" alloc nosuch:2
+check boot-outside-job 2 pcocc env -u SLURM_JOB_ID -u SLURM_JOB_NODELIST "$vm" boot mycentos:1
+
+# --help of every verb must work (exit 0) and mention the verb.
+for verb in alloc boot ssh scp list template; do
+  if "$vm" "$verb" --help 2>&1 | grep -q "$verb"; then
+    echo "PASS: $verb --help"; passes=$((passes + 1))
+  else
+    echo "FAIL: $verb --help"; fails=$((fails + 1))
+  fi
+done
+
+echo "$passes passed, $fails failed"
+((fails == 0))
