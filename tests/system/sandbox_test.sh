@@ -71,7 +71,7 @@ proc_word() {
 }
 
 # --- bring-up --------------------------------------------------------------------------------
-sb up --nodes "$NODES"
+sb up --bare --nodes "$NODES"
 if ((RC != 0)); then
   fail "sandbox up --nodes $NODES (rc=$RC): $OUT"
   exit 1
@@ -82,11 +82,11 @@ sb run -- srun -N"$NODES" hostname
 expect_eq "srun -N$NODES hostname as the sandbox user lists node1..node3 (rc=$RC)" \
   "$(sort -u <<<"$OUT" | tr '\n' ' ')" "node1 node2 node3 "
 
-sb up
+sb up --bare
 expect_eq "a second 'up' succeeds" "$RC" 0
-sb up --nodes "$NODES"
+sb up --bare --nodes "$NODES"
 expect_eq "a second 'up --nodes $NODES' succeeds" "$RC" 0
-sb up --nodes 2
+sb up --bare --nodes 2
 if ((RC == 1)) && [[ $OUT == *down* ]]; then
   pass "'up --nodes 2' on a 3-node sandbox fails and says to run down"
 else
