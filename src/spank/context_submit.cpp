@@ -20,7 +20,8 @@ int submit_init_post_opt(spank_t sp, const PluginArgs& args) {
   const auto request = requested_definition(option_value(), config::process_env(kEnvVar));
   if (!request) return 0;
   // The user's own configuration is read here, as the user, in the user's process.
-  const ClusterDef def = check_definition(*request, submission_config_dirs(config::process_env, args));
+  const ClusterDef def =
+      check_definition(*request, submission_config_dirs(config::process_env, args));
   const std::string canonical = def.to_string();
 
   // The only way a value reaches the Prolog= and Epilog= programs, which see it as
@@ -28,9 +29,10 @@ int submit_init_post_opt(spank_t sp, const PluginArgs& args) {
   // batch script) nothing reads it: that job's prolog has already run.
   if (const spank_err_t rc = spank_job_control_setenv(sp, kJobControlVar, canonical.c_str(), 1);
       rc != ESPANK_SUCCESS) {
-    throw Error(fmt::format("cannot hand the cluster definition to the job prolog: "
-                            "spank_job_control_setenv: {}",
-                            spank_strerror(rc)));
+    throw Error(
+        fmt::format("cannot hand the cluster definition to the job prolog: "
+                    "spank_job_control_setenv: {}",
+                    spank_strerror(rc)));
   }
   // No check of the VM count against the task count: an srun inside a virtual cluster's
   // batch script inherits the option (Slurm exports it) and legitimately runs other steps.

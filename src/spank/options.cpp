@@ -27,8 +27,8 @@ int on_vm_template(int /*val*/, const char* optarg, int /*remote*/) {
 char g_name[] = "vm-template";
 char g_arginfo[] = "DEF";
 char g_usage[] =
-    "[slurm-vm] Run the job as a virtual cluster: DEF is TEMPLATE[:COUNT][,TEMPLATE[:COUNT]...], "
-    "one VM per task, e.g. master:1,compute:4 (`vm template list` shows the templates). "
+    "[slurm-vm] Run the job as a virtual cluster, one VM per task: DEF is "
+    "TEMPLATE[:COUNT][,TEMPLATE[:COUNT]...], e.g. master:1,compute:4 (`vm template list`). "
     "Default: $SLURM_VM_TEMPLATE.";
 spank_option g_option = {g_name, g_arginfo, g_usage, 1, 0, on_vm_template};
 

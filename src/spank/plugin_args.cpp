@@ -11,8 +11,9 @@ namespace {
 constexpr std::string_view kKnownKeys = "sysconfdir";
 
 [[noreturn]] void bad_argument(std::string_view arg, std::string_view why) {
-  throw Error(fmt::format("plugstack.conf argument \"{}\": {} (accepted: {})", arg, why, kKnownKeys),
-              ErrorKind::config);
+  throw Error(
+      fmt::format("plugstack.conf argument \"{}\": {} (accepted: {})", arg, why, kKnownKeys),
+      ErrorKind::config);
 }
 
 std::filesystem::path parse_dir(std::string_view arg, std::string_view value) {

@@ -1,0 +1,49 @@
+// Site settings of slurm-vm.yaml (system only): where cluster state is kept, and the arguments
+// every allocation gets (pcocc's batch.yaml `batch-args`). Every key is optional:
+//   store:
+//     type: file                       # or etcd
+//     path: /var/lib/slurm-vm/store    # file store: a directory shared by every node
+//     etcd:                            # etcd store only
+//       endpoints: [https://etcd1:2379, https://etcd2:2379]
+//       prefix: /slurm-vm
+//       ca-cert: /etc/slurm-vm/etcd-ca.pem
+//       client-cert: /etc/slurm-vm/etcd-client.pem
+//       client-key: /etc/slurm-vm/etcd-client-key.pem
+//   batch-args: ["--partition=vm"]     # added to every salloc/sbatch, before the user's own
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/yaml_reader.hpp"
+
+namespace slurmvm::config {
+
+enum class StoreType { file, etcd };
+std::string_view to_string(StoreType type) noexcept;
+
+struct EtcdSettings {
+  std::vector<std::string> endpoints;  // http(s)://host[:port]
+  std::string prefix = "/slurm-vm";    // every key lives under it
+  // TLS: client certificates are how etcd tells nodes apart; no password is kept anywhere.
+  std::optional<std::string> ca_cert;
+  std::optional<std::string> client_cert;
+  std::optional<std::string> client_key;
+};
+
+struct StoreSettings {
+  StoreType type = StoreType::file;
+  std::string path = "/var/lib/slurm-vm/store";  // file store only
+  EtcdSettings etcd;                             // etcd store only
+};
+
+struct SiteSettings {
+  StoreSettings store;
+  std::vector<std::string> batch_args;
+};
+
+// Reads the root value of slurm-vm.yaml (empty: all defaults). Throws Error(ErrorKind::config).
+SiteSettings parse_site_settings(const Value& root);
+
+}  // namespace slurmvm::config

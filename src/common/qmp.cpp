@@ -1,0 +1,280 @@
+// QMP client (qmp.hpp).
+#include "qmp.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "error.hpp"
+#include "log.hpp"
+
+namespace slurmvm {
+namespace {
+
+using Clock = QmpClient::Clock;
+using nlohmann::json;
+
+int ms_until(Clock::time_point deadline) {
+  const auto left =
+      std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+  if (left <= 0) return 0;
+  return static_cast<int>(std::min<long long>(left + 1, 60'000));
+}
+
+// Waits until fd is ready for `events`; false at the deadline.
+bool wait_ready(int fd, short events, Clock::time_point deadline) {
+  for (;;) {
+    pollfd p{fd, events, 0};
+    const int n = ::poll(&p, 1, ms_until(deadline));
+    if (n > 0) return true;
+    if (n == 0) {
+      if (Clock::now() >= deadline) return false;
+      continue;  // a wait capped at 60 s ended before the deadline
+    }
+    if (errno != EINTR) throw Error::from_errno("poll on the QMP socket", errno);
+  }
+}
+
+// A non-blocking stream socket connected to `path`, or an empty fd with `error` set. Paths
+// longer than sun_path are reached as /proc/self/fd/<dir>/<name>: job directories live in home
+// directories of any length.
+UniqueFd try_connect(const std::filesystem::path& path, int& error) {
+  // Non-blocking from the start: a blocking connect() to a listener whose backlog is full (QEMU
+  // serves one QMP client at a time) would wait for as long as the other client stays.
+  UniqueFd sock(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  if (!sock) throw Error::from_errno("socket(AF_UNIX)", errno);
+
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::string target = path.string();
+  UniqueFd dir;
+  if (target.size() >= sizeof addr.sun_path) {
+    dir.reset(::open(path.parent_path().c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (!dir) {
+      error = errno;
+      return {};
+    }
+    target = fmt::format("/proc/self/fd/{}/{}", dir.get(), path.filename().string());
+    if (target.size() >= sizeof addr.sun_path) {
+      throw Error(fmt::format("QMP socket name {} is too long", path.filename().string()),
+                  ErrorKind::internal);
+    }
+  }
+  std::copy(target.begin(), target.end(), addr.sun_path);
+  // A unix stream connect completes or fails at once (EAGAIN: the backlog is full).
+  if (::connect(sock.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) {
+    error = errno;
+    return {};
+  }
+  return sock;
+}
+
+bool is_reply(const json& m) { return m.is_object() && (m.contains("return") || m.contains("error")); }
+
+}  // namespace
+
+std::size_t json_value_length(std::string_view text) noexcept {
+  std::size_t i = 0;
+  while (i < text.size() && (text[i] == ' ' || text[i] == '\t' || text[i] == '\r' || text[i] == '\n')) ++i;
+  if (i == text.size()) return 0;
+  if (text[i] != '{' && text[i] != '[') {
+    // Not an object: hand the line to the parser, which will say what is wrong with it.
+    const std::size_t nl = text.find('\n', i);
+    return nl == std::string_view::npos ? 0 : nl + 1;
+  }
+  int depth = 0;
+  bool in_string = false;
+  for (; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;  // skips the escaped character, whatever it is
+      } else if (c == '"') {
+        in_string = false;
+      }
+      continue;
+    }
+    if (c == '"') {
+      in_string = true;
+    } else if (c == '{' || c == '[') {
+      ++depth;
+    } else if (c == '}' || c == ']') {
+      if (--depth == 0) return i + 1;
+    }
+  }
+  return 0;
+}
+
+QmpClient QmpClient::connect(const std::filesystem::path& path, QmpConnectOptions options) {
+  const auto deadline = Clock::now() + options.timeout;
+  auto pause = std::chrono::milliseconds(10);
+  for (;;) {
+    int error = 0;
+    UniqueFd fd = try_connect(path, error);
+    if (fd) {
+      QmpClient client(std::move(fd));
+      with_context(fmt::format("QMP socket {}", path.string()),
+                   [&] { client.handshake(deadline); });
+      return client;
+    }
+    // A full backlog means another client holds QEMU's only QMP connection: worth waiting for
+    // (the pinning helper holds it a moment after start). A missing socket or a refusal is
+    // worth waiting for only when QEMU is known to be starting.
+    const bool busy = error == EAGAIN;
+    const bool not_ready = error == ENOENT || error == ECONNREFUSED;
+    if (!busy && !(options.wait_for_socket && not_ready)) {
+      throw Error::from_errno(fmt::format("cannot connect to the QMP socket {}", path.string()), error);
+    }
+    if (Clock::now() + pause >= deadline) {
+      throw Error(fmt::format("QMP socket {} did not accept a connection within {} ms{}",
+                              path.string(), options.timeout.count(),
+                              busy ? " (another client is connected to it)" : ""),
+                  ErrorKind::timeout);
+    }
+    std::this_thread::sleep_for(pause);
+    pause = std::min(pause * 2, std::chrono::milliseconds(200));
+  }
+}
+
+QmpClient QmpClient::attach(UniqueFd fd, std::chrono::milliseconds timeout) {
+  if (::fcntl(fd.get(), F_SETFL, O_NONBLOCK) != 0) throw Error::from_errno("fcntl", errno);
+  QmpClient client(std::move(fd));
+  client.handshake(Clock::now() + timeout);
+  return client;
+}
+
+void QmpClient::handshake(Clock::time_point deadline) {
+  // The greeting comes first and unasked; events cannot precede it.
+  auto greeting = receive("the QMP greeting", deadline);
+  if (!greeting) throw Error("no QMP greeting before the deadline", ErrorKind::timeout);
+  if (!greeting->is_object() || !greeting->contains("QMP")) {
+    throw Error(fmt::format("not a QMP greeting: {}", greeting->dump()), ErrorKind::system);
+  }
+  greeting_ = std::move(*greeting);
+  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+  execute("qmp_capabilities", nullptr, std::max(left, std::chrono::milliseconds(1)));
+}
+
+json QmpClient::execute(std::string_view command, const json& arguments,
+                        std::chrono::milliseconds timeout) {
+  const auto deadline = Clock::now() + timeout;
+  const std::string id = fmt::format("slurm-vm-{}", next_id_++);
+  json request = {{"execute", command}, {"id", id}};
+  if (!arguments.is_null() && !(arguments.is_object() && arguments.empty())) {
+    request["arguments"] = arguments;
+  }
+  const std::string what = fmt::format("QMP command {}", command);
+  send(request, what, deadline);
+  for (;;) {
+    auto message = receive(what, deadline);
+    if (!message) {
+      throw Error(fmt::format("{}: no reply within {} ms", what, timeout.count()), ErrorKind::timeout);
+    }
+    if (!is_reply(*message)) {
+      if (message->is_object() && message->contains("event")) {
+        events_.push_back(std::move(*message));
+      } else {
+        log_debug("QMP: ignoring unexpected message {}", message->dump());
+      }
+      continue;
+    }
+    // QEMU answers a request it could not parse with an error without id; as commands are
+    // sent one at a time, that error is this command's. Other ids are late replies to commands
+    // that timed out: dropped.
+    const auto found = message->find("id");
+    if (found != message->end() && *found != id) {
+      log_debug("QMP: dropping a reply to an earlier command: {}", message->dump());
+      continue;
+    }
+    if (const auto error = message->find("error"); error != message->end()) {
+      const std::string cls = error->is_object() ? error->value("class", "GenericError") : "GenericError";
+      const std::string desc = error->is_object() ? error->value("desc", error->dump()) : error->dump();
+      throw Error(fmt::format("{} failed: {}: {}", what, cls, desc), ErrorKind::system);
+    }
+    return std::move((*message)["return"]);
+  }
+}
+
+std::optional<json> QmpClient::next_event(std::chrono::milliseconds timeout) {
+  const auto deadline = Clock::now() + timeout;
+  while (events_.empty()) {
+    auto message = receive("a QMP event", deadline);
+    if (!message) return std::nullopt;
+    if (message->is_object() && message->contains("event")) {
+      events_.push_back(std::move(*message));
+    } else {
+      log_debug("QMP: ignoring a message that is not an event: {}", message->dump());
+    }
+  }
+  json event = std::move(events_.front());
+  events_.pop_front();
+  return event;
+}
+
+void QmpClient::send(const json& message, std::string_view what, Clock::time_point deadline) {
+  std::string text = message.dump();
+  text += '\n';
+  std::string_view rest = text;
+  while (!rest.empty()) {
+    // MSG_NOSIGNAL: a QEMU that went away is an error to report, not a SIGPIPE that kills us.
+    const ssize_t n = ::send(fd_.get(), rest.data(), rest.size(), MSG_NOSIGNAL);
+    if (n > 0) {
+      rest.remove_prefix(static_cast<std::size_t>(n));
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      if (!wait_ready(fd_.get(), POLLOUT, deadline)) {
+        throw Error(fmt::format("{}: QEMU did not read the request in time", what), ErrorKind::timeout);
+      }
+      continue;
+    }
+    throw Error::from_errno(fmt::format("{}: cannot send to QEMU", what), errno);
+  }
+}
+
+std::optional<json> QmpClient::take_buffered_message() {
+  const std::size_t length = json_value_length(buffer_);
+  if (length == 0) return std::nullopt;
+  const std::string text = buffer_.substr(0, length);
+  buffer_.erase(0, length);
+  try {
+    return json::parse(text);
+  } catch (const json::parse_error& e) {
+    throw Error(fmt::format("QEMU sent malformed QMP: {}", e.what()), ErrorKind::system);
+  }
+}
+
+std::optional<json> QmpClient::receive(std::string_view what, Clock::time_point deadline) {
+  for (;;) {
+    if (auto message = take_buffered_message()) return message;
+    // Whitespace between messages is all that may be left; drop it so the buffer stays small.
+    if (buffer_.find_first_not_of(" \t\r\n") == std::string::npos) buffer_.clear();
+    if (buffer_.size() > kMaxMessageBytes) {
+      throw Error(fmt::format("{}: QEMU sent a message over {} bytes", what, kMaxMessageBytes),
+                  ErrorKind::system);
+    }
+    char chunk[16384];
+    const ssize_t n = ::recv(fd_.get(), chunk, sizeof chunk, 0);
+    if (n > 0) {
+      buffer_.append(chunk, static_cast<std::size_t>(n));
+      continue;
+    }
+    if (n == 0) throw Error(fmt::format("{}: QEMU closed the QMP connection", what), ErrorKind::system);
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN && errno != EWOULDBLOCK) {
+      throw Error::from_errno(fmt::format("{}: cannot read from QEMU", what), errno);
+    }
+    if (!wait_ready(fd_.get(), POLLIN, deadline)) return std::nullopt;
+  }
+}
+
+}  // namespace slurmvm

@@ -1,0 +1,48 @@
+// The job's private directory in the user's home (slurmvm::user_job_dir) and each VM's
+// subdirectory in it: disk overlay, seed, sockets, console log, vm.json. Home directories are
+// shared between nodes, so every task of the job creates the same job directory at once:
+// creation tolerates that race. The job and VM directories are 0700, never symbolic links.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <string_view>
+
+namespace slurmvm::launch {
+
+// Every path of one VM, absolute (QEMU records backing and socket paths as given).
+struct VmPaths {
+  std::filesystem::path job_dir;
+  std::filesystem::path vm_dir;       // <job_dir>/vm<rank>
+  std::filesystem::path disk;         // disk.qcow2: the copy-on-write overlay
+  std::filesystem::path seed_dir;     // seed/: meta-data and user-data, as put in the ISO
+  std::filesystem::path seed_iso;     // seed.iso
+  std::filesystem::path host_key;     // ssh_host_ed25519_key (only while the seed is built)
+  std::filesystem::path qmp;          // qmp.sock
+  std::filesystem::path console;      // console.sock
+  std::filesystem::path console_log;  // console.log
+  std::filesystem::path agent;        // qga.sock: qemu-guest-agent's channel
+  std::filesystem::path vm_json;      // vm.json
+};
+
+// Pure.
+VmPaths vm_paths(const std::filesystem::path& job_dir, std::uint32_t rank);
+
+// Creates `dir` and its missing parents below `home` (mkdir -p), each new one 0700; the last
+// one must end up a real directory (not a symlink) owned by this user, and is set to 0700.
+// Throws Error(ErrorKind::system) naming the path.
+void make_private_dir(const std::filesystem::path& home, const std::filesystem::path& dir);
+
+// Writes `content` to `path` through a temporary file in the same directory and a rename, so
+// readers see the old file or the whole new one. The file gets `mode`.
+void write_file_atomic(const std::filesystem::path& path, std::string_view content, unsigned mode);
+
+// The whole content of a regular file. Throws Error(ErrorKind::system) naming the path;
+// `limit` bounds what is read (user-supplied files).
+std::string read_file(const std::filesystem::path& path, std::size_t limit = 16 * 1024 * 1024);
+
+// Removes `path` if it exists (not a directory). Throws on any other failure.
+void remove_if_exists(const std::filesystem::path& path);
+
+}  // namespace slurmvm::launch

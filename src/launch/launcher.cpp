@@ -1,0 +1,247 @@
+// vm-launch's sequence (launcher.hpp).
+#include "launch/launcher.hpp"
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <variant>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "cluster_def.hpp"
+#include "config/config.hpp"
+#include "error.hpp"
+#include "job_names.hpp"
+#include "launch/image.hpp"
+#include "launch/job_dir.hpp"
+#include "launch/kvm_probe.hpp"
+#include "launch/memory.hpp"
+#include "launch/network_map.hpp"
+#include "launch/pinning.hpp"
+#include "launch/qemu_argv.hpp"
+#include "launch/qemu_binary.hpp"
+#include "launch/seed.hpp"
+#include "launch/seed_iso.hpp"
+#include "launch/ssh_keys.hpp"
+#include "launch/vm_info.hpp"
+#include "launch/vm_substitutions.hpp"
+#include "log.hpp"
+#include "subprocess.hpp"
+
+namespace slurmvm::launch {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Template settings vm-launch does not implement yet. Drives and mounts carry data: a VM
+// without them would write where the user does not expect, so they are refused. The others
+// only change performance or convenience: warned about.
+void check_supported(const config::Template& t) {
+  if (!t.persistent_drives.empty()) {
+    throw Error(fmt::format("template {}: persistent-drives are not supported yet", t.name), ErrorKind::config);
+  }
+  if (!t.mount_points.empty()) {
+    throw Error(fmt::format("template {}: mount-points are not supported yet", t.name), ErrorKind::config);
+  }
+  if (t.remote_display) log_warning("template {}: remote-display is not supported yet: ignored", t.name);
+  if (t.emulator_cores > 0) log_warning("template {}: emulator-cores is not supported yet: ignored", t.name);
+  if (t.full_node) log_warning("template {}: full-node is not supported yet: ignored", t.name);
+}
+
+// A QEMU of an earlier launch of this VM that still runs on this node would lose its sockets
+// and its disk to this one: refuse instead. (On another node, the shared vm.json cannot tell.)
+void check_not_running(const VmPaths& paths, const std::string& node) {
+  nlohmann::json old;
+  try {
+    old = nlohmann::json::parse(read_file(paths.vm_json, 1024 * 1024));
+  } catch (const std::exception&) {
+    return;  // none, or unreadable: nothing to protect
+  }
+  if (!old.is_object() || old.value("node", "") != node || !old["pid"].is_number_integer()) return;
+  const long pid = old["pid"].get<long>();
+  if (pid <= 0 || pid == static_cast<long>(::getpid())) return;
+  std::string comm;
+  try {
+    comm = read_file(fmt::format("/proc/{}/comm", pid), 4096);
+  } catch (const Error&) {
+    return;  // gone
+  }
+  if (comm.starts_with("qemu")) {
+    throw Error(fmt::format("this VM already runs on this node (QEMU pid {}, {}): stop it first",
+                            pid, paths.vm_json.string()),
+                ErrorKind::usage);
+  }
+}
+
+// The prolog cannot reach the user's terminal; for failures the job caused it leaves the
+// reason in <rundir>/jobs/<id>/error (docs/prolog-epilog.md), and the VM's task says it here.
+void report_prolog_error(const fs::path& dir, std::uint32_t job_id) {
+  const fs::path file = dir / "jobs" / std::to_string(job_id) / "error";
+  std::string message;
+  try {
+    message = read_file(file, 64 * 1024);
+  } catch (const Error&) {
+    return;  // no error recorded
+  }
+  while (!message.empty() && (message.back() == '\n' || message.back() == ' ')) message.pop_back();
+  throw Error(fmt::format("the node's vm-prolog could not prepare this job: {}", message), ErrorKind::config);
+}
+
+fs::path run_dir() {
+  const auto dir = config::process_env("SLURM_VM_RUNDIR");
+  return dir && !dir->empty() ? fs::path(*dir) : fs::path(kDefaultRunDir);
+}
+
+std::optional<fs::path> prepare_disk(const config::Template& t, const VmSubstitutions& subst,
+                                     const VmPaths& paths) {
+  if (!t.image) {
+    remove_if_exists(paths.disk);
+    return std::nullopt;
+  }
+  const fs::path file = with_context(fmt::format("template {}", t.name),
+                                     [&] { return resolve_image_file(subst.expand(*t.image)); });
+  const BaseImage base = inspect_image(file);
+  create_overlay(base, paths.disk);
+  log_debug("disk: {} over {} ({})", paths.disk.string(), base.path.string(), base.format);
+  return paths.disk;
+}
+
+HostKey prepare_seed(const config::Template& t, const TaskEnv& task, const VmSubstitutions& subst,
+                     const VmPaths& paths, const std::string& hostname, const std::optional<VmNetwork>& network) {
+  SeedInputs in;
+  if (network && !network->ip.empty() && network->prefix != 0) {
+    in.network = SeedNetwork{network->mac, network->ip, network->prefix, network->gateway, network->mtu,
+                             network->hosts};
+  }
+  in.instance_id = t.instance_id.value_or(fmt::format("{}-{}", task.job_id, hostname));
+  in.hostname = hostname;
+  in.description = fmt::format("{} of job {}", hostname, task.job_id);
+  in.authorized_keys = read_user_public_keys(fs::path(task.home) / ".ssh");
+  in.host_key = generate_host_key(paths.host_key, hostname);
+  if (t.user_data) {
+    if (const auto* inline_data = std::get_if<config::UserDataInline>(&*t.user_data)) {
+      in.inline_user_data = inline_data->cloud_config;
+    } else {
+      const auto& file = std::get<config::UserDataFile>(*t.user_data);
+      const fs::path path = subst.expand(file.path);
+      if (!path.is_absolute()) {
+        throw Error(fmt::format("template {}: user-data {} is a relative path: write it absolute",
+                                t.name, path.string()),
+                    ErrorKind::config);
+      }
+      in.user_data_file = UserDataFile{path.filename().string(), read_file(path)};
+    }
+  }
+  const SeedFiles files = with_context(fmt::format("template {}", t.name),
+                                       [&] { return build_seed_files(in, random_mime_boundary()); });
+  write_seed_iso(files, paths.seed_dir, paths.seed_iso);
+  return in.host_key;
+}
+
+}  // namespace
+
+void launch_vm(const LaunchOptions& options, const TaskEnv& task, const std::vector<int>& affinity) {
+  const config::Config cfg = config::load_config(config::config_dirs_from_env());
+  const ClusterDef def = ClusterDef::parse(options.definition);
+  if (task.rank >= def.vm_count()) {
+    throw Error(fmt::format("this task is rank {} but {} defines {} VMs: the step must run one task "
+                            "per VM",
+                            task.rank, def.to_string(), def.vm_count()),
+                ErrorKind::usage);
+  }
+  const config::Template& tpl = cfg.get_template(def.template_of(task.rank));
+  check_supported(tpl);
+  const std::string hostname = fmt::format("vm{}", task.rank);
+
+  const AccelChoice accel = choose_accelerator(probe_kvm());
+  log_info("{}", accel.reason);
+  const MemoryPlan memory = plan_vm_memory({.cpus = task.cpus,
+                                            .mem_per_cpu_mib = task.mem_per_cpu_mib,
+                                            .mem_per_node_mib = task.mem_per_node_mib,
+                                            .tasks_on_node = task.tasks_on_node,
+                                            .tcg = !accel.kvm});
+  log_info("memory: {} MiB for the task ({}), {} MiB kept for QEMU, {} MiB for the VM",
+           memory.task_mib, memory.rule, memory.reserve_mib, memory.vm_mib);
+
+  std::optional<VmNetwork> network;
+  if (options.network) {
+    report_prolog_error(run_dir(), task.job_id);
+    network = load_vm_network(run_dir(), task.job_id, task.rank);
+  }
+
+  const fs::path job_dir = user_job_dir(task.home, task.job_id);
+  make_private_dir(task.home, job_dir);
+  const VmPaths paths = vm_paths(job_dir, task.rank);
+  make_private_dir(task.home, paths.vm_dir);
+  check_not_running(paths, task.node);
+
+  const VmSubstitutions subst{config::SubstitutionContext{task.user, task.home, config::process_env},
+                              job_dir.string(), task.user, task.rank};
+
+  VmSpec spec;
+  spec.qemu_bin = resolve_qemu_binary(subst.expand(tpl.qemu_bin));
+  spec.name = hostname;
+  spec.machine_type = tpl.machine_type;
+  spec.kvm = accel.kvm;
+  spec.cpu_model = tpl.cpu_model.value_or(default_cpu_model(accel.kvm));
+  spec.vcpus = task.cpus;
+  spec.memory_mib = memory.vm_mib;
+  spec.disk = prepare_disk(tpl, subst, paths);
+  spec.disk_model = tpl.disk_model;
+  spec.disk_cache = tpl.disk_cache;
+  spec.seed_iso = paths.seed_iso;
+  const HostKey host_key = prepare_seed(tpl, task, subst, paths, hostname, network);
+  spec.qmp_socket = socket_path_for_qemu(paths.qmp);
+  spec.console_socket = socket_path_for_qemu(paths.console);
+  spec.console_log = paths.console_log.string();
+  spec.agent_socket = socket_path_for_qemu(paths.agent);
+  if (network) spec.nic = NicSpec{network->tap, network->mac, tpl.nic_model};
+  if (tpl.kernel) {
+    const std::string kernel = subst.expand(*tpl.kernel);
+    if (kernel.empty() || kernel.front() != '/') {
+      throw Error(fmt::format("template {}: kernel {} is not an absolute path", tpl.name, kernel), ErrorKind::config);
+    }
+    spec.kernel = kernel;
+  }
+  for (const std::string& arg : tpl.custom_args) spec.custom_args.push_back(subst.expand(arg));
+  const std::vector<std::string> argv = build_qemu_argv(spec);
+
+  // Sockets left by an earlier QEMU: the pinning helper must only ever see the new ones.
+  for (const fs::path& s : {paths.qmp, paths.console, paths.agent}) remove_if_exists(s);
+
+  const VmInfo info{.job_id = task.job_id,
+                    .rank = task.rank,
+                    .node = task.node,
+                    .pid = static_cast<long>(::getpid()),
+                    .network = network,
+                    .hostname = hostname,
+                    .host_key_pub = host_key.public_key,
+                    .paths = paths,
+                    .vcpus = task.cpus,
+                    .memory_mib = memory.vm_mib,
+                    .accel = accel.kvm ? "kvm" : "tcg"};
+  write_file_atomic(paths.vm_json, vm_info_json(info).dump(2) + "\n", 0600);
+
+  // QEMU's working directory: where relative socket names (long home paths) resolve.
+  if (::chdir(paths.vm_dir.c_str()) != 0) {
+    throw Error::from_errno(fmt::format("cannot enter {}", paths.vm_dir.string()), errno);
+  }
+  start_pinning_helper({.qmp_socket = paths.qmp,
+                        .bind_vcpus = tpl.bind_vcpus,
+                        .plan = plan_vcpu_pinning(affinity, task.cpus, task.local_id)});
+
+  log_info("exec {}", format_argv(argv));
+  std::vector<char*> cargv;
+  cargv.reserve(argv.size() + 1);
+  for (const std::string& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
+  cargv.push_back(nullptr);
+  std::fflush(nullptr);
+  ::execv(cargv[0], cargv.data());
+  const int e = errno;
+  ::unlink(paths.vm_json.c_str());
+  throw Error::from_errno(fmt::format("cannot run {}", argv[0]), e);
+}
+
+}  // namespace slurmvm::launch

@@ -1,0 +1,65 @@
+// Pinning each vCPU thread to one of the task's CPUs, without ever letting a vCPU run unpinned
+// and without putting anything between Slurm and QEMU:
+//
+//   vm-launch ──fork──▶ helper ──fork──▶ pinner (the helper exits at once; no zombie is left
+//      │                                  under QEMU for the VM's lifetime)
+//      └─ exec QEMU -S (same pid: QEMU *is* the Slurm task; its vCPUs exist but are paused)
+//   pinner: connects to qmp.sock (retrying while QEMU starts), query-cpus-fast gives each
+//           vCPU's thread id, sched_setaffinity pins them, `cont` starts the VM, then exits.
+//
+// The pinner watches QEMU through a pidfd and stops as soon as QEMU is gone (a bad option makes
+// QEMU exit at once). If pinning fails the VM is started anyway with a warning; if QMP cannot
+// be reached or `cont` fails before the deadline, the VM would stay paused forever, so the
+// pinner stops QEMU (SIGTERM) and says why: the task fails visibly instead of hanging.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace slurmvm::launch {
+
+inline constexpr std::chrono::seconds kPinningDeadline{30};
+
+// The CPUs this process may run on (sched_getaffinity), in increasing order.
+std::vector<int> current_affinity();
+
+struct PinPlan {
+  std::vector<std::vector<int>> cpus_of_vcpu;  // index: vCPU
+  std::string note;                            // why the plan is not one CPU per vCPU, or empty
+};
+
+// Pure. vCPU i gets the i-th CPU of the task's mask. When the mask holds more CPUs than vCPUs
+// (threads of a core, or tasks not bound by Slurm's task plugin so that every VM of the node
+// sees every CPU), the VM's vCPUs start at CPU (local_id x vcpus) of the mask, wrapping, so
+// that VMs sharing a mask spread over it instead of piling onto its first CPUs. Fewer CPUs
+// than vCPUs: they are shared round robin.
+PinPlan plan_vcpu_pinning(const std::vector<int>& mask, std::uint32_t vcpus, std::uint32_t local_id);
+
+// Sets one thread's affinity; returns 0 or an errno.
+using SetAffinity = std::function<int(int thread_id, const std::vector<int>& cpus)>;
+int set_thread_affinity(int thread_id, const std::vector<int>& cpus);
+
+// Applies `plan` to the reply of query-cpus-fast ([{"cpu-index", "thread-id", ...}]). Threads
+// running several vCPUs (single-threaded TCG) get the union of their CPUs. Returns warnings,
+// empty when every vCPU was pinned.
+std::vector<std::string> apply_pinning(const nlohmann::json& cpus_fast, const PinPlan& plan,
+                                       const SetAffinity& set = set_thread_affinity);
+
+struct PinningJob {
+  std::filesystem::path qmp_socket;
+  bool bind_vcpus = true;
+  PinPlan plan;
+  std::chrono::milliseconds deadline = kPinningDeadline;
+};
+
+// Starts the pinner for the QEMU this process is about to become (see above) and returns in
+// the caller once the intermediate helper has exited. Throws Error if it cannot fork.
+void start_pinning_helper(const PinningJob& job);
+
+}  // namespace slurmvm::launch

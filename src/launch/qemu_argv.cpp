@@ -1,0 +1,122 @@
+// QEMU's command line (qemu_argv.hpp).
+#include "launch/qemu_argv.hpp"
+
+#include <sys/un.h>
+
+#include <algorithm>
+
+#include <fmt/format.h>
+
+namespace slurmvm::launch {
+
+std::string default_cpu_model(bool kvm) { return kvm ? "host" : "max"; }
+
+std::string nic_device(std::string_view model) {
+  if (model == "virtio-net" || model == "virtio") return "virtio-net-pci";
+  return std::string(model);
+}
+
+std::string qemu_opt_escape(std::string_view value) {
+  std::string out;
+  for (const char c : value) {
+    out += c;
+    if (c == ',') out += ',';
+  }
+  return out;
+}
+
+std::string socket_path_for_qemu(const std::filesystem::path& socket) {
+  const std::string abs = socket.string();
+  if (abs.size() < sizeof(sockaddr_un{}.sun_path)) return abs;
+  return socket.filename().string();
+}
+
+std::vector<std::string> build_qemu_argv(const VmSpec& s) {
+  using config::DiskModel;
+  std::vector<std::string> a;
+  auto add = [&a](std::initializer_list<std::string> words) { a.insert(a.end(), words); };
+
+  a.push_back(s.qemu_bin.string());
+  // Thread names ("CPU 0/TCG", "CPU 0/KVM") let pinning be checked with ps/top.
+  add({"-name", fmt::format("{},debug-threads=on", s.name)});
+  add({"-machine", s.machine_type});
+  add({"-accel", s.kvm ? std::string("kvm") : fmt::format("tcg,tb-size={}", kTcgTbSizeMiB)});
+  add({"-cpu", s.cpu_model});
+  add({"-smp", std::to_string(s.vcpus)});
+  add({"-m", std::to_string(s.memory_mib)});
+  // Only the devices listed here: no default NIC, CD-ROM, floppy, parallel port or monitor.
+  add({"-nodefaults", "-no-user-config", "-display", "none", "-vga", "none"});
+  // Paused until the pinning helper has placed the vCPU threads and sends `cont`.
+  a.push_back("-S");
+
+  add({"-qmp", fmt::format("unix:{},server=on,wait=off", qemu_opt_escape(s.qmp_socket))});
+  // The serial console: a socket for `vm console`, and everything the guest writes also
+  // appended to console.log (QEMU's logfile is written whether or not a client is attached).
+  add({"-chardev", fmt::format("socket,id=console,path={},server=on,wait=off,logfile={},logappend=on",
+                               qemu_opt_escape(s.console_socket), qemu_opt_escape(s.console_log))});
+  add({"-serial", "chardev:console"});
+  // qemu-guest-agent's channel (filesystem freeze for `vm save`).
+  add({"-chardev", fmt::format("socket,id=qga0,path={},server=on,wait=off", qemu_opt_escape(s.agent_socket))});
+  add({"-device", "virtio-serial-pci,id=vserial0"});
+  add({"-device", "virtserialport,bus=vserial0.0,chardev=qga0,name=org.qemu.guest_agent.0"});
+  // Entropy for the guest's first boot (SSH keys, cloud-init) without waiting on interrupts.
+  add({"-object", "rng-random,id=rng0,filename=/dev/urandom"});
+  add({"-device", "virtio-rng-pci,rng=rng0"});
+
+  if (s.disk_model == DiskModel::virtio_scsi) add({"-device", "virtio-scsi-pci,id=scsi0"});
+  if (s.disk) {
+    const std::string drive = fmt::format("file={},format=qcow2,cache={},discard=unmap",
+                                          qemu_opt_escape(s.disk->string()), to_string(s.disk_cache));
+    switch (s.disk_model) {
+      case DiskModel::virtio:
+        add({"-drive", drive + ",if=virtio,index=0"});
+        break;
+      case DiskModel::virtio_scsi:
+        add({"-drive", drive + ",if=none,id=disk0"});
+        add({"-device", "scsi-hd,bus=scsi0.0,drive=disk0,bootindex=0"});
+        break;
+      case DiskModel::ide:
+        add({"-drive", drive + ",if=ide,index=0,media=disk"});
+        break;
+    }
+  }
+  // The seed on the same kind of bus as the disk, so a guest that can read its disk can read
+  // its seed; cloud-init finds it by its label (cidata), whatever the device.
+  const std::string seed = fmt::format("file={},format=raw,readonly=on", qemu_opt_escape(s.seed_iso.string()));
+  switch (s.disk_model) {
+    case DiskModel::virtio:
+      add({"-drive", seed + ",if=virtio,index=1"});
+      break;
+    case DiskModel::virtio_scsi:
+      add({"-drive", seed + ",if=none,id=seed0"});
+      add({"-device", "scsi-cd,bus=scsi0.0,drive=seed0"});
+      break;
+    case DiskModel::ide:
+      add({"-drive", seed + ",if=ide,index=2,media=cdrom"});
+      break;
+  }
+
+  if (s.nic) {
+    add({"-netdev", fmt::format("tap,id=n0,ifname={},script=no,downscript=no", s.nic->tap)});
+    const std::string device = nic_device(s.nic->model);
+    std::string opts = fmt::format("{},id=nic0,netdev=n0,mac={}", device, s.nic->mac);
+    // Checksum offload off: on an Open vSwitch userspace (netdev) datapath, partial checksums
+    // and oversized GSO frames from the guest are forwarded as they are and TCP breaks
+    // (../shared/reference/net-and-vm-on-one-machine.md §2.5, §4.4). Sites on the kernel
+    // datapath lose a little throughput; this should become a site setting.
+    if (device == "virtio-net-pci") opts += ",csum=off,guest_csum=off";
+    add({"-device", opts});
+  }
+
+  if (s.kernel) {
+    add({"-kernel", *s.kernel});
+    // pcocc's default command line for direct kernel boot, unless custom-args give one.
+    if (std::find(s.custom_args.begin(), s.custom_args.end(), "-append") == s.custom_args.end()) {
+      add({"-append", std::string(kDefaultKernelAppend)});
+    }
+  }
+  a.insert(a.end(), s.custom_args.begin(), s.custom_args.end());
+  return a;
+}
+
+}  // namespace slurmvm::launch

@@ -1,0 +1,70 @@
+// QEMU's command line for one VM: a pure function of a VmSpec (what the template, the task's
+// allocation and the node's network map decided), so that tests pin it exactly. The VM starts
+// paused (-S): vm-launch's pinning helper resumes it once the vCPU threads are pinned, so no
+// vCPU ever runs on the wrong core (pinning.hpp).
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "config/template.hpp"
+
+namespace slurmvm::launch {
+
+// The TCG translation cache in MiB: QEMU 7.2 defaults to 1 GiB, which inflates every VM's
+// memory by hundreds of MiB (net-and-vm-on-one-machine.md §2.2, §4.4).
+inline constexpr unsigned kTcgTbSizeMiB = 64;
+
+// The kernel command line when a template boots a kernel directly and its custom-args give no
+// -append (pcocc's default).
+inline constexpr std::string_view kDefaultKernelAppend = "console=ttyS0 root=/dev/vda1";
+
+struct NicSpec {
+  std::string tap;
+  std::string mac;
+  std::string model = "virtio-net";  // the template's nic-model
+};
+
+struct VmSpec {
+  std::filesystem::path qemu_bin;  // absolute
+  std::string name;                // "vm3"
+  std::string machine_type = "pc";
+  bool kvm = false;
+  std::string cpu_model;           // resolved: the template's, else host (KVM) / max (TCG)
+  std::uint32_t vcpus = 1;
+  std::uint64_t memory_mib = 0;
+  // The copy-on-write overlay; none when the template has no image.
+  std::optional<std::filesystem::path> disk;
+  config::DiskModel disk_model = config::DiskModel::virtio;
+  config::DiskCache disk_cache = config::DiskCache::unsafe;
+  std::filesystem::path seed_iso;
+  // Socket and log paths as QEMU should see them (see socket_path_for_qemu()).
+  std::string qmp_socket;
+  std::string console_socket;
+  std::string console_log;
+  std::string agent_socket;
+  std::optional<NicSpec> nic;
+  std::optional<std::string> kernel;
+  std::vector<std::string> custom_args;  // appended last, already expanded
+};
+
+// The default -cpu when the template sets no cpu-model.
+std::string default_cpu_model(bool kvm);
+
+// The QEMU device for a template nic-model: pcocc's "virtio-net" is virtio-net-pci.
+std::string nic_device(std::string_view model);
+
+// `value` for a QEMU option string (key=value,...): commas doubled, as QEMU's parser expects.
+std::string qemu_opt_escape(std::string_view value);
+
+// A unix socket path QEMU can bind: the absolute path when it fits in sun_path (108 bytes),
+// else the bare file name, QEMU running with the VM directory as its working directory.
+std::string socket_path_for_qemu(const std::filesystem::path& socket);
+
+std::vector<std::string> build_qemu_argv(const VmSpec& spec);
+
+}  // namespace slurmvm::launch

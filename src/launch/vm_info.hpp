@@ -1,0 +1,34 @@
+// vm.json: what the rest of slurm-vm (the CLI's ssh, console, list, save) needs to know about a
+// running VM, written into the VM's directory just before QEMU starts. docs/vm-launch.md
+// describes every field.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "launch/job_dir.hpp"
+#include "launch/network_map.hpp"
+
+namespace slurmvm::launch {
+
+struct VmInfo {
+  std::uint32_t job_id = 0;
+  std::uint32_t rank = 0;
+  std::string node;
+  long pid = 0;  // QEMU's, which is vm-launch's: it execs QEMU
+  std::optional<VmNetwork> network;
+  std::string hostname;
+  std::string host_key_pub;
+  VmPaths paths;
+  std::uint32_t vcpus = 0;
+  std::uint64_t memory_mib = 0;
+  std::string accel;  // "kvm" or "tcg"
+};
+
+// Pure.
+nlohmann::json vm_info_json(const VmInfo& info);
+
+}  // namespace slurmvm::launch

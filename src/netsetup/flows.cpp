@@ -1,0 +1,130 @@
+#include "netsetup/flows.hpp"
+
+#include <fmt/format.h>
+
+#include "error.hpp"
+#include "netsetup/tap.hpp"
+#include "subprocess.hpp"
+
+namespace slurmvm::netsetup {
+namespace {
+
+std::string mac_hex(const MacAddress& m) {
+  std::uint64_t v = 0;
+  for (auto b : m) v = (v << 8) | b;
+  return fmt::format("0x{:012x}", v);
+}
+
+// One flow line; `match` and `actions` are comma-joined already.
+std::string flow(std::uint64_t cookie, int table, int priority, const std::string& match,
+                 const std::string& actions) {
+  return fmt::format("cookie=0x{:016x},table={},priority={}{}{} actions={}\n", cookie, table,
+                     priority, match.empty() ? "" : ",", match, actions);
+}
+
+// ARP responder (reference §1.4): turn the request into the reply in place and send it back
+// out of the port it came in by: eth_dst := eth_src, eth_src := MAC, op := 2 (reply),
+// tha := sha, tpa := spa, sha := MAC, spa := IP.
+std::string arp_reply_actions(const MacAddress& mac, std::uint32_t ip) {
+  return fmt::format(
+      "move:NXM_OF_ETH_SRC[]->NXM_OF_ETH_DST[],mod_dl_src:{},load:0x2->NXM_OF_ARP_OP[],"
+      "move:NXM_NX_ARP_SHA[]->NXM_NX_ARP_THA[],move:NXM_OF_ARP_SPA[]->NXM_OF_ARP_TPA[],"
+      "load:{}->NXM_NX_ARP_SHA[],load:0x{:08x}->NXM_OF_ARP_SPA[],in_port",
+      format_mac(mac), mac_hex(mac), ip);
+}
+
+}  // namespace
+
+std::uint64_t job_cookie(std::uint32_t job_id) noexcept { return kCookieTag | job_id; }
+
+std::string job_flows(const JobNetwork& net) {
+  if (net.job_id == 0) throw Error("job flows: job id 0 is reserved", ErrorKind::internal);
+  if (net.tunnel_key == 0) throw Error("job flows: tunnel key 0 is reserved", ErrorKind::internal);
+  validate_ifname(net.tunnel_port);
+  for (const auto& p : net.local) validate_ifname(p.port);
+
+  const std::uint64_t c = job_cookie(net.job_id);
+  const std::string key = fmt::format("tun_id={}", net.tunnel_key);
+  const std::string gre = net.tunnel_port;
+  std::string out = fmt::format("delete cookie=0x{:016x}/-1\n", c);
+
+  // Table 0: what each local port may send. The job's network is written into tun_id right
+  // away: it is the job's "network register" in tables 1 and 2 and already the right GRE key
+  // for frames that leave through the tunnel.
+  for (const auto& p : net.local) {
+    const std::string in = fmt::format("in_port={},dl_src={}", p.port, format_mac(p.mac));
+    const std::string go = fmt::format("set_field:{}->tun_id,resubmit(,{})", net.tunnel_key,
+                                       kTableFromLocal);
+    if (p.any_source_ip) {
+      out += flow(c, kTableIngress, kPrioForward, in + ",ip", go);
+    } else {
+      out += flow(c, kTableIngress, kPrioForward, in + ",ip,nw_src=" + format_ipv4(p.ip), go);
+    }
+    // ARP must claim the port's own MAC and IP (an ARP probe from 0.0.0.0 is dropped, so a
+    // guest's duplicate-address detection never sees a conflict).
+    out += flow(c, kTableIngress, kPrioForward,
+                fmt::format("{},arp,arp_spa={},arp_sha={}", in, format_ipv4(p.ip), format_mac(p.mac)),
+                go);
+    out += flow(c, kTableIngress, kPrioJobDrop, "in_port=" + p.port, "drop");
+  }
+  // From the tunnel, only this job's key comes to this job's tables.
+  out += flow(c, kTableIngress, kPrioForward, fmt::format("in_port={},{}", gre, key),
+              fmt::format("resubmit(,{})", kTableFromTunnel));
+
+  // Table 1: frames from local ports. ARP for any IP of the job is answered here; unicast goes
+  // to the local port or to the remote VM's node; no broadcast is ever needed.
+  for (const auto& p : net.local) {
+    out += flow(c, kTableFromLocal, kPrioArpResponder,
+                fmt::format("{},arp,arp_op=1,arp_tpa={}", key, format_ipv4(p.ip)),
+                arp_reply_actions(p.mac, p.ip));
+  }
+  for (const auto& r : net.remote) {
+    out += flow(c, kTableFromLocal, kPrioArpResponder,
+                fmt::format("{},arp,arp_op=1,arp_tpa={}", key, format_ipv4(r.ip)),
+                arp_reply_actions(r.mac, r.ip));
+  }
+  for (const auto& p : net.local) {
+    out += flow(c, kTableFromLocal, kPrioForward, fmt::format("{},dl_dst={}", key, format_mac(p.mac)),
+                "output:" + p.port);
+  }
+  for (const auto& r : net.remote) {
+    out += flow(c, kTableFromLocal, kPrioForward, fmt::format("{},dl_dst={}", key, format_mac(r.mac)),
+                fmt::format("set_field:{}->tun_dst,output:{}", format_ipv4(r.node_ip), gre));
+  }
+  out += flow(c, kTableFromLocal, kPrioJobDrop, key, "drop");
+
+  // Table 2: frames from other nodes go to local ports only (never back into the tunnel).
+  for (const auto& p : net.local) {
+    out += flow(c, kTableFromTunnel, kPrioForward, fmt::format("{},dl_dst={}", key, format_mac(p.mac)),
+                "output:" + p.port);
+  }
+  out += flow(c, kTableFromTunnel, kPrioJobDrop, key, "drop");
+  return out;
+}
+
+std::string node_base_flows() {
+  std::string out;
+  for (int table : {kTableIngress, kTableFromLocal, kTableFromTunnel}) {
+    out += flow(kNodeCookie, table, kPrioNodeDrop, "", "drop");
+  }
+  return out;
+}
+
+void apply_flows(const OfctlTarget& target, const std::string& flows) {
+  Command cmd;
+  cmd.argv = {target.program, "--bundle", "add-flows", target.target, "-"};
+  cmd.stdin_data = flows;
+  cmd.timeout = target.timeout;
+  with_context("applying OpenFlow rules", [&] { run_checked(cmd); });
+}
+
+void delete_job_flows(const OfctlTarget& target, std::uint32_t job_id) {
+  Command cmd;
+  cmd.argv = {target.program, "--bundle", "del-flows", target.target,
+              fmt::format("cookie=0x{:016x}/-1", job_cookie(job_id))};
+  cmd.timeout = target.timeout;
+  with_context(fmt::format("deleting the OpenFlow rules of job {}", job_id),
+               [&] { run_checked(cmd); });
+}
+
+}  // namespace slurmvm::netsetup

@@ -1,0 +1,83 @@
+// OpenFlow rules of one job on a node's integration bridge, as ovs-ofctl flow text (a pure
+// function, golden-tested), applied and removed atomically with `ovs-ofctl --bundle` under
+// the job's cookie. All MACs and IPs of a virtual cluster are known in advance (addressing is
+// deterministic), so nothing is learned or flooded: unicast goes straight to its port or to
+// its node through the one flow-based GRE port, ARP is answered on the node, the rest is
+// dropped. See docs/netsetup.md for the tables and priority bands.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "addressing.hpp"
+
+namespace slurmvm::netsetup {
+
+// Tables: 0 classifies by in_port (and checks sources), 1 switches frames from local ports,
+// 2 switches frames from the tunnel.
+inline constexpr int kTableIngress = 0;
+inline constexpr int kTableFromLocal = 1;
+inline constexpr int kTableFromTunnel = 2;
+
+// Priority bands, disjoint so a job's rules never shadow each other by accident:
+inline constexpr int kPrioArpResponder = 3000;  // t1: answer ARP for the job's IPs
+inline constexpr int kPrioForward = 2000;       // t0: accepted sources; t1/t2: unicast by MAC
+inline constexpr int kPrioJobDrop = 100;        // all tables: the rest of the job's traffic
+inline constexpr int kPrioNodeDrop = 0;         // node base flows: whatever no job claims
+
+// Cookies: the high 16 bits say "slurm-vm", the low 32 bits carry the job id, so a job's
+// flows are deleted with one `cookie=C/-1` and nobody else's are touched.
+inline constexpr std::uint64_t kCookieTag = 0x5356ULL << 48;  // "SV"
+std::uint64_t job_cookie(std::uint32_t job_id) noexcept;
+// The node's base flows (default drops) carry this cookie (job id 0 is never a Slurm job).
+inline constexpr std::uint64_t kNodeCookie = kCookieTag;
+
+// A port of this node that carries the job's traffic.
+struct LocalPort {
+  std::string port;  // OVS port name (a TAP), validated as an interface name
+  MacAddress mac;
+  std::uint32_t ip = 0;  // host byte order
+  // A router port (the job's gateway for reverse NAT) forwards traffic of any source IP;
+  // a VM port may only send as its own IP.
+  bool any_source_ip = false;
+};
+
+// A VM of the job on another node.
+struct RemoteVm {
+  MacAddress mac;
+  std::uint32_t ip = 0;       // host byte order
+  std::uint32_t node_ip = 0;  // the node's underlay address, host byte order (tun_dst)
+};
+
+struct JobNetwork {
+  std::uint32_t job_id = 0;
+  std::uint32_t tunnel_key = 0;   // the job's network id (GRE key)
+  std::string tunnel_port;        // the node's flow-based GRE port name
+  std::vector<LocalPort> local;
+  std::vector<RemoteVm> remote;
+};
+
+// The flow text for `ovs-ofctl add-flows` (one flow per line). Its first line is
+// "delete cookie=C/-1", so applying it replaces the job's flows atomically (idempotent).
+std::string job_flows(const JobNetwork& net);
+
+// The node's base flows: a lowest-priority drop in each table, under kNodeCookie. They also
+// replace the NORMAL flow a bridge starts with, so nothing is switched by MAC learning.
+std::string node_base_flows();
+
+// Where ovs-ofctl connects: a bridge name (the system's OVS) or "unix:/path/br-int.mgmt".
+struct OfctlTarget {
+  std::string target;
+  std::string program = "/usr/bin/ovs-ofctl";
+  std::chrono::milliseconds timeout{std::chrono::seconds(10)};
+};
+
+// `ovs-ofctl --bundle add-flows TARGET -` with `flows` on stdin: all or nothing (OpenFlow 1.4
+// bundles). Throws Error with ovs-ofctl's stderr on failure.
+void apply_flows(const OfctlTarget& target, const std::string& flows);
+// `ovs-ofctl --bundle del-flows TARGET cookie=C/-1`. Deleting flows that are gone succeeds.
+void delete_job_flows(const OfctlTarget& target, std::uint32_t job_id);
+
+}  // namespace slurmvm::netsetup

@@ -1,0 +1,120 @@
+#include "netsetup/nat.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <tuple>
+
+#include <fmt/format.h>
+
+#include "addressing.hpp"
+#include "error.hpp"
+#include "subprocess.hpp"
+
+namespace slurmvm::netsetup {
+
+std::string nat_table_batch(std::vector<NatRule> rules) {
+  std::sort(rules.begin(), rules.end(), [](const NatRule& a, const NatRule& b) {
+    return std::tie(a.job_id, a.rank, a.host_port) < std::tie(b.job_id, b.rank, b.host_port);
+  });
+  // Declaring the table first makes the delete valid whether or not it exists; the batch is
+  // one transaction, so other hosts' packets never see the table half-built.
+  std::string out = fmt::format("table ip {0} {{}}\ndelete table ip {0}\n", kNatTable);
+  if (rules.empty()) return out;
+
+  std::string dnat;
+  for (const auto& r : rules) {
+    // nft 1.0.6 rejects a '}' on the line of a rule (reference §3): one rule per line.
+    dnat += fmt::format(
+        "    fib daddr type local tcp dport {} dnat to {}:{} comment \"job {} vm{}\"\n",
+        r.host_port, format_ipv4(r.vm_ip), r.vm_port, r.job_id, r.rank);
+  }
+  const std::string gw = fmt::format("\"{}*\"", kGatewayPortPrefix);
+  out += fmt::format("table ip {} {{\n", kNatTable);
+  out += "  chain prerouting {\n    type nat hook prerouting priority -100; policy accept;\n";
+  out += dnat;
+  out += "  }\n";
+  out += "  chain output {\n    type nat hook output priority -100; policy accept;\n";
+  out += dnat;
+  out += "  }\n";
+  // The gateways exist for the DNAT'ed connections only: a VM may not reach the node's own
+  // services (input) nor be routed anywhere else (forward), and nothing but a DNAT'ed
+  // connection is routed to it.
+  out += "  chain input {\n    type filter hook input priority 0; policy accept;\n";
+  out += fmt::format("    iifname {} ct state established,related accept\n", gw);
+  out += fmt::format("    iifname {} drop\n", gw);
+  out += "  }\n";
+  out += "  chain forward {\n    type filter hook forward priority 0; policy accept;\n";
+  out += fmt::format("    iifname {} ct status dnat accept\n", gw);
+  out += fmt::format("    iifname {} drop\n", gw);
+  out += fmt::format("    oifname {} ct status dnat accept\n", gw);
+  out += fmt::format("    oifname {} drop\n", gw);
+  out += "  }\n";
+  out += "}\n";
+  return out;
+}
+
+void apply_nat_batch(const NftProgram& nft, const std::string& batch) {
+  Command cmd;
+  cmd.argv = {nft.program, "-f", "-"};
+  cmd.env_set = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin"};
+  cmd.stdin_data = batch;
+  cmd.timeout = nft.timeout;
+  with_context(fmt::format("replacing nftables table ip {}", kNatTable),
+               [&] { run_checked(cmd); });
+}
+
+std::set<std::uint16_t> parse_listening_ports(std::string_view text) {
+  // "  0: 0100007F:0016 00000000:0000 0A ..." (tcp6: 32 hex digits before the colon).
+  std::set<std::uint16_t> ports;
+  auto next_field = [](std::string_view& line) {
+    const auto b = line.find_first_not_of(' ');
+    if (b == std::string_view::npos) return std::string_view{};
+    line.remove_prefix(b);
+    const auto e = std::min(line.find(' '), line.size());
+    auto f = line.substr(0, e);
+    line.remove_prefix(e);
+    return f;
+  };
+  while (!text.empty()) {
+    const auto nl = std::min(text.find('\n'), text.size());
+    std::string_view line = text.substr(0, nl);
+    text.remove_prefix(std::min(nl + 1, text.size()));
+    const auto slot = next_field(line);
+    const auto local = next_field(line);
+    next_field(line);  // remote address
+    const auto state = next_field(line);
+    if (slot.empty() || slot.back() != ':' || state != "0A") continue;
+    const auto colon = local.rfind(':');
+    if (colon == std::string_view::npos || local.size() - colon - 1 != 4) continue;
+    unsigned port = 0;
+    const char* first = local.data() + colon + 1;
+    const char* last = local.data() + local.size();
+    const auto [ptr, ec] = std::from_chars(first, last, port, 16);
+    if (ec != std::errc{} || ptr != last) continue;
+    ports.insert(static_cast<std::uint16_t>(port));
+  }
+  return ports;
+}
+
+std::vector<std::uint16_t> allocate_host_ports(std::size_t count, std::uint16_t min_port,
+                                               std::uint16_t max_port,
+                                               const std::set<std::uint16_t>& used) {
+  std::vector<std::uint16_t> out;
+  if (count == 0) return out;
+  std::size_t free_ports = 0;
+  for (unsigned p = min_port; p <= max_port && min_port != 0; ++p) {
+    if (used.count(static_cast<std::uint16_t>(p))) continue;
+    ++free_ports;
+    if (out.size() < count) out.push_back(static_cast<std::uint16_t>(p));
+  }
+  if (out.size() < count) {
+    throw Error(fmt::format("reverse NAT: {} host port{} needed, but only {} of [{}, {}] {} free "
+                            "on this node (other jobs and listening sockets hold the rest)",
+                            count, count == 1 ? " is" : "s are", free_ports, min_port, max_port,
+                            free_ports == 1 ? "is" : "are"),
+                ErrorKind::config);
+  }
+  return out;
+}
+
+}  // namespace slurmvm::netsetup

@@ -1,0 +1,62 @@
+// Reverse NAT for `vm ssh`: slurm-vm's own nftables table `ip slurm_vm`, holding one DNAT rule
+// per VM (host port on the VM's node -> VM port 22) plus the few filter rules that keep the
+// job gateways from forwarding anything else. The table is always rebuilt whole, from the
+// node's live jobs, in ONE `nft -f -` batch (atomic: all or nothing), so a job's rules are
+// removed by rebuilding without them and nothing else on the host is ever touched: no other
+// table, no global policy. The generator is pure and golden-tested; host-port selection reads
+// the text of /proc/net/tcp{,6} (pure parser) and the ports other jobs hold.
+// See docs/prolog-epilog.md, "Reverse NAT".
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace slurmvm::netsetup {
+
+// The table's family and name. Nothing outside it is ever changed.
+inline constexpr const char* kNatTable = "slurm_vm";
+// Job gateway ports (OVS internal ports carrying the job subnet's gateway address) are named
+// kGatewayPortPrefix + the job id in hex; the filter rules match them by this prefix.
+inline constexpr const char* kGatewayPortPrefix = "svmgw";
+
+// One forwarded port: TCP host_port on any local address of the node -> vm_ip:vm_port.
+struct NatRule {
+  std::uint32_t job_id = 0;
+  std::uint32_t rank = 0;
+  std::uint16_t host_port = 0;
+  std::uint32_t vm_ip = 0;  // host byte order
+  std::uint16_t vm_port = 22;
+};
+
+// The `nft -f` batch that replaces the whole table with exactly these rules (sorted by job,
+// then rank, so the text depends only on the set). It declares the table, deletes it, and,
+// unless `rules` is empty, creates it again: prerouting and output nat chains with the DNAT
+// rules (`fib daddr type local`, so only connections to the node's own addresses are
+// redirected, and `comment "job N vmR"`), an input and a forward filter chain that let the
+// gateways carry only those connections. With no rules the table simply disappears.
+std::string nat_table_batch(std::vector<NatRule> rules);
+
+struct NftProgram {
+  std::string program = "/usr/sbin/nft";
+  std::chrono::milliseconds timeout{std::chrono::seconds(10)};
+};
+
+// Runs `nft -f -` with the batch on stdin (argv only, PATH fixed, timeout). Throws Error with
+// nft's stderr when it fails; the kernel then applied nothing.
+void apply_nat_batch(const NftProgram& nft, const std::string& batch);
+
+// Local TCP ports in state LISTEN (0A) in the text of /proc/net/tcp or /proc/net/tcp6.
+// Lines that do not parse are skipped (the header, a future column layout).
+std::set<std::uint16_t> parse_listening_ports(std::string_view proc_net_tcp);
+
+// The `count` lowest ports of [min_port, max_port] not in `used`, in increasing order. Throws
+// Error(config) saying how many were free when the range holds fewer than `count`.
+std::vector<std::uint16_t> allocate_host_ports(std::size_t count, std::uint16_t min_port,
+                                               std::uint16_t max_port,
+                                               const std::set<std::uint16_t>& used);
+
+}  // namespace slurmvm::netsetup

@@ -1,0 +1,346 @@
+#include "netsetup/node_job.hpp"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <sys/file.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "error.hpp"
+#include "log.hpp"
+#include "netsetup/ovsdb.hpp"
+#include "netsetup/tap.hpp"
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+namespace slurmvm::netsetup {
+namespace {
+
+std::optional<std::string> absolute_override(const EnvLookup& env, const std::string& name) {
+  auto v = env(name);
+  if (!v || v->empty()) return std::nullopt;
+  const fs::path p(*v);
+  if (!p.is_absolute() || p.lexically_normal() != p || v->find('\n') != std::string::npos) {
+    throw Error(fmt::format("{}=\"{}\" is not an absolute, normal path", name, *v),
+                ErrorKind::config);
+  }
+  return *v;
+}
+
+std::string read_small_file(const fs::path& file) {
+  UniqueFd fd(::open(file.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+  if (!fd) throw Error::from_errno("opening " + file.string(), errno);
+  std::string out;
+  char buf[4096];
+  for (;;) {
+    const ssize_t n = ::read(fd.get(), buf, sizeof buf);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw Error::from_errno("reading " + file.string(), errno);
+    }
+    if (n == 0) break;
+    out.append(buf, static_cast<std::size_t>(n));
+    if (out.size() > (std::size_t{1} << 20)) throw Error(file.string() + " is too large");
+  }
+  return out;
+}
+
+void write_sysctl(const fs::path& file, const std::string& value) {
+  UniqueFd fd(::open(file.c_str(), O_WRONLY | O_CLOEXEC));
+  if (!fd) throw Error::from_errno("opening " + file.string(), errno);
+  if (::write(fd.get(), value.data(), value.size()) != static_cast<ssize_t>(value.size())) {
+    throw Error::from_errno("writing " + value + " to " + file.string(), errno);
+  }
+}
+
+std::string trim(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+
+UniqueFd inet_socket() {
+  UniqueFd s(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  if (!s) throw Error::from_errno("socket(AF_INET)", errno);
+  return s;
+}
+
+ifreq ifreq_for(const std::string& ifname) {
+  validate_ifname(ifname);
+  ifreq ifr{};
+  std::memcpy(ifr.ifr_name, ifname.data(), ifname.size());
+  return ifr;
+}
+
+void set_addr(ifreq& ifr, std::uint32_t ip) {
+  sockaddr_in sin{};
+  sin.sin_family = AF_INET;
+  sin.sin_addr.s_addr = htonl(ip);
+  std::memcpy(&ifr.ifr_addr, &sin, sizeof sin);
+}
+
+const std::string ip_forward_saved = "ip_forward.saved";
+
+}  // namespace
+
+fs::path NodePaths::job_dir(std::uint32_t job_id) const {
+  return jobs_dir() / std::to_string(job_id);
+}
+
+fs::path NodePaths::state_file(std::uint32_t job_id) const {
+  return state_dir() / fmt::format("{}.json", job_id);
+}
+
+OfctlTarget NodePaths::ofctl() const {
+  OfctlTarget t;
+  t.target = fmt::format("unix:{}/{}.mgmt", fs::path(ovsdb_socket).parent_path().string(), bridge);
+  t.program = ovs_ofctl;
+  return t;
+}
+
+NodePaths node_paths_from_env(const EnvLookup& env) {
+  NodePaths p;
+  if (auto v = absolute_override(env, "SLURM_VM_RUNDIR")) p.run_dir = *v;
+  if (auto v = absolute_override(env, "SLURM_VM_SYSCONFDIR")) p.sysconf_dir = *v;
+  if (auto v = absolute_override(env, "SLURM_VM_OVSDB_SOCKET")) p.ovsdb_socket = *v;
+  return p;
+}
+
+void ensure_private_dir(const fs::path& dir, unsigned mode) {
+  if (::mkdir(dir.c_str(), static_cast<mode_t>(mode)) != 0 && errno != EEXIST) {
+    throw Error::from_errno("creating " + dir.string(), errno);
+  }
+  UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!fd) throw Error::from_errno("opening directory " + dir.string(), errno);
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) throw Error::from_errno("stat " + dir.string(), errno);
+  if (st.st_uid != ::geteuid()) {
+    throw Error(fmt::format("{} is owned by uid {}, not by us", dir.string(), st.st_uid),
+                ErrorKind::config);
+  }
+  if ((st.st_mode & 07777) != mode && ::fchmod(fd.get(), static_cast<mode_t>(mode)) != 0) {
+    throw Error::from_errno("chmod " + dir.string(), errno);
+  }
+}
+
+void write_file_atomic(const fs::path& file, const std::string& content, unsigned mode) {
+  const fs::path tmp = file.parent_path() / fmt::format(".{}.{}.tmp", file.filename().string(), ::getpid());
+  UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
+                     static_cast<mode_t>(mode)));
+  if (!fd) throw Error::from_errno("creating " + tmp.string(), errno);
+  try {
+    if (::fchmod(fd.get(), static_cast<mode_t>(mode)) != 0) {
+      throw Error::from_errno("chmod " + tmp.string(), errno);
+    }
+    std::size_t done = 0;
+    while (done < content.size()) {
+      const ssize_t n = ::write(fd.get(), content.data() + done, content.size() - done);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) throw Error::from_errno("writing " + tmp.string(), errno);
+      done += static_cast<std::size_t>(n);
+    }
+    if (::fsync(fd.get()) != 0) throw Error::from_errno("fsync " + tmp.string(), errno);
+    fd.reset();
+    if (::rename(tmp.c_str(), file.c_str()) != 0) {
+      throw Error::from_errno("renaming " + tmp.string() + " to " + file.string(), errno);
+    }
+  } catch (...) {
+    ::unlink(tmp.c_str());
+    throw;
+  }
+}
+
+NodeLock NodeLock::acquire(const NodePaths& paths, std::chrono::milliseconds timeout) {
+  ensure_private_dir(paths.run_dir, 0755);
+  const auto file = paths.lock_file();
+  UniqueFd fd(::open(file.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600));
+  if (!fd) throw Error::from_errno("opening " + file.string(), errno);
+  const auto deadline = Clock::now() + timeout;
+  for (;;) {
+    if (::flock(fd.get(), LOCK_EX | LOCK_NB) == 0) return NodeLock(std::move(fd));
+    if (errno != EWOULDBLOCK && errno != EINTR) {
+      throw Error::from_errno("flock " + file.string(), errno);
+    }
+    if (Clock::now() >= deadline) {
+      throw Error(fmt::format("{} stayed locked for {} ms (another prolog or epilog hangs?)",
+                              file.string(), timeout.count()),
+                  ErrorKind::timeout);
+    }
+    std::this_thread::sleep_for(20ms);
+  }
+}
+
+std::vector<JobState> read_job_states(const NodePaths& paths, std::uint32_t exclude) {
+  std::vector<JobState> out;
+  std::error_code ec;
+  fs::directory_iterator it(paths.state_dir(), ec);
+  if (ec) return out;  // no directory: no jobs
+  for (const auto& entry : it) {
+    const auto name = entry.path().filename().string();
+    if (name.size() < 6 || name.substr(name.size() - 5) != ".json" || name[0] == '.') continue;
+    const auto stem = name.substr(0, name.size() - 5);
+    if (stem.find_first_not_of("0123456789") != std::string::npos) continue;
+    try {
+      auto s = parse_job_state(read_small_file(entry.path()), entry.path().string());
+      if (s.job_id != exclude) out.push_back(std::move(s));
+    } catch (const Error& e) {
+      log_warning("ignoring {}: {}", entry.path().string(), e.what());
+    }
+  }
+  return out;
+}
+
+void sync_nat(const NodePaths& paths, std::uint32_t exclude) {
+  std::vector<NatRule> rules;
+  for (const auto& s : read_job_states(paths, exclude)) {
+    rules.insert(rules.end(), s.nat.begin(), s.nat.end());
+  }
+  NftProgram nft;
+  nft.program = paths.nft;
+  apply_nat_batch(nft, nat_table_batch(std::move(rules)));
+}
+
+void enable_ip_forward(const NodePaths& paths) {
+  const auto saved = paths.state_dir() / ip_forward_saved;
+  const auto current = trim(read_small_file(paths.ip_forward_sysctl));
+  if (::access(saved.c_str(), F_OK) != 0) {
+    write_file_atomic(saved, current + "\n", 0600);
+  }
+  if (current != "1") {
+    write_sysctl(paths.ip_forward_sysctl, "1");
+    log_info("enabled IPv4 forwarding (was {})", current);
+  }
+}
+
+void release_ip_forward(const NodePaths& paths, std::uint32_t job_id) {
+  for (const auto other : list_ledgers(paths.ledger_dir())) {
+    if (other == job_id) continue;
+    try {
+      for (const auto& e : read_ledger(ledger_path(paths.ledger_dir(), other)).entries) {
+        if (e.action.value("op", "") == ops::ip_forward) return;  // still needed
+      }
+    } catch (const Error&) {
+      return;  // unreadable: assume it is needed, keeping forwarding on is the safe side
+    }
+  }
+  const auto saved = paths.state_dir() / ip_forward_saved;
+  if (::access(saved.c_str(), F_OK) != 0) return;  // restored already
+  const auto value = trim(read_small_file(saved));
+  if (value != "0" && value != "1") {
+    throw Error(fmt::format("{} holds \"{}\", not 0 or 1", saved.string(), value),
+                ErrorKind::config);
+  }
+  write_sysctl(paths.ip_forward_sysctl, value);
+  if (::unlink(saved.c_str()) != 0 && errno != ENOENT) {
+    throw Error::from_errno("removing " + saved.string(), errno);
+  }
+  log_info("restored IPv4 forwarding to {}", value);
+}
+
+void set_interface_ipv4(const std::string& ifname, std::uint32_t ip, unsigned prefix) {
+  if (prefix == 0 || prefix > 32) throw Error(fmt::format("bad prefix /{}", prefix));
+  auto s = inet_socket();
+  ifreq ifr = ifreq_for(ifname);
+  set_addr(ifr, ip);
+  if (::ioctl(s.get(), SIOCSIFADDR, &ifr) != 0) {
+    throw Error::from_errno(fmt::format("SIOCSIFADDR {} on {}", format_ipv4(ip), ifname), errno);
+  }
+  ifr = ifreq_for(ifname);
+  set_addr(ifr, prefix == 32 ? 0xffffffffU : ~((1U << (32 - prefix)) - 1));
+  if (::ioctl(s.get(), SIOCSIFNETMASK, &ifr) != 0) {
+    throw Error::from_errno(fmt::format("SIOCSIFNETMASK /{} on {}", prefix, ifname), errno);
+  }
+  ifr = ifreq_for(ifname);
+  if (::ioctl(s.get(), SIOCGIFFLAGS, &ifr) != 0) {
+    throw Error::from_errno("SIOCGIFFLAGS " + ifname, errno);
+  }
+  ifr.ifr_flags = static_cast<short>(ifr.ifr_flags | IFF_UP);
+  if (::ioctl(s.get(), SIOCSIFFLAGS, &ifr) != 0) {
+    throw Error::from_errno("SIOCSIFFLAGS up " + ifname, errno);
+  }
+}
+
+void clear_interface_ipv4(const std::string& ifname) {
+  if (!interface_exists(ifname)) return;
+  auto s = inet_socket();
+  ifreq ifr = ifreq_for(ifname);
+  set_addr(ifr, 0);
+  // Setting 0.0.0.0 deletes the address; ENODEV: the port went away meanwhile.
+  if (::ioctl(s.get(), SIOCSIFADDR, &ifr) != 0 && errno != ENODEV) {
+    throw Error::from_errno("removing the IPv4 address of " + ifname, errno);
+  }
+}
+
+void wait_for_interface(const std::string& ifname, std::chrono::milliseconds timeout) {
+  const auto deadline = Clock::now() + timeout;
+  while (!interface_exists(ifname)) {
+    if (Clock::now() >= deadline) {
+      throw Error(fmt::format("ovs-vswitchd did not create interface {} within {} ms", ifname,
+                              timeout.count()),
+                  ErrorKind::timeout);
+    }
+    std::this_thread::sleep_for(10ms);
+  }
+}
+
+void remove_job_dir(const NodePaths& paths, std::uint32_t job_id) {
+  std::error_code ec;
+  fs::remove_all(paths.job_dir(job_id), ec);
+  if (ec) throw Error("removing " + paths.job_dir(job_id).string() + ": " + ec.message());
+}
+
+UndoHandlers undo_handlers(const NodePaths& paths, std::uint32_t job_id) {
+  UndoHandlers h;
+  // Node-level objects outlive jobs: recorded so the ledger tells the whole story, kept.
+  const auto keep = [](const nlohmann::json&) {};
+  h[ops::node_bridge] = keep;
+  h[ops::node_tunnel] = keep;
+  h[ops::node_base_flows] = keep;
+  h[ops::ip_forward] = [paths, job_id](const nlohmann::json&) {
+    release_ip_forward(paths, job_id);
+  };
+  h[ops::tap_create] = [](const nlohmann::json& a) {
+    delete_tap(a.at("name").get<std::string>());
+  };
+  h[ops::ovs_ports] = [paths](const nlohmann::json& a) {
+    auto client = OvsdbClient::connect(paths.ovsdb_socket);
+    Vswitch vs(client);
+    vs.remove_ports(a.at("bridge").get<std::string>(),
+                    a.at("names").get<std::vector<std::string>>(),
+                    fmt::format("slurm-vm epilog job {}", a.value("job", 0U)));
+  };
+  h[ops::gateway_address] = [](const nlohmann::json& a) {
+    clear_interface_ipv4(a.at("name").get<std::string>());
+  };
+  h[ops::job_flows] = [paths](const nlohmann::json& a) {
+    delete_job_flows(paths.ofctl(), a.at("job").get<std::uint32_t>());
+  };
+  h[ops::job_state] = [paths](const nlohmann::json& a) {
+    const auto file = paths.state_file(a.at("job").get<std::uint32_t>());
+    if (::unlink(file.c_str()) != 0 && errno != ENOENT) {
+      throw Error::from_errno("removing " + file.string(), errno);
+    }
+  };
+  h[ops::job_dir] = [paths](const nlohmann::json& a) {
+    remove_job_dir(paths, a.at("job").get<std::uint32_t>());
+  };
+  h[ops::nat_sync] = [paths](const nlohmann::json& a) {
+    sync_nat(paths, a.at("job").get<std::uint32_t>());
+  };
+  return h;
+}
+
+}  // namespace slurmvm::netsetup

@@ -1,0 +1,101 @@
+// The node-side effects vm-prolog and vm-epilog share: where the helpers keep their state on
+// a node, the node-wide lock, the node's record of its jobs, the nftables table rebuilt from
+// those records, IPv4 forwarding with its reference rule, the gateway address, and the undo
+// handler of every ledger operation (ops in node_plan.hpp). The prolog's own steps live in
+// src/prolog; its rollback and the epilog both undo through undo_handlers() here, so there is
+// one undo per operation. See docs/prolog-epilog.md.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "netsetup/flows.hpp"
+#include "netsetup/ledger.hpp"
+#include "netsetup/nat.hpp"
+#include "netsetup/node_plan.hpp"
+#include "unique_fd.hpp"
+
+namespace slurmvm::netsetup {
+
+inline constexpr const char* kDefaultRunDir = "/run/slurm-vm";
+inline constexpr const char* kDefaultOvsdbSocket = "/run/openvswitch/db.sock";
+inline constexpr const char* kDefaultSysconfDir = "/etc/slurm-vm";
+// Children of the helpers get exactly this PATH (slurmd gives the prolog none).
+inline constexpr const char* kChildPath = "PATH=/usr/sbin:/usr/bin:/sbin:/bin";
+
+// Where things are on this node. Every path is absolute.
+struct NodePaths {
+  std::filesystem::path run_dir = kDefaultRunDir;  // jobs/, ledger/, state/, node.lock
+  std::filesystem::path sysconf_dir = kDefaultSysconfDir;
+  std::string ovsdb_socket = kDefaultOvsdbSocket;
+  std::string bridge = "br-int";
+  std::string tunnel_port = "svm-gre";
+  std::string nft = "/usr/sbin/nft";
+  std::string ovs_ofctl = "/usr/bin/ovs-ofctl";
+  std::filesystem::path ip_forward_sysctl = "/proc/sys/net/ipv4/ip_forward";
+
+  std::filesystem::path ledger_dir() const { return run_dir / "ledger"; }
+  std::filesystem::path state_dir() const { return run_dir / "state"; }
+  std::filesystem::path jobs_dir() const { return run_dir / "jobs"; }
+  std::filesystem::path job_dir(std::uint32_t job_id) const;
+  std::filesystem::path state_file(std::uint32_t job_id) const;
+  std::filesystem::path lock_file() const { return run_dir / "node.lock"; }
+  // ovs-vswitchd's OpenFlow socket for the bridge: it sits next to db.sock (OVS_RUNDIR).
+  OfctlTarget ofctl() const;
+};
+
+// The defaults, with overrides from SLURM_VM_RUNDIR, SLURM_VM_SYSCONFDIR and
+// SLURM_VM_OVSDB_SOCKET. slurmd builds the prolog's environment itself from a fixed list (a job
+// can only add SPANK_* variables), so only an admin's wrapper can set these. A relative or
+// otherwise odd value is an Error(config), not silently ignored.
+NodePaths node_paths_from_env(const EnvLookup& env);
+
+// The node-wide lock (flock on <rundir>/node.lock), held by a prolog or epilog for its whole
+// run: port allocation, the nftables rebuild and the forwarding count see one job at a time.
+class NodeLock {
+ public:
+  static NodeLock acquire(const NodePaths& paths, std::chrono::milliseconds timeout);
+
+ private:
+  explicit NodeLock(UniqueFd fd) : fd_(std::move(fd)) {}
+  UniqueFd fd_;
+};
+
+// Creates `dir` (and parents) with `mode` if missing; refuses a symlink or a directory not
+// owned by the effective uid.
+void ensure_private_dir(const std::filesystem::path& dir, unsigned mode);
+
+// Writes `content` to a temporary file in the same directory, fsyncs, renames it over `file`.
+void write_file_atomic(const std::filesystem::path& file, const std::string& content,
+                       unsigned mode);
+
+// The records of the jobs on this node (state/<id>.json), except `exclude` (0: none). A file
+// that does not parse is skipped with a warning: it must not block every later job.
+std::vector<JobState> read_job_states(const NodePaths& paths, std::uint32_t exclude = 0);
+
+// Rebuilds table ip slurm_vm from the node's job records (except `exclude`), atomically.
+void sync_nat(const NodePaths& paths, std::uint32_t exclude = 0);
+
+// IPv4 forwarding (the gateways route DNAT'ed connections). The first job that needs it saves
+// the value it found in state/ip_forward.saved and sets 1; the epilog of the last job whose
+// ledger enabled it writes the saved value back. The ledger is the reference count.
+void enable_ip_forward(const NodePaths& paths);
+void release_ip_forward(const NodePaths& paths, std::uint32_t job_id);
+
+// SIOCSIFADDR + SIOCSIFNETMASK + IFF_UP on an interface of the calling thread's namespace.
+void set_interface_ipv4(const std::string& ifname, std::uint32_t ip, unsigned prefix);
+// Removes the interface's IPv4 address (SIOCSIFADDR 0.0.0.0). An absent interface is fine.
+void clear_interface_ipv4(const std::string& ifname);
+// Waits until the interface exists (ovs-vswitchd creates internal ports asynchronously).
+void wait_for_interface(const std::string& ifname, std::chrono::milliseconds timeout);
+
+// The undo handler of every op in node_plan.hpp's `ops`, for one job.
+UndoHandlers undo_handlers(const NodePaths& paths, std::uint32_t job_id);
+
+// Removes <rundir>/jobs/<jobid> and what is in it (vms.json, error). Absent is fine.
+void remove_job_dir(const NodePaths& paths, std::uint32_t job_id);
+
+}  // namespace slurmvm::netsetup

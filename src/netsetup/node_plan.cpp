@@ -1,0 +1,242 @@
+#include "netsetup/node_plan.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <limits>
+
+#include <fmt/format.h>
+
+#include "cluster_def.hpp"
+#include "job_names.hpp"
+#include "slurm_lists.hpp"
+
+namespace slurmvm::netsetup {
+namespace {
+
+// Longer than any definition a person types; keeps a hostile value from costing anything.
+constexpr std::size_t kMaxDefinitionLength = 4096;
+constexpr std::size_t kMaxListLength = 65536;
+
+std::string required(const EnvLookup& env, const std::string& name) {
+  auto v = env(name);
+  if (!v || v->empty()) {
+    throw Error(fmt::format("{} is not set: slurmd did not describe the job", name),
+                ErrorKind::config);
+  }
+  return *v;
+}
+
+std::uint64_t parse_decimal(std::string_view what, std::string_view text, std::uint64_t max) {
+  std::uint64_t v = 0;
+  const bool digits_only =
+      !text.empty() && text.size() <= 10 &&
+      std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
+  if (!digits_only || (text.size() > 1 && text[0] == '0') ||
+      std::from_chars(text.data(), text.data() + text.size(), v).ec != std::errc{} || v > max) {
+    throw Error(fmt::format("{}: \"{}\" is not a number in [0, {}]", what,
+                            text.substr(0, std::min<std::size_t>(text.size(), 32)), max),
+                ErrorKind::config);
+  }
+  return v;
+}
+
+// Node names go into log lines and name lookups: hostname characters only.
+void validate_node_name(std::string_view what, std::string_view name) {
+  const bool ok = !name.empty() && name.size() <= 64 && name[0] != '-' && name[0] != '.' &&
+                  std::all_of(name.begin(), name.end(), [](char c) {
+                    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                           (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_';
+                  });
+  if (!ok) {
+    throw Error(fmt::format("{}: \"{}\" is not a valid node name", what,
+                            name.substr(0, std::min<std::size_t>(name.size(), 64))),
+                ErrorKind::config);
+  }
+}
+
+}  // namespace
+
+bool is_vm_job(const EnvLookup& env) {
+  const auto v = env("SPANK_VM_TEMPLATE");
+  return v && !v->empty();
+}
+
+std::uint32_t parse_job_id(std::string_view text) {
+  const auto v = parse_decimal("SLURM_JOB_ID", text, std::numeric_limits<std::uint32_t>::max() - 1);
+  if (v == 0) throw Error("SLURM_JOB_ID: 0 is not a job id", ErrorKind::config);
+  return static_cast<std::uint32_t>(v);
+}
+
+std::uint32_t parse_unix_id(std::string_view what, std::string_view text) {
+  // (uid_t)-1 means "no change" to chown(2) and TUNSETOWNER: never a real owner.
+  return static_cast<std::uint32_t>(
+      parse_decimal(what, text, std::numeric_limits<std::uint32_t>::max() - 1));
+}
+
+std::uint32_t job_id_from_env(const EnvLookup& env) {
+  return parse_job_id(required(env, "SLURM_JOB_ID"));
+}
+
+JobInputs parse_job_inputs(const EnvLookup& env) {
+  JobInputs in;
+  in.job_id = job_id_from_env(env);
+  in.uid = parse_unix_id("SLURM_JOB_UID", required(env, "SLURM_JOB_UID"));
+  if (auto gid = env("SLURM_JOB_GID"); gid && !gid->empty()) {
+    in.gid = parse_unix_id("SLURM_JOB_GID", *gid);
+  }
+  in.node = required(env, "SLURMD_NODENAME");
+  validate_node_name("SLURMD_NODENAME", in.node);
+
+  std::string list_var = "SLURM_JOB_NODELIST";
+  auto list = env(list_var);
+  if (!list || list->empty()) {
+    list_var = "SLURM_NODELIST";
+    list = required(env, list_var);
+  }
+  if (list->size() > kMaxListLength) {
+    throw Error(fmt::format("{} is longer than {} characters", list_var, kMaxListLength),
+                ErrorKind::config);
+  }
+  in.nodes = with_context(list_var, [&] { return expand_hostlist(*list); });
+  for (const auto& n : in.nodes) validate_node_name(list_var, n);
+
+  const auto cpus = required(env, "SLURM_JOB_CPUS_PER_NODE");
+  if (cpus.size() > kMaxListLength) {
+    throw Error("SLURM_JOB_CPUS_PER_NODE is too long", ErrorKind::config);
+  }
+  in.cpus_per_node =
+      with_context("SLURM_JOB_CPUS_PER_NODE", [&] { return expand_counts(cpus); });
+  if (in.cpus_per_node.size() != in.nodes.size()) {
+    throw Error(fmt::format("SLURM_JOB_CPUS_PER_NODE names {} nodes, {} names {}",
+                            in.cpus_per_node.size(), list_var, in.nodes.size()),
+                ErrorKind::config);
+  }
+
+  // The one value the user chose: everything else came from slurmd.
+  const auto def_text = env("SPANK_VM_TEMPLATE").value_or("");
+  if (def_text.empty()) {
+    throw JobError("the job has no cluster definition (SPANK_VM_TEMPLATE)", ErrorKind::config);
+  }
+  if (def_text.size() > kMaxDefinitionLength) {
+    throw JobError(fmt::format("the cluster definition is longer than {} characters",
+                               kMaxDefinitionLength),
+                   ErrorKind::config);
+  }
+  try {
+    const auto def = ClusterDef::parse(def_text);
+    in.vm_count = def.vm_count();
+    in.definition = def.to_string();
+  } catch (const Error& e) {
+    JobError je(e);
+    je.add_context("invalid cluster definition (--vm-template)");
+    throw je;
+  }
+  return in;
+}
+
+std::string gateway_port_name(std::uint32_t job_id) {
+  return fmt::format("{}{:x}", kGatewayPortPrefix, job_id);
+}
+
+NodePlan plan_node(const JobInputs& in, const AddressPlan& plan) {
+  NodePlan p;
+  p.job_id = in.job_id;
+  const auto it = std::find(in.nodes.begin(), in.nodes.end(), in.node);
+  if (it == in.nodes.end()) {
+    throw Error(fmt::format("this node ({}) is not in the job's node list", in.node),
+                ErrorKind::config);
+  }
+  p.node_index = static_cast<std::uint32_t>(it - in.nodes.begin());
+  try {
+    p.network_id = network_id_for_job(in.job_id, plan);
+    p.layout = compute_vm_layout(in.cpus_per_node, in.vm_count);
+    for (std::uint32_t rank = 0; rank < in.vm_count; ++rank) {
+      PlannedVm vm;
+      vm.rank = rank;
+      vm.node_index = p.layout.node_of_vm.at(rank);
+      vm.address = plan.vm(p.network_id, rank);
+      if (vm.node_index == p.node_index) {
+        vm.tap = tap_name(in.job_id, rank);
+        p.local.push_back(vm);
+      } else {
+        p.remote.push_back(vm);
+      }
+      p.all.push_back(std::move(vm));
+    }
+    const VmAddress first = plan.vm(p.network_id, 0);
+    p.gateway_ip = first.gateway;
+    p.prefix = first.prefix;
+    p.gateway_mac = first.mac;
+    p.gateway_mac[4] = static_cast<std::uint8_t>(p.gateway_mac[4] | 0x0f);
+    p.gateway_mac[5] = 0xff;
+  } catch (const JobError&) {
+    throw;
+  } catch (const Error& e) {
+    JobError je(e);
+    je.add_context(fmt::format("placing {} VMs on {} nodes", in.vm_count, in.nodes.size()));
+    throw je;
+  }
+  p.gateway_port = gateway_port_name(in.job_id);
+  return p;
+}
+
+nlohmann::json vms_json(const NodePlan& plan, const std::vector<std::uint16_t>& ssh_ports) {
+  if (!ssh_ports.empty() && ssh_ports.size() != plan.local.size()) {
+    throw Error("vms_json: one ssh port per local VM expected");
+  }
+  nlohmann::json vms = nlohmann::json::object();
+  for (std::size_t i = 0; i < plan.local.size(); ++i) {
+    const auto& vm = plan.local[i];
+    nlohmann::json e = {{"tap", vm.tap},
+                        {"mac", format_mac(vm.address.mac)},
+                        {"ip", format_ipv4(vm.address.ip)},
+                        {"prefix", vm.address.prefix},
+                        {"gateway", format_ipv4(vm.address.gateway)}};
+    if (!ssh_ports.empty()) e["ssh_port"] = ssh_ports[i];
+    vms[std::to_string(vm.rank)] = std::move(e);
+  }
+  nlohmann::json hosts = nlohmann::json::object();
+  for (const auto& vm : plan.all) hosts[vm.address.hostname] = format_ipv4(vm.address.ip);
+  return {{"network_id", plan.network_id}, {"vms", std::move(vms)}, {"hosts", std::move(hosts)}};
+}
+
+nlohmann::json to_json(const JobState& s) {
+  nlohmann::json nat = nlohmann::json::array();
+  for (const auto& r : s.nat) {
+    nat.push_back({{"rank", r.rank},
+                   {"host_port", r.host_port},
+                   {"vm_ip", format_ipv4(r.vm_ip)},
+                   {"vm_port", r.vm_port}});
+  }
+  return {{"job_id", s.job_id}, {"network_id", s.network_id}, {"nat", std::move(nat)}};
+}
+
+JobState parse_job_state(std::string_view text, std::string_view source) {
+  try {
+    const auto j = nlohmann::json::parse(text);
+    JobState s;
+    s.job_id = j.at("job_id").get<std::uint32_t>();
+    s.network_id = j.at("network_id").get<std::uint32_t>();
+    for (const auto& r : j.at("nat")) {
+      NatRule rule;
+      rule.job_id = s.job_id;
+      rule.rank = r.at("rank").get<std::uint32_t>();
+      auto port = [&](const char* key) {
+        const auto v = r.at(key).get<std::uint32_t>();
+        if (v == 0 || v > 65535) throw Error(fmt::format("{} {} is not a port", key, v));
+        return static_cast<std::uint16_t>(v);
+      };
+      rule.host_port = port("host_port");
+      const auto ip = r.at("vm_ip").get<std::string>();
+      const auto cidr = Ipv4Cidr::parse(ip + "/32");
+      rule.vm_ip = cidr.address;
+      rule.vm_port = port("vm_port");
+      s.nat.push_back(rule);
+    }
+    return s;
+  } catch (const std::exception& e) {
+    throw Error(fmt::format("{}: not a job state file: {}", source, e.what()), ErrorKind::config);
+  }
+}
+
+}  // namespace slurmvm::netsetup

@@ -1,0 +1,131 @@
+// What vm-prolog and vm-epilog know about a job before they touch the node, computed by pure
+// functions (unit-tested): the job's inputs as slurmd hands them over (validated strictly:
+// the SPANK value is user input), this node's share of the job's VMs (the same layout the
+// `vm` CLI starts them with), their names and addresses, the file vm-launch reads
+// (vms.json) and the node's own record of the job (state/<jobid>.json). Also the names of the
+// ledger operations, shared by the prolog that records them and the epilog that undoes them.
+// See docs/prolog-epilog.md.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "addressing.hpp"
+#include "error.hpp"
+#include "netsetup/nat.hpp"
+#include "vm_layout.hpp"
+
+namespace slurmvm::netsetup {
+
+// A failure the job caused (its definition, its allocation, a full port range): the prolog
+// reports it to the user and lets the node be. Every other Error is a node fault.
+class JobError : public Error {
+ public:
+  using Error::Error;
+  explicit JobError(const Error& e) : Error(e) {}
+};
+
+// Reads one variable of the helper's environment; nullopt when unset.
+using EnvLookup = std::function<std::optional<std::string>(const std::string&)>;
+
+// The ledger operations (docs/prolog-epilog.md, "Steps"). One place, so the prolog records
+// exactly what the epilog knows how to undo.
+namespace ops {
+inline constexpr const char* node_bridge = "node.bridge";        // kept: node-level
+inline constexpr const char* node_tunnel = "node.tunnel";        // kept: node-level
+inline constexpr const char* node_base_flows = "node.base_flows";  // kept: node-level
+inline constexpr const char* ip_forward = "node.ip_forward";     // restored by the last job
+inline constexpr const char* tap_create = "tap.create";
+inline constexpr const char* ovs_ports = "ovs.ports";
+inline constexpr const char* gateway_address = "gateway.address";
+inline constexpr const char* job_flows = "flows.job";
+inline constexpr const char* job_state = "state.write";
+inline constexpr const char* job_dir = "jobdir.write";
+inline constexpr const char* nat_sync = "nat.sync";
+}  // namespace ops
+
+// The job as slurmd describes it to the prolog and epilog.
+struct JobInputs {
+  std::uint32_t job_id = 0;
+  uid_t uid = 0;
+  std::optional<gid_t> gid;                 // unset: the uid's primary group (getpwuid)
+  std::string node;                         // SLURMD_NODENAME
+  std::vector<std::string> nodes;           // the job's nodes, expanded, in order
+  std::vector<std::uint32_t> cpus_per_node;  // expanded, one per node
+  std::uint32_t vm_count = 0;               // from the cluster definition
+  std::string definition;                   // canonical text of SPANK_VM_TEMPLATE
+};
+
+// True when the job carries a cluster definition (SPANK_VM_TEMPLATE set and not empty).
+bool is_vm_job(const EnvLookup& env);
+
+// Strict decimal parsers for slurmd's numbers: digits only, no sign, no leading zero, within
+// range. `what` names the variable in the Error(config).
+std::uint32_t parse_job_id(std::string_view text);
+std::uint32_t parse_unix_id(std::string_view what, std::string_view text);
+
+// The job id alone (what the epilog needs). Throws Error(config).
+std::uint32_t job_id_from_env(const EnvLookup& env);
+
+// Everything, validated: SLURM_JOB_ID, SLURM_JOB_UID, SLURM_JOB_GID (optional),
+// SLURMD_NODENAME, SLURM_JOB_NODELIST (else SLURM_NODELIST), SLURM_JOB_CPUS_PER_NODE and
+// SPANK_VM_TEMPLATE. Slurm's own values failing validation is Error(config) (a node fault);
+// a bad definition is JobError.
+JobInputs parse_job_inputs(const EnvLookup& env);
+
+// One VM of the job, as this node sees it.
+struct PlannedVm {
+  std::uint32_t rank = 0;
+  std::uint32_t node_index = 0;
+  std::string tap;  // only meaningful for local VMs
+  VmAddress address;
+};
+
+// This node's share of the job.
+struct NodePlan {
+  std::uint32_t job_id = 0;
+  std::uint32_t network_id = 0;   // also the GRE key
+  std::uint32_t node_index = 0;   // position of this node in JobInputs::nodes
+  VmLayout layout;
+  std::vector<PlannedVm> local;   // VMs on this node, by rank
+  std::vector<PlannedVm> remote;  // VMs on the job's other nodes, by rank
+  std::vector<PlannedVm> all;     // every VM, by rank (vms.json "hosts")
+  std::string gateway_port;       // svmgw<hex job id>: OVS internal port carrying the gateway
+  MacAddress gateway_mac{};       // MAC prefix, network id, 0xfff (never a VM's: ranks < 4093)
+  std::uint32_t gateway_ip = 0;
+  unsigned prefix = 0;
+};
+
+// Throws Error(config) when this node is not in the node list (a node fault) and JobError
+// when the job's CPUs cannot hold its VMs or the plan cannot address them.
+NodePlan plan_node(const JobInputs& in, const AddressPlan& plan);
+
+// svmgw<hex job id>, at most 13 characters.
+std::string gateway_port_name(std::uint32_t job_id);
+
+// vms.json for vm-launch (docs/prolog-epilog.md, "Outputs"): {"network_id", "vms": {"<rank>":
+// {tap, mac, ip, prefix, gateway[, ssh_port]}} for this node's VMs, "hosts": {"vmR": ip} for
+// all. `ssh_ports` is empty (no reverse NAT) or one per local VM.
+nlohmann::json vms_json(const NodePlan& plan, const std::vector<std::uint16_t>& ssh_ports);
+
+// The node's own record of a job (root-only, <rundir>/state/<jobid>.json): what node-wide
+// decisions need to know about the jobs already on the node: their network ids and the host
+// ports and NAT rules they hold.
+struct JobState {
+  std::uint32_t job_id = 0;
+  std::uint32_t network_id = 0;
+  std::vector<NatRule> nat;
+};
+nlohmann::json to_json(const JobState& s);
+// Throws Error(config) naming `source` when the text is not a valid state.
+JobState parse_job_state(std::string_view text, std::string_view source);
+
+}  // namespace slurmvm::netsetup

@@ -1,0 +1,453 @@
+// vm-prolog: the root job prolog (slurm.conf Prolog=, PrologFlags=Alloc,Contain). Builds what
+// this node's VMs of a job need, each change recorded in the node's ledger before it is made,
+// and rolls its own changes back when a step fails. The numbered steps below are the contract
+// of docs/prolog-epilog.md, section 2; keep both in the same order.
+//
+// Exit codes: 0 done, or not a VM job, or a failure caused by the job (rolled back, reported
+// in <rundir>/jobs/<id>/error for vm-launch to show the user); 1 a node fault (rolled back,
+// Slurm drains the node); 2 a node fault whose rollback failed too (the ledger is kept for the
+// epilog).
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <pwd.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <exception>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <nlohmann/json.hpp>
+
+#include "addressing.hpp"
+#include "config/config.hpp"
+#include "error.hpp"
+#include "log.hpp"
+#include "netsetup/flows.hpp"
+#include "netsetup/ledger.hpp"
+#include "netsetup/nat.hpp"
+#include "netsetup/node_job.hpp"
+#include "netsetup/node_plan.hpp"
+#include "netsetup/ovsdb.hpp"
+#include "netsetup/tap.hpp"
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+using namespace slurmvm;
+using namespace slurmvm::netsetup;
+
+namespace {
+
+constexpr int kExitOk = 0;
+constexpr int kExitNodeFault = 1;
+constexpr int kExitRollbackFailed = 2;
+
+constexpr auto kNodeLockTimeout = 60s;
+constexpr auto kResolveTimeout = 10s;
+constexpr auto kOvsTimeout = 10s;
+
+std::optional<std::string> env_lookup(const std::string& name) {
+  const char* v = std::getenv(name.c_str());
+  if (v == nullptr) return std::nullopt;
+  return std::string(v);
+}
+
+// What this node's VMs get from the site configuration.
+struct NetSettings {
+  std::string network;  // its name in networks.yaml
+  unsigned tap_mtu = 1450;
+  std::optional<config::ReverseNat> reverse_nat;
+};
+
+// 3. The default resource set's first ethernet network (system configuration only: a root
+// helper never reads a user's files).
+NetSettings load_net_settings(const NodePaths& paths) {
+  return with_context(fmt::format("site configuration in {}", paths.sysconf_dir.string()), [&] {
+    const auto cfg = config::load_config(config::ConfigDirs{paths.sysconf_dir, std::nullopt});
+    const auto* set = cfg.default_resource_set();
+    if (set == nullptr) throw Error("no resource set is marked default: true", ErrorKind::config);
+    for (const auto& name : set->networks) {
+      const auto& net = cfg.networks.at(name);
+      if (const auto* eth = std::get_if<config::EthernetNetwork>(&net.settings)) {
+        NetSettings s;
+        s.network = name;
+        // docs/config.md: `mtu` is the tunnel's; VMs get mtu - 50 (GRE headers).
+        s.tap_mtu = static_cast<unsigned>(eth->mtu - 50);
+        s.reverse_nat = eth->reverse_nat;
+        if (s.reverse_nat && (s.reverse_nat->min_host_port < 1 ||
+                              s.reverse_nat->max_host_port > 65535 ||
+                              s.reverse_nat->vm_port < 1 || s.reverse_nat->vm_port > 65535)) {
+          throw Error(fmt::format("network {}: reverse-nat ports out of range", name),
+                      ErrorKind::config);
+        }
+        return s;
+      }
+    }
+    throw Error(fmt::format("the default resource set {} has no ethernet network", set->name),
+                ErrorKind::config);
+  });
+}
+
+gid_t primary_group(uid_t uid) {
+  passwd pw{};
+  passwd* result = nullptr;
+  std::string buf(16384, '\0');
+  const int rc = ::getpwuid_r(uid, &pw, buf.data(), buf.size(), &result);
+  if (rc != 0 || result == nullptr) {
+    throw Error::from_errno(fmt::format("SLURM_JOB_GID is unset and uid {} has no passwd entry", uid),
+                            rc);
+  }
+  return pw.pw_gid;
+}
+
+// 5. IPv4 addresses of the nodes that run the job's other VMs, all looked up at once with one
+// deadline (getaddrinfo_a): a hung resolver must not hang the prolog.
+std::map<std::string, std::uint32_t> resolve_nodes(const std::vector<std::string>& names,
+                                                   std::chrono::milliseconds timeout) {
+  std::map<std::string, std::uint32_t> out;
+  if (names.empty()) return out;
+  struct Request {
+    std::string name;
+    addrinfo hints{};
+    gaicb cb{};
+  };
+  // Requests still running at the deadline belong to glibc's resolver thread: they are
+  // released on purpose (the process ends soon after).
+  auto* reqs = new std::vector<Request>(names.size());
+  std::vector<gaicb*> list;
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    auto& r = (*reqs)[i];
+    r.name = names[i];
+    r.hints.ai_family = AF_INET;
+    r.hints.ai_socktype = SOCK_DGRAM;
+    r.cb.ar_name = r.name.c_str();
+    r.cb.ar_request = &r.hints;
+    list.push_back(&r.cb);
+  }
+  if (const int rc = ::getaddrinfo_a(GAI_NOWAIT, list.data(), static_cast<int>(list.size()), nullptr);
+      rc != 0) {
+    delete reqs;
+    throw Error(fmt::format("getaddrinfo_a: {}", ::gai_strerror(rc)), ErrorKind::system);
+  }
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    bool pending = false;
+    for (auto* cb : list) pending = pending || ::gai_error(cb) == EAI_INPROGRESS;
+    if (!pending) break;
+    if (std::chrono::steady_clock::now() >= deadline) {
+      for (auto* cb : list) ::gai_cancel(cb);
+      throw Error(fmt::format("resolving the job's node names took longer than {} ms",
+                              timeout.count()),
+                  ErrorKind::timeout);
+    }
+    std::this_thread::sleep_for(5ms);
+  }
+  try {
+    for (auto& r : *reqs) {
+      const int rc = ::gai_error(&r.cb);
+      if (rc != 0 || r.cb.ar_result == nullptr) {
+        throw Error(fmt::format("cannot resolve node {} to an IPv4 address: {}", r.name,
+                                ::gai_strerror(rc)),
+                    ErrorKind::system);
+      }
+      const auto* sin = reinterpret_cast<const sockaddr_in*>(r.cb.ar_result->ai_addr);
+      out[r.name] = ntohl(sin->sin_addr.s_addr);
+    }
+  } catch (...) {
+    for (auto& r : *reqs) if (r.cb.ar_result) ::freeaddrinfo(r.cb.ar_result);
+    delete reqs;
+    throw;
+  }
+  for (auto& r : *reqs) if (r.cb.ar_result) ::freeaddrinfo(r.cb.ar_result);
+  delete reqs;
+  return out;
+}
+
+// The bridge's datapath: the existing bridge's, else `system` when the kernel module is
+// loaded, else `netdev` (userspace; the sandbox and CI).
+std::string bridge_datapath(OvsdbClient& client, const std::string& bridge) {
+  const nlohmann::json ops = nlohmann::json::array(
+      {{{"op", "select"}, {"table", "Bridge"}, {"where", {{"name", "==", bridge}}},
+        {"columns", {"datapath_type"}}}});
+  const auto result = client.transact(ops, kOvsTimeout);
+  const auto& rows = result.at(0).at("rows");
+  if (!rows.empty()) return rows.at(0).at("datapath_type").get<std::string>();
+  return ::access("/sys/module/openvswitch", F_OK) == 0 ? "system" : "netdev";
+}
+
+std::set<std::uint16_t> listening_ports() {
+  std::set<std::uint16_t> used;
+  for (const char* file : {"/proc/net/tcp", "/proc/net/tcp6"}) {
+    std::ifstream in(file);
+    if (!in) continue;  // no IPv6
+    std::stringstream ss;
+    ss << in.rdbuf();
+    const auto ports = parse_listening_ports(ss.str());
+    used.insert(ports.begin(), ports.end());
+  }
+  return used;
+}
+
+// Writes the message vm-launch shows the user (the prolog's own output reaches only slurmd's
+// log). Best effort: this runs while reporting another failure.
+void write_error_file(const NodePaths& paths, std::uint32_t job_id, const std::string& message) {
+  try {
+    ensure_private_dir(paths.run_dir, 0755);
+    ensure_private_dir(paths.jobs_dir(), 0755);
+    ensure_private_dir(paths.job_dir(job_id), 0755);
+    write_file_atomic(paths.job_dir(job_id) / "error", message + "\n", 0644);
+  } catch (const std::exception& e) {
+    log_error("job {}: cannot write the error file: {}", job_id, e.what());
+  }
+}
+
+class Prolog {
+ public:
+  Prolog(NodePaths paths, JobInputs in) : paths_(std::move(paths)), in_(std::move(in)) {}
+
+  void run() {
+    // 2. (continued) The group, when slurmd did not name it.
+    const gid_t gid = in_.gid ? *in_.gid : primary_group(in_.uid);
+    // 3. Site settings.
+    const auto net = load_net_settings(paths_);
+    // 4. This node's share of the job.
+    const auto plan = plan_node(in_, AddressPlan::default_plan());
+    log_info("job {}: {} VMs, {} on this node ({}), network id {}", in_.job_id, in_.vm_count,
+             plan.local.size(), in_.node, plan.network_id);
+    // 5. Underlay addresses of the nodes running the job's other VMs.
+    std::vector<std::string> peers;
+    for (const auto& vm : plan.remote) peers.push_back(in_.nodes.at(vm.node_index));
+    std::sort(peers.begin(), peers.end());
+    peers.erase(std::unique(peers.begin(), peers.end()), peers.end());
+    const auto node_ips = plan.local.empty() ? std::map<std::string, std::uint32_t>{}
+                                             : resolve_nodes(peers, kResolveTimeout);
+
+    // 6. The node lock, held to the end.
+    const auto lock = NodeLock::acquire(paths_, kNodeLockTimeout);
+    ensure_private_dir(paths_.jobs_dir(), 0755);
+    ensure_private_dir(paths_.state_dir(), 0700);
+
+    // 7. A ledger of this job left by a crash or an earlier attempt: undo it first.
+    if (fs::exists(ledger_path(paths_.ledger_dir(), in_.job_id))) {
+      log_warning("job {}: undoing a ledger left by an earlier attempt", in_.job_id);
+      const auto report = undo_ledger(paths_.ledger_dir(), in_.job_id,
+                                      undo_handlers(paths_, in_.job_id));
+      if (!report.ok()) {
+        throw Error(fmt::format("the job's old ledger could not be undone: {}",
+                                report.failures.front().error));
+      }
+    }
+
+    // 8. The network id must not be in use on this node.
+    const auto others = read_job_states(paths_, in_.job_id);
+    for (const auto& s : others) {
+      if (s.network_id == plan.network_id && !plan.local.empty()) {
+        throw JobError(fmt::format("virtual network {} is still in use by job {} on node {}; "
+                                   "retry when that job has ended",
+                                   plan.network_id, s.job_id, in_.node),
+                       ErrorKind::config);
+      }
+    }
+
+    // 9. Host ports for reverse NAT: free in the range, not held by another job, not listened on.
+    std::vector<std::uint16_t> ports;
+    // A node without VMs of the job holds no network id (0: none).
+    JobState state{in_.job_id, plan.local.empty() ? 0 : plan.network_id, {}};
+    if (net.reverse_nat && !plan.local.empty()) {
+      auto used = listening_ports();
+      for (const auto& s : others) {
+        for (const auto& r : s.nat) used.insert(r.host_port);
+      }
+      try {
+        ports = allocate_host_ports(plan.local.size(),
+                                    static_cast<std::uint16_t>(net.reverse_nat->min_host_port),
+                                    static_cast<std::uint16_t>(net.reverse_nat->max_host_port),
+                                    used);
+      } catch (const Error& e) {
+        throw JobError(e);
+      }
+      for (std::size_t i = 0; i < plan.local.size(); ++i) {
+        state.nat.push_back({in_.job_id, plan.local[i].rank, ports[i], plan.local[i].address.ip,
+                             static_cast<std::uint16_t>(net.reverse_nat->vm_port)});
+      }
+    }
+
+    // 10. The ledger. From here on every change is recorded first, and a failure rolls back.
+    std::optional<Ledger> ledger = Ledger::open(paths_.ledger_dir(), in_.job_id);
+    try {
+      apply(*ledger, plan, net, gid, node_ips, state, ports);
+    } catch (...) {
+      ledger.reset();  // release its lock: the rollback takes it again
+      rollback();
+      throw;
+    }
+  }
+
+  bool rollback_failed() const noexcept { return rollback_failed_; }
+
+ private:
+  void apply(Ledger& ledger, const NodePlan& plan, const NetSettings& net, gid_t gid,
+             const std::map<std::string, std::uint32_t>& node_ips, const JobState& state,
+             const std::vector<std::uint16_t>& ports) {
+    const std::uint32_t job = in_.job_id;
+    const std::string comment = fmt::format("slurm-vm prolog job {}", job);
+    if (!plan.local.empty()) {
+      auto client = OvsdbClient::connect(paths_.ovsdb_socket);
+      Vswitch vs(client, kOvsTimeout);
+      // 11. Node level (kept by the epilog): bridge, tunnel port, base flows.
+      const auto datapath = bridge_datapath(client, paths_.bridge);
+      ledger.record({{"op", ops::node_bridge}, {"bridge", paths_.bridge}, {"datapath", datapath}});
+      vs.ensure_bridge(paths_.bridge, datapath);
+      ledger.record({{"op", ops::node_tunnel}, {"bridge", paths_.bridge}, {"port", paths_.tunnel_port}});
+      vs.ensure_tunnel_port(paths_.bridge, paths_.tunnel_port);
+      ledger.record({{"op", ops::node_base_flows}, {"bridge", paths_.bridge}});
+      apply_flows(paths_.ofctl(), node_base_flows());
+
+      // 12. IPv4 forwarding, for the gateways' reverse NAT.
+      if (net.reverse_nat) {
+        ledger.record({{"op", ops::ip_forward}, {"job", job}});
+        enable_ip_forward(paths_);
+      }
+
+      // 13. One TAP per local VM, owned by the job's user.
+      for (const auto& vm : plan.local) {
+        ledger.record({{"op", ops::tap_create}, {"job", job}, {"name", vm.tap}, {"owner", in_.uid},
+                       {"group", gid}});
+        create_tap({vm.tap, static_cast<uid_t>(in_.uid), gid, net.tap_mtu, false});
+      }
+
+      // 14. The TAPs and the job's gateway port on the bridge, in one transaction.
+      std::vector<PortSpec> specs;
+      std::vector<std::string> names;
+      const std::map<std::string, std::string> ids = {{"slurm-vm-job", std::to_string(job)}};
+      for (const auto& vm : plan.local) {
+        specs.push_back({vm.tap, "", {}, ids, std::nullopt});
+        names.push_back(vm.tap);
+      }
+      specs.push_back({plan.gateway_port, "internal",
+                       {},
+                       ids,
+                       net.tap_mtu});
+      names.push_back(plan.gateway_port);
+      ledger.record({{"op", ops::ovs_ports}, {"job", job}, {"bridge", paths_.bridge}, {"names", names}});
+      vs.add_ports(paths_.bridge, specs, comment);
+
+      // 15. The gateway address on the internal port (ovs-vswitchd creates it asynchronously).
+      wait_for_interface(plan.gateway_port, kOvsTimeout);
+      ledger.record({{"op", ops::gateway_address}, {"job", job}, {"name", plan.gateway_port},
+                     {"address", fmt::format("{}/{}", format_ipv4(plan.gateway_ip), plan.prefix)}});
+      set_interface_ipv4(plan.gateway_port, plan.gateway_ip, plan.prefix);
+
+      // 16. The job's flows under its cookie.
+      JobNetwork jn;
+      jn.job_id = job;
+      jn.tunnel_key = plan.network_id;
+      jn.tunnel_port = paths_.tunnel_port;
+      for (const auto& vm : plan.local) {
+        jn.local.push_back({vm.tap, vm.address.mac, vm.address.ip, false});
+      }
+      jn.local.push_back({plan.gateway_port, plan.gateway_mac, plan.gateway_ip, true});
+      for (const auto& vm : plan.remote) {
+        jn.remote.push_back({vm.address.mac, vm.address.ip,
+                             node_ips.at(in_.nodes.at(vm.node_index))});
+      }
+      ledger.record({{"op", ops::job_flows}, {"job", job}, {"bridge", paths_.bridge}});
+      apply_flows(paths_.ofctl(), job_flows(jn));
+    }
+
+    // 17. The node's record of the job (root only): network id, host ports, NAT rules.
+    ledger.record({{"op", ops::job_state}, {"job", job}});
+    write_file_atomic(paths_.state_file(job), to_json(state).dump() + "\n", 0600);
+
+    // 18. vms.json for vm-launch.
+    ledger.record({{"op", ops::job_dir}, {"job", job}});
+    ensure_private_dir(paths_.job_dir(job), 0755);
+    auto doc = vms_json(plan, ports);
+    for (auto& [rank, vm] : doc["vms"].items()) vm["mtu"] = net.tap_mtu;
+    write_file_atomic(paths_.job_dir(job) / "vms.json", doc.dump(2) + "\n", 0644);
+
+    // 19. The nftables table, rebuilt with this job's rules.
+    if (!state.nat.empty()) {
+      ledger.record({{"op", ops::nat_sync}, {"job", job}});
+      sync_nat(paths_);
+    }
+    log_info("job {}: node ready ({} VMs{})", job, plan.local.size(),
+             ports.empty() ? "" : fmt::format(", ssh ports {}", fmt::join(ports, ",")));
+  }
+
+  void rollback() {
+    try {
+      const auto report = undo_ledger(paths_.ledger_dir(), in_.job_id,
+                                      undo_handlers(paths_, in_.job_id));
+      for (const auto& f : report.failures) {
+        log_error("job {}: rollback: ledger line {} ({}): {}", in_.job_id, f.line, f.op, f.error);
+      }
+      rollback_failed_ = !report.ok();
+    } catch (const std::exception& e) {
+      log_error("job {}: rollback failed: {}", in_.job_id, e.what());
+      rollback_failed_ = true;
+    }
+  }
+
+  NodePaths paths_;
+  JobInputs in_;
+  bool rollback_failed_ = false;
+};
+
+int run_main() {
+  // 1. Not a VM job: nothing to do, nothing loaded.
+  if (!is_vm_job(env_lookup)) return kExitOk;
+
+  // 2. Inputs. Without a valid job id nothing can be reported to the user.
+  const NodePaths paths = node_paths_from_env(env_lookup);
+  const std::uint32_t job_id = job_id_from_env(env_lookup);
+  std::optional<Prolog> prolog;
+  try {
+    prolog.emplace(paths, parse_job_inputs(env_lookup));
+    prolog->run();
+    return kExitOk;
+  } catch (const JobError& e) {
+    // The job's own fault: the node is fine. vm-launch shows the message to the user.
+    log_error("job {}: {}", job_id, e.what());
+    write_error_file(paths, job_id, fmt::format("vm-prolog on {}: {}",
+                                                env_lookup("SLURMD_NODENAME").value_or("?"),
+                                                e.what()));
+    return prolog && prolog->rollback_failed() ? kExitRollbackFailed : kExitOk;
+  } catch (const std::exception& e) {
+    log_error("job {}: node fault: {}", job_id, e.what());
+    write_error_file(paths, job_id,
+                     fmt::format("vm-prolog on {}: node fault (the node is drained): {}",
+                                 env_lookup("SLURMD_NODENAME").value_or("?"), e.what()));
+    return prolog && prolog->rollback_failed() ? kExitRollbackFailed : kExitNodeFault;
+  }
+}
+
+}  // namespace
+
+int main() {
+  try {
+    auto to_syslog = syslog_sink("vm-prolog");
+    auto to_stderr = stderr_sink("vm-prolog");
+    set_log_sink([to_syslog, to_stderr](LogLevel level, std::string_view msg) {
+      to_syslog(level, msg);
+      to_stderr(level, msg);
+    });
+    return run_main();
+  } catch (const std::exception& e) {
+    log_error("{}", e.what());
+    return kExitNodeFault;
+  } catch (...) {
+    log_error("unknown exception");
+    return kExitNodeFault;
+  }
+}

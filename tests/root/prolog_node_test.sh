@@ -1,0 +1,211 @@
+#!/bin/bash
+# vm-prolog and vm-epilog against the real kernel and a real Open vSwitch, in a throw-away
+# network namespace with a private ovsdb-server/ovs-vswitchd (userspace datapath) and a
+# private /etc/hosts (unshare --mount). Job 4242 puts 3 VMs on nodeA,nodeB with CPUs "2,1";
+# this is nodeA, so it builds vm0 and vm1. Checked: TAPs owned by the job's user, ports on
+# br-int, flows under the job cookie, the nft table, vms.json, the ledger; a second job next
+# to it; the epilog removes everything and succeeds again; a prolog failing half-way (its
+# gateway port cannot be created) and one refused for the job's own fault (no host port free)
+# leave nothing behind.
+# Usage: prolog_node_test.sh [REPO]   (SLURM_VM_BUILD_DIR: the build, default REPO/build)
+# Exit 77 (skipped) without root or without the tools.
+set -euo pipefail
+
+REPO=${1:-$(cd "$(dirname "$0")/../.." && pwd)}
+BUILD=${SLURM_VM_BUILD_DIR:-$REPO/build}
+PROLOG=$BUILD/src/prolog/vm-prolog
+EPILOG=$BUILD/src/epilog/vm-epilog
+
+[[ $(id -u) == 0 ]] || { echo "SKIP: needs root"; exit 77; }
+for tool in ip nft ovsdb-tool ovsdb-server ovs-vswitchd ovs-vsctl ovs-ofctl unshare python3; do
+  command -v "$tool" >/dev/null || { echo "SKIP: $tool is missing"; exit 77; }
+done
+[[ -x $PROLOG && -x $EPILOG ]] || { echo "FAIL: build vm-prolog and vm-epilog first ($BUILD)"; exit 1; }
+
+NS=svmp-$$
+TMP=$(mktemp -d /tmp/svmp-XXXXXX)
+OVS=$TMP/ovs
+RUN=$TMP/run
+JOB=4242
+JOBHEX=1092
+COOKIE=0x5356000000001092
+failures=0
+
+stop_pidfile() {  # stop a daemon by its pidfile and wait until it is gone
+  local f=$1 pid i
+  [[ -f $f ]] || return 0
+  pid=$(<"$f")
+  kill "$pid" 2>/dev/null || return 0
+  for ((i = 0; i < 100; i++)); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.05; done
+  kill -9 "$pid" 2>/dev/null || :
+}
+cleanup() {
+  [[ -n ${LISTENER:-} ]] && { kill "$LISTENER" 2>/dev/null; wait "$LISTENER" 2>/dev/null; } || :
+  stop_pidfile "$OVS/ovs-vswitchd.pid"
+  stop_pidfile "$OVS/ovsdb-server.pid"
+  ip netns delete "$NS" 2>/dev/null || :
+  rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+check() {  # check DESCRIPTION COMMAND...: run COMMAND, count a failure if it fails
+  local what=$1
+  shift
+  if "$@"; then echo "ok: $what"; else echo "FAIL: $what"; failures=$((failures + 1)); fi
+}
+nsx() { ip netns exec "$NS" "$@"; }
+vsctl() { ovs-vsctl --db="unix:$OVS/db.sock" --timeout=10 "$@"; }
+flows_of() { ovs-ofctl dump-flows "unix:$OVS/br-int.mgmt" "cookie=$1/-1" | grep -c cookie= || :; }
+
+# The "node": a namespace with an underlay address, its own OVS (reference §1.2), a hosts file.
+ip netns add "$NS"
+nsx ip link set lo up
+nsx ip link add u0 type veth peer name u1
+nsx ip addr add 10.99.0.1/24 dev u0
+nsx ip link set u0 up
+nsx ip link set u1 up
+printf '127.0.0.1 localhost\n10.99.0.1 nodeA\n10.99.0.2 nodeB\n' >"$TMP/hosts"
+mkdir -p "$OVS"
+ovsdb-tool create "$OVS/conf.db" /usr/share/openvswitch/vswitch.ovsschema
+nsx env OVS_RUNDIR="$OVS" ovsdb-server "$OVS/conf.db" --remote="punix:$OVS/db.sock" \
+  --pidfile="$OVS/ovsdb-server.pid" --unixctl="$OVS/ovsdb-server.ctl" \
+  --log-file="$OVS/ovsdb-server.log" -vconsole:off --no-chdir --detach
+vsctl --no-wait init
+nsx env OVS_RUNDIR="$OVS" ovs-vswitchd "unix:$OVS/db.sock" --pidfile="$OVS/ovs-vswitchd.pid" \
+  --unixctl="$OVS/ovs-vswitchd.ctl" --log-file="$OVS/ovs-vswitchd.log" -vconsole:off \
+  --no-chdir --detach
+echo 0 | nsx tee /proc/sys/net/ipv4/ip_forward >/dev/null
+
+# Runs vm-prolog/vm-epilog as slurmd would: no PATH, only Slurm's variables (+ test overrides).
+helper() {  # helper PROGRAM JOB CPUS DEFINITION [NODELIST]
+  local prog=$1 job=$2 cpus=$3 def=$4 nodelist=${5:-nodeA,nodeB}
+  nsx unshare --mount --propagation private /bin/sh -c \
+    'mount --bind "$1" /etc/hosts && shift && exec "$@"' sh "$TMP/hosts" \
+    env -i SLURM_JOB_ID="$job" SLURM_JOB_UID=65534 SLURM_JOB_GID=65534 SLURMD_NODENAME=nodeA \
+    SLURM_JOB_NODELIST="$nodelist" SLURM_JOB_CPUS_PER_NODE="$cpus" SPANK_VM_TEMPLATE="$def" \
+    SLURM_SCRIPT_CONTEXT=prolog_slurmd SLURM_VM_RUNDIR="$RUN" SLURM_VM_OVSDB_SOCKET="$OVS/db.sock" \
+    SLURM_VM_SYSCONFDIR="$REPO/templates" "$prog"
+}
+
+nothing_left_of() {  # nothing_left_of JOB JOBHEX COOKIE
+  local job=$1 hex=$2 cookie=$3
+  check "job $job: no TAP left" bash -c "! ip netns exec $NS ip -o link show | grep -q 'svm$hex\\.'"
+  check "job $job: no port left on br-int" bash -c "! ovs-vsctl --db=unix:$OVS/db.sock list-ports br-int 2>/dev/null | grep -q -e 'svm$hex\\.' -e svmgw$hex"
+  check "job $job: no flow left" test "$(flows_of "$cookie")" = 0
+  check "job $job: no NAT rule left" bash -c "! ip netns exec $NS nft list ruleset | grep -q 'job $job '"
+  check "job $job: no ledger" test ! -e "$RUN/ledger/$job.jsonl"
+  check "job $job: no job directory" test ! -e "$RUN/jobs/$job"
+  check "job $job: no state record" test ! -e "$RUN/state/$job.json"
+}
+
+# --- 1. Not a VM job: nothing happens, nothing is created.
+check "no SPANK_VM_TEMPLATE: exit 0" nsx env -i SLURM_JOB_ID=1 SLURM_VM_RUNDIR="$RUN" "$PROLOG"
+check "no SPANK_VM_TEMPLATE: no run directory" test ! -e "$RUN"
+
+# --- 2. Job 4242: 3 VMs on nodeA (2 CPUs) and nodeB (1 CPU).
+check "prolog job $JOB exit 0" helper "$PROLOG" $JOB 2,1 master:1,compute:2
+for tap in svm$JOBHEX.0 svm$JOBHEX.1; do
+  check "$tap exists, owned by 65534" test "$(nsx cat /sys/class/net/$tap/owner 2>/dev/null)" = 65534
+  check "$tap group 65534" test "$(nsx cat /sys/class/net/$tap/group 2>/dev/null)" = 65534
+  check "$tap mtu 1400" test "$(nsx cat /sys/class/net/$tap/mtu 2>/dev/null)" = 1400
+done
+check "no TAP for vm2 (it runs on nodeB)" test ! -e "/proc/$$/root/nonexistent" -a -z "$(nsx ip -o link show svm$JOBHEX.2 2>/dev/null)"
+ports=$(vsctl list-ports br-int | tr '\n' ' ')
+check "br-int ports: $ports" test "$ports" = "svm-gre svm$JOBHEX.0 svm$JOBHEX.1 svmgw$JOBHEX "
+check "br-int datapath netdev" test "$(vsctl get bridge br-int datapath_type)" = netdev
+check "flows under the job cookie" test "$(flows_of $COOKIE)" -gt 10
+check "vm2's traffic tunnelled to nodeB (10.99.0.2)" bash -c \
+  "ovs-ofctl dump-flows unix:$OVS/br-int.mgmt cookie=$COOKIE/-1 | grep -q 0xa630002"
+gwaddr=$(nsx ip -o -4 addr show svmgw$JOBHEX | awk '{print $4}')
+check "gateway address $gwaddr" test -n "$gwaddr"
+check "ip_forward on" test "$(nsx cat /proc/sys/net/ipv4/ip_forward)" = 1
+nat=$(nsx nft list table ip slurm_vm)
+check "nft: 2 DNAT rules in each of prerouting and output" test "$(grep -c 'dnat to .*:22 comment "job 4242 vm' <<<"$nat")" = 4
+check "nft: ssh ports 60222 and 60223" bash -c "grep -q 'dport 60222 ' <<<'$nat' && grep -q 'dport 60223 ' <<<'$nat'"
+check "vms.json mode 0644" test "$(stat -c %a "$RUN/jobs/$JOB/vms.json")" = 644
+check "jobs dir mode 0755" test "$(stat -c %a "$RUN/jobs/$JOB")" = 755
+check "vms.json content" python3 - "$RUN/jobs/$JOB/vms.json" "$gwaddr" <<'EOF'
+import json, sys
+d = json.load(open(sys.argv[1]))
+gw, prefix = sys.argv[2].split("/")
+assert set(d["vms"]) == {"0", "1"}, d
+assert d["network_id"] == 149, d  # network_id_for_job(4242), default plan
+for rank, port in (("0", 60222), ("1", 60223)):
+    v = d["vms"][rank]
+    assert v["tap"] == "svm1092." + rank and v["ssh_port"] == port, v
+    assert v["gateway"] == gw and v["prefix"] == int(prefix), v
+    assert v["mac"].startswith("52:54:00:"), v
+assert sorted(d["hosts"]) == ["vm0", "vm1", "vm2"], d
+EOF
+check "ledger exists" test -s "$RUN/ledger/$JOB.jsonl"
+check "ledger dir 0700" test "$(stat -c %a "$RUN/ledger")" = 700
+echo "--- ledger"; cat "$RUN/ledger/$JOB.jsonl"; echo "--- vms.json"; cat "$RUN/jobs/$JOB/vms.json"
+
+# --- 3. A second job (one VM here) takes the next free port and keeps the first job's rules.
+check "prolog job 4243 exit 0" helper "$PROLOG" 4243 1 solo:1 nodeA
+check "job 4243 got port 60224" python3 -c \
+  "import json; assert json.load(open('$RUN/jobs/4243/vms.json'))['vms']['0']['ssh_port'] == 60224"
+check "nft: 6 rules for both jobs" test "$(nsx nft list table ip slurm_vm | grep -c 'dnat to')" = 6
+
+# --- 4. Epilog of 4242: everything of it gone, 4243 intact; twice is fine.
+check "epilog job $JOB exit 0" helper "$EPILOG" $JOB 2,1 master:1,compute:2
+nothing_left_of $JOB $JOBHEX $COOKIE
+check "job 4243 kept its NAT rules" test "$(nsx nft list table ip slurm_vm | grep -c 'job 4243 vm0')" = 2
+check "job 4243 kept its flows" test "$(flows_of 0x5356000000001093)" -gt 0
+check "ip_forward still on (job 4243 needs it)" test "$(nsx cat /proc/sys/net/ipv4/ip_forward)" = 1
+check "epilog job $JOB again exit 0" helper "$EPILOG" $JOB 2,1 master:1,compute:2
+check "epilog job 4243 exit 0" helper "$EPILOG" 4243 1 solo:1 nodeA
+nothing_left_of 4243 1093 0x5356000000001093
+check "nft table gone" bash -c "! ip netns exec $NS nft list table ip slurm_vm >/dev/null 2>&1"
+check "ip_forward restored to 0" test "$(nsx cat /proc/sys/net/ipv4/ip_forward)" = 0
+check "tunnel port kept (node level)" test "$(vsctl list-ports br-int | tr '\n' ' ')" = "svm-gre "
+
+# --- 5. A node fault half-way: a device already holds the gateway port's name, so OVS cannot
+#        create it after the TAPs exist. The prolog rolls back, exits 1, writes the error file.
+nsx ip link add svmgw$JOBHEX type veth peer name svmgwpeer
+rc=0
+helper "$PROLOG" $JOB 2,1 master:1,compute:2 || rc=$?
+check "failing prolog exit 1 (node fault): $rc" test "$rc" = 1
+check "error file for the user" grep -q 'vm-prolog on nodeA: node fault' "$RUN/jobs/$JOB/error"
+nsx ip link delete svmgw$JOBHEX
+check "rolled back: no TAP" bash -c "! ip netns exec $NS ip -o link show | grep -q 'svm$JOBHEX\\.'"
+check "rolled back: no port" test "$(vsctl list-ports br-int | tr '\n' ' ')" = "svm-gre "
+check "rolled back: no ledger" test ! -e "$RUN/ledger/$JOB.jsonl"
+check "rolled back: ip_forward 0" test "$(nsx cat /proc/sys/net/ipv4/ip_forward)" = 0
+check "epilog after a failed prolog exit 0" helper "$EPILOG" $JOB 2,1 master:1,compute:2
+nothing_left_of $JOB $JOBHEX $COOKIE
+
+# --- 6. The job's fault: every host port of the range is taken by listening sockets. The
+#        prolog refuses the job (exit 0: the node is fine) and tells the user why.
+ip netns exec "$NS" python3 -c '
+import socket, sys, time
+s = []
+for p in range(60222, 60323):
+    x = socket.socket(); x.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    x.bind(("0.0.0.0", p)); x.listen(); s.append(x)
+sys.stdout.write("ready\n"); sys.stdout.flush(); time.sleep(60)' >"$TMP/listener.out" &
+LISTENER=$!
+for ((i = 0; i < 100; i++)); do grep -q ready "$TMP/listener.out" 2>/dev/null && break; sleep 0.05; done
+rc=0
+helper "$PROLOG" $JOB 2,1 master:1,compute:2 || rc=$?
+check "port range exhausted: exit 0 (the job's fault)" test "$rc" = 0
+check "error file names the port range" grep -q 'host ports are needed, but only 0 of \[60222, 60322\]' "$RUN/jobs/$JOB/error"
+check "error file mode 0644" test "$(stat -c %a "$RUN/jobs/$JOB/error")" = 644
+kill "$LISTENER"; wait "$LISTENER" 2>/dev/null || :; LISTENER=
+check "epilog after a refused job exit 0" helper "$EPILOG" $JOB 2,1 master:1,compute:2
+nothing_left_of $JOB $JOBHEX $COOKIE
+
+# --- 7. A bad definition is the job's fault too.
+rc=0
+helper "$PROLOG" $JOB 2,1 'master:0' || rc=$?
+check "bad definition: exit 0" test "$rc" = 0
+check "bad definition: error file" grep -q 'invalid cluster definition' "$RUN/jobs/$JOB/error"
+check "epilog exit 0" helper "$EPILOG" $JOB 2,1 'master:0'
+nothing_left_of $JOB $JOBHEX $COOKIE
+
+if ((failures)); then
+  echo "--- ovs-vswitchd log (tail)"; tail -n 20 "$OVS/ovs-vswitchd.log" || :
+  echo "$failures check(s) failed"
+  exit 1
+fi
+echo "all checks passed"

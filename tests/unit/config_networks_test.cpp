@@ -1,0 +1,328 @@
+// networks.yaml: every type, its defaults and limits, and the address parsers behind them.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "config/net_addresses.hpp"
+#include "config/network.hpp"
+#include "error.hpp"
+
+using slurmvm::Error;
+using namespace slurmvm::config;
+using testing::StrEq;
+using testing::ThrowsMessage;
+
+namespace {
+
+NetworkMap networks(std::string_view text) {
+  return parse_networks(parse_yaml(text, "networks.yaml"));
+}
+
+// The error loading `text` gives.
+std::string error_of(std::string_view text) {
+  try {
+    networks(text);
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), slurmvm::ErrorKind::config);
+    return e.what();
+  }
+  return "no error";
+}
+
+}  // namespace
+
+TEST(ConfigNetworks, EthernetDefaults) {
+  const auto nets = networks("n: {type: eth, settings: {dev-prefix: n}}");
+  const Network& n = nets.at("n");
+  EXPECT_EQ(n.type_name(), "ethernet");
+  EXPECT_EQ(n.file, "networks.yaml");
+  EXPECT_EQ(n.line, 1);
+  const auto& eth = std::get<EthernetNetwork>(n.settings);
+  EXPECT_EQ(eth.dev_prefix, "n");
+  EXPECT_EQ(eth.network_layer, NetworkLayer::l3);
+  EXPECT_EQ(eth.int_network.str(), "10.200.0.0/16");
+  EXPECT_EQ(eth.ext_network.str(), "10.201.0.0/16");
+  EXPECT_EQ(eth.mac_prefix.str(), "52:54:00");
+  EXPECT_EQ(eth.mac_start_offset, 0u);
+  EXPECT_EQ(eth.mtu, 1500);
+  EXPECT_EQ(eth.host_if_suffix, "");
+  EXPECT_EQ(eth.allow_outbound, AllowOutbound::all);
+  EXPECT_TRUE(eth.manage_ip_forward);
+  EXPECT_FALSE(eth.reverse_nat);
+  EXPECT_FALSE(eth.domain_name);
+}
+
+TEST(ConfigNetworks, EthernetEverySetting) {
+  const auto nets = networks(R"(
+n:
+  type: ethernet
+  settings:
+    dev-prefix: nat_1
+    network-layer: L2
+    int-network: 10.1.0.0/24
+    ext-network: 10.2.0.0/16
+    mac-prefix: 0A:bc
+    mac-start-offset: 256
+    mtu: 9000
+    host-if-suffix: -ib
+    domain-name: vm.example.org
+    dns-search: example.org
+    dns-server: 10.0.0.53
+    ntp-server: ntp.example.org
+    allow-outbound: none
+    manage-ip-forward: false
+    gateway: local-nat
+    reverse-nat: {vm-port: 22, min-host-port: 60000, max-host-port: 60000}
+)");
+  const auto& eth = std::get<EthernetNetwork>(nets.at("n").settings);
+  EXPECT_EQ(eth.network_layer, NetworkLayer::l2);
+  EXPECT_EQ(eth.int_network.str(), "10.1.0.0/24");
+  EXPECT_EQ(eth.mac_prefix.str(), "0a:bc");
+  EXPECT_EQ(eth.mac_start_offset, 256u);
+  EXPECT_EQ(eth.mtu, 9000);
+  EXPECT_EQ(eth.host_if_suffix, "-ib");
+  EXPECT_EQ(eth.dns_server, "10.0.0.53");
+  EXPECT_EQ(eth.allow_outbound, AllowOutbound::none);
+  EXPECT_FALSE(eth.manage_ip_forward);
+  ASSERT_TRUE(eth.reverse_nat);
+  EXPECT_EQ(eth.reverse_nat->vm_port, 22);
+  EXPECT_EQ(eth.reverse_nat->min_host_port, 60000);
+  EXPECT_EQ(to_string(eth.network_layer), "L2");
+}
+
+TEST(ConfigNetworks, EthernetLimits) {
+  EXPECT_EQ(error_of("n: {type: eth, settings: {}}"),
+            "networks.yaml:1: n.settings: missing required key \"dev-prefix\"");
+  EXPECT_EQ(error_of("n: {type: eth}"),
+            "networks.yaml:1: n.settings: missing required key \"dev-prefix\"");
+  EXPECT_EQ(error_of("n: {type: eth, settings: {dev-prefix: toolong12}}"),
+            "networks.yaml:1: n.settings.dev-prefix: expected 1 to 8 letters, digits or '_', "
+            "starting with a letter, got \"toolong12\"");
+  EXPECT_EQ(error_of("n: {type: eth, settings: {dev-prefix: a-b}}"),
+            "networks.yaml:1: n.settings.dev-prefix: expected 1 to 8 letters, digits or '_', "
+            "starting with a letter, got \"a-b\"");
+  EXPECT_EQ(error_of("n: {type: eth, settings: {dev-prefix: n, network-layer: L4}}"),
+            "networks.yaml:1: n.settings.network-layer: expected one of L2 or L3, got \"L4\"");
+  EXPECT_EQ(error_of("n: {type: eth, settings: {dev-prefix: n, int-network: 10.0.0.0}}"),
+            "networks.yaml:1: n.settings.int-network: expected an IPv4 network in CIDR notation "
+            "(a.b.c.d/n), got \"10.0.0.0\"");
+  EXPECT_EQ(error_of("n: {type: eth, settings: {dev-prefix: n, int-network: 10.0.0.300/16}}"),
+            "networks.yaml:1: n.settings.int-network: expected an IPv4 network in CIDR notation "
+            "(a.b.c.d/n), got \"10.0.0.300/16\"");
+  EXPECT_EQ(error_of("n: {type: eth, settings: {dev-prefix: n, int-network: 10.0.0.1/16}}"),
+            "networks.yaml:1: n.settings.int-network: 10.0.0.1/16 has host bits set (did you mean "
+            "10.0.0.0/16?)");
+  EXPECT_EQ(error_of("n: {type: eth, settings: {dev-prefix: n, int-network: 10.0.0.0/31}}"),
+            "networks.yaml:1: n.settings.int-network: 10.0.0.0/31: the prefix length must be "
+            "between 8 and 30");
+  EXPECT_EQ(error_of("n: {type: eth, settings: {dev-prefix: n, int-network: 10.0.0.0/16, "
+                     "ext-network: 10.1.0.0/24}}"),
+            "networks.yaml:1: n.settings.ext-network: ext-network 10.1.0.0/24 is smaller than "
+            "int-network 10.0.0.0/16 (each VM needs one external address)");
+  EXPECT_EQ(error_of("n: {type: eth, settings: {dev-prefix: n, int-network: 10.201.0.0/24}}"),
+            "networks.yaml:1: n.settings.int-network: ext-network 10.201.0.0/16 overlaps "
+            "int-network 10.201.0.0/24");
+  EXPECT_EQ(error_of("n: {type: eth, settings: {dev-prefix: n, mac-prefix: '52:54:0'}}"),
+            "networks.yaml:1: n.settings.mac-prefix: expected 1 to 4 hexadecimal octets separated "
+            "by ':' (52:54:00), got \"52:54:0\"");
+  EXPECT_EQ(error_of("n: {type: eth, settings: {dev-prefix: n, mac-prefix: '01:00'}}"),
+            "networks.yaml:1: n.settings.mac-prefix: the first octet must be even (a unicast "
+            "address)");
+  EXPECT_EQ(error_of("n: {type: eth, settings: {dev-prefix: n, mac-prefix: '52:54:00:01', "
+                     "mac-start-offset: 65536}}"),
+            "networks.yaml:1: n.settings.mac-start-offset: mac-start-offset 65536 does not fit in "
+            "the 2 octets after mac-prefix 52:54:00:01");
+  EXPECT_EQ(
+      error_of("n: {type: eth, settings: {dev-prefix: n, mtu: 100}}"),
+      "networks.yaml:1: n.settings.mtu: expected an integer between 576 and 65535, got \"100\"");
+  EXPECT_EQ(
+      error_of("n: {type: eth, settings: {dev-prefix: n, dns-server: dns.example.org}}"),
+      "networks.yaml:1: n.settings.dns-server: expected an IPv4 address, got \"dns.example.org\"");
+  EXPECT_EQ(error_of("n: {type: eth, settings: {dev-prefix: n, gateway: remote}}"),
+            "networks.yaml:1: n.settings.gateway: expected local-nat, got \"remote\"");
+  EXPECT_EQ(
+      error_of("n: {type: eth, settings: {dev-prefix: n, allow-outbound: some}}"),
+      "networks.yaml:1: n.settings.allow-outbound: expected one of all or none, got \"some\"");
+}
+
+TEST(ConfigNetworks, ReverseNat) {
+  EXPECT_EQ(
+      error_of("n: {type: eth, settings: {dev-prefix: n, reverse-nat: {vm-port: 22, "
+               "min-host-port: 60322, max-host-port: 60222}}}"),
+      "networks.yaml:1: n.settings.reverse-nat.max-host-port: 60222 is below min-host-port 60322");
+  EXPECT_EQ(error_of("n: {type: eth, settings: {dev-prefix: n, reverse-nat: {vm-port: 0, "
+                     "min-host-port: 1, max-host-port: 2}}}"),
+            "networks.yaml:1: n.settings.reverse-nat.vm-port: expected an integer between 1 and "
+            "65535, got \"0\"");
+  EXPECT_EQ(error_of("n: {type: eth, settings: {dev-prefix: n, reverse-nat: {vm-port: 22, "
+                     "min-host-port: 1}}}"),
+            "networks.yaml:1: n.settings.reverse-nat: missing required key \"max-host-port\"");
+}
+
+TEST(ConfigNetworks, NetworksMustNotShareHostResources) {
+  EXPECT_EQ(error_of("a: {type: eth, settings: {dev-prefix: x}}\n"
+                     "b: {type: eth, settings: {dev-prefix: x}}\n"),
+            "networks.yaml:2: b.settings.dev-prefix: dev-prefix \"x\" is already used at "
+            "networks.yaml:1");
+  EXPECT_EQ(error_of("a: {type: eth, settings: {dev-prefix: a, reverse-nat: {vm-port: 22, "
+                     "min-host-port: 100, max-host-port: 200}}}\n"
+                     "b: {type: eth, settings: {dev-prefix: b, ext-network: 10.9.0.0/16, "
+                     "reverse-nat: {vm-port: 80, min-host-port: 200, max-host-port: 300}}}\n"),
+            "networks.yaml:2: b.settings.reverse-nat: host ports 200-300 overlap host ports "
+            "100-200 used at networks.yaml:1");
+  EXPECT_EQ(error_of("a: {type: bridged, settings: {host-bridge: br0, tap-prefix: t}}\n"
+                     "b: {type: bridged, settings: {host-bridge: br1, tap-prefix: t}}\n"),
+            "networks.yaml:2: b.settings.tap-prefix: tap-prefix \"t\" is already used at "
+            "networks.yaml:1");
+}
+
+TEST(ConfigNetworks, Infiniband) {
+  const auto nets = networks(
+      "ib: {type: ib, settings: {host-device: mlx5_0, min-pkey: '0x2000', max-pkey: 0x3000, "
+      "opensm-daemon: opensm, opensm-partition-cfg: /etc/opensm/p.conf, "
+      "opensm-partition-tpl: /etc/opensm/p.tpl, license: pkey}}");
+  const auto& ib = std::get<InfinibandNetwork>(nets.at("ib").settings);
+  EXPECT_EQ(nets.at("ib").type_name(), "infiniband");
+  EXPECT_EQ(ib.min_pkey, 0x2000);
+  EXPECT_EQ(ib.max_pkey, 0x3000);
+  EXPECT_EQ(ib.license, "pkey");
+  const std::string base =
+      "ib: {type: infiniband, settings: {host-device: mlx5_0, opensm-daemon: opensm, "
+      "opensm-partition-cfg: /etc/p.conf, opensm-partition-tpl: /etc/p.tpl, ";
+  EXPECT_EQ(error_of(base + "min-pkey: '0x3000', max-pkey: '0x2000'}}"),
+            "networks.yaml:1: ib.settings.max-pkey: 0x2000 is below min-pkey 0x3000");
+  EXPECT_EQ(error_of(base + "min-pkey: '0x7fff', max-pkey: '0x7fff'}}"),
+            "networks.yaml:1: ib.settings.min-pkey: expected a partition key between 0x0001 and "
+            "0x7ffe, written \"0xNNNN\", got \"0x7fff\"");
+  EXPECT_EQ(error_of(base + "min-pkey: 8192, max-pkey: '0x2000'}}"),
+            "networks.yaml:1: ib.settings.min-pkey: expected a partition key between 0x0001 and "
+            "0x7ffe, written \"0xNNNN\", got \"8192\"");
+  EXPECT_EQ(
+      error_of("ib: {type: ib, settings: {host-device: mlx5_0, min-pkey: '0x1', max-pkey: '0x2', "
+               "opensm-daemon: opensm, opensm-partition-cfg: p.conf, opensm-partition-tpl: /p}}"),
+      "networks.yaml:1: ib.settings.opensm-partition-cfg: expected an absolute path, got "
+      "\"p.conf\"");
+  EXPECT_EQ(error_of("ib: {type: ib, settings: {host-device: ../x}}"),
+            "networks.yaml:1: ib.settings.host-device: expected a device or driver name (letters, "
+            "digits, '_' or '-'), got \"../x\"");
+}
+
+TEST(ConfigNetworks, HostInfiniband) {
+  const auto nets = networks("h: {type: host-infiniband, settings: {host-device: mlx5_1}}");
+  EXPECT_EQ(std::get<HostInfinibandNetwork>(nets.at("h").settings).host_device, "mlx5_1");
+  EXPECT_EQ(error_of("h: {type: hostib, settings: {host-device: mlx5_1, min-pkey: '0x10'}}"),
+            "networks.yaml:1: h.settings.min-pkey: unknown key; expected one of: host-device");
+}
+
+TEST(ConfigNetworks, Bridged) {
+  const auto nets = networks(
+      "b: {type: bridged-ethernet, settings: {host-bridge: br0, tap-prefix: btap, "
+      "vlans: [{vid: 12, type: native}, {vid: 13}, {vid: 14, type: untagged}]}}");
+  const auto& b = std::get<BridgedNetwork>(nets.at("b").settings);
+  EXPECT_EQ(nets.at("b").type_name(), "bridged");
+  EXPECT_EQ(b.mtu, 1500);
+  ASSERT_EQ(b.vlans.size(), 3u);
+  EXPECT_EQ(b.vlans[0].mode, VlanMode::native);
+  EXPECT_EQ(b.vlans[1].mode, VlanMode::tagged);
+  EXPECT_EQ(to_string(b.vlans[2].mode), "untagged");
+  const std::string base = "b: {type: bridged, settings: {host-bridge: br0, tap-prefix: t, ";
+  EXPECT_EQ(error_of(base + "vlans: [{vid: 4095}]}}"),
+            "networks.yaml:1: b.settings.vlans[0].vid: expected an integer between 1 and 4094, got "
+            "\"4095\"");
+  EXPECT_EQ(error_of(base + "vlans: [{vid: 5}, {vid: 5}]}}"),
+            "networks.yaml:1: b.settings.vlans[1]: vlan 5 is listed twice");
+  EXPECT_EQ(error_of(base + "vlans: [{vid: 5, type: native}, {vid: 6, type: native}]}}"),
+            "networks.yaml:1: b.settings.vlans[1]: only one vlan can be native");
+  EXPECT_EQ(
+      error_of("b: {type: bridged, settings: {host-bridge: a-very-long-bridge, tap-prefix: t}}"),
+      "networks.yaml:1: b.settings.host-bridge: expected an interface name, got "
+      "\"a-very-long-bridge\"");
+  EXPECT_EQ(error_of("b: {type: bridged, settings: {host-bridge: br0, tap-prefix: abcdefghijklm}}"),
+            "networks.yaml:1: b.settings.tap-prefix: expected an interface name prefix of 1 to 12 "
+            "characters, got \"abcdefghijklm\"");
+}
+
+TEST(ConfigNetworks, GenericPci) {
+  const auto nets = networks(
+      "gpu: {type: genericpci, settings: {host-device-addrs: ['0000:00:04', '81:00.1'], "
+      "host-driver: nvidia}}");
+  const auto& g = std::get<GenericPciNetwork>(nets.at("gpu").settings);
+  ASSERT_EQ(g.host_device_addrs.size(), 2u);
+  EXPECT_EQ(g.host_device_addrs[0].str(), "0000:00:04");
+  EXPECT_EQ(g.host_device_addrs[1].str(), "0000:81:00.1");
+  EXPECT_EQ(g.host_driver, "nvidia");
+  EXPECT_EQ(
+      error_of(
+          "g: {type: genericpci, settings: {host-device-addrs: ['0000:00:20'], host-driver: x}}"),
+      "networks.yaml:1: g.settings.host-device-addrs[0]: expected a PCI address "
+      "([DDDD:]BB:SS[.F]), got \"0000:00:20\"");
+  EXPECT_EQ(error_of("g: {type: genericpci, settings: {host-device-addrs: ['00:04.0', "
+                     "'0000:00:04.0'], host-driver: x}}"),
+            "networks.yaml:1: g.settings.host-device-addrs[1]: this device is listed twice");
+  EXPECT_EQ(error_of("g: {type: genericpci, settings: {host-device-addrs: [], host-driver: x}}"),
+            "networks.yaml:1: g.settings.host-device-addrs: expected a non-empty list of PCI "
+            "addresses, got a list");
+}
+
+TEST(ConfigNetworks, TypesNamesAndKeys) {
+  EXPECT_EQ(error_of("n: {type: nat, settings: {}}"),
+            "networks.yaml:1: n.type: deprecated pcocc network type \"nat\" is not supported; use "
+            "type ethernet with network-layer L3");
+  EXPECT_EQ(error_of("n: {type: pv, settings: {}}"),
+            "networks.yaml:1: n.type: deprecated pcocc network type \"pv\" is not supported; use "
+            "type ethernet with network-layer L2");
+  EXPECT_EQ(error_of("n: {type: xxx}"),
+            "networks.yaml:1: n.type: expected one of ethernet, eth, infiniband, ib, "
+            "host-infiniband, hostib, bridged, bridged-ethernet or genericpci, got \"xxx\"");
+  EXPECT_EQ(error_of("n: {settings: {}}"), "networks.yaml:1: n: missing required key \"type\"");
+  EXPECT_EQ(error_of("n: {type: eth, settings: {dev-prefix: n, foo: 1}}"),
+            "networks.yaml:1: n.settings.foo: unknown key; expected one of: dev-prefix, "
+            "network-layer, int-network, ext-network, mac-prefix, mac-start-offset, mtu, "
+            "host-if-suffix, domain-name, dns-search, dns-server, ntp-server, allow-outbound, "
+            "manage-ip-forward, reverse-nat, gateway");
+  EXPECT_EQ(error_of("n: {type: eth, setting: {}}"),
+            "networks.yaml:1: n.setting: unknown key, did you mean \"settings\"?");
+  EXPECT_EQ(error_of("1net: {type: eth}"),
+            "networks.yaml:1: 1net: invalid network name (expected a letter, then letters, digits, "
+            "'_' or '-')");
+  EXPECT_EQ(error_of("- a\n- b\n"), "networks.yaml:1: expected a mapping, got a list");
+  EXPECT_TRUE(networks("").empty());
+}
+
+TEST(ConfigNetAddresses, Ipv4) {
+  EXPECT_EQ(parse_ipv4("10.0.0.1"), 0x0A000001u);
+  EXPECT_EQ(parse_ipv4("255.255.255.255"), 0xFFFFFFFFu);
+  for (const char* bad :
+       {"10.0.0", "10.0.0.1.2", "10.0.0.256", "10.0.0.01", "10..0.1", "a.b.c.d", ""}) {
+    EXPECT_EQ(parse_ipv4(bad), std::nullopt) << bad;
+  }
+  const auto net = parse_ipv4_network("192.168.0.0/16");
+  ASSERT_TRUE(net);
+  EXPECT_EQ(net->mask(), 0xFFFF0000u);
+  EXPECT_FALSE(net->has_host_bits());
+  EXPECT_TRUE(net->overlaps(*parse_ipv4_network("192.168.4.0/24")));
+  EXPECT_FALSE(net->overlaps(*parse_ipv4_network("192.169.0.0/16")));
+  EXPECT_EQ(parse_ipv4_network("1.2.3.4/33"), std::nullopt);
+  EXPECT_EQ(parse_ipv4_network("0.0.0.0/0")->mask(), 0u);
+}
+
+TEST(ConfigNetAddresses, MacPciPkeyIfname) {
+  EXPECT_EQ(parse_mac_prefix("52:54:00")->str(), "52:54:00");
+  EXPECT_EQ(parse_mac_prefix("AA")->length, 1);
+  EXPECT_EQ(parse_mac_prefix("52:54:00:00:01"), std::nullopt);
+  EXPECT_EQ(parse_mac_prefix("5:54"), std::nullopt);
+  EXPECT_EQ(parse_mac_prefix(""), std::nullopt);
+  EXPECT_EQ(parse_pci_address("0000:3b:1f.7")->str(), "0000:3b:1f.7");
+  EXPECT_EQ(parse_pci_address("3b:00")->str(), "0000:3b:00");
+  EXPECT_EQ(parse_pci_address("3b:00.8"), std::nullopt);
+  EXPECT_EQ(parse_pci_address("000:3b:00.0"), std::nullopt);
+  EXPECT_EQ(parse_pci_address("3b"), std::nullopt);
+  EXPECT_EQ(parse_pkey("0x7ffe"), 0x7ffe);
+  EXPECT_EQ(parse_pkey("0x8000"), std::nullopt);
+  EXPECT_EQ(parse_pkey("0x12345"), std::nullopt);
+  EXPECT_EQ(parse_pkey("1234"), std::nullopt);
+  EXPECT_TRUE(is_valid_ifname("br0"));
+  EXPECT_TRUE(is_valid_ifname("a23456789012345"));
+  EXPECT_FALSE(is_valid_ifname("a234567890123456"));
+  EXPECT_FALSE(is_valid_ifname("br/0"));
+  EXPECT_FALSE(is_valid_ifname(".."));
+}

@@ -1,0 +1,195 @@
+// What vm-launch reads and writes on disk: the prolog's network map, the job and VM
+// directories, atomic files, image resolution (paths, legacy directories, repositories).
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "error.hpp"
+#include "launch/image.hpp"
+#include "launch/job_dir.hpp"
+#include "launch/network_map.hpp"
+
+using slurmvm::Error;
+using slurmvm::ErrorKind;
+using namespace slurmvm::launch;
+using testing::HasSubstr;
+namespace fs = std::filesystem;
+
+namespace {
+
+class TempDir {
+ public:
+  TempDir() {
+    std::string tmpl = (fs::temp_directory_path() / "launch_files.XXXXXX").string();
+    EXPECT_NE(::mkdtemp(tmpl.data()), nullptr);
+    path_ = tmpl;
+  }
+  ~TempDir() { fs::remove_all(path_); }
+  const fs::path& path() const { return path_; }
+
+ private:
+  fs::path path_;
+};
+
+unsigned mode_of(const fs::path& p) {
+  struct stat st{};
+  EXPECT_EQ(::lstat(p.c_str(), &st), 0) << p;
+  return st.st_mode & 07777;
+}
+
+constexpr const char* kMap = R"({
+  "network_id": 43,
+  "vms": {
+    "0": {"tap": "svm2a.0", "mac": "52:54:00:02:b0:00", "ip": "10.128.42.2", "gateway": "10.128.42.1", "ssh_port": 40022},
+    "3": {"tap": "svm2a.3", "mac": "52:54:00:02:b0:03", "ip": "10.128.42.5", "gateway": "10.128.42.1", "ssh_port": null}
+  }
+})";
+
+}  // namespace
+
+TEST(LaunchNetworkMap, ReadsThisVmsEntry) {
+  const auto vm0 = parse_network_map(kMap, 0, "vms.json");
+  ASSERT_TRUE(vm0);
+  EXPECT_EQ(vm0->tap, "svm2a.0");
+  EXPECT_EQ(vm0->mac, "52:54:00:02:b0:00");
+  EXPECT_EQ(vm0->ip, "10.128.42.2");
+  EXPECT_EQ(vm0->gateway, "10.128.42.1");
+  EXPECT_EQ(vm0->ssh_port, 40022);
+  EXPECT_FALSE(parse_network_map(kMap, 3, "vms.json")->ssh_port);
+  EXPECT_FALSE(parse_network_map(kMap, 1, "vms.json"));  // on another node
+}
+
+TEST(LaunchNetworkMap, RefusesValuesThatWouldChangeQemusOptions) {
+  for (const char* entry : {R"({"tap": "svm,script=/tmp/x", "mac": "52:54:00:02:b0:00"})",
+                            R"({"tap": "a-very-long-interface-name", "mac": "52:54:00:02:b0:00"})",
+                            R"({"tap": "svm2a.0", "mac": "52:54:00:02:b0:00,x"})",
+                            R"({"tap": "svm2a.0", "mac": "52:54:00:02:b0"})",
+                            R"({"tap": 7, "mac": "52:54:00:02:b0:00"})",
+                            R"({"tap": "svm2a.0", "mac": "52:54:00:02:b0:00", "ssh_port": 70000})"}) {
+    const std::string text = std::string(R"({"vms": {"0": )") + entry + "}}";
+    try {
+      parse_network_map(text, 0, "/run/slurm-vm/jobs/1/vms.json");
+      FAIL() << entry;
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::config);
+      EXPECT_THAT(e.what(), HasSubstr("/run/slurm-vm/jobs/1/vms.json: vms.\"0\""));
+    }
+  }
+  EXPECT_THROW(parse_network_map("{", 0, "x"), Error);
+  EXPECT_THROW(parse_network_map(R"({"vms": []})", 0, "x"), Error);
+}
+
+TEST(LaunchNetworkMap, MissingMapOrEntrySaysThePrologDidNotRun) {
+  TempDir run;
+  EXPECT_EQ(network_map_path(run.path(), 42), run.path() / "jobs/42/vms.json");
+  try {
+    load_vm_network(run.path(), 42, 3);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::not_found);
+    EXPECT_THAT(e.what(), HasSubstr("no network prepared for vm3"));
+    EXPECT_THAT(e.what(), HasSubstr("vm-prolog"));
+  }
+  fs::create_directories(run.path() / "jobs/42");
+  std::ofstream(run.path() / "jobs/42/vms.json") << kMap;
+  EXPECT_EQ(load_vm_network(run.path(), 42, 3).tap, "svm2a.3");
+  EXPECT_THROW(load_vm_network(run.path(), 42, 1), Error);
+}
+
+TEST(LaunchJobDir, CreatesPrivateDirectoriesAndToleratesExistingOnes) {
+  TempDir home;
+  const fs::path job = home.path() / ".local/state/slurm-vm/job-42";
+  make_private_dir(home.path(), job);
+  make_private_dir(home.path(), job);  // a second task of the job on a shared home
+  make_private_dir(home.path(), job / "vm3");
+  EXPECT_EQ(mode_of(job), 0700u);
+  EXPECT_EQ(mode_of(job / "vm3"), 0700u);
+  EXPECT_EQ(mode_of(home.path() / ".local"), 0700u);
+  // An existing directory with looser permissions is made private.
+  ::chmod(job.c_str(), 0755);
+  make_private_dir(home.path(), job);
+  EXPECT_EQ(mode_of(job), 0700u);
+}
+
+TEST(LaunchJobDir, RefusesASymlinkInPlaceOfTheDirectory) {
+  TempDir home;
+  fs::create_directories(home.path() / "elsewhere");
+  fs::create_directories(home.path() / "state");
+  fs::create_directory_symlink(home.path() / "elsewhere", home.path() / "state/job-1");
+  try {
+    make_private_dir(home.path(), home.path() / "state/job-1");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_THAT(e.what(), HasSubstr("not a directory"));
+  }
+  // Parents may be symlinks: a ~/.local moved elsewhere is the user's own choice.
+  fs::create_directory_symlink(home.path() / "elsewhere", home.path() / ".local");
+  make_private_dir(home.path(), home.path() / ".local/job-2");
+  EXPECT_TRUE(fs::is_directory(home.path() / "elsewhere/job-2"));
+  EXPECT_THROW(make_private_dir(home.path(), "/tmp/outside"), Error);
+}
+
+TEST(LaunchJobDir, VmPaths) {
+  const VmPaths p = vm_paths("/home/a/.local/state/slurm-vm/job-7", 12);
+  EXPECT_EQ(p.vm_dir, "/home/a/.local/state/slurm-vm/job-7/vm12");
+  EXPECT_EQ(p.disk, "/home/a/.local/state/slurm-vm/job-7/vm12/disk.qcow2");
+  EXPECT_EQ(p.seed_iso, "/home/a/.local/state/slurm-vm/job-7/vm12/seed.iso");
+  EXPECT_EQ(p.qmp, "/home/a/.local/state/slurm-vm/job-7/vm12/qmp.sock");
+  EXPECT_EQ(p.console, "/home/a/.local/state/slurm-vm/job-7/vm12/console.sock");
+  EXPECT_EQ(p.console_log, "/home/a/.local/state/slurm-vm/job-7/vm12/console.log");
+  EXPECT_EQ(p.vm_json, "/home/a/.local/state/slurm-vm/job-7/vm12/vm.json");
+}
+
+TEST(LaunchJobDir, AtomicWritesReplaceWholeFilesWithTheirMode) {
+  TempDir dir;
+  const fs::path f = dir.path() / "vm.json";
+  write_file_atomic(f, "one", 0600);
+  write_file_atomic(f, "two\n", 0644);
+  EXPECT_EQ(read_file(f), "two\n");
+  EXPECT_EQ(mode_of(f), 0644u);
+  EXPECT_EQ(std::distance(fs::directory_iterator(dir.path()), fs::directory_iterator()), 1);
+  EXPECT_THROW(read_file(dir.path()), Error);  // not a regular file
+  EXPECT_THROW(read_file(f, 2), Error);        // over the limit
+  remove_if_exists(f);
+  remove_if_exists(f);
+  EXPECT_FALSE(fs::exists(f));
+}
+
+TEST(LaunchImage, PathsDirectoriesAndRepositories) {
+  TempDir dir;
+  std::ofstream(dir.path() / "disk.qcow2") << "x";
+  EXPECT_EQ(resolve_image_file((dir.path() / "disk.qcow2").string()), dir.path() / "disk.qcow2");
+
+  // pcocc legacy directory: `image` is revision 0, image-revN revision N; the newest wins.
+  const fs::path legacy = dir.path() / "centos";
+  fs::create_directories(legacy);
+  EXPECT_THROW(resolve_image_file(legacy.string()), Error);
+  std::ofstream(legacy / "image") << "x";
+  EXPECT_EQ(resolve_image_file(legacy.string()), legacy / "image");
+  std::ofstream(legacy / "image-rev2") << "x";
+  std::ofstream(legacy / "image-rev10") << "x";
+  std::ofstream(legacy / "image-revX") << "x";
+  EXPECT_EQ(resolve_image_file(legacy.string() + "/"), legacy / "image-rev10");
+
+  for (const char* repo : {"global:centos7", "centos7", "user:centos7@3"}) {
+    try {
+      resolve_image_file(repo);
+      FAIL() << repo;
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::config);
+      EXPECT_THAT(e.what(), HasSubstr("image repositories are not supported yet: use a path"));
+    }
+  }
+  EXPECT_THROW(resolve_image_file("images/centos"), Error);  // relative
+  try {
+    resolve_image_file((dir.path() / "missing.qcow2").string());
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::not_found);
+  }
+}

@@ -1,0 +1,272 @@
+// What a task learns and decides about its VM before anything is written: the environment it
+// reads, the memory rule, the vCPU pinning plan, KVM or TCG, vm.json.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <map>
+#include <string>
+
+#include "error.hpp"
+#include "launch/kvm_probe.hpp"
+#include "launch/memory.hpp"
+#include "launch/pinning.hpp"
+#include "launch/task_env.hpp"
+#include "launch/vm_info.hpp"
+
+using slurmvm::Error;
+using slurmvm::ErrorKind;
+using namespace slurmvm::launch;
+using testing::HasSubstr;
+
+namespace {
+
+using Env = std::map<std::string, std::string>;
+
+slurmvm::config::EnvLookup lookup(const Env& env) {
+  return [env](const std::string& name) -> std::optional<std::string> {
+    const auto it = env.find(name);
+    if (it == env.end()) return std::nullopt;
+    return it->second;
+  };
+}
+
+Env task_env() {
+  return {{"SLURM_JOB_ID", "42"},    {"SLURM_PROCID", "3"},      {"SLURM_CPUS_PER_TASK", "2"},
+          {"SLURM_MEM_PER_CPU", "1024"}, {"SLURMD_NODENAME", "node2"}, {"HOME", "/home/alice"},
+          {"SLURM_LOCALID", "1"},    {"USER", "alice"}};
+}
+
+MemoryInputs per_cpu(std::uint32_t cpus, std::uint64_t mib, bool tcg) {
+  MemoryInputs in;
+  in.cpus = cpus;
+  in.mem_per_cpu_mib = mib;
+  in.tcg = tcg;
+  return in;
+}
+
+MemoryInputs per_node(std::uint32_t cpus, std::uint64_t mib, std::optional<std::uint32_t> tasks, bool tcg) {
+  MemoryInputs in;
+  in.cpus = cpus;
+  in.mem_per_node_mib = mib;
+  in.tasks_on_node = tasks;
+  in.tcg = tcg;
+  return in;
+}
+
+KvmFacts facts(bool opened, bool api_ok, bool vm_created, bool pvm_only) {
+  KvmFacts f;
+  f.opened = opened;
+  f.api_ok = api_ok;
+  f.vm_created = vm_created;
+  f.create_errno = vm_created ? 0 : EPERM;
+  f.pvm_only = pvm_only;
+  return f;
+}
+
+}  // namespace
+
+TEST(LaunchTaskEnv, ReadsWhatSlurmGivesTheTask) {
+  const TaskEnv t = read_task_env(lookup(task_env()), {0, 1, 2, 3});
+  EXPECT_EQ(t.job_id, 42u);
+  EXPECT_EQ(t.rank, 3u);
+  EXPECT_EQ(t.node, "node2");
+  EXPECT_EQ(t.cpus, 2u);
+  EXPECT_EQ(t.local_id, 1u);
+  EXPECT_EQ(t.mem_per_cpu_mib, 1024u);
+  EXPECT_FALSE(t.mem_per_node_mib);
+  EXPECT_EQ(t.home, "/home/alice");
+}
+
+TEST(LaunchTaskEnv, HomeIsAbsoluteWithoutTrailingSlash) {
+  Env env = task_env();
+  env["HOME"] = "/home/alice//";
+  EXPECT_EQ(read_task_env(lookup(env), {0}).home, "/home/alice");
+  env["HOME"] = "relative";
+  EXPECT_THROW(read_task_env(lookup(env), {0}), Error);
+}
+
+TEST(LaunchTaskEnv, CpusDefaultToTheAffinityMask) {
+  Env env = task_env();
+  env.erase("SLURM_CPUS_PER_TASK");
+  EXPECT_EQ(read_task_env(lookup(env), {4, 5, 6}).cpus, 3u);
+}
+
+TEST(LaunchTaskEnv, TasksOnTheNodeComeFromTheStepsDistribution) {
+  Env env = task_env();
+  env["SLURM_STEP_TASKS_PER_NODE"] = "3(x2),1";
+  env["SLURM_TASKS_PER_NODE"] = "9";
+  env["SLURM_NODEID"] = "2";
+  EXPECT_EQ(read_task_env(lookup(env), {0}).tasks_on_node, 1u);
+  env["SLURM_NODEID"] = "1";
+  EXPECT_EQ(read_task_env(lookup(env), {0}).tasks_on_node, 3u);
+  env.erase("SLURM_STEP_TASKS_PER_NODE");
+  EXPECT_EQ(read_task_env(lookup(env), {0}).tasks_on_node, std::nullopt);  // index 1 of "9"
+  env.erase("SLURM_NODEID");
+  env["SLURM_NTASKS_PER_NODE"] = "4";
+  EXPECT_EQ(read_task_env(lookup(env), {0}).tasks_on_node, 4u);
+}
+
+TEST(LaunchTaskEnv, MissingOrMalformedVariablesAreUsageErrors) {
+  Env env = task_env();
+  env.erase("SLURM_JOB_ID");
+  try {
+    read_task_env(lookup(env), {0});
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::usage);
+    EXPECT_THAT(e.what(), HasSubstr("SLURM_JOB_ID is not set"));
+  }
+  env = task_env();
+  env["SLURM_PROCID"] = "three";
+  EXPECT_THROW(read_task_env(lookup(env), {0}), Error);
+  env = task_env();
+  env["SLURM_CPUS_PER_TASK"] = "0";
+  EXPECT_THROW(read_task_env(lookup(env), {0}), Error);
+}
+
+TEST(LaunchMemory, PerCpuTimesCpusLessQemusReserve) {
+  // 2 x 1024 = 2048; reserve 64 + 2048/64 + 64 (TCG) = 160.
+  const MemoryPlan tcg = plan_vm_memory(per_cpu(2, 1024, true));
+  EXPECT_EQ(tcg.task_mib, 2048u);
+  EXPECT_EQ(tcg.reserve_mib, 160u);
+  EXPECT_EQ(tcg.vm_mib, 1888u);
+  const MemoryPlan kvm = plan_vm_memory(per_cpu(2, 1024, false));
+  EXPECT_EQ(kvm.vm_mib, 2048u - 96u);
+}
+
+TEST(LaunchMemory, PerNodeIsSharedByTheNodesVms) {
+  const MemoryPlan p = plan_vm_memory(per_node(4, 64000, 4, false));
+  EXPECT_EQ(p.task_mib, 16000u);
+  EXPECT_EQ(p.vm_mib, 16000u - 64u - 250u);
+  EXPECT_EQ(p.rule, "64000 MiB per node / 4 VMs on the node");
+  // Per CPU wins when both are set (Slurm sets only one; --mem-per-cpu is the precise one).
+  MemoryInputs both = per_node(1, 64000, 1, true);
+  both.mem_per_cpu_mib = 512;
+  EXPECT_EQ(plan_vm_memory(both).task_mib, 512u);
+}
+
+TEST(LaunchMemory, TheSmallestTaskThatBootsAndTheOneBelow) {
+  // The tiny test guest: 512 MiB per CPU under TCG leaves 376 MiB.
+  EXPECT_EQ(plan_vm_memory(per_cpu(1, 512, true)).vm_mib, 376u);
+  EXPECT_EQ(plan_vm_memory(per_cpu(1, 261, true)).vm_mib, 129u);
+  try {
+    plan_vm_memory(per_cpu(1, 200, true));
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::config);
+    EXPECT_THAT(e.what(), HasSubstr("ask for at least 261 MiB per VM"));
+  }
+}
+
+TEST(LaunchMemory, NoMemorySizeOrNoTaskCountIsAnError) {
+  MemoryInputs none;
+  none.cpus = 1;
+  EXPECT_THROW(plan_vm_memory(none), Error);
+  EXPECT_THROW(plan_vm_memory(per_node(1, 4096, std::nullopt, true)), Error);
+}
+
+TEST(LaunchPinning, OneCpuPerVcpuWhenTheMaskFits) {
+  const PinPlan p = plan_vcpu_pinning({8, 9, 10, 11}, 4, 2);
+  EXPECT_EQ(p.cpus_of_vcpu, (std::vector<std::vector<int>>{{8}, {9}, {10}, {11}}));
+  EXPECT_EQ(p.note, "");
+}
+
+TEST(LaunchPinning, VmsSharingAMaskSpreadOverIt) {
+  // task/none: every task of the node sees CPUs 0-3; two 2-vCPU VMs take 0-1 and 2-3.
+  EXPECT_EQ(plan_vcpu_pinning({0, 1, 2, 3}, 2, 0).cpus_of_vcpu, (std::vector<std::vector<int>>{{0}, {1}}));
+  EXPECT_EQ(plan_vcpu_pinning({0, 1, 2, 3}, 2, 1).cpus_of_vcpu, (std::vector<std::vector<int>>{{2}, {3}}));
+  // Wrapping, never twice the same CPU within a VM.
+  EXPECT_EQ(plan_vcpu_pinning({0, 1, 2}, 2, 1).cpus_of_vcpu, (std::vector<std::vector<int>>{{2}, {0}}));
+  EXPECT_THAT(plan_vcpu_pinning({0, 1, 2}, 2, 1).note, HasSubstr("3 CPUs"));
+}
+
+TEST(LaunchPinning, MoreVcpusThanCpusShare) {
+  const PinPlan p = plan_vcpu_pinning({5}, 3, 0);
+  EXPECT_EQ(p.cpus_of_vcpu, (std::vector<std::vector<int>>{{5}, {5}, {5}}));
+  EXPECT_THAT(p.note, HasSubstr("share"));
+}
+
+TEST(LaunchPinning, AppliesThePlanToQemusThreads) {
+  std::map<int, std::vector<int>> pinned;
+  auto set = [&](int tid, const std::vector<int>& cpus) {
+    pinned[tid] = cpus;
+    return 0;
+  };
+  const auto reply = nlohmann::json::parse(R"([
+      {"cpu-index": 0, "thread-id": 1001, "qom-path": "/machine/unattached/device[0]", "target": "x86_64"},
+      {"cpu-index": 1, "thread-id": 1002, "qom-path": "/machine/unattached/device[1]", "target": "x86_64"}])");
+  EXPECT_TRUE(apply_pinning(reply, plan_vcpu_pinning({6, 7}, 2, 0), set).empty());
+  EXPECT_EQ(pinned, (std::map<int, std::vector<int>>{{1001, {6}}, {1002, {7}}}));
+}
+
+TEST(LaunchPinning, OneThreadForAllVcpusGetsTheirUnion) {
+  // Single-threaded TCG runs every vCPU in one thread.
+  std::map<int, std::vector<int>> pinned;
+  auto set = [&](int tid, const std::vector<int>& cpus) {
+    pinned[tid] = cpus;
+    return 0;
+  };
+  const auto reply = nlohmann::json::parse(R"([{"cpu-index": 0, "thread-id": 77}, {"cpu-index": 1, "thread-id": 77}])");
+  EXPECT_TRUE(apply_pinning(reply, plan_vcpu_pinning({3, 2}, 2, 0), set).empty());
+  EXPECT_EQ(pinned, (std::map<int, std::vector<int>>{{77, {2, 3}}}));
+}
+
+TEST(LaunchPinning, FailuresBecomeWarnings) {
+  auto refuse = [](int, const std::vector<int>&) { return EPERM; };
+  const auto reply = nlohmann::json::parse(R"([{"cpu-index": 0, "thread-id": 5}, {"cpu-index": 4, "thread-id": 6}, {"x": 1}])");
+  const auto warnings = apply_pinning(reply, plan_vcpu_pinning({0}, 1, 0), refuse);
+  ASSERT_EQ(warnings.size(), 3u);
+  EXPECT_THAT(warnings, testing::Contains(HasSubstr("cannot pin vCPU 0 (thread 5) to CPU 0")));
+  EXPECT_THAT(warnings, testing::Contains(HasSubstr("vCPU 4 has no CPU in the plan")));
+  EXPECT_FALSE(apply_pinning(nlohmann::json::object(), {}, refuse).empty());
+}
+
+TEST(LaunchPinning, TheAffinityOfThisProcessIsNotEmpty) {
+  const auto cpus = current_affinity();
+  ASSERT_FALSE(cpus.empty());
+  EXPECT_TRUE(std::is_sorted(cpus.begin(), cpus.end()));
+}
+
+TEST(LaunchKvm, TcgUnlessKvmReallyWorks) {
+  KvmFacts f;
+  f.open_errno = ENOENT;
+  EXPECT_FALSE(choose_accelerator(f).kvm);
+  EXPECT_THAT(choose_accelerator(f).reason, HasSubstr("cannot be opened"));
+  EXPECT_FALSE(choose_accelerator(facts(true, false, false, false)).kvm);
+  EXPECT_FALSE(choose_accelerator(facts(true, true, false, false)).kvm);
+  EXPECT_FALSE(choose_accelerator(facts(true, true, true, true)).kvm);
+  EXPECT_THAT(choose_accelerator(facts(true, true, true, true)).reason, HasSubstr("kvm_pvm"));
+  EXPECT_TRUE(choose_accelerator(facts(true, true, true, false)).kvm);
+}
+
+TEST(LaunchVmInfo, JsonFields) {
+  VmInfo info;
+  info.job_id = 42;
+  info.rank = 3;
+  info.node = "node2";
+  info.pid = 4321;
+  VmNetwork net;
+  net.tap = "svm2a.3";
+  net.mac = "52:54:00:02:a0:03";
+  net.ip = "10.128.32.5";
+  net.gateway = "10.128.32.1";
+  net.ssh_port = 40022;
+  info.network = net;
+  info.hostname = "vm3";
+  info.host_key_pub = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDx vm3";
+  info.paths = vm_paths("/home/alice/.local/state/slurm-vm/job-42", 3);
+  info.vcpus = 2;
+  info.memory_mib = 1888;
+  info.accel = "tcg";
+  const std::string d = "/home/alice/.local/state/slurm-vm/job-42/vm3/";
+  EXPECT_EQ(vm_info_json(info), nlohmann::json::parse(R"({
+      "rank": 3, "name": "vm3", "job_id": 42, "node": "node2", "pid": 4321,
+      "tap": "svm2a.3", "mac": "52:54:00:02:a0:03", "ip": "10.128.32.5", "hostname": "vm3",
+      "host_key_pub": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDx vm3",
+      "qmp": ")" + d + R"(qmp.sock", "console": ")" + d + R"(console.sock",
+      "console_log": ")" + d + R"(console.log", "agent": ")" + d + R"(qga.sock",
+      "ssh_port": 40022, "vcpus": 2, "memory_mib": 1888, "accel": "tcg"})"));
+  info.network.reset();
+  const auto j = vm_info_json(info);
+  for (const char* key : {"tap", "mac", "ip", "ssh_port"}) EXPECT_TRUE(j[key].is_null()) << key;
+}

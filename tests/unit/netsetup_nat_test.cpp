@@ -1,0 +1,84 @@
+// The nftables generator (golden text), /proc/net/tcp parsing and host-port allocation.
+#include <gtest/gtest.h>
+
+#include "error.hpp"
+#include "netsetup/nat.hpp"
+
+using namespace slurmvm::netsetup;
+
+TEST(NatTable, NoRulesDeletesTheTable) {
+  EXPECT_EQ(nat_table_batch({}), "table ip slurm_vm {}\ndelete table ip slurm_vm\n");
+}
+
+TEST(NatTable, GoldenTwoJobsSortedWhateverTheInputOrder) {
+  const std::vector<NatRule> rules = {
+      {4243, 0, 60224, 0x0a800202, 22},
+      {4242, 1, 60223, 0x0a808003, 22},
+      {4242, 0, 60222, 0x0a808002, 22},
+  };
+  const std::string dnat =
+      "    fib daddr type local tcp dport 60222 dnat to 10.128.128.2:22 comment \"job 4242 vm0\"\n"
+      "    fib daddr type local tcp dport 60223 dnat to 10.128.128.3:22 comment \"job 4242 vm1\"\n"
+      "    fib daddr type local tcp dport 60224 dnat to 10.128.2.2:22 comment \"job 4243 vm0\"\n";
+  const std::string expected =
+      "table ip slurm_vm {}\n"
+      "delete table ip slurm_vm\n"
+      "table ip slurm_vm {\n"
+      "  chain prerouting {\n"
+      "    type nat hook prerouting priority -100; policy accept;\n" + dnat +
+      "  }\n"
+      "  chain output {\n"
+      "    type nat hook output priority -100; policy accept;\n" + dnat +
+      "  }\n"
+      "  chain input {\n"
+      "    type filter hook input priority 0; policy accept;\n"
+      "    iifname \"svmgw*\" ct state established,related accept\n"
+      "    iifname \"svmgw*\" drop\n"
+      "  }\n"
+      "  chain forward {\n"
+      "    type filter hook forward priority 0; policy accept;\n"
+      "    iifname \"svmgw*\" ct status dnat accept\n"
+      "    iifname \"svmgw*\" drop\n"
+      "    oifname \"svmgw*\" ct status dnat accept\n"
+      "    oifname \"svmgw*\" drop\n"
+      "  }\n"
+      "}\n";
+  EXPECT_EQ(nat_table_batch(rules), expected);
+  std::vector<NatRule> reversed(rules.rbegin(), rules.rend());
+  EXPECT_EQ(nat_table_batch(reversed), expected);
+}
+
+TEST(ProcNetTcp, ListeningPortsOnly) {
+  const char* tcp =
+      "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
+      "   0: 00000000:0016 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1234 1 0 100 0 0 10 0\n"
+      "   1: 0100007F:EAE6 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1235 1 0 100 0 0 10 0\n"
+      "   2: 0B00E90A:EAE7 0C00E90A:0016 01 00000000:00000000 00:00000000 00000000  1000        0 1236 1 0 20 4 30 10 -1\n"
+      "garbage line\n"
+      "   3: 0100007F:zzzz 00000000:0000 0A\n";
+  EXPECT_EQ(parse_listening_ports(tcp), (std::set<std::uint16_t>{22, 60134}));
+  const char* tcp6 =
+      "  sl  local_address                         remote_address                        st\n"
+      "   0: 00000000000000000000000000000000:EAE8 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 99 1 0 100 0 0 10 0";
+  EXPECT_EQ(parse_listening_ports(tcp6), (std::set<std::uint16_t>{60136}));
+  EXPECT_TRUE(parse_listening_ports("").empty());
+}
+
+TEST(HostPorts, LowestFreeInRange) {
+  EXPECT_EQ(allocate_host_ports(3, 60222, 60230, {60222, 60224}),
+            (std::vector<std::uint16_t>{60223, 60225, 60226}));
+  EXPECT_TRUE(allocate_host_ports(0, 60222, 60222, {60222}).empty());
+  EXPECT_EQ(allocate_host_ports(1, 65535, 65535, {}), (std::vector<std::uint16_t>{65535}));
+}
+
+TEST(HostPorts, ExhaustedRangeSaysHowManyWereFree) {
+  try {
+    allocate_host_ports(2, 60222, 60224, {60222, 60224});
+    FAIL() << "no error";
+  } catch (const slurmvm::Error& e) {
+    EXPECT_EQ(e.kind(), slurmvm::ErrorKind::config);
+    EXPECT_EQ(e.message(),
+              "reverse NAT: 2 host ports are needed, but only 1 of [60222, 60224] is free on this "
+              "node (other jobs and listening sockets hold the rest)");
+  }
+}

@@ -1,0 +1,213 @@
+// vm-prolog's pure part: input validation (golden messages), which VMs a node builds for
+// uneven allocations, vms.json and the node's job record.
+#include <gtest/gtest.h>
+
+#include <map>
+
+#include "error.hpp"
+#include "netsetup/node_job.hpp"
+#include "netsetup/node_plan.hpp"
+
+using namespace slurmvm;
+using namespace slurmvm::netsetup;
+
+namespace {
+
+using Env = std::map<std::string, std::string>;
+
+Env good_env() {
+  return {{"SLURM_JOB_ID", "4242"},         {"SLURM_JOB_UID", "1000"},
+          {"SLURM_JOB_GID", "1000"},        {"SLURMD_NODENAME", "nodeA"},
+          {"SLURM_JOB_NODELIST", "nodeA,nodeB"}, {"SLURM_JOB_CPUS_PER_NODE", "2,1"},
+          {"SPANK_VM_TEMPLATE", "master:1,compute:2"}};
+}
+
+EnvLookup lookup(const Env& env) {
+  return [env](const std::string& name) -> std::optional<std::string> {
+    auto it = env.find(name);
+    if (it == env.end()) return std::nullopt;
+    return it->second;
+  };
+}
+
+// The message of the error parse_job_inputs throws, with whether it is the job's fault.
+std::pair<std::string, bool> input_error(Env env) {
+  try {
+    parse_job_inputs(lookup(env));
+  } catch (const JobError& e) {
+    return {e.what(), true};
+  } catch (const Error& e) {
+    return {e.what(), false};
+  }
+  return {"no error", false};
+}
+
+}  // namespace
+
+TEST(PrologInputs, Good) {
+  const auto in = parse_job_inputs(lookup(good_env()));
+  EXPECT_EQ(in.job_id, 4242u);
+  EXPECT_EQ(in.uid, 1000u);
+  EXPECT_EQ(in.gid, 1000u);
+  EXPECT_EQ(in.node, "nodeA");
+  EXPECT_EQ(in.nodes, (std::vector<std::string>{"nodeA", "nodeB"}));
+  EXPECT_EQ(in.cpus_per_node, (std::vector<std::uint32_t>{2, 1}));
+  EXPECT_EQ(in.vm_count, 3u);
+  EXPECT_EQ(in.definition, "master:1,compute:2");
+}
+
+TEST(PrologInputs, FallbacksAndVmJobDetection) {
+  auto env = good_env();
+  env.erase("SLURM_JOB_GID");
+  env.erase("SLURM_JOB_NODELIST");
+  env["SLURM_NODELIST"] = "node[1-2]";
+  env["SLURMD_NODENAME"] = "node2";
+  env["SLURM_JOB_CPUS_PER_NODE"] = "2(x2)";
+  const auto in = parse_job_inputs(lookup(env));
+  EXPECT_FALSE(in.gid);
+  EXPECT_EQ(in.nodes, (std::vector<std::string>{"node1", "node2"}));
+  EXPECT_TRUE(is_vm_job(lookup(env)));
+  env["SPANK_VM_TEMPLATE"] = "";
+  EXPECT_FALSE(is_vm_job(lookup(env)));
+  env.erase("SPANK_VM_TEMPLATE");
+  EXPECT_FALSE(is_vm_job(lookup(env)));
+}
+
+TEST(PrologInputs, GoldenErrors) {
+  struct Case {
+    std::string var, value, message;
+    bool job_error;
+  };
+  const std::vector<Case> cases = {
+      {"SLURM_JOB_ID", "", "SLURM_JOB_ID is not set: slurmd did not describe the job", false},
+      {"SLURM_JOB_ID", "42x", "SLURM_JOB_ID: \"42x\" is not a number in [0, 4294967294]", false},
+      {"SLURM_JOB_ID", "-1", "SLURM_JOB_ID: \"-1\" is not a number in [0, 4294967294]", false},
+      {"SLURM_JOB_ID", "0042", "SLURM_JOB_ID: \"0042\" is not a number in [0, 4294967294]", false},
+      {"SLURM_JOB_ID", "0", "SLURM_JOB_ID: 0 is not a job id", false},
+      {"SLURM_JOB_ID", "4294967295", "SLURM_JOB_ID: \"4294967295\" is not a number in [0, 4294967294]", false},
+      {"SLURM_JOB_UID", "root", "SLURM_JOB_UID: \"root\" is not a number in [0, 4294967294]", false},
+      {"SLURM_JOB_UID", "4294967295", "SLURM_JOB_UID: \"4294967295\" is not a number in [0, 4294967294]", false},
+      {"SLURM_JOB_GID", " 1", "SLURM_JOB_GID: \" 1\" is not a number in [0, 4294967294]", false},
+      {"SLURMD_NODENAME", "node A", "SLURMD_NODENAME: \"node A\" is not a valid node name", false},
+      {"SLURMD_NODENAME", "-n", "SLURMD_NODENAME: \"-n\" is not a valid node name", false},
+      {"SLURM_JOB_CPUS_PER_NODE", "2", "SLURM_JOB_CPUS_PER_NODE names 1 nodes, SLURM_JOB_NODELIST names 2", false},
+      {"SPANK_VM_TEMPLATE", "master:0",
+       "invalid cluster definition (--vm-template): ", true},
+      {"SPANK_VM_TEMPLATE", "../etc/passwd:1",
+       "invalid cluster definition (--vm-template): ", true},
+      {"SPANK_VM_TEMPLATE", std::string(5000, 'a'),
+       "the cluster definition is longer than 4096 characters", true},
+  };
+  for (const auto& c : cases) {
+    auto env = good_env();
+    env[c.var] = c.value;
+    const auto [message, job] = input_error(env);
+    if (c.message.back() == ' ') {
+      EXPECT_EQ(message.substr(0, c.message.size()), c.message) << c.var << "=" << c.value;
+    } else {
+      EXPECT_EQ(message, c.message) << c.var << "=" << c.value;
+    }
+    EXPECT_EQ(job, c.job_error) << c.var << "=" << c.value << ": " << message;
+  }
+}
+
+TEST(PrologPlan, ThreeVmsOnTwoNodesUneven) {
+  const auto plan = AddressPlan::default_plan();
+  auto env = good_env();
+  const auto a = plan_node(parse_job_inputs(lookup(env)), plan);
+  env["SLURMD_NODENAME"] = "nodeB";
+  const auto b = plan_node(parse_job_inputs(lookup(env)), plan);
+
+  ASSERT_EQ(a.local.size(), 2u);
+  EXPECT_EQ(a.local[0].rank, 0u);
+  EXPECT_EQ(a.local[1].rank, 1u);
+  EXPECT_EQ(a.local[0].tap, "svm1092.0");
+  EXPECT_EQ(a.local[1].tap, "svm1092.1");
+  ASSERT_EQ(a.remote.size(), 1u);
+  EXPECT_EQ(a.remote[0].rank, 2u);
+  EXPECT_EQ(a.remote[0].node_index, 1u);
+
+  ASSERT_EQ(b.local.size(), 1u);
+  EXPECT_EQ(b.local[0].rank, 2u);
+  EXPECT_EQ(b.local[0].tap, "svm1092.2");
+  EXPECT_EQ(b.remote.size(), 2u);
+  EXPECT_EQ(b.node_index, 1u);
+
+  // Same network, same gateway on both nodes; the gateway MAC is no VM's.
+  EXPECT_EQ(a.network_id, b.network_id);
+  EXPECT_EQ(a.gateway_ip, b.gateway_ip);
+  EXPECT_EQ(a.gateway_mac, b.gateway_mac);
+  EXPECT_EQ(a.gateway_port, "svmgw1092");
+  for (const auto& vm : a.all) EXPECT_NE(vm.address.mac, a.gateway_mac);
+  EXPECT_EQ(a.gateway_mac[5], 0xff);
+  EXPECT_EQ(a.gateway_mac[4] & 0x0f, 0x0f);
+}
+
+TEST(PrologPlan, OneVmOnTwoNodesLeavesTheSecondEmpty) {
+  auto env = good_env();
+  env["SPANK_VM_TEMPLATE"] = "a:1";
+  env["SLURM_JOB_CPUS_PER_NODE"] = "1(x2)";
+  env["SLURMD_NODENAME"] = "nodeB";
+  const auto p = plan_node(parse_job_inputs(lookup(env)), AddressPlan::default_plan());
+  EXPECT_TRUE(p.local.empty());
+  EXPECT_EQ(p.remote.size(), 1u);
+}
+
+TEST(PrologPlan, NodeNotInListIsANodeFaultTooFewCpusIsTheJobs) {
+  auto env = good_env();
+  env["SLURMD_NODENAME"] = "nodeC";
+  try {
+    plan_node(parse_job_inputs(lookup(env)), AddressPlan::default_plan());
+    FAIL();
+  } catch (const JobError&) {
+    FAIL() << "not the job's fault";
+  } catch (const Error& e) {
+    EXPECT_STREQ(e.what(), "this node (nodeC) is not in the job's node list");
+  }
+  env = good_env();
+  env["SPANK_VM_TEMPLATE"] = "a:4";
+  EXPECT_THROW(plan_node(parse_job_inputs(lookup(env)), AddressPlan::default_plan()), JobError);
+}
+
+TEST(PrologPlan, VmsJson) {
+  const auto p = plan_node(parse_job_inputs(lookup(good_env())), AddressPlan::default_plan());
+  const auto j = vms_json(p, {60222, 60223});
+  const auto netid = p.network_id;
+  EXPECT_EQ(j.at("network_id"), netid);
+  ASSERT_EQ(j.at("vms").size(), 2u);
+  const auto& vm1 = j.at("vms").at("1");
+  EXPECT_EQ(vm1.at("tap"), "svm1092.1");
+  EXPECT_EQ(vm1.at("ip"), format_ipv4(p.local[1].address.ip));
+  EXPECT_EQ(vm1.at("mac"), format_mac(p.local[1].address.mac));
+  EXPECT_EQ(vm1.at("prefix"), 20);
+  EXPECT_EQ(vm1.at("gateway"), format_ipv4(p.gateway_ip));
+  EXPECT_EQ(vm1.at("ssh_port"), 60223);
+  EXPECT_EQ(j.at("hosts").size(), 3u);
+  EXPECT_EQ(j.at("hosts").at("vm2"), format_ipv4(p.remote[0].address.ip));
+  EXPECT_FALSE(vms_json(p, {}).at("vms").at("0").contains("ssh_port"));
+}
+
+TEST(PrologPlan, JobStateRoundTripAndRejects) {
+  JobState s{4242, 7, {{4242, 0, 60222, 0x0a806002, 22}, {4242, 1, 60223, 0x0a806003, 22}}};
+  const auto back = parse_job_state(to_json(s).dump(), "x");
+  EXPECT_EQ(back.job_id, 4242u);
+  EXPECT_EQ(back.network_id, 7u);
+  ASSERT_EQ(back.nat.size(), 2u);
+  EXPECT_EQ(back.nat[1].host_port, 60223);
+  EXPECT_EQ(back.nat[1].vm_ip, 0x0a806003u);
+  EXPECT_EQ(nat_table_batch(back.nat), nat_table_batch(s.nat));
+  EXPECT_THROW(parse_job_state("{}", "x"), Error);
+  EXPECT_THROW(parse_job_state(R"({"job_id":1,"network_id":1,"nat":[{"rank":0,"host_port":70000,"vm_ip":"10.0.0.1","vm_port":22}]})", "x"), Error);
+}
+
+TEST(PrologPaths, OverridesMustBeAbsolute) {
+  const auto p = node_paths_from_env(lookup({{"SLURM_VM_RUNDIR", "/tmp/x"},
+                                             {"SLURM_VM_OVSDB_SOCKET", "/tmp/ovs/db.sock"}}));
+  EXPECT_EQ(p.run_dir, "/tmp/x");
+  EXPECT_EQ(p.ledger_dir(), "/tmp/x/ledger");
+  EXPECT_EQ(p.job_dir(5), "/tmp/x/jobs/5");
+  EXPECT_EQ(p.ofctl().target, "unix:/tmp/ovs/br-int.mgmt");
+  EXPECT_EQ(node_paths_from_env(lookup({})).run_dir, "/run/slurm-vm");
+  EXPECT_THROW(node_paths_from_env(lookup({{"SLURM_VM_RUNDIR", "run"}})), Error);
+  EXPECT_THROW(node_paths_from_env(lookup({{"SLURM_VM_RUNDIR", "/run/../etc"}})), Error);
+}
