@@ -60,7 +60,7 @@ class AllocVerb final : public Verb {
     argv.push_back("boot");
     if (!script_.empty()) argv.insert(argv.end(), {"-E", script_});
     if (timeout_s_ > 0) argv.push_back(fmt::format("--timeout={}", timeout_s_));
-    argv.push_back(def.to_string());
+    argv.insert(argv.end(), {"-d", def.to_string()});
 
     log_info("running {}", format_argv(argv));
     std::vector<char*> c_argv;

@@ -1,4 +1,4 @@
-// `vm boot [DEF] [-E SCRIPT | -- CMD...]`: inside a Slurm allocation (salloc or a batch job),
+// `vm boot [-d DEF] [-E SCRIPT | -- CMD...]`: inside a Slurm allocation (salloc or a batch job),
 // starts the virtual cluster as one srun step (one task per VM, placed by vm_layout.hpp),
 // waits until every VM answers SSH, runs the script or the user's shell, then stops the VMs.
 // `vm alloc` runs this under salloc; batch scripts call it directly.
@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
+#include <regex>
 #include <iostream>
 #include <thread>
 
@@ -61,11 +62,36 @@ std::string console_tail(const std::filesystem::path& log, std::size_t lines) {
   return out;
 }
 
+// Slurm exports SLURM_MEM_PER_CPU / SLURM_MEM_PER_NODE only when the user asked for memory,
+// not when it comes from the partition's or the site's default (DefMemPerCPU), yet vm-launch
+// sizes each VM from it. Ask slurmctld what the job got: one scontrol call per boot.
+std::optional<std::string> job_memory_env() {
+  if (std::getenv("SLURM_MEM_PER_CPU") != nullptr || std::getenv("SLURM_MEM_PER_NODE") != nullptr) {
+    return std::nullopt;
+  }
+  Command c;
+  c.argv = {"scontrol", "show", "job", "--oneliner", required_env("SLURM_JOB_ID")};
+  c.search_path = true;
+  c.inherit_env = true;
+  c.timeout = seconds(20);
+  const RunResult r = run_checked(c);
+  static const std::regex field(R"((?:^|\s)MinMemory(CPU|Node)=(\d+)([MGT]?)(?:\s|$))");
+  std::smatch m;
+  if (!std::regex_search(r.out, m, field)) return std::nullopt;
+  std::uint64_t mib = std::stoull(m[2].str());
+  if (m[3] == "G") mib *= 1024;
+  if (m[3] == "T") mib *= 1024 * 1024;
+  if (mib == 0) return std::nullopt;  // "the whole node's memory": vm-launch reports it
+  return fmt::format("{}={}", m[1] == "CPU" ? "SLURM_MEM_PER_CPU" : "SLURM_MEM_PER_NODE", mib);
+}
+
 class BootVerb final : public Verb {
  public:
   void declare(CLI::App& app) override {
     cmd_ = app.add_subcommand("boot", "Start the virtual cluster of the current allocation and run a command");
-    cmd_->add_option("DEF", definition_,
+    // An option, not a positional: `vm boot -- vm ssh vm0 ...` must give every word after `--`
+    // to the command.
+    cmd_->add_option("-d,--definition", definition_,
                      "Cluster definition TPL[:N][,...] (default: $SLURM_VM_TEMPLATE, set by --vm-template)");
     cmd_->add_option("-E,--script", script_, "Run this command (through /bin/sh -c) instead of $SHELL");
     cmd_->add_option("--timeout", timeout_s_, "Seconds to wait for every VM to answer SSH")
@@ -81,7 +107,7 @@ class BootVerb final : public Verb {
     if (definition_.empty()) {
       const char* env = std::getenv("SLURM_VM_TEMPLATE");
       if (env == nullptr || *env == '\0') {
-        throw Error("no cluster definition: give DEF or submit the job with --vm-template", ErrorKind::usage);
+        throw Error("no cluster definition: give -d DEF or submit the job with --vm-template", ErrorKind::usage);
       }
       definition_ = env;
     }
@@ -141,6 +167,7 @@ class BootVerb final : public Verb {
     srun.search_path = true;
     srun.inherit_env = true;
     srun.env_set = {"SLURM_HOSTFILE=" + hostfile.string(), "SLURM_VM_TEMPLATE=" + def.to_string()};
+    if (auto memory = job_memory_env()) srun.env_set.push_back(*memory);
     log_info("starting {} VMs: {}", def.vm_count(), format_argv(srun.argv));
     return spawn(srun);
   }

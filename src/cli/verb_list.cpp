@@ -36,7 +36,7 @@ class ListVerb final : public Verb {
       const std::string node = cluster.nodes.at(cluster.node_of_vm[r]);
       std::string state = "pending";
       if (vm) {
-        state = vm->ssh_port && ssh_answers(vm->node, *vm->ssh_port, std::chrono::milliseconds(300)) ? "ready"
+        state = vm->ssh_port && ssh_answers(vm->node, *vm->ssh_port, std::chrono::milliseconds(1000)) ? "ready"
                                                                                                    : "booting";
       }
       const std::string port = vm && vm->ssh_port ? std::to_string(*vm->ssh_port) : "-";

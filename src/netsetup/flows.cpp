@@ -61,10 +61,14 @@ std::string job_flows(const JobNetwork& net) {
       out += flow(c, kTableIngress, kPrioForward, in + ",ip,nw_src=" + format_ipv4(p.ip), go);
     }
     // ARP must claim the port's own MAC and IP (an ARP probe from 0.0.0.0 is dropped, so a
-    // guest's duplicate-address detection never sees a conflict).
-    out += flow(c, kTableIngress, kPrioForward,
-                fmt::format("{},arp,arp_spa={},arp_sha={}", in, format_ipv4(p.ip), format_mac(p.mac)),
-                go);
+    // guest's duplicate-address detection never sees a conflict). The node's router port is the
+    // exception for the IP: Linux asks ARP questions from the packet's own source address
+    // (arp_announce=0), e.g. the node's underlay address for a connection the node itself
+    // makes to a VM through reverse NAT.
+    const std::string arp_match =
+        p.any_source_ip ? fmt::format("{},arp,arp_sha={}", in, format_mac(p.mac))
+                        : fmt::format("{},arp,arp_spa={},arp_sha={}", in, format_ipv4(p.ip), format_mac(p.mac));
+    out += flow(c, kTableIngress, kPrioForward, arp_match, go);
     out += flow(c, kTableIngress, kPrioJobDrop, "in_port=" + p.port, "drop");
   }
   // From the tunnel, only this job's key comes to this job's tables.

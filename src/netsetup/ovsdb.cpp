@@ -334,6 +334,7 @@ json add_ports(const std::string& bridge, const std::vector<PortSpec>& ports,
     if (!p.type.empty()) irow["type"] = p.type;
     if (!p.options.empty()) irow["options"] = ovs_map(p.options);
     if (p.mtu_request) irow["mtu_request"] = *p.mtu_request;
+    if (p.mac) irow["mac"] = *p.mac;
     ops.push_back({{"op", "insert"}, {"table", "Interface"}, {"uuid-name", iface}, {"row", irow}});
     json prow = {{"name", p.name}, {"interfaces", named_uuid(iface)}};
     if (!p.external_ids.empty()) prow["external_ids"] = ovs_map(p.external_ids);
@@ -496,7 +497,7 @@ void Vswitch::ensure_tunnel_port(const std::string& bridge, const std::string& n
       }
       return;
     }
-    add_ports(bridge, {PortSpec{name, type, want, {}, std::nullopt}},
+    add_ports(bridge, {PortSpec{name, type, want, {}, std::nullopt, std::nullopt}},
               "slurm-vm: node tunnel port");
   });
 }

@@ -88,6 +88,9 @@ struct PortSpec {
   std::map<std::string, std::string> options;
   std::map<std::string, std::string> external_ids;
   std::optional<unsigned> mtu_request;
+  // Interface.mac: the address ovs-vswitchd gives an internal port (the job's gateway must
+  // carry the MAC its flows and ARP answers use).
+  std::optional<std::string> mac;
 };
 
 // Builders of transaction operations (pure; golden-tested). `comment` becomes a "comment"

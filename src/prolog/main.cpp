@@ -331,13 +331,10 @@ class Prolog {
       std::vector<std::string> names;
       const std::map<std::string, std::string> ids = {{"slurm-vm-job", std::to_string(job)}};
       for (const auto& vm : plan.local) {
-        specs.push_back({vm.tap, "", {}, ids, std::nullopt});
+        specs.push_back({vm.tap, "", {}, ids, std::nullopt, std::nullopt});
         names.push_back(vm.tap);
       }
-      specs.push_back({plan.gateway_port, "internal",
-                       {},
-                       ids,
-                       net.tap_mtu});
+      specs.push_back({plan.gateway_port, "internal", {}, ids, net.tap_mtu, format_mac(plan.gateway_mac)});
       names.push_back(plan.gateway_port);
       ledger.record({{"op", ops::ovs_ports}, {"job", job}, {"bridge", paths_.bridge}, {"names", names}});
       vs.add_ports(paths_.bridge, specs, comment);

@@ -52,7 +52,7 @@ check shipped-templates 0 env SLURM_VM_SYSCONFDIR=$root/templates SLURM_VM_USERC
 check ssh-outside-job 2 env -u SLURM_JOB_ID "$vm" ssh vm0 true
 check alloc-bad-definition 3 pcocc "$vm" alloc mycentos:0
 check alloc-unknown-template 4 pcocc "$vm" alloc nosuch:2
-check boot-outside-job 2 pcocc env -u SLURM_JOB_ID -u SLURM_JOB_NODELIST "$vm" boot mycentos:1
+check boot-outside-job 2 pcocc env -u SLURM_JOB_ID -u SLURM_JOB_NODELIST "$vm" boot -d mycentos:1
 
 # --help of every verb must work (exit 0) and mention the verb.
 for verb in alloc boot ssh scp list template; do

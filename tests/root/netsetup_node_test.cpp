@@ -291,7 +291,7 @@ TEST_F(NetsetupOvs, AddAndRemoveATapPortInOneTransaction) {
     EnterNetns in(ns_->name());
     create_tap({tap, 65534, 65534, 1450, false});
   }
-  vs_->add_ports("br-int", {PortSpec{tap, "", {}, {{"slurm-vm-job", "42"}}, std::nullopt}},
+  vs_->add_ports("br-int", {PortSpec{tap, "", {}, {{"slurm-vm-job", "42"}}, std::nullopt, std::nullopt}},
                  "slurm-vm: job 42");
   EXPECT_EQ(trim(ovs_->vsctl({"list-ports", "br-int"})), tap);
   const auto st = vs_->interface_status(tap);
@@ -303,13 +303,13 @@ TEST_F(NetsetupOvs, AddAndRemoveATapPortInOneTransaction) {
 
   // Adding it again is a constraint violation reported with OVSDB's words.
   try {
-    vs_->add_ports("br-int", {PortSpec{tap, "", {}, {}, std::nullopt}});
+    vs_->add_ports("br-int", {PortSpec{tap, "", {}, {}, std::nullopt, std::nullopt}});
     ADD_FAILURE() << "duplicate port accepted";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("constraint violation"), std::string::npos) << e.what();
   }
   // A missing bridge aborts the whole transaction at the guard.
-  EXPECT_THROW(vs_->add_ports("br-nope", {PortSpec{"svmt-x", "", {}, {}, std::nullopt}}), Error);
+  EXPECT_THROW(vs_->add_ports("br-nope", {PortSpec{"svmt-x", "", {}, {}, std::nullopt, std::nullopt}}), Error);
 
   EXPECT_EQ(vs_->remove_ports("br-int", {tap, "svmt-absent"}), 1u);
   EXPECT_EQ(trim(ovs_->vsctl({"list-ports", "br-int"})), "");
@@ -337,7 +337,7 @@ TEST_F(NetsetupOvs, JobFlowsUnderTheirCookieComeAndGoAtomically) {
     for (const auto& t : taps) create_tap({t, 65534, 65534, 1450, false});
   }
   std::vector<PortSpec> ports;
-  for (const auto& t : taps) ports.push_back({t, "", {}, {}, std::nullopt});
+  for (const auto& t : taps) ports.push_back({t, "", {}, {}, std::nullopt, std::nullopt});
   vs_->add_ports("br-int", ports);
 
   const OfctlTarget target{ovs_->mgmt("br-int")};

@@ -64,8 +64,8 @@ TEST(OvsdbDecoder, RejectsGarbageAndOversizeMessages) {
 }
 
 TEST(OvsdbOps, AddPortsGolden) {
-  PortSpec tap{"svm42-0", "", {}, {{"slurm-vm-job", "42"}}, 1450u};
-  PortSpec gre{"svm-gre", "gre", {{"remote_ip", "flow"}, {"key", "flow"}}, {}, std::nullopt};
+  PortSpec tap{"svm42-0", "", {}, {{"slurm-vm-job", "42"}}, 1450u, std::nullopt};
+  PortSpec gre{"svm-gre", "gre", {{"remote_ip", "flow"}, {"key", "flow"}}, {}, std::nullopt, std::nullopt};
   const json ops = ovsdb_ops::add_ports("br-int", {tap, gre}, "slurm-vm: job 42");
   const json expected = R"([
     {"op":"comment","comment":"slurm-vm: job 42"},
@@ -125,13 +125,13 @@ TEST(OvsdbOps, LookupAndRemovePortsGolden) {
 
 TEST(OvsdbOps, NamesAreDataNeverSyntax) {
   // A hostile name stays one JSON string: the encoder escapes it.
-  const json ops = ovsdb_ops::add_ports("br\"],[\"x", {PortSpec{"p\"}", "", {}, {}, {}}});
+  const json ops = ovsdb_ops::add_ports("br\"],[\"x", {PortSpec{"p\"}", "", {}, {}, {}, {}}});
   EXPECT_EQ(ops[0]["where"][0][2], "br\"],[\"x");
   EXPECT_EQ(ops[1]["row"]["name"], "p\"}");
 }
 
 TEST(OvsdbResult, NamesTheFailedOperationAndDetails) {
-  const json ops = ovsdb_ops::add_ports("br-int", {PortSpec{"svm42-0", "", {}, {}, {}}});
+  const json ops = ovsdb_ops::add_ports("br-int", {PortSpec{"svm42-0", "", {}, {}, {}, {}}});
   const json result = R"([{"error":"timed out","details":"\"wait\" timed out"},null,null])"_json;
   try {
     check_transact_result(ops, result);
