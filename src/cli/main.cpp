@@ -7,6 +7,7 @@
 
 #include "error.hpp"
 #include "log.hpp"
+#include "main_guard.hpp"
 #include "verb.hpp"
 
 namespace {
@@ -70,14 +71,5 @@ int real_main(int argc, char** argv) {
 
 int main(int argc, char** argv) {
   slurmvm::set_log_sink(slurmvm::stderr_sink("vm"));
-  // No exception leaves main: each becomes one line a person can act on, and an exit code.
-  try {
-    return real_main(argc, argv);
-  } catch (const Error& e) {
-    slurmvm::log_error("{}", e.what());
-    return slurmvm::exit_code_for(e.kind());
-  } catch (const std::exception& e) {
-    slurmvm::log_error("internal error: {}", e.what());
-    return slurmvm::exit_code_for(ErrorKind::internal);
-  }
+  return slurmvm::guarded_main([&] { return real_main(argc, argv); });
 }

@@ -1,6 +1,7 @@
 // slurm-vm's one error type: an errno (0 when none), a message, and a chain of context
 // strings added as the error travels up ("loading /etc/slurm-vm/templates.yaml", ...).
-// Exceptions never cross a C boundary (SPANK entry points, main): see guard.hpp.
+// Exceptions never cross a C boundary: main() runs through main_guard.hpp, each SPANK entry
+// point through src/spank/guard.hpp.
 #pragma once
 
 #include <string>

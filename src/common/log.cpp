@@ -65,4 +65,11 @@ LogSink syslog_sink(std::string ident) {
   };
 }
 
+LogSink helper_sink(std::string ident) {
+  return [to_syslog = syslog_sink(ident), to_stderr = stderr_sink(ident)](LogLevel level, std::string_view message) {
+    to_syslog(level, message);
+    to_stderr(level, message);
+  };
+}
+
 }  // namespace slurmvm

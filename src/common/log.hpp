@@ -25,6 +25,8 @@ void log_message(LogLevel level, std::string_view message);
 LogSink stderr_sink(std::string program);
 // syslog(3) with the given identity, facility LOG_DAEMON (helpers run from slurmd).
 LogSink syslog_sink(std::string ident);
+// The root helpers' sink: syslog for the admin, and stderr, which slurmd keeps in its log.
+LogSink helper_sink(std::string ident);
 
 template <class... Args>
 void log_at(LogLevel level, fmt::format_string<Args...> f, Args&&... args) {

@@ -17,6 +17,7 @@
 
 #include "error.hpp"
 #include "log.hpp"
+#include "main_guard.hpp"
 #include "netsetup/ledger.hpp"
 #include "netsetup/node_job.hpp"
 #include "netsetup/node_plan.hpp"
@@ -84,19 +85,6 @@ int run_main() {
 }  // namespace
 
 int main() {
-  try {
-    auto to_syslog = syslog_sink("vm-epilog");
-    auto to_stderr = stderr_sink("vm-epilog");
-    set_log_sink([to_syslog, to_stderr](LogLevel level, std::string_view msg) {
-      to_syslog(level, msg);
-      to_stderr(level, msg);
-    });
-    return run_main();
-  } catch (const std::exception& e) {
-    log_error("{}", e.what());
-    return kExitFailed;
-  } catch (...) {
-    log_error("unknown exception");
-    return kExitFailed;
-  }
+  slurmvm::set_log_sink(slurmvm::helper_sink("vm-epilog"));
+  return slurmvm::guarded_main(run_main, kExitFailed);
 }

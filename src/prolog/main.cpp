@@ -33,6 +33,7 @@
 #include "config/config.hpp"
 #include "error.hpp"
 #include "log.hpp"
+#include "main_guard.hpp"
 #include "netsetup/flows.hpp"
 #include "netsetup/ledger.hpp"
 #include "netsetup/nat.hpp"
@@ -432,19 +433,6 @@ int run_main() {
 }  // namespace
 
 int main() {
-  try {
-    auto to_syslog = syslog_sink("vm-prolog");
-    auto to_stderr = stderr_sink("vm-prolog");
-    set_log_sink([to_syslog, to_stderr](LogLevel level, std::string_view msg) {
-      to_syslog(level, msg);
-      to_stderr(level, msg);
-    });
-    return run_main();
-  } catch (const std::exception& e) {
-    log_error("{}", e.what());
-    return kExitNodeFault;
-  } catch (...) {
-    log_error("unknown exception");
-    return kExitNodeFault;
-  }
+  slurmvm::set_log_sink(slurmvm::helper_sink("vm-prolog"));
+  return slurmvm::guarded_main(run_main, kExitNodeFault);
 }

@@ -107,7 +107,7 @@ check "prolog job $JOB exit 0" helper "$PROLOG" $JOB 2,1 master:1,compute:2
 for tap in svm$JOBHEX.0 svm$JOBHEX.1; do
   check "$tap exists, owned by 65534" test "$(nsx cat /sys/class/net/$tap/owner 2>/dev/null)" = 65534
   check "$tap group 65534" test "$(nsx cat /sys/class/net/$tap/group 2>/dev/null)" = 65534
-  check "$tap mtu 1400" test "$(nsx cat /sys/class/net/$tap/mtu 2>/dev/null)" = 1400
+  check "$tap mtu 1450" test "$(nsx cat /sys/class/net/$tap/mtu 2>/dev/null)" = 1450
 done
 check "no TAP for vm2 (it runs on nodeB)" test ! -e "/proc/$$/root/nonexistent" -a -z "$(nsx ip -o link show svm$JOBHEX.2 2>/dev/null)"
 ports=$(vsctl list-ports br-int | tr '\n' ' ')

@@ -78,7 +78,7 @@ if ((RC != 0)); then
 fi
 pass "sandbox up --nodes $NODES"
 
-sb run -- srun -N"$NODES" hostname
+sb run -- srun -Q -N"$NODES" hostname   # -Q: no "queued" notes while an epilog runs
 expect_eq "srun -N$NODES hostname as the sandbox user lists node1..node3 (rc=$RC)" \
   "$(sort -u <<<"$OUT" | tr '\n' ' ')" "node1 node2 node3 "
 
@@ -102,7 +102,7 @@ sb run -- sh -c 'exit 7'
 expect_eq "run propagates the exit status" "$RC" 7
 sb run -- hostname
 expect_eq "run without --node runs on the login node" "$OUT" login
-sb run -- srun -N1 -w node3 sh -c 'hostname >from-job.txt; pwd'
+sb run -- srun -Q -N1 -w node3 sh -c 'hostname >from-job.txt; pwd'
 expect_eq "a job runs in the user's home" "$OUT" /home/vmuser
 sb run -- cat from-job.txt
 expect_eq "the home is shared between a node and the login node" "$OUT" node3
