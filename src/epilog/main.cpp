@@ -16,6 +16,7 @@
 #include <fmt/format.h>
 
 #include "error.hpp"
+#include "config/identity.hpp"
 #include "log.hpp"
 #include "main_guard.hpp"
 #include "netsetup/ledger.hpp"
@@ -31,11 +32,8 @@ namespace {
 constexpr int kExitOk = 0;
 constexpr int kExitFailed = 1;
 
-std::optional<std::string> env_lookup(const std::string& name) {
-  const char* v = std::getenv(name.c_str());
-  if (v == nullptr) return std::nullopt;
-  return std::string(v);
-}
+// The process environment, as the pure parsers (node_plan.hpp) read it.
+const auto env_lookup = config::process_env;
 
 int run_main() {
   // 1. The job id (the only input the epilog needs; nothing else is trusted or loaded).

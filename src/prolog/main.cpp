@@ -32,6 +32,7 @@
 #include "addressing.hpp"
 #include "config/config.hpp"
 #include "error.hpp"
+#include "config/identity.hpp"
 #include "log.hpp"
 #include "main_guard.hpp"
 #include "netsetup/flows.hpp"
@@ -57,11 +58,8 @@ constexpr auto kNodeLockTimeout = 60s;
 constexpr auto kResolveTimeout = 10s;
 constexpr auto kOvsTimeout = 10s;
 
-std::optional<std::string> env_lookup(const std::string& name) {
-  const char* v = std::getenv(name.c_str());
-  if (v == nullptr) return std::nullopt;
-  return std::string(v);
-}
+// The process environment, as the pure parsers (node_plan.hpp) read it.
+const auto env_lookup = config::process_env;
 
 // What this node's VMs get from the site configuration.
 struct NetSettings {
