@@ -52,30 +52,11 @@ verify() {
   if "$@"; then pass "$what"; else fail "$what: not so"; fi
 }
 
-now_ms() { echo $(($(date +%s%N) / 1000000)); }
-since() { local ms=$(($(now_ms) - $1)); printf '%d.%01d s' $((ms / 1000)) $((ms % 1000 / 100)); }
+# now_ms, since, reap_stale_namespaces, ensure_packages
+# shellcheck source=../lib/guest_test_lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/guest_test_lib.sh"
 
 # --- setup ---------------------------------------------------------------------------------
-
-reap_stale_namespaces() {
-  local ns pid
-  for ns in $(ip netns list | awk '$1 ~ /^svml-[0-9]+$/ { print $1 }'); do
-    kill -0 "${ns#svml-}" 2>/dev/null && continue
-    say "removing $ns, left by a run that died"
-    for pid in $(ip netns pids "$ns"); do kill -KILL "$pid" 2>/dev/null || true; done
-    ip netns del "$ns"
-  done
-}
-
-ensure_packages() {
-  local p missing=()
-  for p in qemu-utils genisoimage openssh-client socat jq; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-  done
-  ((${#missing[@]} == 0)) && return
-  say "installing ${missing[*]}"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
-}
 
 build_guest() {
   local t0
@@ -351,8 +332,8 @@ main() {
   [[ -x $REPO_DIR/scripts/guest/build-tiny ]] || { say "SKIP: no scripts/guest/build-tiny"; exit 77; }
   TMP=$(mktemp -d /tmp/launch-boot-test.XXXXXX)
   trap cleanup EXIT
-  reap_stale_namespaces
-  ensure_packages
+  reap_stale_namespaces svml-
+  ensure_packages qemu-utils genisoimage openssh-client socat jq
   build_guest
   make_user_files
   boot_and_check

@@ -39,33 +39,11 @@ abort() {
   exit 1
 }
 
-now_ms() { echo $(($(date +%s%N) / 1000000)); }
-since() { local ms=$(($(now_ms) - $1)); printf '%d.%01d s' $((ms / 1000)) $((ms % 1000 / 100)); }
+# now_ms, since, reap_stale_namespaces, ensure_packages
+# shellcheck source=../lib/guest_test_lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/guest_test_lib.sh"
 
 # --- setup ---------------------------------------------------------------------------------
-
-# A run killed without its cleanup (a CTest timeout sends SIGKILL) leaves its namespace and the
-# processes in it. The namespace is named after the run's PID: once that PID is gone, kill what
-# still lives in the namespace, by PID, and delete it.
-reap_stale_namespaces() {
-  local ns pid
-  for ns in $(ip netns list | awk '$1 ~ /^svmt-[0-9]+$/ { print $1 }'); do
-    kill -0 "${ns#svmt-}" 2>/dev/null && continue
-    say "removing $ns, left by a run that died"
-    for pid in $(ip netns pids "$ns"); do kill -KILL "$pid" 2>/dev/null || true; done
-    ip netns del "$ns"
-  done
-}
-
-ensure_packages() {
-  local p missing=()
-  for p in "${PACKAGES[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-  done
-  ((${#missing[@]} == 0)) && return
-  say "installing ${missing[*]}"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
-}
 
 build_guest() {
   local t0
@@ -374,8 +352,8 @@ main() {
   fi
   TMP=$(mktemp -d /tmp/tiny-guest-test.XXXXXX)
   trap cleanup EXIT
-  reap_stale_namespaces
-  ensure_packages
+  reap_stale_namespaces svmt-
+  ensure_packages "${PACKAGES[@]}"
   build_guest
   make_network
   make_seeds
