@@ -110,6 +110,7 @@ std::optional<VmFile> JobDir::read_vm(std::uint32_t rank) const {
     vm.rank = j.at("rank").get<std::uint32_t>();
     vm.name = j.at("name").get<std::string>();
     vm.node = j.at("node").get<std::string>();
+    if (j.contains("step_id") && !j.at("step_id").is_null()) vm.step_id = j.at("step_id").get<std::uint32_t>();
     if (j.contains("ssh_port") && !j.at("ssh_port").is_null()) vm.ssh_port = j.at("ssh_port").get<std::uint16_t>();
     vm.ip = j.value("ip", "");
     vm.host_key_pub = j.value("host_key_pub", "");

@@ -28,6 +28,7 @@ struct ClusterFile {
 // What vm-launch reports about one VM (docs/vm-launch.md).
 struct VmFile {
   std::uint32_t rank = 0;
+  std::optional<std::uint32_t> step_id;
   std::string name;
   std::string node;
   std::optional<std::uint16_t> ssh_port;

@@ -20,6 +20,7 @@
 #include "error.hpp"
 #include "job_files.hpp"
 #include "log.hpp"
+#include "output_relay.hpp"
 #include "programs.hpp"
 #include "slurm_lists.hpp"
 #include "ssh_probe.hpp"
@@ -135,11 +136,14 @@ class BootVerb final : public Verb {
     write_file_atomically(hostfile, layout_hostfile(layout, nodes));
 
     install_signal_handlers();
-    ChildProcess step = start_vms(def, layout, hostfile);
-    const bool ready = wait_until_ready(dir, def.vm_count(), step);
+    // Declared before the step: the step is stopped (destroyed) first, then its output drained.
+    OutputRelay step_output(dir.path() / "step.log", STDERR_FILENO);
+    step_output.start();
+    ChildProcess step = start_vms(def, layout, hostfile, step_output);
+    const bool ready = wait_until_ready(dir, def.vm_count(), step, step_output);
     int rc = 0;
     if (ready && g_signal == 0) rc = run_user_command(job_id, dir);
-    stop_vms(step);
+    stop_vms(dir, def.vm_count(), step, step_output);
     if (!ready) return exit_code_for(ErrorKind::timeout);
     if (g_signal != 0) return 128 + g_signal;
     return rc;
@@ -153,7 +157,8 @@ class BootVerb final : public Verb {
     for (int sig : {SIGINT, SIGTERM, SIGHUP}) ::sigaction(sig, &sa, nullptr);
   }
 
-  ChildProcess start_vms(const ClusterDef& def, const VmLayout& layout, const std::filesystem::path& hostfile) {
+  ChildProcess start_vms(const ClusterDef& def, const VmLayout& layout, const std::filesystem::path& hostfile,
+                         OutputRelay& output) {
     Command srun;
     srun.argv = {"srun",
                  "--job-name=vm-launch",
@@ -168,11 +173,14 @@ class BootVerb final : public Verb {
     srun.inherit_env = true;
     srun.env_set = {"SLURM_HOSTFILE=" + hostfile.string(), "SLURM_VM_TEMPLATE=" + def.to_string()};
     if (auto memory = job_memory_env()) srun.env_set.push_back(*memory);
+    srun.output_fd = output.write_fd();
     log_info("starting {} VMs: {}", def.vm_count(), format_argv(srun.argv));
-    return spawn(srun);
+    ChildProcess step = spawn(srun);
+    output.close_write_end();
+    return step;
   }
 
-  bool wait_until_ready(const JobDir& dir, std::uint32_t count, ChildProcess& step) {
+  bool wait_until_ready(const JobDir& dir, std::uint32_t count, ChildProcess& step, OutputRelay& output) {
     const auto deadline = Clock::now() + seconds(timeout_s_);
     std::vector<std::optional<VmFile>> vms(count);
     std::vector<bool> ready(count, false);
@@ -181,6 +189,7 @@ class BootVerb final : public Verb {
     while (n_ready < count) {
       if (g_signal != 0) return false;
       if (auto r = step.poll()) {
+        output.drain(seconds(2));  // srun's last words come before ours
         std::cerr << (tty ? "\n" : "");
         log_error("the VMs' srun step ended before every VM was ready (exit status {}{}); see the messages above",
                   r->exit_code, r->signal ? fmt::format(", signal {}", r->signal) : "");
@@ -267,11 +276,39 @@ class BootVerb final : public Verb {
     return r->signal != 0 ? 128 + r->signal : r->exit_code;
   }
 
-  static void stop_vms(ChildProcess& step) {
-    if (!step.running()) return;
+  // Stops the VMs we started. Their teardown messages (srun's "task N: Terminated", QEMU's
+  // "terminating on signal 15") are expected here and go to step.log only.
+  static void stop_vms(const JobDir& dir, std::uint32_t count, ChildProcess& step, OutputRelay& output) {
+    if (!step.running() || step.poll()) return;
     std::cerr << "vm: stopping the virtual cluster\n";
-    // srun forwards SIGTERM to the tasks; QEMU shuts the VM off on SIGTERM.
-    step.stop(SIGTERM, seconds(30));
+    output.mute();
+    // SIGTERM to the step's tasks: each QEMU closes its disks and exits. (SIGTERM to srun
+    // itself would make srun kill the step with SIGKILL.)
+    if (auto step_id = find_step_id(dir, count)) {
+      Command scancel;
+      scancel.argv = {"scancel", "--quiet", "--signal=TERM", fmt::format("{}.{}", dir.job_id(), *step_id)};
+      scancel.search_path = true;
+      scancel.inherit_env = true;
+      scancel.timeout = seconds(20);
+      const RunResult r = slurmvm::run(scancel);
+      if (r.ok() && step.wait_for(seconds(30))) return;
+    }
+    const RunResult r = step.stop(SIGTERM, seconds(30));
+    if (r.signal == SIGKILL) {
+      log_warning("the VMs' srun step did not end within 30 s and was killed; its messages are in {}",
+                  (dir.path() / "step.log").string());
+    }
+  }
+
+  static std::optional<std::uint32_t> find_step_id(const JobDir& dir, std::uint32_t count) {
+    for (std::uint32_t r = 0; r < count; ++r) {
+      try {
+        if (auto vm = dir.read_vm(r); vm && vm->step_id) return vm->step_id;
+      } catch (const Error&) {
+        // A VM file being rewritten: try the next one.
+      }
+    }
+    return std::nullopt;
   }
 
   CLI::App* cmd_ = nullptr;

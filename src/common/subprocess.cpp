@@ -143,6 +143,10 @@ pid_t start_child(const Command& cmd, const std::optional<Pipe>& in, const std::
   }
   if (out) posix_spawn_file_actions_adddup2(fa.get(), out->write.get(), STDOUT_FILENO);
   if (err) posix_spawn_file_actions_adddup2(fa.get(), err->write.get(), STDERR_FILENO);
+  if (!out && !err && cmd.output_fd >= 0) {
+    posix_spawn_file_actions_adddup2(fa.get(), cmd.output_fd, STDOUT_FILENO);
+    posix_spawn_file_actions_adddup2(fa.get(), cmd.output_fd, STDERR_FILENO);
+  }
   // Nothing of ours leaks into the child: fds the caller forgot to mark O_CLOEXEC included.
   posix_spawn_file_actions_addclosefrom_np(fa.get(), 3);
 

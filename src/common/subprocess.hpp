@@ -35,6 +35,10 @@ struct Command {
   // Own process group, so that a timeout kills what the child started. A child that must use
   // the terminal (an interactive shell) has to stay in the caller's group.
   bool new_process_group = true;
+  // spawn() only: when >= 0, the child's stdout and stderr both go to this fd (a pipe the
+  // caller reads, e.g. to keep a step's teardown messages off the terminal). The caller keeps
+  // ownership; the child gets a copy.
+  int output_fd = -1;
 };
 
 struct RunResult {
@@ -84,7 +88,8 @@ class ChildProcess {
   std::optional<RunResult> status_;
 };
 
-// Starts the command and returns at once; `timeout` and capture settings are ignored.
+// Starts the command and returns at once; `timeout` and capture settings are ignored (see
+// output_fd).
 ChildProcess spawn(const Command& cmd);
 
 // Renders argv for messages, quoting words that need it.

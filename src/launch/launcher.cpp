@@ -213,6 +213,7 @@ void launch_vm(const LaunchOptions& options, const TaskEnv& task, const std::vec
 
   const VmInfo info{.job_id = task.job_id,
                     .rank = task.rank,
+                    .step_id = task.step_id,
                     .node = task.node,
                     .pid = static_cast<long>(::getpid()),
                     .network = network,

@@ -75,6 +75,7 @@ TaskEnv read_task_env(const config::EnvLookup& env, const std::vector<int>& affi
   TaskEnv t;
   t.job_id = required_number<std::uint32_t>(env, "SLURM_JOB_ID");
   t.rank = required_number<std::uint32_t>(env, "SLURM_PROCID");
+  t.step_id = number_var<std::uint32_t>(env, "SLURM_STEP_ID");
   const auto node = env("SLURMD_NODENAME");
   t.node = node && !node->empty() ? *node : host_name();
 

@@ -15,6 +15,7 @@ namespace slurmvm::launch {
 struct TaskEnv {
   std::uint32_t job_id = 0;  // SLURM_JOB_ID
   std::uint32_t rank = 0;    // SLURM_PROCID: the VM's rank in the cluster definition
+  std::optional<std::uint32_t> step_id;  // SLURM_STEP_ID: `vm boot` signals this step to stop the VMs
   std::string node;          // SLURMD_NODENAME, else the host name
   // SLURM_CPUS_PER_TASK, else the number of CPUs the task may run on.
   std::uint32_t cpus = 0;

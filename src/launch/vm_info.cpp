@@ -16,6 +16,7 @@ nlohmann::json vm_info_json(const VmInfo& info) {
   j["rank"] = info.rank;
   j["name"] = fmt::format("vm{}", info.rank);
   j["job_id"] = info.job_id;
+  j["step_id"] = info.step_id ? json(*info.step_id) : json(nullptr);
   j["node"] = info.node;
   j["pid"] = info.pid;
   j["tap"] = or_null(info.network, &VmNetwork::tap);

@@ -17,6 +17,7 @@ namespace slurmvm::launch {
 struct VmInfo {
   std::uint32_t job_id = 0;
   std::uint32_t rank = 0;
+  std::optional<std::uint32_t> step_id;
   std::string node;
   long pid = 0;  // QEMU's, which is vm-launch's: it execs QEMU
   std::optional<VmNetwork> network;

@@ -33,7 +33,7 @@ slurmvm::config::EnvLookup lookup(const Env& env) {
 Env task_env() {
   return {{"SLURM_JOB_ID", "42"},    {"SLURM_PROCID", "3"},      {"SLURM_CPUS_PER_TASK", "2"},
           {"SLURM_MEM_PER_CPU", "1024"}, {"SLURMD_NODENAME", "node2"}, {"HOME", "/home/alice"},
-          {"SLURM_LOCALID", "1"},    {"USER", "alice"}};
+          {"SLURM_LOCALID", "1"},    {"USER", "alice"},          {"SLURM_STEP_ID", "0"}};
 }
 
 MemoryInputs per_cpu(std::uint32_t cpus, std::uint64_t mib, bool tcg) {
@@ -69,6 +69,7 @@ TEST(LaunchTaskEnv, ReadsWhatSlurmGivesTheTask) {
   const TaskEnv t = read_task_env(lookup(task_env()), {0, 1, 2, 3});
   EXPECT_EQ(t.job_id, 42u);
   EXPECT_EQ(t.rank, 3u);
+  EXPECT_EQ(t.step_id, 0u);
   EXPECT_EQ(t.node, "node2");
   EXPECT_EQ(t.cpus, 2u);
   EXPECT_EQ(t.local_id, 1u);
@@ -243,6 +244,7 @@ TEST(LaunchVmInfo, JsonFields) {
   VmInfo info;
   info.job_id = 42;
   info.rank = 3;
+  info.step_id = 0;
   info.node = "node2";
   info.pid = 4321;
   VmNetwork net;
@@ -260,7 +262,7 @@ TEST(LaunchVmInfo, JsonFields) {
   info.accel = "tcg";
   const std::string d = "/home/alice/.local/state/slurm-vm/job-42/vm3/";
   EXPECT_EQ(vm_info_json(info), nlohmann::json::parse(R"({
-      "rank": 3, "name": "vm3", "job_id": 42, "node": "node2", "pid": 4321,
+      "rank": 3, "name": "vm3", "job_id": 42, "step_id": 0, "node": "node2", "pid": 4321,
       "tap": "svm2a.3", "mac": "52:54:00:02:a0:03", "ip": "10.128.32.5", "hostname": "vm3",
       "host_key_pub": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDx vm3",
       "qmp": ")" + d + R"(qmp.sock", "console": ")" + d + R"(console.sock",
@@ -269,4 +271,6 @@ TEST(LaunchVmInfo, JsonFields) {
   info.network.reset();
   const auto j = vm_info_json(info);
   for (const char* key : {"tap", "mac", "ip", "ssh_port"}) EXPECT_TRUE(j[key].is_null()) << key;
+  info.step_id.reset();
+  EXPECT_TRUE(vm_info_json(info)["step_id"].is_null());
 }
