@@ -125,6 +125,21 @@ else
 fi
 check_nodes_clean "after the two-node job"
 
+# 2b. An uneven allocation: 3 one-CPU VMs on two 2-CPU nodes, two on node1 and one on node2;
+# the lone VM reaches both of the others.
+as_user vm alloc -N 2 --timeout 300 \
+  -E 'vm list && vm ssh vm2 ping -c1 -W10 vm0 && vm ssh vm2 ping -c1 -W10 vm1' tiny:3
+expect_rc "vm alloc -N2 tiny:3" 0
+expect_out "vm0 runs on node1" "vm0 +tiny +node1"
+expect_out "vm1 runs on node1" "vm1 +tiny +node1"
+expect_out "vm2 runs on node2" "vm2 +tiny +node2"
+if [[ $(grep -c "1 packets received" <<<"$OUT") == 2 ]]; then
+  pass "vm2 pings vm0 and vm1 on the other node"
+else
+  fail "uneven layout ping: $(grep -E "packets|PING" <<<"$OUT" | tr '\n' ' ')"
+fi
+check_nodes_clean "after the uneven job"
+
 # 3. The script's exit code is vm alloc's.
 as_user vm alloc -N 1 --timeout 300 -E 'vm ssh vm0 true; exit 3' tiny:1
 expect_rc "a failing script's exit code comes back" 3
