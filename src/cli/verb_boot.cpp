@@ -142,7 +142,7 @@ class BootVerb final : public Verb {
     ChildProcess step = start_vms(def, layout, hostfile, step_output);
     const bool ready = wait_until_ready(dir, def.vm_count(), step, step_output);
     int rc = 0;
-    if (ready && g_signal == 0) rc = run_user_command(job_id, dir);
+    if (ready && g_signal == 0) rc = run_user_command(job_id, dir, step, step_output);
     stop_vms(dir, def.vm_count(), step, step_output);
     if (!ready) return exit_code_for(ErrorKind::timeout);
     if (g_signal != 0) return 128 + g_signal;
@@ -241,7 +241,7 @@ class BootVerb final : public Verb {
     }
   }
 
-  int run_user_command(std::uint32_t job_id, const JobDir& dir) {
+  int run_user_command(std::uint32_t job_id, const JobDir& dir, ChildProcess& step, OutputRelay& step_output) {
     Command c;
     if (!script_.empty()) {
       c.argv = {"/bin/sh", "-c", script_};
@@ -265,10 +265,21 @@ class BootVerb final : public Verb {
     c.inherit_stdin = true;
     ChildProcess child = spawn(c);
     std::optional<RunResult> r;
+    bool step_reported = false;
     while (!(r = child.wait_for(seconds(1)))) {
       if (g_signal == SIGTERM || g_signal == SIGHUP) {
         r = child.stop(SIGTERM, seconds(10));
         break;
+      }
+      // The VMs ended under the user's command (a QEMU killed, a node failure): say so at once;
+      // the command decides what to do (a shell's user is told, a script sees VMs vanish).
+      if (auto s = step.poll(); s && !step_reported) {
+        step_reported = true;
+        step_output.drain(seconds(2));
+        log_error("job {}: the VMs' srun step ended ({}): the virtual cluster is gone; see the messages above "
+                  "and {}",
+                  job_id, s->signal ? fmt::format("signal {}", s->signal) : fmt::format("exit status {}", s->exit_code),
+                  (dir.path() / "step.log").string());
       }
     }
     ::sigaction(SIGINT, &old_int, nullptr);

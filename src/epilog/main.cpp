@@ -59,7 +59,9 @@ int run_main() {
   const auto lock = NodeLock::acquire(paths, 60s);
 
   // 4. Undo the ledger in reverse; every handler treats "already gone" as success.
-  const auto report = undo_ledger(paths.ledger_dir(), job_id, undo_handlers(paths, job_id));
+  // 5. Then what a prolog may leave without a ledger entry: the error file of a refused job,
+  //    and a record whose ledger entry was undone by a rollback that then crashed.
+  const auto report = clean_job(paths, job_id);
   for (const auto& f : report.failures) {
     log_error("job {}: undo of ledger line {} ({}) failed: {}", job_id, f.line,
               f.op.empty() ? "corrupt line" : f.op, f.error);
@@ -68,13 +70,6 @@ int run_main() {
     log_error("job {}: {} undo step(s) failed; the ledger is kept for the next attempt", job_id,
               report.failures.size());
     return kExitFailed;
-  }
-
-  // 5. What a prolog may leave without a ledger entry: the error file of a refused job, and a
-  //    record whose ledger entry was undone by a rollback that then crashed.
-  remove_job_dir(paths, job_id);
-  if (has_state && ::unlink(paths.state_file(job_id).c_str()) != 0 && errno != ENOENT) {
-    throw Error::from_errno("removing " + paths.state_file(job_id).string(), errno);
   }
   log_info("job {}: node cleaned ({} ledger entries undone)", job_id, report.undone);
   return kExitOk;

@@ -302,6 +302,39 @@ void remove_job_dir(const NodePaths& paths, std::uint32_t job_id) {
   if (ec) throw Error("removing " + paths.job_dir(job_id).string() + ": " + ec.message());
 }
 
+UndoReport clean_job(const NodePaths& paths, std::uint32_t job_id) {
+  UndoReport report = undo_ledger(paths.ledger_dir(), job_id, undo_handlers(paths, job_id));
+  if (!report.ok()) return report;
+  remove_job_dir(paths, job_id);
+  if (::unlink(paths.state_file(job_id).c_str()) != 0 && errno != ENOENT) {
+    throw Error::from_errno("removing " + paths.state_file(job_id).string(), errno);
+  }
+  return report;
+}
+
+std::set<std::uint32_t> jobs_with_leftovers(const NodePaths& paths) {
+  std::set<std::uint32_t> ids;
+  // ledger/<id>.jsonl, state/<id>.json and jobs/<id>: a name that is not a valid job id
+  // (parse_job_id: no 0, no leading zero) is not ours to judge.
+  const auto add_named = [&ids](const fs::path& dir, std::string_view suffix) {
+    std::error_code ec;
+    for (const auto& entry : fs::directory_iterator(dir, ec)) {
+      std::string name = entry.path().filename().string();
+      if (!name.ends_with(suffix)) continue;
+      name.resize(name.size() - suffix.size());
+      try {
+        ids.insert(parse_job_id(name));
+      } catch (const Error&) {
+        // A temporary file of an atomic write, or something an admin put there.
+      }
+    }
+  };
+  add_named(paths.ledger_dir(), ".jsonl");
+  add_named(paths.state_dir(), ".json");
+  add_named(paths.jobs_dir(), "");
+  return ids;
+}
+
 UndoHandlers undo_handlers(const NodePaths& paths, std::uint32_t job_id) {
   UndoHandlers h;
   // Node-level objects outlive jobs: recorded so the ledger tells the whole story, kept.

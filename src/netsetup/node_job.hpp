@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -97,5 +98,14 @@ UndoHandlers undo_handlers(const NodePaths& paths, std::uint32_t job_id);
 
 // Removes <rundir>/jobs/<jobid> and what is in it (vms.json, error). Absent is fine.
 void remove_job_dir(const NodePaths& paths, std::uint32_t job_id);
+
+// Everything a job left on this node, undone: its ledger in reverse (undo_handlers), then what
+// a prolog may leave without a ledger entry (the error file of a refused job; a record whose
+// entry a crashed rollback had undone). The caller holds the node lock. When an undo fails,
+// the ledger and the record are kept whole for the next attempt and the report says why.
+UndoReport clean_job(const NodePaths& paths, std::uint32_t job_id);
+
+// The jobs that have anything on this node: a ledger, a record (state/) or a directory (jobs/).
+std::set<std::uint32_t> jobs_with_leftovers(const NodePaths& paths);
 
 }  // namespace slurmvm::netsetup

@@ -41,6 +41,7 @@
 #include "netsetup/node_job.hpp"
 #include "netsetup/node_plan.hpp"
 #include "netsetup/ovsdb.hpp"
+#include "netsetup/reclaim.hpp"
 #include "netsetup/tap.hpp"
 
 namespace fs = std::filesystem;
@@ -210,6 +211,21 @@ void write_error_file(const NodePaths& paths, std::uint32_t job_id, const std::s
   }
 }
 
+// How to ask slurmctld about this node's jobs: slurmd gives the prolog SLURM_CONF; anything but
+// an absolute path is ignored (squeue then finds the configuration the usual way).
+SlurmQuery slurm_query() {
+  SlurmQuery q;
+  if (const auto conf = env_lookup("SLURM_CONF"); conf && !conf->empty()) {
+    const fs::path p(*conf);
+    if (p.is_absolute() && p.lexically_normal() == p && conf->find('\n') == std::string::npos) {
+      q.slurm_conf = *conf;
+    } else {
+      log_warning("ignoring SLURM_CONF={}: not an absolute, normalised path", *conf);
+    }
+  }
+  return q;
+}
+
 class Prolog {
  public:
   Prolog(NodePaths paths, JobInputs in) : paths_(std::move(paths)), in_(std::move(in)) {}
@@ -236,16 +252,17 @@ class Prolog {
     ensure_private_dir(paths_.jobs_dir(), 0755);
     ensure_private_dir(paths_.state_dir(), 0700);
 
-    // 7. A ledger of this job left by a crash or an earlier attempt: undo it first.
+    // 7. Leftovers of this job (a crash, a requeued job whose epilog never ran): undo them
+    //    first. Then those of ended jobs whose epilog never ran (slurmd or the node died).
     if (fs::exists(ledger_path(paths_.ledger_dir(), in_.job_id))) {
       log_warning("job {}: undoing a ledger left by an earlier attempt", in_.job_id);
-      const auto report = undo_ledger(paths_.ledger_dir(), in_.job_id,
-                                      undo_handlers(paths_, in_.job_id));
+      const auto report = clean_job(paths_, in_.job_id);
       if (!report.ok()) {
         throw Error(fmt::format("the job's old ledger could not be undone: {}",
                                 report.failures.front().error));
       }
     }
+    reclaim_stale_jobs(paths_, slurm_query(), in_.node, in_.job_id);
 
     // 8. The network id must not be in use on this node.
     const auto others = read_job_states(paths_, in_.job_id);

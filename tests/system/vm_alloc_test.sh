@@ -10,59 +10,10 @@
 set -uo pipefail
 
 ROOT=${1:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
-SANDBOX=$ROOT/scripts/sandbox
-passes=0 fails=0
-pass() { echo "PASS: $*"; passes=$((passes + 1)); }
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
-
 if (($(id -u) != 0)); then echo "SKIP: needs root"; exit 77; fi
-
-STATE=$(mktemp -d "${TMPDIR:-/tmp}/vm-alloc-test.XXXXXX")
-export SLURM_VM_SANDBOX_DIR=$STATE
-HOME_SRC=$STATE/home/vmuser
-
-cleanup() {
-  local rc=$?
-  if ((fails > 0 || rc != 0)); then
-    for f in "$STATE"/log/slurmd-node*.log; do [[ -f $f ]] && { echo "--- $f"; tail -n 15 "$f"; }; done
-  fi
-  "$SANDBOX" down >/dev/null 2>&1 || echo "FAIL: sandbox down failed; state left in $STATE"
-  if ((fails > 0 || rc != 0)); then echo "vm_alloc_test: FAILED ($fails failed, $passes passed)"; exit 1; fi
-  echo "vm_alloc_test: PASSED ($passes checks)"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-
-# as_user CMD...: runs CMD as the sandbox user on the login node; sets OUT and RC.
-as_user() { OUT=$(timeout 600 "$SANDBOX" run -- "$@" 2>&1); RC=$?; }
-expect_rc() { # DESCRIPTION WANT
-  if [[ $RC == "$2" ]]; then pass "$1"; else fail "$1: exit code $RC, expected $2; output:"; echo "$OUT" | tail -n 25; fi
-}
-expect_out() { # DESCRIPTION PATTERN (grep -E)
-  if grep -qE -- "$2" <<<"$OUT"; then pass "$1"; else fail "$1: no /$2/ in the output"; fi
-}
-
-# Nothing of any job may remain on a node: TAPs, OVS ports, job flows, NAT, ledgers, QEMU.
-check_nodes_clean() {
-  local k out i
-  # The epilog runs after the allocation ends (job state CG): wait until Slurm has no job left.
-  for ((i = 0; i < 240; i++)); do
-    [[ -z $("$SANDBOX" run -- squeue -h 2>/dev/null) ]] && break
-    sleep 0.25
-  done
-  for k in 1 2; do
-    out=$("$SANDBOX" run --node "node$k" -- sh -c '
-      ip -o link show 2>/dev/null | grep -o " svm[0-9a-f]*[.][0-9a-f]*\| svmgw[0-9a-f]*" ;
-      ovs-vsctl list-ports br-int | grep -v "^svm-gre$" ;
-      ovs-ofctl dump-flows br-int | grep -o "cookie=0x5356[0-9a-f]*" | grep -v "cookie=0x5356000000000000$" ;
-      nft list table ip slurm_vm 2>/dev/null | grep dnat ;
-      ls /run/slurm-vm/ledger 2>/dev/null ;
-      ls /run/slurm-vm/jobs 2>/dev/null ;
-      true' 2>&1)
-    if [[ -z $out ]]; then pass "$1: node$k is clean"; else fail "$1: node$k keeps: $(echo $out)"; fi
-  done
-  if pgrep -u vmuser -x qemu-system-x86 >/dev/null; then fail "$1: a QEMU of vmuser still runs"; else pass "$1: no QEMU left"; fi
-}
+TEST_NAME=vm_alloc_test
+# shellcheck source=../lib/sandbox_test_lib.sh
+source "$ROOT/tests/lib/sandbox_test_lib.sh"
 
 OUT=$("$SANDBOX" up --nodes 2 2>&1) || { fail "sandbox up: $OUT"; exit 1; }
 pass "sandbox up with slurm-vm"

@@ -1,0 +1,106 @@
+// Reclaiming stale jobs' leftovers (reclaim.hpp).
+#include "netsetup/reclaim.hpp"
+
+#include <array>
+#include <sstream>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "error.hpp"
+#include "log.hpp"
+#include "subprocess.hpp"
+
+namespace slurmvm::netsetup {
+namespace {
+
+// Slurm's final job states (squeue(1) JOB STATE CODES): a job in one of these runs nothing.
+constexpr std::array<std::string_view, 9> kFinalStates = {
+    "COMPLETED", "CANCELLED", "FAILED", "TIMEOUT", "NODE_FAIL", "PREEMPTED", "BOOT_FAIL", "DEADLINE", "OUT_OF_MEMORY"};
+
+bool is_final(std::string_view state) {
+  for (auto f : kFinalStates) {
+    if (state == f) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+std::optional<std::set<std::uint32_t>> parse_live_jobs(std::string_view squeue_output) {
+  std::set<std::uint32_t> live;
+  std::istringstream in{std::string(squeue_output)};
+  for (std::string line; std::getline(in, line);) {
+    if (line.empty()) continue;
+    std::istringstream words(line);
+    std::string id, state, extra;
+    if (!(words >> id >> state) || (words >> extra)) return std::nullopt;
+    std::uint32_t job = 0;
+    try {
+      job = parse_job_id(id);
+    } catch (const Error&) {
+      return std::nullopt;
+    }
+    // "CANCELLED by 1000" is printed as one word by %T; a state with a suffix is not final.
+    if (!is_final(state)) live.insert(job);
+  }
+  return live;
+}
+
+std::optional<std::set<std::uint32_t>> live_jobs_on_node(const SlurmQuery& query, const std::string& node) {
+  Command c;
+  c.argv = {query.squeue, "--noheader", "--states=all", "--format=%A %T", "--nodelist=" + node};
+  c.env_set = {kChildPath};
+  if (!query.slurm_conf.empty()) c.env_set.push_back("SLURM_CONF=" + query.slurm_conf);
+  c.timeout = query.timeout;
+  RunResult r;
+  try {
+    r = run(c);
+  } catch (const Error& e) {
+    log_warning("cannot ask slurmctld which jobs run on {}: {}", node, e.what());
+    return std::nullopt;
+  }
+  if (!r.ok()) {
+    log_warning("cannot ask slurmctld which jobs run on {}: squeue {}: {}", node,
+                r.timed_out ? "timed out" : fmt::format("exited with status {}", r.exit_code), r.err);
+    return std::nullopt;
+  }
+  auto live = parse_live_jobs(r.out);
+  if (!live) log_warning("cannot ask slurmctld which jobs run on {}: unexpected squeue output", node);
+  return live;
+}
+
+ReclaimReport reclaim_stale_jobs(const NodePaths& paths, const SlurmQuery& query, const std::string& node,
+                                 std::uint32_t current_job) {
+  ReclaimReport report;
+  auto candidates = jobs_with_leftovers(paths);
+  candidates.erase(current_job);
+  if (candidates.empty()) return report;
+  const auto live = live_jobs_on_node(query, node);
+  if (!live || !live->contains(current_job)) {
+    if (live) log_warning("slurmctld does not list job {} on {}: not trusting its answer", current_job, node);
+    log_warning("leftovers of job(s) {} are kept until a later prolog can tell whether they still run",
+                fmt::join(candidates, ", "));
+    report.skipped = true;
+    return report;
+  }
+  for (const auto job : candidates) {
+    if (live->contains(job)) continue;
+    log_warning("job {} has ended but its leftovers are still on {} (its epilog never ran): cleaning up", job,
+                node);
+    try {
+      const auto undo = clean_job(paths, job);
+      if (undo.ok()) {
+        report.reclaimed.insert(job);
+        continue;
+      }
+      for (const auto& f : undo.failures) log_error("job {}: undo of ledger line {} ({}) failed: {}", job, f.line, f.op, f.error);
+    } catch (const Error& e) {
+      log_error("job {}: cleaning up failed: {}", job, e.what());
+    }
+    report.failed.insert(job);
+  }
+  return report;
+}
+
+}  // namespace slurmvm::netsetup

@@ -1,0 +1,51 @@
+// Reclaiming what jobs whose epilog never ran left on a node (slurmd killed or the node
+// crashed while they ended): the next prolog on the node asks slurmctld which jobs are still
+// alive here and cleans up after the others with the epilog's own undo (clean_job). Without a
+// trustworthy answer nothing is reclaimed: undoing a live job's network would cut its VMs off,
+// which is worse than a leftover. docs/prolog-epilog.md §2 step 7.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+
+#include "netsetup/node_job.hpp"
+
+namespace slurmvm::netsetup {
+
+// Pure. Parses `squeue --noheader --format='%A %T' --states=all` output ("<job id> <STATE>"
+// per line) into the jobs that are not finished: every state counts as alive except the final
+// ones (COMPLETED, CANCELLED, FAILED, TIMEOUT, NODE_FAIL, PREEMPTED, BOOT_FAIL, DEADLINE,
+// OUT_OF_MEMORY), so a state this code does not know keeps its job. Any line that does not
+// parse makes the whole answer untrustworthy: nullopt.
+std::optional<std::set<std::uint32_t>> parse_live_jobs(std::string_view squeue_output);
+
+struct SlurmQuery {
+  std::string squeue = "/usr/bin/squeue";
+  // SLURM_CONF from the prolog's environment (slurmd sets it), passed on to squeue; empty: unset.
+  std::string slurm_conf;
+  std::chrono::milliseconds timeout{std::chrono::seconds(10)};
+};
+
+// The jobs slurmctld says are alive on `node`, or nullopt (with a warning) when squeue fails,
+// times out or says something that does not parse.
+std::optional<std::set<std::uint32_t>> live_jobs_on_node(const SlurmQuery& query, const std::string& node);
+
+struct ReclaimReport {
+  std::set<std::uint32_t> reclaimed;  // cleaned completely
+  std::set<std::uint32_t> failed;     // an undo failed: left for the next prolog (or an admin)
+  bool skipped = false;               // Slurm's answer was missing or untrustworthy
+};
+
+// Cleans up after every job with leftovers on this node (jobs_with_leftovers) that slurmctld
+// does not list as alive here, except `current_job`. The caller holds the node lock, so no
+// prolog or epilog of this node runs meanwhile. Asks slurmctld only when there is something to
+// judge, and trusts the answer only if it lists `current_job` (which is being set up here, so
+// an answer without it is about another cluster, or stale).
+ReclaimReport reclaim_stale_jobs(const NodePaths& paths, const SlurmQuery& query, const std::string& node,
+                                 std::uint32_t current_job);
+
+}  // namespace slurmvm::netsetup

@@ -1,0 +1,80 @@
+# tests/lib/sandbox_test_lib.sh - what the system tests (tests/system/*_test.sh) share: a
+# private sandbox cluster in a temp directory, removed on exit; PASS/FAIL bookkeeping; running
+# commands as the sandbox user; and the check that nothing of any job is left on any node.
+# Sourced after the caller sets TEST_NAME; needs root (the caller exits 77 otherwise).
+
+ROOT=${ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+SANDBOX=$ROOT/scripts/sandbox
+passes=0 fails=0
+pass() { echo "PASS: $*"; passes=$((passes + 1)); }
+fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
+
+STATE=$(mktemp -d "${TMPDIR:-/tmp}/$TEST_NAME.XXXXXX")
+export SLURM_VM_SANDBOX_DIR=$STATE
+HOME_SRC=$STATE/home/vmuser
+BG_PIDS=()
+
+sandbox_test_cleanup() {
+  local rc=$? pid
+  for pid in "${BG_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null; done
+  if ((fails > 0 || rc != 0)); then
+    for f in "$STATE"/log/slurmd-node*.log; do [[ -f $f ]] && { echo "--- $f"; tail -n 15 "$f"; }; done
+  fi
+  "$SANDBOX" down >/dev/null 2>&1 || echo "FAIL: sandbox down failed; state left in $STATE"
+  if ((fails > 0 || rc != 0)); then echo "$TEST_NAME: FAILED ($fails failed, $passes passed)"; exit 1; fi
+  echo "$TEST_NAME: PASSED ($passes checks)"
+}
+trap sandbox_test_cleanup EXIT
+trap 'exit 1' INT TERM
+
+# as_user CMD...: runs CMD as the sandbox user on the login node; sets OUT and RC.
+as_user() { OUT=$(timeout 600 "$SANDBOX" run -- "$@" 2>&1); RC=$?; }
+# as_root_on NODE CMD...: runs CMD as root on NODE (login, node1, ...); sets OUT and RC.
+as_root_on() {
+  if [[ $1 == login ]]; then
+    shift; OUT=$(timeout 120 "$SANDBOX" run --user root -- "$@" 2>&1); RC=$?
+  else
+    local node=$1; shift; OUT=$(timeout 120 "$SANDBOX" run --node "$node" -- "$@" 2>&1); RC=$?
+  fi
+}
+# as_user_bg LOGFILE CMD...: the same in the background; the pid is in BG_PID (killed on exit).
+as_user_bg() {
+  local log=$1; shift
+  timeout 600 "$SANDBOX" run -- "$@" >"$log" 2>&1 &
+  BG_PID=$!
+  BG_PIDS+=("$BG_PID")
+}
+expect_rc() { # DESCRIPTION WANT
+  if [[ $RC == "$2" ]]; then pass "$1"; else fail "$1: exit code $RC, expected $2; output:"; echo "$OUT" | tail -n 25; fi
+}
+expect_out() { # DESCRIPTION PATTERN (grep -E)
+  if grep -qE -- "$2" <<<"$OUT"; then pass "$1"; else fail "$1: no /$2/ in the output"; fi
+}
+# wait_for DESCRIPTION SECONDS CMD...: polls CMD every 0.25 s until it succeeds.
+wait_for() {
+  local what=$1 secs=$2 i; shift 2
+  for ((i = 0; i < secs * 4; i++)); do "$@" && return 0; sleep 0.25; done
+  fail "$what: not within $secs s"
+  return 1
+}
+no_jobs_left() { [[ -z $("$SANDBOX" run -- squeue -h 2>/dev/null) ]]; }
+
+# Nothing of any job may remain on a node: TAPs, OVS ports, job flows, NAT, ledgers, QEMU.
+check_nodes_clean() {
+  local k out
+  # The epilog runs after the allocation ends (job state CG): wait until Slurm has no job left.
+  wait_for "$1: every job ended" 60 no_jobs_left
+  for k in 1 2; do
+    out=$("$SANDBOX" run --node "node$k" -- sh -c '
+      ip -o link show 2>/dev/null | grep -o " svm[0-9a-f]*[.][0-9a-f]*\| svmgw[0-9a-f]*" ;
+      ovs-vsctl list-ports br-int | grep -v "^svm-gre$" ;
+      ovs-ofctl dump-flows br-int | grep -o "cookie=0x5356[0-9a-f]*" | grep -v "cookie=0x5356000000000000$" ;
+      nft list table ip slurm_vm 2>/dev/null | grep dnat ;
+      ls /run/slurm-vm/ledger 2>/dev/null ;
+      ls /run/slurm-vm/jobs 2>/dev/null ;
+      ls /run/slurm-vm/state 2>/dev/null | grep -v "^ip_forward.saved$" ;
+      true' 2>&1)
+    if [[ -z $out ]]; then pass "$1: node$k is clean"; else fail "$1: node$k keeps: $(echo $out)"; fi
+  done
+  if pgrep -u vmuser -x qemu-system-x86 >/dev/null; then fail "$1: a QEMU of vmuser still runs"; else pass "$1: no QEMU left"; fi
+}
