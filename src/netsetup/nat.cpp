@@ -12,14 +12,14 @@
 
 namespace slurmvm::netsetup {
 
-std::string nat_table_batch(std::vector<NatRule> rules) {
+std::string nat_table_batch(std::vector<NatRule> rules, std::size_t vm_jobs) {
   std::sort(rules.begin(), rules.end(), [](const NatRule& a, const NatRule& b) {
     return std::tie(a.job_id, a.rank, a.host_port) < std::tie(b.job_id, b.rank, b.host_port);
   });
   // Declaring the table first makes the delete valid whether or not it exists; the batch is
   // one transaction, so other hosts' packets never see the table half-built.
   std::string out = fmt::format("table ip {0} {{}}\ndelete table ip {0}\n", kNatTable);
-  if (rules.empty()) return out;
+  if (vm_jobs == 0) return out;
 
   std::string dnat;
   for (const auto& r : rules) {
@@ -29,6 +29,7 @@ std::string nat_table_batch(std::vector<NatRule> rules) {
         r.host_port, format_ipv4(r.vm_ip), r.vm_port, r.job_id, r.rank);
   }
   const std::string gw = fmt::format("\"{}*\"", kGatewayPortPrefix);
+  const std::string any_vm = fmt::format("\"{}*\"", kVmInterfacePrefix);
   out += fmt::format("table ip {} {{\n", kNatTable);
   out += "  chain prerouting {\n    type nat hook prerouting priority -100; policy accept;\n";
   out += dnat;
@@ -38,16 +39,17 @@ std::string nat_table_batch(std::vector<NatRule> rules) {
   out += "  }\n";
   // The gateways exist for the DNAT'ed connections only: a VM may not reach the node's own
   // services (input) nor be routed anywhere else (forward), and nothing but a DNAT'ed
-  // connection is routed to it.
+  // connection is routed to it. A TAP brings nothing at all: with the userspace datapath the
+  // kernel sees the VM's frames on it too (tap.cpp, keep_host_stack_off).
   out += "  chain input {\n    type filter hook input priority 0; policy accept;\n";
   out += fmt::format("    iifname {} ct state established,related accept\n", gw);
-  out += fmt::format("    iifname {} drop\n", gw);
+  out += fmt::format("    iifname {} drop\n", any_vm);
   out += "  }\n";
   out += "  chain forward {\n    type filter hook forward priority 0; policy accept;\n";
   out += fmt::format("    iifname {} ct status dnat accept\n", gw);
-  out += fmt::format("    iifname {} drop\n", gw);
+  out += fmt::format("    iifname {} drop\n", any_vm);
   out += fmt::format("    oifname {} ct status dnat accept\n", gw);
-  out += fmt::format("    oifname {} drop\n", gw);
+  out += fmt::format("    oifname {} drop\n", any_vm);
   out += "  }\n";
   out += "}\n";
   return out;

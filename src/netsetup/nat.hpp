@@ -22,6 +22,11 @@ inline constexpr const char* kNatTable = "slurm_vm";
 // Job gateway ports (OVS internal ports carrying the job subnet's gateway address) are named
 // kGatewayPortPrefix + the job id in hex; the filter rules match them by this prefix.
 inline constexpr const char* kGatewayPortPrefix = "svmgw";
+// Every kernel interface slurm-vm makes on a node starts with this: the VMs' TAPs
+// (svm<job>.<rank>, job_names.hpp) and the gateways. The prefix is reserved on VM nodes: the
+// filter drops what such an interface brings to the node, except on a gateway what belongs to
+// a DNAT'ed connection.
+inline constexpr const char* kVmInterfacePrefix = "svm";
 
 // One forwarded port: TCP host_port on any local address of the node -> vm_ip:vm_port.
 struct NatRule {
@@ -34,11 +39,13 @@ struct NatRule {
 
 // The `nft -f` batch that replaces the whole table with exactly these rules (sorted by job,
 // then rank, so the text depends only on the set). It declares the table, deletes it, and,
-// unless `rules` is empty, creates it again: prerouting and output nat chains with the DNAT
-// rules (`fib daddr type local`, so only connections to the node's own addresses are
-// redirected, and `comment "job N vmR"`), an input and a forward filter chain that let the
-// gateways carry only those connections. With no rules the table simply disappears.
-std::string nat_table_batch(std::vector<NatRule> rules);
+// while the node has VM jobs (`vm_jobs` > 0), creates it again: prerouting and output nat
+// chains with the DNAT rules (`fib daddr type local`, so only connections to the node's own
+// addresses are redirected, and `comment "job N vmR"`), an input and a forward filter chain
+// that keep the VMs off the node's own stack: their interfaces (kVmInterfacePrefix) bring
+// nothing to the node and are routed nowhere, except a gateway's DNAT'ed connections. With no
+// VM job left the table simply disappears.
+std::string nat_table_batch(std::vector<NatRule> rules, std::size_t vm_jobs);
 
 struct NftProgram {
   std::string program = "/usr/sbin/nft";

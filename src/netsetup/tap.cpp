@@ -74,6 +74,32 @@ bool interface_exists(std::string_view name) {
   return ::if_nametoindex(std::string(name).c_str()) != 0;
 }
 
+namespace {
+
+// The node's own IP stack must not talk to the VM through its TAP. With the userspace datapath
+// (OVS reads the TAP through AF_PACKET) the kernel also receives every frame the VM sends, and
+// by default it would answer the VM's ARP for the gateway address (weak host model: the
+// address sits on the gateway port) with the TAP's MAC; the VM would then reach the node's
+// services, and be routed anywhere, around OVS and its flows. Before the device goes up (the
+// IPv6 link-local address and router solicitations come with IFF_UP): no IPv6 on the TAP, no
+// ARP answers on it. The settings go with the device. The nftables filter drops what still
+// arrives (nat.hpp, kVmInterfacePrefix).
+void keep_host_stack_off(const std::string& name) {
+  const auto write_setting = [&](const std::string& file, const char* value) {
+    UniqueFd fd(::open(file.c_str(), O_WRONLY | O_CLOEXEC));
+    // No IPv6 in this kernel: nothing to turn off.
+    if (!fd && errno == ENOENT && file.starts_with("/proc/sys/net/ipv6/")) return;
+    if (!fd) throw Error::from_errno("opening " + file, errno);
+    const std::size_t len = std::strlen(value);
+    if (::write(fd.get(), value, len) != static_cast<ssize_t>(len)) throw Error::from_errno("writing " + file, errno);
+  };
+  write_setting("/proc/sys/net/ipv6/conf/" + name + "/disable_ipv6", "1");
+  // 8: "do not reply for all local addresses" (Documentation/networking/ip-sysctl.rst).
+  write_setting("/proc/sys/net/ipv4/conf/" + name + "/arp_ignore", "8");
+}
+
+}  // namespace
+
 void create_tap(const TapSpec& spec) {
   validate_ifname(spec.name);
   with_context(fmt::format("creating TAP {}", spec.name), [&] {
@@ -98,6 +124,7 @@ void create_tap(const TapSpec& spec) {
     if (::ioctl(tun.get(), TUNSETGROUP, static_cast<unsigned long>(spec.group)) != 0) {
       throw Error::from_errno("TUNSETGROUP", errno);
     }
+    keep_host_stack_off(spec.name);
     set_mtu_and_up(spec.name, spec.mtu);
     // Last: only a complete device outlives this function.
     if (::ioctl(tun.get(), TUNSETPERSIST, 1UL) != 0) throw Error::from_errno("TUNSETPERSIST", errno);

@@ -389,8 +389,8 @@ class Prolog {
     for (auto& [rank, vm] : doc["vms"].items()) vm["mtu"] = net.tap_mtu;
     write_file_atomic(paths_.job_dir(job) / "vms.json", doc.dump(2) + "\n", 0644);
 
-    // 19. The nftables table, rebuilt with this job's rules.
-    if (!state.nat.empty()) {
+    // 19. The nftables table, rebuilt with this job's rules and its VMs behind the filter.
+    if (!plan.local.empty()) {
       ledger.record({{"op", ops::nat_sync}, {"job", job}});
       sync_nat(paths_);
     }

@@ -108,6 +108,8 @@ for tap in svm$JOBHEX.0 svm$JOBHEX.1; do
   check "$tap exists, owned by 65534" test "$(nsx cat /sys/class/net/$tap/owner 2>/dev/null)" = 65534
   check "$tap group 65534" test "$(nsx cat /sys/class/net/$tap/group 2>/dev/null)" = 65534
   check "$tap mtu 1450" test "$(nsx cat /sys/class/net/$tap/mtu 2>/dev/null)" = 1450
+  check "$tap: no IPv6 on it" test "$(nsx cat /proc/sys/net/ipv6/conf/$tap/disable_ipv6 2>/dev/null)" = 1
+  check "$tap: no ARP answers on it" test "$(nsx cat /proc/sys/net/ipv4/conf/$tap/arp_ignore 2>/dev/null)" = 8
 done
 check "no TAP for vm2 (it runs on nodeB)" test ! -e "/proc/$$/root/nonexistent" -a -z "$(nsx ip -o link show svm$JOBHEX.2 2>/dev/null)"
 ports=$(vsctl list-ports br-int | tr '\n' ' ')
@@ -121,6 +123,7 @@ check "gateway address $gwaddr" test -n "$gwaddr"
 check "ip_forward on" test "$(nsx cat /proc/sys/net/ipv4/ip_forward)" = 1
 nat=$(nsx nft list table ip slurm_vm)
 check "nft: 2 DNAT rules in each of prerouting and output" test "$(grep -c 'dnat to .*:22 comment "job 4242 vm' <<<"$nat")" = 4
+check "nft: nothing from a VM interface reaches the node" bash -c "grep -q 'iifname \"svm\*\" drop' <<<'$nat'"
 check "nft: ssh ports 60222 and 60223" bash -c "grep -q 'dport 60222 ' <<<'$nat' && grep -q 'dport 60223 ' <<<'$nat'"
 check "vms.json mode 0644" test "$(stat -c %a "$RUN/jobs/$JOB/vms.json")" = 644
 check "jobs dir mode 0755" test "$(stat -c %a "$RUN/jobs/$JOB")" = 755

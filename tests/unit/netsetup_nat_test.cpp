@@ -6,8 +6,14 @@
 
 using namespace slurmvm::netsetup;
 
-TEST(NatTable, NoRulesDeletesTheTable) {
-  EXPECT_EQ(nat_table_batch({}), "table ip slurm_vm {}\ndelete table ip slurm_vm\n");
+TEST(NatTable, NoVmJobDeletesTheTable) {
+  EXPECT_EQ(nat_table_batch({}, 0), "table ip slurm_vm {}\ndelete table ip slurm_vm\n");
+}
+
+TEST(NatTable, VmJobsWithoutReverseNatStillGetTheFilter) {
+  const std::string text = nat_table_batch({}, 1);
+  EXPECT_NE(text.find("    iifname \"svm*\" drop\n"), std::string::npos) << text;
+  EXPECT_EQ(text.find("dnat to"), std::string::npos) << text;
 }
 
 TEST(NatTable, GoldenTwoJobsSortedWhateverTheInputOrder) {
@@ -33,19 +39,19 @@ TEST(NatTable, GoldenTwoJobsSortedWhateverTheInputOrder) {
       "  chain input {\n"
       "    type filter hook input priority 0; policy accept;\n"
       "    iifname \"svmgw*\" ct state established,related accept\n"
-      "    iifname \"svmgw*\" drop\n"
+      "    iifname \"svm*\" drop\n"
       "  }\n"
       "  chain forward {\n"
       "    type filter hook forward priority 0; policy accept;\n"
       "    iifname \"svmgw*\" ct status dnat accept\n"
-      "    iifname \"svmgw*\" drop\n"
+      "    iifname \"svm*\" drop\n"
       "    oifname \"svmgw*\" ct status dnat accept\n"
-      "    oifname \"svmgw*\" drop\n"
+      "    oifname \"svm*\" drop\n"
       "  }\n"
       "}\n";
-  EXPECT_EQ(nat_table_batch(rules), expected);
+  EXPECT_EQ(nat_table_batch(rules, 2), expected);
   std::vector<NatRule> reversed(rules.rbegin(), rules.rend());
-  EXPECT_EQ(nat_table_batch(reversed), expected);
+  EXPECT_EQ(nat_table_batch(reversed, 2), expected);
 }
 
 TEST(ProcNetTcp, ListeningPortsOnly) {

@@ -195,7 +195,7 @@ TEST(PrologPlan, JobStateRoundTripAndRejects) {
   ASSERT_EQ(back.nat.size(), 2u);
   EXPECT_EQ(back.nat[1].host_port, 60223);
   EXPECT_EQ(back.nat[1].vm_ip, 0x0a806003u);
-  EXPECT_EQ(nat_table_batch(back.nat), nat_table_batch(s.nat));
+  EXPECT_EQ(nat_table_batch(back.nat, 1), nat_table_batch(s.nat, 1));
   EXPECT_THROW(parse_job_state("{}", "x"), Error);
   EXPECT_THROW(parse_job_state(R"({"job_id":1,"network_id":1,"nat":[{"rank":0,"host_port":70000,"vm_ip":"10.0.0.1","vm_port":22}]})", "x"), Error);
 }
