@@ -36,6 +36,7 @@
 #include "log.hpp"
 #include "main_guard.hpp"
 #include "netsetup/flows.hpp"
+#include "netsetup/job_changes.hpp"
 #include "netsetup/ledger.hpp"
 #include "netsetup/nat.hpp"
 #include "netsetup/node_job.hpp"
@@ -292,10 +293,7 @@ class Prolog {
       } catch (const Error& e) {
         throw JobError(e);
       }
-      for (std::size_t i = 0; i < plan.local.size(); ++i) {
-        state.nat.push_back({in_.job_id, plan.local[i].rank, ports[i], plan.local[i].address.ip,
-                             static_cast<std::uint16_t>(net.reverse_nat->vm_port)});
-      }
+      state.nat = job_nat_rules(plan, ports, static_cast<std::uint16_t>(net.reverse_nat->vm_port));
     }
 
     // 10. The ledger. From here on every change is recorded first, and a failure rolls back.
@@ -316,7 +314,7 @@ class Prolog {
              const std::map<std::string, std::uint32_t>& node_ips, const JobState& state,
              const std::vector<std::uint16_t>& ports) {
     const std::uint32_t job = in_.job_id;
-    const std::string comment = fmt::format("slurm-vm prolog job {}", job);
+    const std::string comment = ovsdb_comment(job);
     if (!plan.local.empty()) {
       auto client = OvsdbClient::connect(paths_.ovsdb_socket);
       Vswitch vs(client, kOvsTimeout);
@@ -343,15 +341,9 @@ class Prolog {
       }
 
       // 14. The TAPs and the job's gateway port on the bridge, in one transaction.
-      std::vector<PortSpec> specs;
+      const std::vector<PortSpec> specs = job_port_specs(plan, net.tap_mtu);
       std::vector<std::string> names;
-      const std::map<std::string, std::string> ids = {{"slurm-vm-job", std::to_string(job)}};
-      for (const auto& vm : plan.local) {
-        specs.push_back({vm.tap, "", {}, ids, std::nullopt, std::nullopt});
-        names.push_back(vm.tap);
-      }
-      specs.push_back({plan.gateway_port, "internal", {}, ids, net.tap_mtu, format_mac(plan.gateway_mac)});
-      names.push_back(plan.gateway_port);
+      for (const auto& spec : specs) names.push_back(spec.name);
       ledger.record({{"op", ops::ovs_ports}, {"job", job}, {"bridge", paths_.bridge}, {"names", names}});
       vs.add_ports(paths_.bridge, specs, comment);
 
@@ -362,18 +354,7 @@ class Prolog {
       set_interface_ipv4(plan.gateway_port, plan.gateway_ip, plan.prefix);
 
       // 16. The job's flows under its cookie.
-      JobNetwork jn;
-      jn.job_id = job;
-      jn.tunnel_key = plan.network_id;
-      jn.tunnel_port = paths_.tunnel_port;
-      for (const auto& vm : plan.local) {
-        jn.local.push_back({vm.tap, vm.address.mac, vm.address.ip, false});
-      }
-      jn.local.push_back({plan.gateway_port, plan.gateway_mac, plan.gateway_ip, true});
-      for (const auto& vm : plan.remote) {
-        jn.remote.push_back({vm.address.mac, vm.address.ip,
-                             node_ips.at(in_.nodes.at(vm.node_index))});
-      }
+      const JobNetwork jn = job_network(plan, in_.nodes, paths_.tunnel_port, node_ips);
       ledger.record({{"op", ops::job_flows}, {"job", job}, {"bridge", paths_.bridge}});
       apply_flows(paths_.ofctl(), job_flows(jn));
     }
