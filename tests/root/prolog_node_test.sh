@@ -24,26 +24,16 @@ done
 
 NS=svmp-$$
 TMP=$(mktemp -d /tmp/svmp-XXXXXX)
-OVS=$TMP/ovs
-RUN=$TMP/run
 JOB=4242
 JOBHEX=1092
 COOKIE=0x5356000000001092
 failures=0
+# shellcheck source=../lib/node_ns_lib.sh
+source "$REPO/tests/lib/node_ns_lib.sh"
 
-stop_pidfile() {  # stop a daemon by its pidfile and wait until it is gone
-  local f=$1 pid i
-  [[ -f $f ]] || return 0
-  pid=$(<"$f")
-  kill "$pid" 2>/dev/null || return 0
-  for ((i = 0; i < 100; i++)); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.05; done
-  kill -9 "$pid" 2>/dev/null || :
-}
 cleanup() {
   [[ -n ${LISTENER:-} ]] && { kill "$LISTENER" 2>/dev/null; wait "$LISTENER" 2>/dev/null; } || :
-  stop_pidfile "$OVS/ovs-vswitchd.pid"
-  stop_pidfile "$OVS/ovsdb-server.pid"
-  ip netns delete "$NS" 2>/dev/null || :
+  node_ns_stop
   rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -53,39 +43,9 @@ check() {  # check DESCRIPTION COMMAND...: run COMMAND, count a failure if it fa
   shift
   if "$@"; then echo "ok: $what"; else echo "FAIL: $what"; failures=$((failures + 1)); fi
 }
-nsx() { ip netns exec "$NS" "$@"; }
-vsctl() { ovs-vsctl --db="unix:$OVS/db.sock" --timeout=10 "$@"; }
-flows_of() { ovs-ofctl dump-flows "unix:$OVS/br-int.mgmt" "cookie=$1/-1" | grep -c cookie= || :; }
 
-# The "node": a namespace with an underlay address, its own OVS (reference §1.2), a hosts file.
-ip netns add "$NS"
-nsx ip link set lo up
-nsx ip link add u0 type veth peer name u1
-nsx ip addr add 10.99.0.1/24 dev u0
-nsx ip link set u0 up
-nsx ip link set u1 up
-printf '127.0.0.1 localhost\n10.99.0.1 nodeA\n10.99.0.2 nodeB\n' >"$TMP/hosts"
-mkdir -p "$OVS"
-ovsdb-tool create "$OVS/conf.db" /usr/share/openvswitch/vswitch.ovsschema
-nsx env OVS_RUNDIR="$OVS" ovsdb-server "$OVS/conf.db" --remote="punix:$OVS/db.sock" \
-  --pidfile="$OVS/ovsdb-server.pid" --unixctl="$OVS/ovsdb-server.ctl" \
-  --log-file="$OVS/ovsdb-server.log" -vconsole:off --no-chdir --detach
-vsctl --no-wait init
-nsx env OVS_RUNDIR="$OVS" ovs-vswitchd "unix:$OVS/db.sock" --pidfile="$OVS/ovs-vswitchd.pid" \
-  --unixctl="$OVS/ovs-vswitchd.ctl" --log-file="$OVS/ovs-vswitchd.log" -vconsole:off \
-  --no-chdir --detach
-echo 0 | nsx tee /proc/sys/net/ipv4/ip_forward >/dev/null
-
-# Runs vm-prolog/vm-epilog as slurmd would: no PATH, only Slurm's variables (+ test overrides).
-helper() {  # helper PROGRAM JOB CPUS DEFINITION [NODELIST]
-  local prog=$1 job=$2 cpus=$3 def=$4 nodelist=${5:-nodeA,nodeB}
-  nsx unshare --mount --propagation private /bin/sh -c \
-    'mount --bind "$1" /etc/hosts && shift && exec "$@"' sh "$TMP/hosts" \
-    env -i SLURM_JOB_ID="$job" SLURM_JOB_UID=65534 SLURM_JOB_GID=65534 SLURMD_NODENAME=nodeA \
-    SLURM_JOB_NODELIST="$nodelist" SLURM_JOB_CPUS_PER_NODE="$cpus" SPANK_VM_TEMPLATE="$def" \
-    SLURM_SCRIPT_CONTEXT=prolog_slurmd SLURM_VM_RUNDIR="$RUN" SLURM_VM_OVSDB_SOCKET="$OVS/db.sock" \
-    SLURM_VM_SYSCONFDIR="$REPO/templates" "$prog"
-}
+# The "node": a namespace with an underlay address, its own OVS, a hosts file.
+node_ns_start
 
 nothing_left_of() {  # nothing_left_of JOB JOBHEX COOKIE
   local job=$1 hex=$2 cookie=$3
