@@ -71,6 +71,33 @@ std::string job_flows(const JobNetwork& net) {
     out += flow(c, kTableIngress, kPrioForward, arp_match, go);
     out += flow(c, kTableIngress, kPrioJobDrop, "in_port=" + p.port, "drop");
   }
+  // DHCP before the VM has an address: requests to the router port only, its broadcast
+  // replies (a client may ask for them) to this node's VMs only.
+  if (net.dhcp) {
+    const LocalPort* router = nullptr;
+    std::string to_vms;
+    for (const auto& p : net.local) {
+      if (p.any_source_ip) {
+        router = &p;
+      } else {
+        to_vms += (to_vms.empty() ? "output:" : ",output:") + p.port;
+      }
+    }
+    if (router == nullptr) throw Error("job flows: DHCP needs a router port", ErrorKind::internal);
+    for (const auto& p : net.local) {
+      if (p.any_source_ip) continue;
+      out += flow(c, kTableIngress, kPrioDhcp,
+                  fmt::format("in_port={},dl_src={},udp,nw_src=0.0.0.0,nw_dst=255.255.255.255,tp_src=68,tp_dst=67",
+                              p.port, format_mac(p.mac)),
+                  "output:" + router->port);
+    }
+    if (!to_vms.empty()) {
+      out += flow(c, kTableIngress, kPrioDhcp,
+                  fmt::format("in_port={},dl_src={},dl_dst=ff:ff:ff:ff:ff:ff,udp,tp_src=67,tp_dst=68", router->port,
+                              format_mac(router->mac)),
+                  to_vms);
+    }
+  }
   // From the tunnel, only this job's key comes to this job's tables.
   out += flow(c, kTableIngress, kPrioForward, fmt::format("in_port={},{}", gre, key),
               fmt::format("resubmit(,{})", kTableFromTunnel));

@@ -23,6 +23,7 @@ inline constexpr int kTableFromTunnel = 2;
 
 // Priority bands, disjoint so a job's rules never shadow each other by accident:
 inline constexpr int kPrioArpResponder = 3000;  // t1: answer ARP for the job's IPs
+inline constexpr int kPrioDhcp = 2500;          // t0: DHCP between the VMs and the router port
 inline constexpr int kPrioForward = 2000;       // t0: accepted sources; t1/t2: unicast by MAC
 inline constexpr int kPrioJobDrop = 100;        // all tables: the rest of the job's traffic
 inline constexpr int kPrioNodeDrop = 0;         // node base flows: whatever no job claims
@@ -57,6 +58,10 @@ struct JobNetwork {
   std::string tunnel_port;        // the node's flow-based GRE port name
   std::vector<LocalPort> local;
   std::vector<RemoteVm> remote;
+  // The router port (any_source_ip) serves DHCP to this node's VMs: a VM's DHCP broadcasts
+  // (from 0.0.0.0, before it has an address) go to it and nowhere else, and its broadcast
+  // replies go to this node's VM ports. The only broadcast the job's network carries.
+  bool dhcp = false;
 };
 
 // The flow text for `ovs-ofctl add-flows` (one flow per line). Its first line is

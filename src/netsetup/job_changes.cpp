@@ -18,8 +18,9 @@ std::vector<PortSpec> job_port_specs(const NodePlan& plan, unsigned mtu) {
 }
 
 JobNetwork job_network(const NodePlan& plan, const std::vector<std::string>& nodes, const std::string& tunnel_port,
-                       const std::map<std::string, std::uint32_t>& node_ips) {
+                       const std::map<std::string, std::uint32_t>& node_ips, bool dhcp) {
   JobNetwork jn;
+  jn.dhcp = dhcp;
   jn.job_id = plan.job_id;
   jn.tunnel_key = plan.network_id;
   jn.tunnel_port = tunnel_port;
@@ -34,6 +35,28 @@ JobNetwork job_network(const NodePlan& plan, const std::vector<std::string>& nod
     jn.remote.push_back({vm.address.mac, vm.address.ip, ip->second});
   }
   return jn;
+}
+
+DnsmasqConfig job_dnsmasq(const NodePlan& plan, const std::filesystem::path& pid_file, unsigned mtu,
+                          const std::optional<std::string>& domain, const std::optional<std::string>& upstream_dns,
+                          const std::optional<std::string>& ntp_server) {
+  DnsmasqConfig cfg;
+  cfg.pid_file = pid_file;
+  cfg.interface = plan.gateway_port;
+  cfg.gateway_ip = plan.gateway_ip;
+  cfg.prefix = plan.prefix;
+  cfg.mtu = mtu;
+  cfg.domain = domain;
+  cfg.upstream_dns = upstream_dns;
+  cfg.ntp_server = ntp_server;
+  for (const auto& vm : plan.all) {
+    DnsmasqHost h{vm.address.hostname, vm.address.ip, std::nullopt};
+    for (const auto& local : plan.local) {
+      if (local.rank == vm.rank) h.mac = vm.address.mac;
+    }
+    cfg.hosts.push_back(std::move(h));
+  }
+  return cfg;
 }
 
 std::vector<NatRule> job_nat_rules(const NodePlan& plan, const std::vector<std::uint16_t>& ssh_ports,

@@ -5,10 +5,13 @@
 #pragma once
 
 #include <cstdint>
+#include <filesystem>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "netsetup/dnsmasq.hpp"
 #include "netsetup/flows.hpp"
 #include "netsetup/nat.hpp"
 #include "netsetup/node_plan.hpp"
@@ -27,7 +30,12 @@ std::vector<PortSpec> job_port_specs(const NodePlan& plan, unsigned mtu);
 // remote VMs with their node's underlay address. `node_ips` must hold every node running a
 // remote VM (Error(internal) otherwise).
 JobNetwork job_network(const NodePlan& plan, const std::vector<std::string>& nodes, const std::string& tunnel_port,
-                       const std::map<std::string, std::uint32_t>& node_ips);
+                       const std::map<std::string, std::uint32_t>& node_ips, bool dhcp);
+
+// The job's dnsmasq on this node (step 15b): DHCP for the local VMs, names of all.
+DnsmasqConfig job_dnsmasq(const NodePlan& plan, const std::filesystem::path& pid_file, unsigned mtu,
+                          const std::optional<std::string>& domain, const std::optional<std::string>& upstream_dns,
+                          const std::optional<std::string>& ntp_server);
 
 // Step 9: one reverse-NAT rule per local VM, host port `ssh_ports[i]` to `vm_port` of local
 // VM i. `ssh_ports` is empty (no reverse NAT) or one per local VM.

@@ -43,6 +43,12 @@ std::string nat_table_batch(std::vector<NatRule> rules, std::size_t vm_jobs) {
   // kernel sees the VM's frames on it too (tap.cpp, keep_host_stack_off).
   out += "  chain input {\n    type filter hook input priority 0; policy accept;\n";
   out += fmt::format("    iifname {} ct state established,related accept\n", gw);
+  // The job's dnsmasq on its gateway (dnsmasq.hpp): DHCP (it binds to the device, so only
+  // the instance of the job whose gateway this is answers) and DNS, only to the address of
+  // the very gateway the query came in by (fib: not another job's gateway address).
+  out += fmt::format("    iifname {} udp dport 67 accept\n", gw);
+  out += fmt::format("    iifname {} fib daddr . iif type local udp dport 53 accept\n", gw);
+  out += fmt::format("    iifname {} fib daddr . iif type local tcp dport 53 accept\n", gw);
   out += fmt::format("    iifname {} drop\n", any_vm);
   out += "  }\n";
   out += "  chain forward {\n    type filter hook forward priority 0; policy accept;\n";

@@ -20,6 +20,7 @@
 
 #include "error.hpp"
 #include "log.hpp"
+#include "netsetup/dnsmasq.hpp"
 #include "netsetup/ovsdb.hpp"
 #include "netsetup/tap.hpp"
 
@@ -371,6 +372,14 @@ UndoHandlers undo_handlers(const NodePaths& paths, std::uint32_t job_id) {
   };
   h[ops::job_dir] = [paths](const nlohmann::json& a) {
     remove_job_dir(paths, a.at("job").get<std::uint32_t>());
+  };
+  h[ops::dhcp_start] = [paths](const nlohmann::json& a) {
+    // The ledger is root's own file; still, only a pid file of ours is ever acted on.
+    const fs::path pid_file = a.at("pid_file").get<std::string>();
+    if (pid_file.parent_path() != paths.dnsmasq_dir()) {
+      throw Error("dhcp.start: pid file outside " + paths.dnsmasq_dir().string(), ErrorKind::internal);
+    }
+    stop_dnsmasq(pid_file);
   };
   h[ops::nat_sync] = [paths](const nlohmann::json& a) {
     sync_nat(paths, a.at("job").get<std::uint32_t>());

@@ -36,11 +36,13 @@ struct NodePaths {
   std::string tunnel_port = "svm-gre";
   std::string nft = "/usr/sbin/nft";
   std::string ovs_ofctl = "/usr/bin/ovs-ofctl";
+  std::string dnsmasq = "/usr/sbin/dnsmasq";
   std::filesystem::path ip_forward_sysctl = "/proc/sys/net/ipv4/ip_forward";
 
   std::filesystem::path ledger_dir() const { return run_dir / "ledger"; }
   std::filesystem::path state_dir() const { return run_dir / "state"; }
   std::filesystem::path jobs_dir() const { return run_dir / "jobs"; }
+  std::filesystem::path dnsmasq_dir() const { return run_dir / "dnsmasq"; }  // <jobid>.pid
   std::filesystem::path job_dir(std::uint32_t job_id) const;
   std::filesystem::path state_file(std::uint32_t job_id) const;
   std::filesystem::path lock_file() const { return run_dir / "node.lock"; }

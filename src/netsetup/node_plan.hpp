@@ -46,6 +46,7 @@ inline constexpr const char* ip_forward = "node.ip_forward";     // restored by 
 inline constexpr const char* tap_create = "tap.create";
 inline constexpr const char* ovs_ports = "ovs.ports";
 inline constexpr const char* gateway_address = "gateway.address";
+inline constexpr const char* dhcp_start = "dhcp.start";
 inline constexpr const char* job_flows = "flows.job";
 inline constexpr const char* job_state = "state.write";
 inline constexpr const char* job_dir = "jobdir.write";

@@ -68,6 +68,10 @@ struct NetSettings {
   std::string network;  // its name in networks.yaml
   unsigned tap_mtu = 1450;
   std::optional<config::ReverseNat> reverse_nat;
+  bool dhcp = false;  // L3: a dnsmasq per job on each node serves addresses and names
+  std::optional<std::string> domain;
+  std::optional<std::string> dns_server;
+  std::optional<std::string> ntp_server;
 };
 
 // 3. The default resource set's first ethernet network (system configuration only: a root
@@ -85,6 +89,10 @@ NetSettings load_net_settings(const NodePaths& paths) {
         // docs/config.md: `mtu` is the tunnel's; VMs get mtu - 50 (GRE headers).
         s.tap_mtu = static_cast<unsigned>(eth->mtu - 50);
         s.reverse_nat = eth->reverse_nat;
+        s.dhcp = eth->network_layer == config::NetworkLayer::l3;
+        s.domain = eth->domain_name;
+        s.dns_server = eth->dns_server;
+        s.ntp_server = eth->ntp_server;
         if (s.reverse_nat && (s.reverse_nat->min_host_port < 1 ||
                               s.reverse_nat->max_host_port > 65535 ||
                               s.reverse_nat->vm_port < 1 || s.reverse_nat->vm_port > 65535)) {
@@ -353,8 +361,18 @@ class Prolog {
                      {"address", fmt::format("{}/{}", format_ipv4(plan.gateway_ip), plan.prefix)}});
       set_interface_ipv4(plan.gateway_port, plan.gateway_ip, plan.prefix);
 
+      // 15b. The job's DHCP and DNS server on this node, on the gateway port.
+      if (net.dhcp) {
+        ensure_private_dir(paths_.dnsmasq_dir(), 0700);
+        auto cfg = job_dnsmasq(plan, paths_.dnsmasq_dir() / fmt::format("{}.pid", job), net.tap_mtu, net.domain,
+                               net.dns_server, net.ntp_server);
+        cfg.program = paths_.dnsmasq;
+        ledger.record({{"op", ops::dhcp_start}, {"job", job}, {"pid_file", cfg.pid_file.string()}});
+        start_dnsmasq(cfg);
+      }
+
       // 16. The job's flows under its cookie.
-      const JobNetwork jn = job_network(plan, in_.nodes, paths_.tunnel_port, node_ips);
+      const JobNetwork jn = job_network(plan, in_.nodes, paths_.tunnel_port, node_ips, net.dhcp);
       ledger.record({{"op", ops::job_flows}, {"job", job}, {"bridge", paths_.bridge}});
       apply_flows(paths_.ofctl(), job_flows(jn));
     }

@@ -73,8 +73,11 @@ check_nodes_clean() {
       ls /run/slurm-vm/ledger 2>/dev/null ;
       ls /run/slurm-vm/jobs 2>/dev/null ;
       ls /run/slurm-vm/state 2>/dev/null | grep -v "^ip_forward.saved$" ;
+      ls /run/slurm-vm/dnsmasq 2>/dev/null ;
       true' 2>&1)
     if [[ -z $out ]]; then pass "$1: node$k is clean"; else fail "$1: node$k keeps: $(echo $out)"; fi
   done
   if pgrep -u vmuser -x qemu-system-x86 >/dev/null; then fail "$1: a QEMU of vmuser still runs"; else pass "$1: no QEMU left"; fi
+  # (A stopped dnsmasq may linger as a zombie until PID 1 reaps it.)
+  if ps -o stat= -C dnsmasq 2>/dev/null | grep -qv '^Z'; then fail "$1: a dnsmasq still runs"; else pass "$1: no dnsmasq left"; fi
 }

@@ -86,6 +86,12 @@ check "nft: 2 DNAT rules in each of prerouting and output" test "$(grep -c 'dnat
 check "nft: nothing from a VM interface reaches the node" bash -c "grep -q 'iifname \"svm\*\" drop' <<<'$nat'"
 check "nft: ssh ports 60222 and 60223" bash -c "grep -q 'dport 60222 ' <<<'$nat' && grep -q 'dport 60223 ' <<<'$nat'"
 check "vms.json mode 0644" test "$(stat -c %a "$RUN/jobs/$JOB/vms.json")" = 644
+dns_pid=$(cat "$RUN/dnsmasq/$JOB.pid" 2>/dev/null)
+check "the job's dnsmasq runs (pid ${dns_pid:-none})" test "$(cat /proc/${dns_pid:-0}/comm 2>/dev/null)" = dnsmasq
+check "it answers vm2.vm.internal (a VM on the other node)" bash -c \
+  "ip netns exec $NS busybox nslookup vm2.vm.internal 10.137.80.1 2>&1 | grep -q 'Address: 10.137.80.4'"
+check "it answers vm0 (short name)" bash -c \
+  "ip netns exec $NS busybox nslookup vm0 10.137.80.1 2>&1 | grep -q 'Address: 10.137.80.2'"
 check "jobs dir mode 0755" test "$(stat -c %a "$RUN/jobs/$JOB")" = 755
 check "vms.json content" python3 - "$RUN/jobs/$JOB/vms.json" "$gwaddr" <<'EOF'
 import json, sys
@@ -113,6 +119,9 @@ check "nft: 6 rules for both jobs" test "$(nsx nft list table ip slurm_vm | grep
 # --- 4. Epilog of 4242: everything of it gone, 4243 intact; twice is fine.
 check "epilog job $JOB exit 0" helper "$EPILOG" $JOB 2,1 master:1,compute:2
 nothing_left_of $JOB $JOBHEX $COOKIE
+# (A zombie until this machine's PID 1, its parent since it daemonized, reaps it.)
+check "job $JOB's dnsmasq stopped" bash -c \
+  "{ test ! -e /proc/${dns_pid:-0} || grep -q '^State:.*Z' /proc/${dns_pid:-0}/status; } && test ! -e $RUN/dnsmasq/$JOB.pid"
 check "job 4243 kept its NAT rules" test "$(nsx nft list table ip slurm_vm | grep -c 'job 4243 vm0')" = 2
 check "job 4243 kept its flows" test "$(flows_of 0x5356000000001093)" -gt 0
 check "ip_forward still on (job 4243 needs it)" test "$(nsx cat /proc/sys/net/ipv4/ip_forward)" = 1

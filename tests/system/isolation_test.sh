@@ -45,6 +45,13 @@ while read -r name addr; do
 done <"$HOME/$me.others"
 if [ "$me" = A ]; then
   gw=$(vm ssh vm0 ip route | awk '/^default/ { print $3 }')
+  # The other job's dnsmasq (on the same node as our vm0) must not answer us: its gateway is
+  # the first address of its subnet, just below its vm0.
+  ogw=$(awk '$1 == "vm0" { sub(/\.[0-9]+$/, ".1", $2); print $2 }' "$HOME/$me.others")
+  # (busybox nslookup's exit status says nothing useful: look for an answer line.)
+  answers() { grep -qE '^Address: [0-9.]+$'; }
+  vm ssh vm0 nslookup vm1 "$gw" 2>/dev/null | answers && result "control: own DNS ok" || result "control: own DNS FAILED"
+  vm ssh vm0 timeout 5 nslookup vm0 "$ogw" 2>/dev/null | answers && result "vm0->$other DNS LEAK" || result "vm0->$other DNS blocked"
   vm ssh vm0 nc -w2 "$gw" "$SLURMD_PORT" </dev/null >/dev/null 2>&1 && result "vm0->gateway:slurmd LEAK" || result "vm0->gateway:slurmd blocked"
   vm ssh vm0 nc -w2 "$NODE1_IP" "$SLURMD_PORT" </dev/null >/dev/null 2>&1 && result "vm0->node1:slurmd LEAK" || result "vm0->node1:slurmd blocked"
   # Another source address: the kernel sends from it once it is assigned.
@@ -92,10 +99,10 @@ n_inside=$(grep -c ' inside vm[01]->vm[01] ok$' <<<"$results")
 n_blocked=$(grep -cE ' (ping|arp|tcp) blocked$' <<<"$results")
 [[ $n_blocked == 24 ]] && pass "across jobs: 24 of 24 ping/ARP/TCP attempts blocked (same node and across)" ||
   fail "across jobs: $n_blocked of 24 blocked: $(grep -vE 'blocked$' <<<"$results" | tr '\n' ' ')"
-for what in "own IP" "own MAC"; do
+for what in "own IP" "own MAC" "own DNS"; do
   grep -q "control: $what ok$" <<<"$results" && pass "control: vm0 reaches vm1 with its $what" || fail "control: $(grep "$what" <<<"$results")"
 done
-for what in "gateway:slurmd" "node1:slurmd" "IP spoof" "MAC spoof"; do
+for what in "gateway:slurmd" "node1:slurmd" "IP spoof" "MAC spoof" "B DNS"; do
   grep -q "$what blocked$" <<<"$results" && pass "$what blocked" || fail "$what: $(grep "$what" <<<"$results")"
 done
 grep -q "after the spoofing ok$" <<<"$results" && pass "vm0 reaches vm1 again with its own addresses" || fail "after the spoofing: $(grep 'after the spoofing' <<<"$results")"

@@ -91,6 +91,35 @@ else
 fi
 check_nodes_clean "after the uneven job"
 
+# 2c. An image without cloud-init networking (tiny-dhcp ignores the seed's network-config):
+# each VM gets its planned address by DHCP from its node's dnsmasq and resolves the others as
+# vmN and vmN.vm.internal (templates/networks.yaml domain-name) by DNS.
+cat >"$HOME_SRC/probe3" <<'PROBE'
+#!/bin/sh
+vm list
+vm ssh vm0 nslookup vm1.vm.internal
+vm ssh vm1 nslookup vm0
+vm ssh vm0 ping -c1 -W10 vm1.vm.internal
+PROBE
+chmod 755 "$HOME_SRC/probe3"
+as_user vm alloc -N 2 --timeout 300 -E ./probe3 tiny-dhcp:2
+expect_rc "vm alloc -N2 -E probe3 tiny-dhcp:2" 0
+job=$(sed -n 's/^salloc: Granted job allocation \([0-9]*\)$/\1/p' <<<"$OUT")
+vm0_ip=$(awk '$1 == "vm0" { print $4 }' <<<"$OUT") vm1_ip=$(awk '$1 == "vm1" { print $4 }' <<<"$OUT")
+jobdir=$HOME_SRC/.local/state/slurm-vm/job-$job
+if grep -q "dhcp bound $vm0_ip/" "$jobdir/vm0/console.log" 2>/dev/null && grep -q "dhcp bound $vm1_ip/" "$jobdir/vm1/console.log" 2>/dev/null; then
+  pass "both VMs got their planned address by DHCP ($vm0_ip, $vm1_ip)"
+else
+  fail "no DHCP lease of the planned address in the console logs: $(grep -h 'slurm-vm-tiny: dhcp' "$jobdir"/vm*/console.log 2>&1 | tr '\n' ' ')"
+fi
+if [[ $(grep -cE "^Address: ($vm0_ip|$vm1_ip)$" <<<"$OUT") == 2 ]] && grep -q "^Name:.*vm1.vm.internal" <<<"$OUT"; then
+  pass "DNS: vm0 resolves vm1.vm.internal, vm1 resolves vm0"
+else
+  fail "DNS answers: $(grep -E '^(Name|Address):' <<<"$OUT" | tr '\n' ' ')"
+fi
+expect_out "vm0 pings vm1.vm.internal across nodes" "^1 packets transmitted, 1 packets received"
+check_nodes_clean "after the DHCP job"
+
 # 3. The script's exit code is vm alloc's.
 as_user vm alloc -N 1 --timeout 300 -E 'vm ssh vm0 true; exit 3' tiny:1
 expect_rc "a failing script's exit code comes back" 3

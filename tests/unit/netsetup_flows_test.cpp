@@ -83,6 +83,32 @@ TEST(NetsetupFlows, EveryJobFlowCarriesTheCookieAndEveryTableEndsInADrop) {
   EXPECT_EQ(text.find("ff:ff:ff:ff:ff:ff"), std::string::npos);
 }
 
+TEST(NetsetupFlows, DhcpIsTheOnlyBroadcastAndStaysOnTheNode) {
+  auto n = small_job();
+  n.dhcp = true;
+  const std::string text = job_flows(n);
+  std::size_t broadcasts = 0;
+  for (std::size_t p = 0; (p = text.find("255.255.255.255", p)) != std::string::npos; ++p) ++broadcasts;
+  EXPECT_EQ(broadcasts, 1u);  // the VM's DHCP request, to the router port only
+  EXPECT_NE(text.find("priority=2500,in_port=svm42-0,dl_src=52:54:00:00:70:00,udp,nw_src=0.0.0.0,"
+                      "nw_dst=255.255.255.255,tp_src=68,tp_dst=67 actions=output:svmgw42\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("in_port=svmgw42,dl_src=52:54:00:00:7f:ff,dl_dst=ff:ff:ff:ff:ff:ff,udp,tp_src=67,tp_dst=68 "
+                      "actions=output:svm42-0\n"),
+            std::string::npos)
+      << text;
+  // Never into the tunnel: each node serves its own VMs.
+  for (std::size_t p = 0; (p = text.find("tp_dst=67", p)) != std::string::npos; ++p) {
+    const auto eol = text.find('\n', p);
+    EXPECT_EQ(text.substr(p, eol - p).find("svm-gre"), std::string::npos);
+  }
+  EXPECT_GT(kPrioArpResponder, kPrioDhcp);
+  EXPECT_GT(kPrioDhcp, kPrioForward);
+  n.local.pop_back();  // no router port: nothing to serve DHCP from
+  EXPECT_THROW(job_flows(n), Error);
+}
+
 TEST(NetsetupFlows, RefusesUnsafePortNamesAndReservedIds) {
   auto n = small_job();
   n.local[0].port = "a,actions=NORMAL";  // would inject a flow field

@@ -45,7 +45,15 @@ TEST(NodeJobGolden, OvsdbTransaction) {
 TEST(NodeJobGolden, FlowTable) {
   const auto in = job_4242_on_node_a();
   const auto plan = plan_node(in, AddressPlan::default_plan());
-  expect_golden("job-4242-nodeA/flows.txt", job_flows(job_network(plan, in.nodes, "svm-gre", kNodeIps)));
+  expect_golden("job-4242-nodeA/flows.txt", job_flows(job_network(plan, in.nodes, "svm-gre", kNodeIps, true)));
+}
+
+TEST(NodeJobGolden, Dnsmasq) {
+  const auto plan = plan_node(job_4242_on_node_a(), AddressPlan::default_plan());
+  const auto cfg = job_dnsmasq(plan, "/run/slurm-vm/dnsmasq/4242.pid", 1450, "vm.internal", "10.99.0.53", std::nullopt);
+  std::string text;
+  for (const auto& arg : dnsmasq_argv(cfg)) text += arg + "\n";
+  expect_golden("job-4242-nodeA/dnsmasq.argv", text);
 }
 
 TEST(NodeJobGolden, NftBatchWithAnotherJobOnTheNode) {
@@ -63,7 +71,7 @@ TEST(NodeJobGolden, VmsJson) {
 TEST(NodeJobGolden, RemoteNodeWithoutAddressIsAnInternalError) {
   const auto in = job_4242_on_node_a();
   const auto plan = plan_node(in, AddressPlan::default_plan());
-  EXPECT_THROW(job_network(plan, in.nodes, "svm-gre", {}), Error);
+  EXPECT_THROW(job_network(plan, in.nodes, "svm-gre", {}, false), Error);
   EXPECT_THROW(job_nat_rules(plan, {60222}, 22), Error);
   EXPECT_TRUE(job_nat_rules(plan, {}, 22).empty());
 }

@@ -1,0 +1,151 @@
+// One dnsmasq per job per node (dnsmasq.hpp).
+#include "netsetup/dnsmasq.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <fstream>
+#include <sstream>
+
+#include <fmt/format.h>
+
+#include "config/net_addresses.hpp"
+#include "error.hpp"
+#include "log.hpp"
+#include "netsetup/tap.hpp"
+#include "subprocess.hpp"
+#include "unique_fd.hpp"
+
+namespace slurmvm::netsetup {
+namespace {
+
+// A DNS name as a site writes one: labels of [A-Za-z0-9-], not starting or ending with '-'.
+void validate_dns_name(const std::string& what, const std::string& name) {
+  bool ok = !name.empty() && name.size() <= 253 && name.front() != '.' && name.back() != '.';
+  std::size_t label = 0;
+  for (std::size_t i = 0; ok && i < name.size(); ++i) {
+    const char c = name[i];
+    if (c == '.') {
+      ok = label > 0 && name[i - 1] != '-';
+      label = 0;
+    } else if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-') {
+      ok = !(label == 0 && c == '-') && ++label <= 63;
+    } else {
+      ok = false;
+    }
+  }
+  if (!ok) throw Error(fmt::format("{} '{}' is not a DNS name", what, name), ErrorKind::config);
+}
+
+std::string ipv4_of(const std::string& what, const std::string& text) {
+  const auto ip = config::parse_ipv4(text);
+  if (!ip) throw Error(fmt::format("{} '{}' is not an IPv4 address", what, text), ErrorKind::config);
+  return format_ipv4(*ip);
+}
+
+std::string netmask(unsigned prefix) {
+  const std::uint32_t mask = prefix == 0 ? 0 : ~std::uint32_t{0} << (32 - prefix);
+  return format_ipv4(mask);
+}
+
+std::string read_text(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+}  // namespace
+
+std::vector<std::string> dnsmasq_argv(const DnsmasqConfig& cfg) {
+  validate_ifname(cfg.interface);
+  if (!cfg.pid_file.is_absolute()) throw Error("dnsmasq: the pid file must be an absolute path", ErrorKind::internal);
+  const std::string gw = format_ipv4(cfg.gateway_ip);
+  const std::uint32_t mask = cfg.prefix == 0 ? 0 : ~std::uint32_t{0} << (32 - cfg.prefix);
+  std::vector<std::string> a = {
+      cfg.program,
+      "--conf-file=/dev/null",  // nothing from /etc/dnsmasq.conf or /etc/dnsmasq.d
+      "--pid-file=" + cfg.pid_file.string(),
+      "--user=nobody",
+      "--group=nogroup",
+      "--interface=" + cfg.interface,
+      "--except-interface=lo",
+      // Bound to the gateway's address and, for DHCP, to the device itself: each job's instance
+      // sees its own VMs only, and several instances share the node.
+      "--bind-interfaces",
+      "--no-hosts",  // the node's /etc/hosts is not the VMs' business
+      "--no-poll",
+      "--leasefile-ro",
+      "--dhcp-authoritative",
+      "--quiet-dhcp",
+      // Static leases only: an address nobody planned is never handed out.
+      fmt::format("--dhcp-range={},static,{},infinite", format_ipv4(cfg.gateway_ip & mask), netmask(cfg.prefix)),
+      "--dhcp-option=option:router," + gw,
+      "--dhcp-option=option:dns-server," + gw,
+      fmt::format("--dhcp-option=option:mtu,{}", cfg.mtu),
+  };
+  if (cfg.ntp_server) a.push_back("--dhcp-option=option:ntp-server," + ipv4_of("ntp-server", *cfg.ntp_server));
+  // Never the node's resolv.conf: the site's dns-server, if any, gets the other names;
+  // without one only the job's names are answered.
+  a.push_back("--no-resolv");
+  if (cfg.upstream_dns) a.push_back("--server=" + ipv4_of("dns-server", *cfg.upstream_dns));
+  if (cfg.domain) {
+    validate_dns_name("domain-name", *cfg.domain);
+    a.push_back("--domain=" + *cfg.domain);
+    a.push_back(fmt::format("--local=/{}/", *cfg.domain));
+  }
+  for (const auto& h : cfg.hosts) {
+    validate_dns_name("VM name", h.name);
+    const std::string ip = format_ipv4(h.ip);
+    a.push_back(cfg.domain ? fmt::format("--host-record={},{}.{},{}", h.name, h.name, *cfg.domain, ip)
+                           : fmt::format("--host-record={},{}", h.name, ip));
+    if (h.mac) a.push_back(fmt::format("--dhcp-host={},{},{},infinite", format_mac(*h.mac), ip, h.name));
+  }
+  return a;
+}
+
+void start_dnsmasq(const DnsmasqConfig& cfg) {
+  Command c;
+  c.argv = dnsmasq_argv(cfg);
+  c.env_set = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin"};
+  c.timeout = std::chrono::seconds(10);
+  // dnsmasq's daemon leaves our process group (setsid): run() does not wait for it.
+  with_context(fmt::format("starting dnsmasq on {}", cfg.interface), [&] { run_checked(c); });
+}
+
+void stop_dnsmasq(const std::filesystem::path& pid_file, std::chrono::milliseconds grace) {
+  std::error_code ec;
+  if (!std::filesystem::exists(pid_file, ec)) return;
+  const std::string text = read_text(pid_file);
+  long pid = 0;
+  try {
+    pid = std::stol(text);
+  } catch (const std::exception&) {
+    pid = 0;
+  }
+  if (pid > 1) {
+    // Only our instance: its command line names this pid file.
+    std::string cmdline = read_text(fmt::format("/proc/{}/cmdline", pid));
+    for (auto& ch : cmdline) ch = (ch == '\0') ? ' ' : ch;
+    if (cmdline.find("--pid-file=" + pid_file.string()) != std::string::npos) {
+      UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, static_cast<pid_t>(pid), 0)));
+      if (pidfd && ::syscall(SYS_pidfd_send_signal, pidfd.get(), SIGTERM, nullptr, 0) == 0) {
+        pollfd p{pidfd.get(), POLLIN, 0};
+        if (::poll(&p, 1, static_cast<int>(grace.count())) == 0) {
+          log_warning("dnsmasq {} did not stop within {} ms of SIGTERM: killing it", pid, grace.count());
+          ::syscall(SYS_pidfd_send_signal, pidfd.get(), SIGKILL, nullptr, 0);
+          ::poll(&p, 1, 2000);
+        }
+      }
+    }
+  }
+  if (::unlink(pid_file.c_str()) != 0 && errno != ENOENT) {
+    throw Error::from_errno("removing " + pid_file.string(), errno);
+  }
+}
+
+}  // namespace slurmvm::netsetup
