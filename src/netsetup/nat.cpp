@@ -12,10 +12,12 @@
 
 namespace slurmvm::netsetup {
 
-std::string nat_table_batch(std::vector<NatRule> rules, std::size_t vm_jobs) {
+std::string nat_table_batch(std::vector<NatRule> rules, std::size_t vm_jobs, std::vector<OutboundRule> outbound) {
   std::sort(rules.begin(), rules.end(), [](const NatRule& a, const NatRule& b) {
     return std::tie(a.job_id, a.rank, a.host_port) < std::tie(b.job_id, b.rank, b.host_port);
   });
+  std::sort(outbound.begin(), outbound.end(),
+            [](const OutboundRule& a, const OutboundRule& b) { return a.job_id < b.job_id; });
   // Declaring the table first makes the delete valid whether or not it exists; the batch is
   // one transaction, so other hosts' packets never see the table half-built.
   std::string out = fmt::format("table ip {0} {{}}\ndelete table ip {0}\n", kNatTable);
@@ -37,6 +39,22 @@ std::string nat_table_batch(std::vector<NatRule> rules, std::size_t vm_jobs) {
   out += "  chain output {\n    type nat hook output priority -100; policy accept;\n";
   out += dnat;
   out += "  }\n";
+  // Outbound: masqueraded behind the node's address, never towards a slurm-vm interface.
+  std::string masquerade, out_fwd, back_fwd;
+  for (const auto& o : outbound) {
+    const std::string gw_port = fmt::format("{}{:x}", kGatewayPortPrefix, o.job_id);
+    masquerade += fmt::format("    ip saddr {} oifname != {} masquerade comment \"job {} outbound\"\n",
+                              o.subnet.to_string(), any_vm, o.job_id);
+    out_fwd += fmt::format("    iifname \"{}\" ip saddr {} oifname != {} accept comment \"job {} outbound\"\n", gw_port,
+                           o.subnet.to_string(), any_vm, o.job_id);
+    back_fwd += fmt::format("    oifname \"{}\" ct state established,related accept comment \"job {} outbound\"\n",
+                            gw_port, o.job_id);
+  }
+  if (!masquerade.empty()) {
+    out += "  chain postrouting {\n    type nat hook postrouting priority 100; policy accept;\n";
+    out += masquerade;
+    out += "  }\n";
+  }
   // The gateways exist for the DNAT'ed connections only: a VM may not reach the node's own
   // services (input) nor be routed anywhere else (forward), and nothing but a DNAT'ed
   // connection is routed to it. A TAP brings nothing at all: with the userspace datapath the
@@ -53,8 +71,10 @@ std::string nat_table_batch(std::vector<NatRule> rules, std::size_t vm_jobs) {
   out += "  }\n";
   out += "  chain forward {\n    type filter hook forward priority 0; policy accept;\n";
   out += fmt::format("    iifname {} ct status dnat accept\n", gw);
+  out += out_fwd;
   out += fmt::format("    iifname {} drop\n", any_vm);
   out += fmt::format("    oifname {} ct status dnat accept\n", gw);
+  out += back_fwd;
   out += fmt::format("    oifname {} drop\n", any_vm);
   out += "  }\n";
   out += "}\n";

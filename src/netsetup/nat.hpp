@@ -15,6 +15,8 @@
 #include <string_view>
 #include <vector>
 
+#include "addressing.hpp"
+
 namespace slurmvm::netsetup {
 
 // The table's family and name. Nothing outside it is ever changed.
@@ -37,6 +39,14 @@ struct NatRule {
   std::uint16_t vm_port = 22;
 };
 
+// A job whose network allows outbound connections (networks.yaml `allow-outbound: all`): its
+// VMs' connections leave through the node, masqueraded behind the node's address, to anything
+// but another slurm-vm interface (another job's VMs stay out of reach).
+struct OutboundRule {
+  std::uint32_t job_id = 0;
+  Ipv4Cidr subnet;  // the job's subnet; its gateway port is kGatewayPortPrefix + hex job id
+};
+
 // The `nft -f` batch that replaces the whole table with exactly these rules (sorted by job,
 // then rank, so the text depends only on the set). It declares the table, deletes it, and,
 // while the node has VM jobs (`vm_jobs` > 0), creates it again: prerouting and output nat
@@ -45,7 +55,8 @@ struct NatRule {
 // that keep the VMs off the node's own stack: their interfaces (kVmInterfacePrefix) bring
 // nothing to the node and are routed nowhere, except a gateway's DNAT'ed connections. With no
 // VM job left the table simply disappears.
-std::string nat_table_batch(std::vector<NatRule> rules, std::size_t vm_jobs);
+std::string nat_table_batch(std::vector<NatRule> rules, std::size_t vm_jobs,
+                            std::vector<OutboundRule> outbound = {});
 
 struct NftProgram {
   std::string program = "/usr/sbin/nft";

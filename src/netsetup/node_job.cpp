@@ -206,14 +206,16 @@ std::vector<JobState> read_job_states(const NodePaths& paths, std::uint32_t excl
 
 void sync_nat(const NodePaths& paths, std::uint32_t exclude) {
   std::vector<NatRule> rules;
+  std::vector<OutboundRule> outbound;
   std::size_t vm_jobs = 0;
   for (const auto& s : read_job_states(paths, exclude)) {
     rules.insert(rules.end(), s.nat.begin(), s.nat.end());
     if (s.network_id != 0) ++vm_jobs;  // 0: the job has no VM on this node
+    if (s.outbound) outbound.push_back({s.job_id, *s.outbound});
   }
   NftProgram nft;
   nft.program = paths.nft;
-  apply_nat_batch(nft, nat_table_batch(std::move(rules), vm_jobs));
+  apply_nat_batch(nft, nat_table_batch(std::move(rules), vm_jobs, std::move(outbound)));
 }
 
 void enable_ip_forward(const NodePaths& paths) {

@@ -208,7 +208,9 @@ nlohmann::json to_json(const JobState& s) {
                    {"vm_ip", format_ipv4(r.vm_ip)},
                    {"vm_port", r.vm_port}});
   }
-  return {{"job_id", s.job_id}, {"network_id", s.network_id}, {"nat", std::move(nat)}};
+  nlohmann::json j = {{"job_id", s.job_id}, {"network_id", s.network_id}, {"nat", std::move(nat)}};
+  if (s.outbound) j["outbound"] = s.outbound->to_string();
+  return j;
 }
 
 JobState parse_job_state(std::string_view text, std::string_view source) {
@@ -233,6 +235,7 @@ JobState parse_job_state(std::string_view text, std::string_view source) {
       rule.vm_port = port("vm_port");
       s.nat.push_back(rule);
     }
+    if (j.contains("outbound")) s.outbound = Ipv4Cidr::parse(j.at("outbound").get<std::string>());
     return s;
   } catch (const std::exception& e) {
     throw Error(fmt::format("{}: not a job state file: {}", source, e.what()), ErrorKind::config);

@@ -124,6 +124,8 @@ struct JobState {
   std::uint32_t job_id = 0;
   std::uint32_t network_id = 0;
   std::vector<NatRule> nat;
+  // Set when the job's network allows outbound connections: its subnet ("outbound" in JSON).
+  std::optional<Ipv4Cidr> outbound;
 };
 nlohmann::json to_json(const JobState& s);
 // Throws Error(config) naming `source` when the text is not a valid state.

@@ -69,6 +69,7 @@ struct NetSettings {
   unsigned tap_mtu = 1450;
   std::optional<config::ReverseNat> reverse_nat;
   bool dhcp = false;  // L3: a dnsmasq per job on each node serves addresses and names
+  bool outbound = false;  // L3 with allow-outbound: all: VMs connect out, masqueraded
   std::optional<std::string> domain;
   std::optional<std::string> dns_server;
   std::optional<std::string> ntp_server;
@@ -90,6 +91,7 @@ NetSettings load_net_settings(const NodePaths& paths) {
         s.tap_mtu = static_cast<unsigned>(eth->mtu - 50);
         s.reverse_nat = eth->reverse_nat;
         s.dhcp = eth->network_layer == config::NetworkLayer::l3;
+        s.outbound = s.dhcp && eth->allow_outbound == config::AllowOutbound::all;
         s.domain = eth->domain_name;
         s.dns_server = eth->dns_server;
         s.ntp_server = eth->ntp_server;
@@ -287,7 +289,11 @@ class Prolog {
     // 9. Host ports for reverse NAT: free in the range, not held by another job, not listened on.
     std::vector<std::uint16_t> ports;
     // A node without VMs of the job holds no network id (0: none).
-    JobState state{in_.job_id, plan.local.empty() ? 0 : plan.network_id, {}};
+    JobState state{in_.job_id, plan.local.empty() ? 0 : plan.network_id, {}, std::nullopt};
+    if (net.outbound && !plan.local.empty()) {
+      state.outbound = Ipv4Cidr{plan.gateway_ip & (plan.prefix == 0 ? 0 : ~std::uint32_t{0} << (32 - plan.prefix)),
+                                plan.prefix};
+    }
     if (net.reverse_nat && !plan.local.empty()) {
       auto used = listening_ports();
       for (const auto& s : others) {
@@ -335,8 +341,8 @@ class Prolog {
       ledger.record({{"op", ops::node_base_flows}, {"bridge", paths_.bridge}});
       apply_flows(paths_.ofctl(), node_base_flows());
 
-      // 12. IPv4 forwarding, for the gateways' reverse NAT.
-      if (net.reverse_nat) {
+      // 12. IPv4 forwarding, for the gateways' reverse NAT and outbound connections.
+      if (net.reverse_nat || net.outbound) {
         ledger.record({{"op", ops::ip_forward}, {"job", job}});
         enable_ip_forward(paths_);
       }

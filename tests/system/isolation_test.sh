@@ -5,7 +5,8 @@
 #   - inside a job every VM reaches the other by name;
 #   - across jobs: no ping, no ARP answer, no TCP, same node or not (both directions);
 #   - a VM cannot reach its node's own services (slurmd's port) through its gateway, nor the
-#     node's underlay address;
+#     node's underlay address; it can open a connection out (allow-outbound: all, masqueraded)
+#     to the login host's slurmctld port;
 #   - a VM that sends from another IP address, or changes its MAC, loses connectivity.
 # Then nothing of either job remains on any node.
 #
@@ -54,6 +55,8 @@ if [ "$me" = A ]; then
   vm ssh vm0 timeout 5 nslookup vm0 "$ogw" 2>/dev/null | answers && result "vm0->$other DNS LEAK" || result "vm0->$other DNS blocked"
   vm ssh vm0 nc -w2 "$gw" "$SLURMD_PORT" </dev/null >/dev/null 2>&1 && result "vm0->gateway:slurmd LEAK" || result "vm0->gateway:slurmd blocked"
   vm ssh vm0 nc -w2 "$NODE1_IP" "$SLURMD_PORT" </dev/null >/dev/null 2>&1 && result "vm0->node1:slurmd LEAK" || result "vm0->node1:slurmd blocked"
+  # allow-outbound: all (the default): out through the node, masqueraded, to the login host.
+  vm ssh vm0 nc -w2 "$LOGIN_IP" "$SLURMCTLD_PORT" </dev/null >/dev/null 2>&1 && result "control: outbound ok" || result "control: outbound FAILED"
   # Another source address: the kernel sends from it once it is assigned.
   ip=$(vm ssh vm0 ip -4 -o addr show dev eth0 | awk '{ split($4, a, "/"); print a[1] }')
   fake=${ip%.*}.200
@@ -75,7 +78,7 @@ PROBE
 chmod 755 "$HOME_SRC/iso-probe"
 rm -f "$HOME_SRC"/{A,B}.{job,ready,done,others}
 
-probe_env=(env SLURMD_PORT=16818 NODE1_IP=10.77.0.11)
+probe_env=(env SLURMD_PORT=16818 NODE1_IP=10.77.0.11 SLURMCTLD_PORT=16817 LOGIN_IP=10.77.0.1)
 as_user_bg "$STATE/A.out" "${probe_env[@]}" vm alloc -N 2 --timeout 300 -E './iso-probe A B' tiny:2
 a_pid=$BG_PID
 as_user_bg "$STATE/B.out" "${probe_env[@]}" vm alloc -N 2 --timeout 300 -E './iso-probe B A' tiny:2
@@ -99,8 +102,8 @@ n_inside=$(grep -c ' inside vm[01]->vm[01] ok$' <<<"$results")
 n_blocked=$(grep -cE ' (ping|arp|tcp) blocked$' <<<"$results")
 [[ $n_blocked == 24 ]] && pass "across jobs: 24 of 24 ping/ARP/TCP attempts blocked (same node and across)" ||
   fail "across jobs: $n_blocked of 24 blocked: $(grep -vE 'blocked$' <<<"$results" | tr '\n' ' ')"
-for what in "own IP" "own MAC" "own DNS"; do
-  grep -q "control: $what ok$" <<<"$results" && pass "control: vm0 reaches vm1 with its $what" || fail "control: $(grep "$what" <<<"$results")"
+for what in "own IP" "own MAC" "own DNS" "outbound"; do
+  grep -q "control: $what ok$" <<<"$results" && pass "control: $what" || fail "control: $(grep "$what" <<<"$results")"
 done
 for what in "gateway:slurmd" "node1:slurmd" "IP spoof" "MAC spoof" "B DNS"; do
   grep -q "$what blocked$" <<<"$results" && pass "$what blocked" || fail "$what: $(grep "$what" <<<"$results")"

@@ -60,7 +60,9 @@ TEST(NodeJobGolden, NftBatchWithAnotherJobOnTheNode) {
   const auto plan = plan_node(job_4242_on_node_a(), AddressPlan::default_plan());
   auto rules = job_nat_rules(plan, {60222, 60223}, 22);
   rules.push_back({4243, 0, 60224, 0x0a800202, 22});  // job 4243's vm0, already here
-  expect_golden("job-4242-nodeA/nft-batch.nft", nat_table_batch(rules, 2));
+  // Job 4242's network allows outbound connections (allow-outbound: all), 4243's does not.
+  const std::vector<OutboundRule> outbound = {{4242, Ipv4Cidr::parse("10.137.80.0/20")}};
+  expect_golden("job-4242-nodeA/nft-batch.nft", nat_table_batch(rules, 2, outbound));
 }
 
 TEST(NodeJobGolden, VmsJson) {

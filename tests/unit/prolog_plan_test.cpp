@@ -188,7 +188,7 @@ TEST(PrologPlan, VmsJson) {
 }
 
 TEST(PrologPlan, JobStateRoundTripAndRejects) {
-  JobState s{4242, 7, {{4242, 0, 60222, 0x0a806002, 22}, {4242, 1, 60223, 0x0a806003, 22}}};
+  JobState s{4242, 7, {{4242, 0, 60222, 0x0a806002, 22}, {4242, 1, 60223, 0x0a806003, 22}}, std::nullopt};
   const auto back = parse_job_state(to_json(s).dump(), "x");
   EXPECT_EQ(back.job_id, 4242u);
   EXPECT_EQ(back.network_id, 7u);
@@ -196,6 +196,9 @@ TEST(PrologPlan, JobStateRoundTripAndRejects) {
   EXPECT_EQ(back.nat[1].host_port, 60223);
   EXPECT_EQ(back.nat[1].vm_ip, 0x0a806003u);
   EXPECT_EQ(nat_table_batch(back.nat, 1), nat_table_batch(s.nat, 1));
+  EXPECT_FALSE(back.outbound);
+  s.outbound = Ipv4Cidr::parse("10.128.96.0/20");
+  EXPECT_EQ(parse_job_state(to_json(s).dump(), "x").outbound->to_string(), "10.128.96.0/20");
   EXPECT_THROW(parse_job_state("{}", "x"), Error);
   EXPECT_THROW(parse_job_state(R"({"job_id":1,"network_id":1,"nat":[{"rank":0,"host_port":70000,"vm_ip":"10.0.0.1","vm_port":22}]})", "x"), Error);
 }
