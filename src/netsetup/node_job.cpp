@@ -21,6 +21,7 @@
 #include "error.hpp"
 #include "log.hpp"
 #include "netsetup/dnsmasq.hpp"
+#include "netsetup/link_group.hpp"
 #include "netsetup/ovsdb.hpp"
 #include "netsetup/tap.hpp"
 
@@ -374,6 +375,20 @@ UndoHandlers undo_handlers(const NodePaths& paths, std::uint32_t job_id) {
   };
   h[ops::job_dir] = [paths](const nlohmann::json& a) {
     remove_job_dir(paths, a.at("job").get<std::uint32_t>());
+  };
+  // All of the job's TAPs in one kernel operation (link_group.hpp); the tap.create entries
+  // undone after it then find nothing left. Skipped, leaving the TAPs to those entries, should
+  // another job of the node hold the same network id (and so the same group).
+  h[ops::taps_group] = [paths, job_id](const nlohmann::json& a) {
+    const auto group = a.at("group").get<std::uint32_t>();
+    for (const auto& other : read_job_states(paths, job_id)) {
+      if (other.network_id != 0 && tap_link_group(other.network_id) == group) {
+        log_warning("job {}: link group {:#x} is job {}'s too: deleting the TAPs one by one", job_id, group,
+                    other.job_id);
+        return;
+      }
+    }
+    delete_link_group(group);
   };
   h[ops::dhcp_start] = [paths](const nlohmann::json& a) {
     // The ledger is root's own file; still, only a pid file of ours is ever acted on.

@@ -44,6 +44,7 @@ inline constexpr const char* node_tunnel = "node.tunnel";        // kept: node-l
 inline constexpr const char* node_base_flows = "node.base_flows";  // kept: node-level
 inline constexpr const char* ip_forward = "node.ip_forward";     // restored by the last job
 inline constexpr const char* tap_create = "tap.create";
+inline constexpr const char* taps_group = "taps.group";  // undone before the tap.create entries
 inline constexpr const char* ovs_ports = "ovs.ports";
 inline constexpr const char* gateway_address = "gateway.address";
 inline constexpr const char* dhcp_start = "dhcp.start";

@@ -13,6 +13,7 @@
 #include <fmt/format.h>
 
 #include "error.hpp"
+#include "netsetup/link_group.hpp"
 #include "unique_fd.hpp"
 
 namespace slurmvm::netsetup {
@@ -125,6 +126,7 @@ void create_tap(const TapSpec& spec) {
       throw Error::from_errno("TUNSETGROUP", errno);
     }
     keep_host_stack_off(spec.name);
+    if (spec.link_group != 0) set_link_group(spec.name, spec.link_group);
     set_mtu_and_up(spec.name, spec.mtu);
     // Last: only a complete device outlives this function.
     if (::ioctl(tun.get(), TUNSETPERSIST, 1UL) != 0) throw Error::from_errno("TUNSETPERSIST", errno);

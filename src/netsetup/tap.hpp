@@ -6,6 +6,7 @@
 
 #include <sys/types.h>
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -25,6 +26,8 @@ struct TapSpec {
   unsigned mtu = 1450;
   // QEMU's `queues=N>1` needs IFF_MULTI_QUEUE set when the device is created.
   bool multi_queue = false;
+  // IFLA_GROUP (link_group.hpp), so that all of a job's TAPs can be deleted at once; 0: none.
+  std::uint32_t link_group = 0;
 };
 
 // Creates the TAP (IFF_TAP|IFF_NO_PI; IFF_VNET_HDR is left to QEMU, whose TUNSETIFF sets the

@@ -38,6 +38,7 @@
 #include "netsetup/flows.hpp"
 #include "netsetup/job_changes.hpp"
 #include "netsetup/ledger.hpp"
+#include "netsetup/link_group.hpp"
 #include "netsetup/nat.hpp"
 #include "netsetup/node_job.hpp"
 #include "netsetup/node_plan.hpp"
@@ -348,11 +349,15 @@ class Prolog {
       }
 
       // 13. One TAP per local VM, owned by the job's user.
+      const std::uint32_t link_group = tap_link_group(plan.network_id);
       for (const auto& vm : plan.local) {
         ledger.record({{"op", ops::tap_create}, {"job", job}, {"name", vm.tap}, {"owner", in_.uid},
                        {"group", gid}});
-        create_tap({vm.tap, static_cast<uid_t>(in_.uid), gid, net.tap_mtu, false});
+        create_tap({vm.tap, static_cast<uid_t>(in_.uid), gid, net.tap_mtu, false, link_group});
       }
+      // Recorded after them so that it is undone first: the epilog deletes all of the job's
+      // TAPs at once (~25 ms for 64) instead of one unregister at a time (~30 ms each).
+      ledger.record({{"op", ops::taps_group}, {"job", job}, {"group", link_group}});
 
       // 14. The TAPs and the job's gateway port on the bridge, in one transaction.
       const std::vector<PortSpec> specs = job_port_specs(plan, net.tap_mtu);

@@ -23,6 +23,7 @@
 #include "error.hpp"
 #include "netsetup/flows.hpp"
 #include "netsetup/ovsdb.hpp"
+#include "netsetup/link_group.hpp"
 #include "netsetup/tap.hpp"
 #include "subprocess.hpp"
 #include "unique_fd.hpp"
@@ -229,6 +230,27 @@ TEST(NetsetupTap, CreateOwnedPersistentTapThenDeleteIdempotently) {
     EXPECT_FALSE(delete_tap(tap));  // already gone: success
   }
   EXPECT_EQ(run_argv({"/usr/sbin/ip", "netns", "exec", ns.name(), "/bin/cat", sys + "owner"}).exit_code, 1);
+}
+
+TEST(NetsetupTap, AJobsTapsGoAwayTogetherByLinkGroup) {
+  SKIP_UNLESS_ROOT();
+  TestNetns ns;
+  EnterNetns in(ns.name());
+  const std::uint32_t group = tap_link_group(7), other = tap_link_group(8);
+  EXPECT_EQ(group, 0x53560007u);
+  for (const char* t : {"svmt-g0", "svmt-g1", "svmt-g2"}) create_tap({t, 65534, 65534, 1450, false, group});
+  create_tap({"svmt-other", 65534, 65534, 1450, false, other});
+  create_tap({"svmt-none", 65534, 65534, 1450, false, 0});
+  EXPECT_TRUE(delete_link_group(group));
+  for (const char* t : {"svmt-g0", "svmt-g1", "svmt-g2"}) EXPECT_FALSE(interface_exists(t)) << t;
+  EXPECT_TRUE(interface_exists("svmt-other"));  // another job's group: untouched
+  EXPECT_TRUE(interface_exists("svmt-none"));
+  EXPECT_TRUE(interface_exists("lo"));
+  EXPECT_FALSE(delete_link_group(group));  // nothing left: success, idempotent
+  EXPECT_FALSE(delete_tap("svmt-g0"));     // the per-TAP undo that follows finds nothing
+  EXPECT_THROW(delete_link_group(0), Error);
+  EXPECT_TRUE(delete_tap("svmt-other"));
+  EXPECT_TRUE(delete_tap("svmt-none"));
 }
 
 TEST(NetsetupTap, RefusesBadNamesAndNonTapDevices) {
