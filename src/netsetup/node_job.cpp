@@ -365,7 +365,14 @@ UndoHandlers undo_handlers(const NodePaths& paths, std::uint32_t job_id) {
     clear_interface_ipv4(a.at("name").get<std::string>());
   };
   h[ops::job_flows] = [paths](const nlohmann::json& a) {
-    delete_job_flows(paths.ofctl(), a.at("job").get<std::uint32_t>());
+    // The bridge the prolog used (slurm-vm.yaml ovs.bridge), not today's default: the epilog
+    // reads no configuration.
+    NodePaths on_bridge = paths;
+    if (a.contains("bridge")) {
+      on_bridge.bridge = a.at("bridge").get<std::string>();
+      validate_ifname(on_bridge.bridge);
+    }
+    delete_job_flows(on_bridge.ofctl(), a.at("job").get<std::uint32_t>());
   };
   h[ops::job_state] = [paths](const nlohmann::json& a) {
     const auto file = paths.state_file(a.at("job").get<std::uint32_t>());

@@ -495,6 +495,20 @@ void Vswitch::ensure_tunnel_port(const std::string& bridge, const std::string& n
                                 st->type),
                     ErrorKind::config);
       }
+      // Port names are unique across bridges: after a site moves slurm-vm to another bridge
+      // (slurm-vm.yaml ovs.bridge) the old tunnel port must go before the new one can exist.
+      json r = client_.transact(ovsdb_ops::lookup_ports(bridge, {name}), timeout_);
+      bool on_bridge = false;
+      if (!r[0]["rows"].empty() && !r[1]["rows"].empty()) {
+        const std::string uuid = r[1]["rows"][0]["_uuid"][1].get<std::string>();
+        for (const auto& u : set_elements(r[0]["rows"][0]["ports"])) on_bridge = on_bridge || u[1] == uuid;
+      }
+      if (!on_bridge) {
+        throw Error(fmt::format("port {} exists on another bridge; after changing the bridge, remove it "
+                                "(ovs-vsctl del-port {})",
+                                name, name),
+                    ErrorKind::config);
+      }
       return;
     }
     add_ports(bridge, {PortSpec{name, type, want, {}, std::nullopt, std::nullopt}},

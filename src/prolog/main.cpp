@@ -66,11 +66,13 @@ const auto env_lookup = config::process_env;
 
 // What this node's VMs get from the site configuration.
 struct NetSettings {
+  config::OvsSettings ovs;  // slurm-vm.yaml: the integration bridge and its datapath
   std::string network;  // its name in networks.yaml
   unsigned tap_mtu = 1450;
   std::optional<config::ReverseNat> reverse_nat;
   bool dhcp = false;  // L3: a dnsmasq per job on each node serves addresses and names
   bool outbound = false;  // L3 with allow-outbound: all: VMs connect out, masqueraded
+  std::string host_if_suffix;  // tunnels go to <node><suffix>
   std::optional<std::string> domain;
   std::optional<std::string> dns_server;
   std::optional<std::string> ntp_server;
@@ -87,6 +89,7 @@ NetSettings load_net_settings(const NodePaths& paths) {
       const auto& net = cfg.networks.at(name);
       if (const auto* eth = std::get_if<config::EthernetNetwork>(&net.settings)) {
         NetSettings s;
+        s.ovs = cfg.site.ovs;
         s.network = name;
         // docs/config.md: `mtu` is the tunnel's; VMs get mtu - 50 (GRE headers).
         s.tap_mtu = static_cast<unsigned>(eth->mtu - 50);
@@ -94,6 +97,7 @@ NetSettings load_net_settings(const NodePaths& paths) {
         s.dhcp = eth->network_layer == config::NetworkLayer::l3;
         s.outbound = s.dhcp && eth->allow_outbound == config::AllowOutbound::all;
         s.domain = eth->domain_name;
+        s.host_if_suffix = eth->host_if_suffix;
         s.dns_server = eth->dns_server;
         s.ntp_server = eth->ntp_server;
         if (s.reverse_nat && (s.reverse_nat->min_host_port < 1 ||
@@ -185,9 +189,11 @@ std::map<std::string, std::uint32_t> resolve_nodes(const std::vector<std::string
   return out;
 }
 
-// The bridge's datapath: the existing bridge's, else `system` when the kernel module is
-// loaded, else `netdev` (userspace; the sandbox and CI).
-std::string bridge_datapath(OvsdbClient& client, const std::string& bridge) {
+// The bridge's datapath: the site's choice (slurm-vm.yaml ovs.datapath), else the existing
+// bridge's, else `system` when the kernel module is loaded, else `netdev` (userspace; the
+// sandbox and CI). An existing bridge of another datapath is refused by ensure_bridge.
+std::string bridge_datapath(OvsdbClient& client, const std::string& bridge, config::OvsDatapath wanted) {
+  if (wanted != config::OvsDatapath::auto_detect) return std::string(config::to_string(wanted));
   const nlohmann::json ops = nlohmann::json::array(
       {{{"op", "select"}, {"table", "Bridge"}, {"where", {{"name", "==", bridge}}},
         {"columns", {"datapath_type"}}}});
@@ -247,17 +253,24 @@ class Prolog {
     const gid_t gid = in_.gid ? *in_.gid : primary_group(in_.uid);
     // 3. Site settings.
     const auto net = load_net_settings(paths_);
+    paths_.bridge = net.ovs.bridge;
     // 4. This node's share of the job.
     const auto plan = plan_node(in_, AddressPlan::default_plan());
     log_info("job {}: {} VMs, {} on this node ({}), network id {}", in_.job_id, in_.vm_count,
              plan.local.size(), in_.node, plan.network_id);
-    // 5. Underlay addresses of the nodes running the job's other VMs.
+    // 5. Underlay addresses of the nodes running the job's other VMs: the address of
+    //    <node><host-if-suffix> (networks.yaml; e.g. "-ib" for tunnels over IPoIB).
     std::vector<std::string> peers;
     for (const auto& vm : plan.remote) peers.push_back(in_.nodes.at(vm.node_index));
     std::sort(peers.begin(), peers.end());
     peers.erase(std::unique(peers.begin(), peers.end()), peers.end());
-    const auto node_ips = plan.local.empty() ? std::map<std::string, std::uint32_t>{}
-                                             : resolve_nodes(peers, kResolveTimeout);
+    std::map<std::string, std::uint32_t> node_ips;
+    if (!plan.local.empty()) {
+      std::vector<std::string> underlay_names;
+      for (const auto& p : peers) underlay_names.push_back(p + net.host_if_suffix);
+      const auto by_name = resolve_nodes(underlay_names, kResolveTimeout);
+      for (const auto& p : peers) node_ips[p] = by_name.at(p + net.host_if_suffix);
+    }
 
     // 6. The node lock, held to the end.
     const auto lock = NodeLock::acquire(paths_, kNodeLockTimeout);
@@ -334,7 +347,7 @@ class Prolog {
       auto client = OvsdbClient::connect(paths_.ovsdb_socket);
       Vswitch vs(client, kOvsTimeout);
       // 11. Node level (kept by the epilog): bridge, tunnel port, base flows.
-      const auto datapath = bridge_datapath(client, paths_.bridge);
+      const auto datapath = bridge_datapath(client, paths_.bridge, net.ovs.datapath);
       ledger.record({{"op", ops::node_bridge}, {"bridge", paths_.bridge}, {"datapath", datapath}});
       vs.ensure_bridge(paths_.bridge, datapath);
       ledger.record({{"op", ops::node_tunnel}, {"bridge", paths_.bridge}, {"port", paths_.tunnel_port}});

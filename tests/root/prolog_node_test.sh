@@ -175,6 +175,30 @@ check "bad definition: error file" grep -q 'invalid cluster definition' "$RUN/jo
 check "epilog exit 0" helper "$EPILOG" $JOB 2,1 'master:0'
 nothing_left_of $JOB $JOBHEX $COOKIE
 
+# --- 8. Site settings (slurm-vm.yaml ovs:): another integration bridge, the datapath named.
+SYSCONF=$TMP/etc-br-vm
+mkdir -p "$SYSCONF"
+cp "$REPO"/templates/*.yaml "$SYSCONF"/
+printf 'ovs:\n  bridge: br-vm\n  datapath: netdev\n' >"$SYSCONF/slurm-vm.yaml"
+export SYSCONF
+# Port names are unique across bridges: the old bridge's tunnel port is in the way, and the
+# prolog says so (node fault, rolled back) until an admin removes it.
+rc=0
+helper "$PROLOG" $JOB 2,1 master:1,compute:2 2>/dev/null || rc=$?
+check "tunnel port still on br-int: node fault (exit 1)" test "$rc" = 1
+check "the error names the port and the fix" grep -q 'port svm-gre exists on another bridge.*ovs-vsctl del-port svm-gre' "$RUN/jobs/$JOB/error"
+helper "$EPILOG" $JOB 2,1 master:1,compute:2
+vsctl del-port br-int svm-gre
+check "prolog on br-vm exit 0" helper "$PROLOG" $JOB 2,1 master:1,compute:2
+check "br-vm created, netdev" test "$(vsctl get bridge br-vm datapath_type 2>/dev/null)" = netdev
+check "the job's ports on br-vm" test "$(vsctl list-ports br-vm | grep -c "svm$JOBHEX\.")" = 2
+check "the job's flows on br-vm" test "$(ovs-ofctl dump-flows "unix:$OVS/br-vm.mgmt" "cookie=$COOKIE/-1" | grep -c cookie=)" -gt 10
+unset SYSCONF  # the epilog reads no configuration: the ledger knows the bridge
+check "epilog exit 0" helper "$EPILOG" $JOB 2,1 master:1,compute:2
+check "no port of the job left on br-vm" bash -c "! ovs-vsctl --db=unix:$OVS/db.sock list-ports br-vm | grep -q svm$JOBHEX"
+check "no flow of the job left on br-vm" test "$(ovs-ofctl dump-flows "unix:$OVS/br-vm.mgmt" "cookie=$COOKIE/-1" | grep -c cookie=)" = 0
+nothing_left_of $JOB $JOBHEX $COOKIE
+
 if ((failures)); then
   echo "--- ovs-vswitchd log (tail)"; tail -n 20 "$OVS/ovs-vswitchd.log" || :
   echo "$failures check(s) failed"

@@ -80,5 +80,23 @@ TEST(ConfigSiteSettings, Errors) {
   EXPECT_EQ(error_of("batch-args: --partition=vm"),
             "slurm-vm.yaml:1: batch-args: expected a list, got \"--partition=vm\"");
   EXPECT_EQ(error_of("ssh: {}"),
-            "slurm-vm.yaml:1: ssh: unknown key; expected one of: store, batch-args");
+            "slurm-vm.yaml:1: ssh: unknown key; expected one of: store, batch-args, ovs");
+}
+
+TEST(ConfigSiteSettings, OvsBridgeAndDatapath) {
+  const SiteSettings d = site("");
+  EXPECT_EQ(d.ovs.bridge, "br-int");
+  EXPECT_EQ(d.ovs.datapath, OvsDatapath::auto_detect);
+  EXPECT_EQ(to_string(d.ovs.datapath), "auto");
+  const SiteSettings s = site("ovs: {bridge: br-vm, datapath: netdev}\n");
+  EXPECT_EQ(s.ovs.bridge, "br-vm");
+  EXPECT_EQ(s.ovs.datapath, OvsDatapath::netdev);
+  EXPECT_EQ(site("ovs: {datapath: system}").ovs.datapath, OvsDatapath::system);
+  EXPECT_EQ(error_of("ovs: {datapath: dpdk}"),
+            "slurm-vm.yaml:1: ovs.datapath: expected one of auto, system or netdev, got \"dpdk\"");
+  EXPECT_EQ(error_of("ovs: {bridge: \"br int\"}"),
+            "slurm-vm.yaml:1: ovs.bridge: expected an interface name (1 to 15 of letters, digits, _ . -; not "
+            "starting with - or .)");
+  EXPECT_EQ(error_of("ovs: {bridge: a-bridge-name-too-long}").substr(0, 31), "slurm-vm.yaml:1: ovs.bridge: ex");
+  EXPECT_EQ(error_of("ovs: {tunnel: gre}"), "slurm-vm.yaml:1: ovs.tunnel: unknown key; expected one of: bridge, datapath");
 }

@@ -50,6 +50,26 @@ EtcdSettings read_etcd(const Value& v) {
   return etcd;
 }
 
+constexpr EnumName<OvsDatapath> kOvsDatapaths[] = {
+    {"auto", OvsDatapath::auto_detect}, {"system", OvsDatapath::system}, {"netdev", OvsDatapath::netdev}};
+
+OvsSettings read_ovs(const Value& v) {
+  Mapping m = v.as_map();
+  OvsSettings ovs;
+  if (auto b = m.get("bridge")) {
+    ovs.bridge = b->as_string();
+    // It becomes an interface name, an OVSDB value and an ovs-ofctl target: the TAP rule.
+    const bool ok = !ovs.bridge.empty() && ovs.bridge.size() <= 15 && ovs.bridge.front() != '-' &&
+                    ovs.bridge.front() != '.' &&
+                    ovs.bridge.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") ==
+                        std::string::npos;
+    if (!ok) b->fail("expected an interface name (1 to 15 of letters, digits, _ . -; not starting with - or .)");
+  }
+  if (auto d = m.get("datapath")) ovs.datapath = d->as_enum<OvsDatapath>(kOvsDatapaths);
+  m.reject_unknown_keys();
+  return ovs;
+}
+
 StoreSettings read_store(const Value& v) {
   Mapping m = v.as_map();
   StoreSettings store;
@@ -71,6 +91,10 @@ StoreSettings read_store(const Value& v) {
 
 }  // namespace
 
+std::string_view to_string(OvsDatapath datapath) noexcept {
+  return name_of<OvsDatapath>(kOvsDatapaths, datapath);
+}
+
 std::string_view to_string(StoreType type) noexcept {
   return name_of<StoreType>(kStoreTypes, type);
 }
@@ -80,6 +104,7 @@ SiteSettings parse_site_settings(const Value& root) {
   SiteSettings site;
   if (auto store = m.get("store")) site.store = read_store(*store);
   if (auto args = m.get("batch-args")) site.batch_args = args->as_string_list();
+  if (auto ovs = m.get("ovs")) site.ovs = read_ovs(*ovs);
   m.reject_unknown_keys();
   return site;
 }

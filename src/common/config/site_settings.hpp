@@ -10,6 +10,9 @@
 //       client-cert: /etc/slurm-vm/etcd-client.pem
 //       client-key: /etc/slurm-vm/etcd-client-key.pem
 //   batch-args: ["--partition=vm"]     # added to every salloc/sbatch, before the user's own
+//   ovs:                               # the nodes' Open vSwitch (vm-prolog)
+//     bridge: br-int                   # integration bridge; created when missing
+//     datapath: auto                   # system (kernel), netdev (userspace), auto
 #pragma once
 
 #include <optional>
@@ -38,9 +41,20 @@ struct StoreSettings {
   EtcdSettings etcd;                             // etcd store only
 };
 
+// The OVS datapath of the integration bridge. auto: an existing bridge's, else system when the
+// kernel module is loaded, else netdev.
+enum class OvsDatapath { auto_detect, system, netdev };
+std::string_view to_string(OvsDatapath datapath) noexcept;
+
+struct OvsSettings {
+  std::string bridge = "br-int";  // an interface name: 1-15 of [A-Za-z0-9_.-], no leading - or .
+  OvsDatapath datapath = OvsDatapath::auto_detect;
+};
+
 struct SiteSettings {
   StoreSettings store;
   std::vector<std::string> batch_args;
+  OvsSettings ovs;
 };
 
 // Reads the root value of slurm-vm.yaml (empty: all defaults). Throws Error(ErrorKind::config).
