@@ -43,8 +43,14 @@ node_ns_start() {
 }
 
 node_ns_stop() {
+  local pid i
   stop_pidfile "$OVS/ovs-vswitchd.pid"
   stop_pidfile "$OVS/ovsdb-server.pid"
+  # Whatever else still runs in the namespace (a job's dnsmasq whose epilog never ran, when a
+  # run is interrupted): stopped by pid before the namespace goes.
+  for pid in $(ip netns pids "$NS" 2>/dev/null); do kill "$pid" 2>/dev/null || :; done
+  for ((i = 0; i < 50; i++)); do [[ -z $(ip netns pids "$NS" 2>/dev/null) ]] && break; sleep 0.1; done
+  for pid in $(ip netns pids "$NS" 2>/dev/null); do kill -9 "$pid" 2>/dev/null || :; done
   ip netns delete "$NS" 2>/dev/null || :
 }
 

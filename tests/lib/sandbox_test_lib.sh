@@ -59,7 +59,9 @@ wait_for() {
 }
 no_jobs_left() { [[ -z $("$SANDBOX" run -- squeue -h 2>/dev/null) ]]; }
 
-# Nothing of any job may remain on a node: TAPs, OVS ports, job flows, NAT, ledgers, QEMU.
+# Nothing of any job may remain on a node: TAPs, OVS ports, job flows, NAT, ledgers, dnsmasq
+# (in the node's own network namespace: other tests may run theirs meanwhile; a stopped one may
+# linger as a zombie until PID 1 reaps it), QEMU.
 check_nodes_clean() {
   local k out
   # The epilog runs after the allocation ends (job state CG): wait until Slurm has no job left.
@@ -74,10 +76,13 @@ check_nodes_clean() {
       ls /run/slurm-vm/jobs 2>/dev/null ;
       ls /run/slurm-vm/state 2>/dev/null | grep -v "^ip_forward.saved$" ;
       ls /run/slurm-vm/dnsmasq 2>/dev/null ;
+      self=$(readlink /proc/self/ns/net) ;
+      for p in $(pgrep -x dnsmasq) ; do
+        [ "$(readlink /proc/$p/ns/net 2>/dev/null)" = "$self" ] && ! grep -q "^State:.*Z" /proc/$p/status 2>/dev/null &&
+          echo "dnsmasq $p" ;
+      done ;
       true' 2>&1)
     if [[ -z $out ]]; then pass "$1: node$k is clean"; else fail "$1: node$k keeps: $(echo $out)"; fi
   done
   if pgrep -u vmuser -x qemu-system-x86 >/dev/null; then fail "$1: a QEMU of vmuser still runs"; else pass "$1: no QEMU left"; fi
-  # (A stopped dnsmasq may linger as a zombie until PID 1 reaps it.)
-  if ps -o stat= -C dnsmasq 2>/dev/null | grep -qv '^Z'; then fail "$1: a dnsmasq still runs"; else pass "$1: no dnsmasq left"; fi
 }
