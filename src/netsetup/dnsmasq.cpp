@@ -8,14 +8,13 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <fstream>
-#include <sstream>
 
 #include <fmt/format.h>
 
 #include "config/net_addresses.hpp"
 #include "error.hpp"
 #include "log.hpp"
+#include "netsetup/node_job.hpp"
 #include "netsetup/tap.hpp"
 #include "subprocess.hpp"
 #include "unique_fd.hpp"
@@ -48,15 +47,16 @@ std::string ipv4_of(const std::string& what, const std::string& text) {
 }
 
 std::string netmask(unsigned prefix) {
-  const std::uint32_t mask = prefix == 0 ? 0 : ~std::uint32_t{0} << (32 - prefix);
-  return format_ipv4(mask);
+  return format_ipv4(prefix == 0 ? 0 : ~std::uint32_t{0} << (32 - prefix));
 }
 
-std::string read_text(const std::filesystem::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
+// The file's text, or "" when it cannot be read (a process that just ended).
+std::string text_or_empty(const std::filesystem::path& p) {
+  try {
+    return read_small_file(p);
+  } catch (const Error&) {
+    return {};
+  }
 }
 
 }  // namespace
@@ -65,7 +65,6 @@ std::vector<std::string> dnsmasq_argv(const DnsmasqConfig& cfg) {
   validate_ifname(cfg.interface);
   if (!cfg.pid_file.is_absolute()) throw Error("dnsmasq: the pid file must be an absolute path", ErrorKind::internal);
   const std::string gw = format_ipv4(cfg.gateway_ip);
-  const std::uint32_t mask = cfg.prefix == 0 ? 0 : ~std::uint32_t{0} << (32 - cfg.prefix);
   std::vector<std::string> a = {
       cfg.program,
       "--conf-file=/dev/null",  // nothing from /etc/dnsmasq.conf or /etc/dnsmasq.d
@@ -83,7 +82,7 @@ std::vector<std::string> dnsmasq_argv(const DnsmasqConfig& cfg) {
       "--dhcp-authoritative",
       "--quiet-dhcp",
       // Static leases only: an address nobody planned is never handed out.
-      fmt::format("--dhcp-range={},static,{},infinite", format_ipv4(cfg.gateway_ip & mask), netmask(cfg.prefix)),
+      fmt::format("--dhcp-range={},static,{},infinite", format_ipv4(cfg.subnet.address), netmask(cfg.subnet.prefix)),
       "--dhcp-option=option:router," + gw,
       "--dhcp-option=option:dns-server," + gw,
       fmt::format("--dhcp-option=option:mtu,{}", cfg.mtu),
@@ -120,7 +119,7 @@ void start_dnsmasq(const DnsmasqConfig& cfg) {
 void stop_dnsmasq(const std::filesystem::path& pid_file, std::chrono::milliseconds grace) {
   std::error_code ec;
   if (!std::filesystem::exists(pid_file, ec)) return;
-  const std::string text = read_text(pid_file);
+  const std::string text = text_or_empty(pid_file);
   long pid = 0;
   try {
     pid = std::stol(text);
@@ -129,7 +128,7 @@ void stop_dnsmasq(const std::filesystem::path& pid_file, std::chrono::millisecon
   }
   if (pid > 1) {
     // Only our instance: its command line names this pid file.
-    std::string cmdline = read_text(fmt::format("/proc/{}/cmdline", pid));
+    std::string cmdline = text_or_empty(fmt::format("/proc/{}/cmdline", pid));
     for (auto& ch : cmdline) ch = (ch == '\0') ? ' ' : ch;
     if (cmdline.find("--pid-file=" + pid_file.string()) != std::string::npos) {
       UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, static_cast<pid_t>(pid), 0)));

@@ -30,7 +30,7 @@ struct DnsmasqConfig {
   std::filesystem::path pid_file;
   std::string interface;  // the job's gateway port
   std::uint32_t gateway_ip = 0;
-  unsigned prefix = 0;
+  Ipv4Cidr subnet;  // the job's subnet: every planned address is in it
   unsigned mtu = 0;
   std::optional<std::string> domain;      // vmN.<domain> resolves too
   std::optional<std::string> upstream_dns;  // other names are forwarded there; unset: refused

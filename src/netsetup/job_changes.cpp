@@ -44,7 +44,7 @@ DnsmasqConfig job_dnsmasq(const NodePlan& plan, const std::filesystem::path& pid
   cfg.pid_file = pid_file;
   cfg.interface = plan.gateway_port;
   cfg.gateway_ip = plan.gateway_ip;
-  cfg.prefix = plan.prefix;
+  cfg.subnet = plan.subnet;
   cfg.mtu = mtu;
   cfg.domain = domain;
   cfg.upstream_dns = upstream_dns;

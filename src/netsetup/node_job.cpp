@@ -43,23 +43,6 @@ std::optional<std::string> absolute_override(const EnvLookup& env, const std::st
   return *v;
 }
 
-std::string read_small_file(const fs::path& file) {
-  UniqueFd fd(::open(file.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
-  if (!fd) throw Error::from_errno("opening " + file.string(), errno);
-  std::string out;
-  char buf[4096];
-  for (;;) {
-    const ssize_t n = ::read(fd.get(), buf, sizeof buf);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      throw Error::from_errno("reading " + file.string(), errno);
-    }
-    if (n == 0) break;
-    out.append(buf, static_cast<std::size_t>(n));
-    if (out.size() > (std::size_t{1} << 20)) throw Error(file.string() + " is too large");
-  }
-  return out;
-}
 
 void write_sysctl(const fs::path& file, const std::string& value) {
   UniqueFd fd(::open(file.c_str(), O_WRONLY | O_CLOEXEC));
@@ -97,6 +80,24 @@ void set_addr(ifreq& ifr, std::uint32_t ip) {
 const std::string ip_forward_saved = "ip_forward.saved";
 
 }  // namespace
+
+std::string read_small_file(const fs::path& file) {
+  UniqueFd fd(::open(file.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+  if (!fd) throw Error::from_errno("opening " + file.string(), errno);
+  std::string out;
+  char buf[4096];
+  for (;;) {
+    const ssize_t n = ::read(fd.get(), buf, sizeof buf);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw Error::from_errno("reading " + file.string(), errno);
+    }
+    if (n == 0) break;
+    out.append(buf, static_cast<std::size_t>(n));
+    if (out.size() > (std::size_t{1} << 20)) throw Error(file.string() + " is too large");
+  }
+  return out;
+}
 
 fs::path NodePaths::job_dir(std::uint32_t job_id) const {
   return jobs_dir() / std::to_string(job_id);

@@ -71,6 +71,9 @@ class NodeLock {
 // owned by the effective uid.
 void ensure_private_dir(const std::filesystem::path& dir, unsigned mode);
 
+// A small file's whole text (at most 1 MiB; symlinks refused). Throws Error.
+std::string read_small_file(const std::filesystem::path& file);
+
 // Writes `content` to a temporary file in the same directory, fsyncs, renames it over `file`.
 void write_file_atomic(const std::filesystem::path& file, const std::string& content,
                        unsigned mode);

@@ -166,6 +166,7 @@ NodePlan plan_node(const JobInputs& in, const AddressPlan& plan) {
     const VmAddress first = plan.vm(p.network_id, 0);
     p.gateway_ip = first.gateway;
     p.prefix = first.prefix;
+    p.subnet = plan.job_subnet(p.network_id);
     p.gateway_mac = first.mac;
     p.gateway_mac[4] = static_cast<std::uint8_t>(p.gateway_mac[4] | 0x0f);
     p.gateway_mac[5] = 0xff;

@@ -104,6 +104,7 @@ struct NodePlan {
   MacAddress gateway_mac{};       // MAC prefix, network id, 0xfff (never a VM's: ranks < 4093)
   std::uint32_t gateway_ip = 0;
   unsigned prefix = 0;
+  Ipv4Cidr subnet;                // the job's subnet (AddressPlan::job_subnet)
 };
 
 // Throws Error(config) when this node is not in the node list (a node fault) and JobError

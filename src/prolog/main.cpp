@@ -304,10 +304,7 @@ class Prolog {
     std::vector<std::uint16_t> ports;
     // A node without VMs of the job holds no network id (0: none).
     JobState state{in_.job_id, plan.local.empty() ? 0 : plan.network_id, {}, std::nullopt};
-    if (net.outbound && !plan.local.empty()) {
-      state.outbound = Ipv4Cidr{plan.gateway_ip & (plan.prefix == 0 ? 0 : ~std::uint32_t{0} << (32 - plan.prefix)),
-                                plan.prefix};
-    }
+    if (net.outbound && !plan.local.empty()) state.outbound = plan.subnet;
     if (net.reverse_nat && !plan.local.empty()) {
       auto used = listening_ports();
       for (const auto& s : others) {
