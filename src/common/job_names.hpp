@@ -17,9 +17,13 @@ namespace slurmvm {
 // use on its node (docs/addressing.md).
 std::uint32_t network_id_for_job(std::uint32_t job_id, const AddressPlan& plan);
 
-// TAP device of VM `rank` of the job: "svm" + job id and rank in hex, at most 15 characters
-// (IFNAMSIZ - 1): svm<8 hex>.<3 hex>.
-std::string tap_name(std::uint32_t job_id, std::uint32_t rank);
+// TAP device of NIC `nic` of VM `rank` of the job, in hex: svm<job>.<rank> for the first NIC
+// (at most svm<8 hex>.<3 hex>: 15 characters, IFNAMSIZ - 1) and svm<job>.<nic><rank, 3 digits>
+// for the others ("svm2a.1003": job 42, vm3, eth1). Slurm's job ids stay below 0x3ff0000
+// (slurm.conf MaxJobId's upper bound), so the second form fits too. Throws Error(internal) for
+// a rank past AddressPlan::kMaxRank, a NIC past kMaxNicsPerVm or a name that would not fit.
+inline constexpr std::uint32_t kMaxNicsPerVm = 15;
+std::string tap_name(std::uint32_t job_id, std::uint32_t rank, std::uint32_t nic = 0);
 
 // The job's private directory for a user: $XDG_RUNTIME-independent, in the shared home so that
 // the login node sees what the compute nodes write: ~/.local/state/slurm-vm/job-<id>.

@@ -1,5 +1,7 @@
 #include "netsetup/flows.hpp"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include "error.hpp"
@@ -33,20 +35,66 @@ std::string arp_reply_actions(const MacAddress& mac, std::uint32_t ip) {
       format_mac(mac), mac_hex(mac), ip);
 }
 
-}  // namespace
+// A bare L2 segment (JobNetwork::l2): sources checked by MAC, unicast by MAC, broadcast and
+// multicast to the segment's other local ports and to each of its other nodes once.
+std::string l2_network_flows(const JobNetwork& net) {
+  const std::uint64_t c = job_cookie(net.job_id);
+  const std::string key = fmt::format("tun_id={}", net.tunnel_key);
+  const std::string& gre = net.tunnel_port;
+  std::string out;
+  for (const auto& p : net.local) {
+    out += flow(c, kTableIngress, kPrioForward, fmt::format("in_port={},dl_src={}", p.port, format_mac(p.mac)),
+                fmt::format("set_field:{}->tun_id,resubmit(,{})", net.tunnel_key, kTableFromLocal));
+    out += flow(c, kTableIngress, kPrioJobDrop, "in_port=" + p.port, "drop");
+  }
+  out += flow(c, kTableIngress, kPrioForward, fmt::format("in_port={},{}", gre, key),
+              fmt::format("resubmit(,{})", kTableFromTunnel));
 
-std::uint64_t job_cookie(std::uint32_t job_id) noexcept { return kCookieTag | job_id; }
+  std::string to_local;
+  for (const auto& p : net.local) to_local += (to_local.empty() ? "output:" : ",output:") + p.port;
+  // One copy per node, whatever its number of VMs on the segment.
+  std::vector<std::uint32_t> nodes;
+  for (const auto& r : net.remote) {
+    if (std::find(nodes.begin(), nodes.end(), r.node_ip) == nodes.end()) nodes.push_back(r.node_ip);
+  }
+  std::string to_all = to_local;
+  for (const auto ip : nodes) {
+    to_all += fmt::format("{}set_field:{}->tun_dst,output:{}", to_all.empty() ? "" : ",", format_ipv4(ip), gre);
+  }
+  const std::string group = fmt::format("{},dl_dst=01:00:00:00:00:00/01:00:00:00:00:00", key);
 
-std::string job_flows(const JobNetwork& net) {
+  for (const auto& p : net.local) {
+    out += flow(c, kTableFromLocal, kPrioForward, fmt::format("{},dl_dst={}", key, format_mac(p.mac)),
+                "output:" + p.port);
+  }
+  for (const auto& r : net.remote) {
+    out += flow(c, kTableFromLocal, kPrioForward, fmt::format("{},dl_dst={}", key, format_mac(r.mac)),
+                fmt::format("set_field:{}->tun_dst,output:{}", format_ipv4(r.node_ip), gre));
+  }
+  // (OpenFlow never outputs a frame to the port it came in by: the sender gets no copy.)
+  out += flow(c, kTableFromLocal, kPrioL2Flood, group, to_all);
+  out += flow(c, kTableFromLocal, kPrioJobDrop, key, "drop");
+
+  for (const auto& p : net.local) {
+    out += flow(c, kTableFromTunnel, kPrioForward, fmt::format("{},dl_dst={}", key, format_mac(p.mac)),
+                "output:" + p.port);
+  }
+  out += flow(c, kTableFromTunnel, kPrioL2Flood, group, to_local);
+  out += flow(c, kTableFromTunnel, kPrioJobDrop, key, "drop");
+  return out;
+}
+
+std::string network_flows(const JobNetwork& net) {
   if (net.job_id == 0) throw Error("job flows: job id 0 is reserved", ErrorKind::internal);
   if (net.tunnel_key == 0) throw Error("job flows: tunnel key 0 is reserved", ErrorKind::internal);
   validate_ifname(net.tunnel_port);
   for (const auto& p : net.local) validate_ifname(p.port);
+  if (net.l2) return l2_network_flows(net);
 
   const std::uint64_t c = job_cookie(net.job_id);
   const std::string key = fmt::format("tun_id={}", net.tunnel_key);
   const std::string gre = net.tunnel_port;
-  std::string out = fmt::format("delete cookie=0x{:016x}/-1\n", c);
+  std::string out;
 
   // Table 0: what each local port may send. The job's network is written into tun_id right
   // away: it is the job's "network register" in tables 1 and 2 and already the right GRE key
@@ -132,6 +180,22 @@ std::string job_flows(const JobNetwork& net) {
   out += flow(c, kTableFromTunnel, kPrioJobDrop, key, "drop");
   return out;
 }
+
+}  // namespace
+
+std::uint64_t job_cookie(std::uint32_t job_id) noexcept { return kCookieTag | job_id; }
+
+std::string job_flows(const std::vector<JobNetwork>& nets) {
+  if (nets.empty()) throw Error("job flows: no network", ErrorKind::internal);
+  std::string out = fmt::format("delete cookie=0x{:016x}/-1\n", job_cookie(nets.front().job_id));
+  for (const auto& net : nets) {
+    if (net.job_id != nets.front().job_id) throw Error("job flows: networks of two jobs", ErrorKind::internal);
+    out += network_flows(net);
+  }
+  return out;
+}
+
+std::string job_flows(const JobNetwork& net) { return job_flows(std::vector<JobNetwork>{net}); }
 
 std::string node_base_flows() {
   std::string out;

@@ -25,6 +25,7 @@ inline constexpr int kTableFromTunnel = 2;
 inline constexpr int kPrioArpResponder = 3000;  // t1: answer ARP for the job's IPs
 inline constexpr int kPrioDhcp = 2500;          // t0: DHCP between the VMs and the router port
 inline constexpr int kPrioForward = 2000;       // t0: accepted sources; t1/t2: unicast by MAC
+inline constexpr int kPrioL2Flood = 1500;       // t1/t2 (L2 networks): broadcast and multicast
 inline constexpr int kPrioJobDrop = 100;        // all tables: the rest of the job's traffic
 inline constexpr int kPrioNodeDrop = 0;         // node base flows: whatever no job claims
 
@@ -54,7 +55,7 @@ struct RemoteVm {
 
 struct JobNetwork {
   std::uint32_t job_id = 0;
-  std::uint32_t tunnel_key = 0;   // the job's network id (GRE key)
+  std::uint32_t tunnel_key = 0;   // network_key(network id, k): the GRE key
   std::string tunnel_port;        // the node's flow-based GRE port name
   std::vector<LocalPort> local;
   std::vector<RemoteVm> remote;
@@ -62,10 +63,16 @@ struct JobNetwork {
   // (from 0.0.0.0, before it has an address) go to it and nowhere else, and its broadcast
   // replies go to this node's VM ports. The only broadcast the job's network carries.
   bool dhcp = false;
+  // An L2 segment: the VMs' IP addresses are theirs to choose, so ports are checked by MAC
+  // only, nothing answers ARP, and broadcast and multicast frames go to the segment's other
+  // local ports and once to each node with VMs on it (never back into the tunnel).
+  bool l2 = false;
 };
 
 // The flow text for `ovs-ofctl add-flows` (one flow per line). Its first line is
 // "delete cookie=C/-1", so applying it replaces the job's flows atomically (idempotent).
+// Every network must belong to the same job.
+std::string job_flows(const std::vector<JobNetwork>& nets);
 std::string job_flows(const JobNetwork& net);
 
 // The node's base flows: a lowest-priority drop in each table, under kNodeCookie. They also

@@ -22,23 +22,32 @@ namespace slurmvm::netsetup {
 // The comment OVSDB writes to its log for the job's transactions.
 std::string ovsdb_comment(std::uint32_t job_id);
 
-// Step 14: the local VMs' TAPs, then the job's gateway (an internal port with the TAP MTU and
-// the gateway MAC), each tagged external_ids:slurm-vm-job=<id>.
-std::vector<PortSpec> job_port_specs(const NodePlan& plan, unsigned mtu);
+// Step 14: the local VMs' TAPs on the job's tunnelled (L2, L3) networks, then the job's
+// gateway when it has an L3 network (an internal port with that network's TAP MTU and the
+// gateway MAC), each tagged external_ids:slurm-vm-job=<id>. Bridged NICs are not OVS ports.
+std::vector<PortSpec> job_port_specs(const NodePlan& plan);
 
-// Step 16: local ports (TAPs, and the gateway, which may send from any IPv4 source) and the
-// remote VMs with their node's underlay address. `node_ips` must hold every node running a
-// remote VM (Error(internal) otherwise).
-JobNetwork job_network(const NodePlan& plan, const std::vector<std::string>& nodes, const std::string& tunnel_port,
-                       const std::map<std::string, std::uint32_t>& node_ips, bool dhcp);
+// The underlay names the job's flows need addresses of: <node><host-if-suffix> for every node
+// running a remote VM on each tunnelled network, sorted, without duplicates.
+std::vector<std::string> underlay_names(const NodePlan& plan, const std::vector<std::string>& nodes);
 
-// The job's dnsmasq on this node (step 15b): DHCP for the local VMs, names of all.
-DnsmasqConfig job_dnsmasq(const NodePlan& plan, const std::filesystem::path& pid_file, unsigned mtu,
-                          const std::optional<std::string>& domain, const std::optional<std::string>& upstream_dns,
-                          const std::optional<std::string>& ntp_server);
+// Step 16, one JobNetwork per tunnelled network of the job: local ports (TAPs, and on the L3
+// network the gateway, which may send from any IPv4 source) and the remote VMs with their
+// node's underlay address. `underlay_ips` (by underlay name) must hold every name
+// underlay_names() gives (Error(internal) otherwise).
+std::vector<JobNetwork> job_networks(const NodePlan& plan, const std::vector<std::string>& nodes,
+                                     const std::string& tunnel_port,
+                                     const std::map<std::string, std::uint32_t>& underlay_ips);
 
-// Step 9: one reverse-NAT rule per local VM, host port `ssh_ports[i]` to `vm_port` of local
-// VM i. `ssh_ports` is empty (no reverse NAT) or one per local VM.
+// The job's dnsmasq on this node (step 15b), for its L3 network: DHCP for the local VMs, names
+// of all.
+DnsmasqConfig job_dnsmasq(const NodePlan& plan, const std::filesystem::path& pid_file);
+
+// The local VMs on the job's L3 network, by rank: those that get a host port for reverse NAT.
+std::size_t local_vms_on_l3(const NodePlan& plan);
+
+// Step 9: one reverse-NAT rule per local VM on the L3 network, host port `ssh_ports[i]` to
+// `vm_port` of the i-th of them. `ssh_ports` is empty (no reverse NAT) or one per such VM.
 std::vector<NatRule> job_nat_rules(const NodePlan& plan, const std::vector<std::uint16_t>& ssh_ports,
                                    std::uint16_t vm_port);
 

@@ -20,6 +20,7 @@
 
 #include "error.hpp"
 #include "log.hpp"
+#include "netsetup/bridge_port.hpp"
 #include "netsetup/dnsmasq.hpp"
 #include "netsetup/link_group.hpp"
 #include "netsetup/ovsdb.hpp"
@@ -354,6 +355,11 @@ UndoHandlers undo_handlers(const NodePaths& paths, std::uint32_t job_id) {
   };
   h[ops::tap_create] = [](const nlohmann::json& a) {
     delete_tap(a.at("name").get<std::string>());
+  };
+  // The TAP leaves its bridge when it is deleted; detaching first keeps the bridge clean even
+  // if the deletion fails (QEMU still attached).
+  h[ops::tap_bridge] = [](const nlohmann::json& a) {
+    detach_from_bridge(a.at("name").get<std::string>());
   };
   h[ops::ovs_ports] = [paths](const nlohmann::json& a) {
     auto client = OvsdbClient::connect(paths.ovsdb_socket);

@@ -122,24 +122,72 @@ JobInputs parse_job_inputs(const EnvLookup& env) {
                                kMaxDefinitionLength),
                    ErrorKind::config);
   }
+  std::size_t groups = 0;
   try {
     const auto def = ClusterDef::parse(def_text);
     in.vm_count = def.vm_count();
     in.definition = def.to_string();
+    groups = def.groups().size();
   } catch (const Error& e) {
     JobError je(e);
     je.add_context("invalid cluster definition (--vm-template)");
     throw je;
   }
+  // Also the user's: names only, one per group; choose_job_networks checks they exist.
+  if (const auto sets = env("SPANK_VM_RESOURCES"); sets && !sets->empty()) {
+    if (sets->size() > kMaxDefinitionLength) {
+      throw JobError("SPANK_VM_RESOURCES is too long", ErrorKind::config);
+    }
+    std::size_t start = 0;
+    for (;;) {
+      const auto comma = sets->find(',', start);
+      std::string name = sets->substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+      const bool ok = !name.empty() && name.size() <= 64 &&
+                      std::all_of(name.begin(), name.end(), [](char c) {
+                        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                               c == '-' || c == '_' || c == '.';
+                      });
+      if (!ok) {
+        throw JobError(fmt::format("SPANK_VM_RESOURCES: \"{}\" is not a resource set name",
+                                   name.substr(0, std::min<std::size_t>(name.size(), 64))),
+                       ErrorKind::config);
+      }
+      in.resource_sets.push_back(std::move(name));
+      if (comma == std::string::npos) break;
+      start = comma + 1;
+    }
+    if (in.resource_sets.size() != groups) {
+      throw JobError(fmt::format("SPANK_VM_RESOURCES names {} resource sets for the {} groups of {}",
+                                 in.resource_sets.size(), groups, in.definition),
+                     ErrorKind::config);
+    }
+  }
   return in;
+}
+
+JobNetworks single_l3_network(std::uint32_t vm_count) {
+  JobNetworks nets;
+  JobNet net;
+  net.name = "default";
+  net.kind = NetKind::l3;
+  nets.networks.push_back(net);
+  nets.l3 = 0;
+  nets.resource_set_of_rank.assign(vm_count, "default");
+  nets.nics_of_rank.assign(vm_count, std::vector<std::uint32_t>{0});
+  return nets;
 }
 
 std::string gateway_port_name(std::uint32_t job_id) {
   return fmt::format("{}{:x}", kGatewayPortPrefix, job_id);
 }
 
-NodePlan plan_node(const JobInputs& in, const AddressPlan& plan) {
+NodePlan plan_node(const JobInputs& in, const AddressPlan& plan, JobNetworks nets) {
   NodePlan p;
+  if (nets.nics_of_rank.size() != in.vm_count) {
+    throw Error(fmt::format("plan_node: NICs for {} VMs, {} expected", nets.nics_of_rank.size(), in.vm_count),
+                ErrorKind::internal);
+  }
+  p.nets = std::move(nets);
   p.job_id = in.job_id;
   const auto it = std::find(in.nodes.begin(), in.nodes.end(), in.node);
   if (it == in.nodes.end()) {
@@ -154,9 +202,26 @@ NodePlan plan_node(const JobInputs& in, const AddressPlan& plan) {
       PlannedVm vm;
       vm.rank = rank;
       vm.node_index = p.layout.node_of_vm.at(rank);
-      vm.address = plan.vm(p.network_id, rank);
-      if (vm.node_index == p.node_index) {
-        vm.tap = tap_name(in.job_id, rank);
+      const VmAddress base = plan.vm(p.network_id, rank);
+      vm.address = base;
+      vm.address.ip = 0;
+      const bool local = vm.node_index == p.node_index;
+      const auto& nic_networks = p.nets.nics_of_rank.at(rank);
+      for (std::uint32_t i = 0; i < nic_networks.size(); ++i) {
+        const JobNet& net = p.nets.networks.at(nic_networks[i]);
+        PlannedNic nic;
+        nic.network = net.index;
+        nic.mac = net.kind == NetKind::bridged ? bridged_mac(in.job_id, net.index, rank) : nic_mac(base.mac, net.index);
+        if (local) nic.tap = tap_name(in.job_id, rank, i);
+        if (net.kind == NetKind::l3) {
+          nic.ip = base.ip;
+          vm.tap = nic.tap;
+          vm.address.mac = nic.mac;
+          vm.address.ip = base.ip;
+        }
+        vm.nics.push_back(std::move(nic));
+      }
+      if (local) {
         p.local.push_back(vm);
       } else {
         p.remote.push_back(vm);
@@ -167,7 +232,7 @@ NodePlan plan_node(const JobInputs& in, const AddressPlan& plan) {
     p.gateway_ip = first.gateway;
     p.prefix = first.prefix;
     p.subnet = plan.job_subnet(p.network_id);
-    p.gateway_mac = first.mac;
+    p.gateway_mac = nic_mac(first.mac, p.nets.l3.value_or(0));
     p.gateway_mac[4] = static_cast<std::uint8_t>(p.gateway_mac[4] | 0x0f);
     p.gateway_mac[5] = 0xff;
   } catch (const JobError&) {
@@ -182,22 +247,37 @@ NodePlan plan_node(const JobInputs& in, const AddressPlan& plan) {
 }
 
 nlohmann::json vms_json(const NodePlan& plan, const std::vector<std::uint16_t>& ssh_ports) {
-  if (!ssh_ports.empty() && ssh_ports.size() != plan.local.size()) {
-    throw Error("vms_json: one ssh port per local VM expected");
+  const auto on_l3 = static_cast<std::size_t>(
+      std::count_if(plan.local.begin(), plan.local.end(), [](const PlannedVm& vm) { return vm.on_l3(); }));
+  if (!ssh_ports.empty() && ssh_ports.size() != on_l3) {
+    throw Error("vms_json: one ssh port per local VM on the L3 network expected", ErrorKind::internal);
   }
   nlohmann::json vms = nlohmann::json::object();
-  for (std::size_t i = 0; i < plan.local.size(); ++i) {
-    const auto& vm = plan.local[i];
-    nlohmann::json e = {{"tap", vm.tap},
-                        {"mac", format_mac(vm.address.mac)},
-                        {"ip", format_ipv4(vm.address.ip)},
-                        {"prefix", vm.address.prefix},
-                        {"gateway", format_ipv4(vm.address.gateway)}};
-    if (!ssh_ports.empty()) e["ssh_port"] = ssh_ports[i];
+  std::size_t port = 0;
+  for (const auto& vm : plan.local) {
+    nlohmann::json nics = nlohmann::json::array();
+    for (const auto& nic : vm.nics) {
+      const JobNet& net = plan.nets.networks.at(nic.network);
+      nlohmann::json n = {{"network", net.name},
+                          {"kind", to_string(net.kind)},
+                          {"tap", nic.tap},
+                          {"mac", format_mac(nic.mac)},
+                          {"mtu", net.tap_mtu}};
+      if (net.kind == NetKind::l3) {
+        n["ip"] = format_ipv4(nic.ip);
+        n["prefix"] = vm.address.prefix;
+        n["gateway"] = format_ipv4(vm.address.gateway);
+      }
+      nics.push_back(std::move(n));
+    }
+    nlohmann::json e = {{"resource_set", plan.nets.resource_set_of_rank.at(vm.rank)}, {"nics", std::move(nics)}};
+    if (!ssh_ports.empty() && vm.on_l3()) e["ssh_port"] = ssh_ports[port++];
     vms[std::to_string(vm.rank)] = std::move(e);
   }
   nlohmann::json hosts = nlohmann::json::object();
-  for (const auto& vm : plan.all) hosts[vm.address.hostname] = format_ipv4(vm.address.ip);
+  for (const auto& vm : plan.all) {
+    if (vm.on_l3()) hosts[vm.address.hostname] = format_ipv4(vm.address.ip);
+  }
   return {{"network_id", plan.network_id}, {"vms", std::move(vms)}, {"hosts", std::move(hosts)}};
 }
 

@@ -20,18 +20,12 @@
 
 #include "addressing.hpp"
 #include "error.hpp"
+#include "netsetup/job_error.hpp"
+#include "netsetup/job_networks.hpp"
 #include "netsetup/nat.hpp"
 #include "vm_layout.hpp"
 
 namespace slurmvm::netsetup {
-
-// A failure the job caused (its definition, its allocation, a full port range): the prolog
-// reports it to the user and lets the node be. Every other Error is a node fault.
-class JobError : public Error {
- public:
-  using Error::Error;
-  explicit JobError(const Error& e) : Error(e) {}
-};
 
 // Reads one variable of the helper's environment; nullopt when unset.
 using EnvLookup = std::function<std::optional<std::string>(const std::string&)>;
@@ -44,6 +38,7 @@ inline constexpr const char* node_tunnel = "node.tunnel";        // kept: node-l
 inline constexpr const char* node_base_flows = "node.base_flows";  // kept: node-level
 inline constexpr const char* ip_forward = "node.ip_forward";     // restored by the last job
 inline constexpr const char* tap_create = "tap.create";
+inline constexpr const char* tap_bridge = "tap.bridge";  // a bridged NIC's TAP on a host bridge
 inline constexpr const char* taps_group = "taps.group";  // undone before the tap.create entries
 inline constexpr const char* ovs_ports = "ovs.ports";
 inline constexpr const char* gateway_address = "gateway.address";
@@ -64,6 +59,9 @@ struct JobInputs {
   std::vector<std::uint32_t> cpus_per_node;  // expanded, one per node
   std::uint32_t vm_count = 0;               // from the cluster definition
   std::string definition;                   // canonical text of SPANK_VM_TEMPLATE
+  // SPANK_VM_RESOURCES: the resource set of each group of the definition, as the SPANK plugin
+  // resolved the user's templates at submission; empty when unset (every VM: the default set).
+  std::vector<std::string> resource_sets;
 };
 
 // True when the job carries a cluster definition (SPANK_VM_TEMPLATE set and not empty).
@@ -78,28 +76,43 @@ std::uint32_t parse_unix_id(std::string_view what, std::string_view text);
 std::uint32_t job_id_from_env(const EnvLookup& env);
 
 // Everything, validated: SLURM_JOB_ID, SLURM_JOB_UID, SLURM_JOB_GID (optional),
-// SLURMD_NODENAME, SLURM_JOB_NODELIST (else SLURM_NODELIST), SLURM_JOB_CPUS_PER_NODE and
-// SPANK_VM_TEMPLATE. Slurm's own values failing validation is Error(config) (a node fault);
-// a bad definition is JobError.
+// SLURMD_NODENAME, SLURM_JOB_NODELIST (else SLURM_NODELIST), SLURM_JOB_CPUS_PER_NODE,
+// SPANK_VM_TEMPLATE and SPANK_VM_RESOURCES (optional: comma-separated resource set names, one
+// per group). Slurm's own values failing validation is Error(config) (a node fault); a bad
+// definition or resource set list is JobError.
 JobInputs parse_job_inputs(const EnvLookup& env);
+
+// One NIC of a VM: on the job's network `network` (JobNetworks::networks).
+struct PlannedNic {
+  std::uint32_t network = 0;
+  std::string tap;  // only meaningful for local VMs
+  MacAddress mac{};
+  std::uint32_t ip = 0;  // L3 only (host byte order)
+};
 
 // One VM of the job, as this node sees it.
 struct PlannedVm {
   std::uint32_t rank = 0;
   std::uint32_t node_index = 0;
-  std::string tap;  // only meaningful for local VMs
+  std::vector<PlannedNic> nics;  // eth0 first
+  // Its NIC on the job's L3 network: `tap` is that NIC's, `address` its MAC and IP; the host
+  // name is the VM's in any case. Empty tap and ip 0: the VM has no L3 NIC.
+  std::string tap;
   VmAddress address;
+  bool on_l3() const noexcept { return address.ip != 0; }
 };
 
 // This node's share of the job.
 struct NodePlan {
   std::uint32_t job_id = 0;
-  std::uint32_t network_id = 0;   // also the GRE key
+  std::uint32_t network_id = 0;   // the job's GRE keys are network_key(network_id, k)
+  JobNetworks nets;               // the networks the job's VMs use, NIC order per rank
   std::uint32_t node_index = 0;   // position of this node in JobInputs::nodes
   VmLayout layout;
   std::vector<PlannedVm> local;   // VMs on this node, by rank
   std::vector<PlannedVm> remote;  // VMs on the job's other nodes, by rank
   std::vector<PlannedVm> all;     // every VM, by rank (vms.json "hosts")
+  // The job's L3 network on this node (nets.l3 set): its gateway and subnet.
   std::string gateway_port;       // svmgw<hex job id>: OVS internal port carrying the gateway
   MacAddress gateway_mac{};       // MAC prefix, network id, 0xfff (never a VM's: ranks < 4093)
   std::uint32_t gateway_ip = 0;
@@ -109,14 +122,18 @@ struct NodePlan {
 
 // Throws Error(config) when this node is not in the node list (a node fault) and JobError
 // when the job's CPUs cannot hold its VMs or the plan cannot address them.
-NodePlan plan_node(const JobInputs& in, const AddressPlan& plan);
+NodePlan plan_node(const JobInputs& in, const AddressPlan& plan, JobNetworks nets);
+// The job's L3 network alone for every VM (the default resource set of the sandbox's
+// templates): what tests that are not about resource sets plan with.
+JobNetworks single_l3_network(std::uint32_t vm_count);
 
 // svmgw<hex job id>, at most 13 characters.
 std::string gateway_port_name(std::uint32_t job_id);
 
 // vms.json for vm-launch (docs/prolog-epilog.md, "Outputs"): {"network_id", "vms": {"<rank>":
-// {tap, mac, ip, prefix, gateway[, ssh_port]}} for this node's VMs, "hosts": {"vmR": ip} for
-// all. `ssh_ports` is empty (no reverse NAT) or one per local VM.
+// {resource_set, nics: [{network, kind, tap, mac, mtu[, ip, prefix, gateway]}][, ssh_port]}}
+// for this node's VMs, "hosts": {"vmR": ip} for every VM on the L3 network. `ssh_ports` is
+// empty (no reverse NAT) or one per local VM on the L3 network.
 nlohmann::json vms_json(const NodePlan& plan, const std::vector<std::uint16_t>& ssh_ports);
 
 // The node's own record of a job (root-only, <rundir>/state/<jobid>.json): what node-wide

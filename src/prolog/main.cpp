@@ -35,6 +35,8 @@
 #include "config/identity.hpp"
 #include "log.hpp"
 #include "main_guard.hpp"
+#include "cluster_def.hpp"
+#include "netsetup/bridge_port.hpp"
 #include "netsetup/flows.hpp"
 #include "netsetup/job_changes.hpp"
 #include "netsetup/ledger.hpp"
@@ -64,54 +66,19 @@ constexpr auto kOvsTimeout = 10s;
 // The process environment, as the pure parsers (node_plan.hpp) read it.
 const auto env_lookup = config::process_env;
 
-// What this node's VMs get from the site configuration.
-struct NetSettings {
+// 3. The site configuration (system files only: a root helper never reads a user's files; the
+// user's templates chose their resource sets at submission, SPANK_VM_RESOURCES) and the job's
+// networks from it.
+struct SiteChoice {
   config::OvsSettings ovs;  // slurm-vm.yaml: the integration bridge and its datapath
-  std::string network;  // its name in networks.yaml
-  unsigned tap_mtu = 1450;
-  std::optional<config::ReverseNat> reverse_nat;
-  bool dhcp = false;  // L3: a dnsmasq per job on each node serves addresses and names
-  bool outbound = false;  // L3 with allow-outbound: all: VMs connect out, masqueraded
-  std::string host_if_suffix;  // tunnels go to <node><suffix>
-  std::optional<std::string> domain;
-  std::optional<std::string> dns_server;
-  std::optional<std::string> ntp_server;
+  JobNetworks nets;
 };
 
-// 3. The default resource set's first ethernet network (system configuration only: a root
-// helper never reads a user's files).
-NetSettings load_net_settings(const NodePaths& paths) {
-  return with_context(fmt::format("site configuration in {}", paths.sysconf_dir.string()), [&] {
-    const auto cfg = config::load_config(config::ConfigDirs{paths.sysconf_dir, std::nullopt});
-    const auto* set = cfg.default_resource_set();
-    if (set == nullptr) throw Error("no resource set is marked default: true", ErrorKind::config);
-    for (const auto& name : set->networks) {
-      const auto& net = cfg.networks.at(name);
-      if (const auto* eth = std::get_if<config::EthernetNetwork>(&net.settings)) {
-        NetSettings s;
-        s.ovs = cfg.site.ovs;
-        s.network = name;
-        // docs/config.md: `mtu` is the tunnel's; VMs get mtu - 50 (GRE headers).
-        s.tap_mtu = static_cast<unsigned>(eth->mtu - 50);
-        s.reverse_nat = eth->reverse_nat;
-        s.dhcp = eth->network_layer == config::NetworkLayer::l3;
-        s.outbound = s.dhcp && eth->allow_outbound == config::AllowOutbound::all;
-        s.domain = eth->domain_name;
-        s.host_if_suffix = eth->host_if_suffix;
-        s.dns_server = eth->dns_server;
-        s.ntp_server = eth->ntp_server;
-        if (s.reverse_nat && (s.reverse_nat->min_host_port < 1 ||
-                              s.reverse_nat->max_host_port > 65535 ||
-                              s.reverse_nat->vm_port < 1 || s.reverse_nat->vm_port > 65535)) {
-          throw Error(fmt::format("network {}: reverse-nat ports out of range", name),
-                      ErrorKind::config);
-        }
-        return s;
-      }
-    }
-    throw Error(fmt::format("the default resource set {} has no ethernet network", set->name),
-                ErrorKind::config);
+SiteChoice load_site(const NodePaths& paths, const JobInputs& in) {
+  const auto cfg = with_context(fmt::format("site configuration in {}", paths.sysconf_dir.string()), [&] {
+    return config::load_config(config::ConfigDirs{paths.sysconf_dir, std::nullopt});
   });
+  return {cfg.site.ovs, choose_job_networks(cfg, ClusterDef::parse(in.definition), in.resource_sets)};
 }
 
 gid_t primary_group(uid_t uid) {
@@ -251,26 +218,28 @@ class Prolog {
   void run() {
     // 2. (continued) The group, when slurmd did not name it.
     const gid_t gid = in_.gid ? *in_.gid : primary_group(in_.uid);
-    // 3. Site settings.
-    const auto net = load_net_settings(paths_);
-    paths_.bridge = net.ovs.bridge;
+    // 3. Site settings and the job's networks.
+    auto site = load_site(paths_, in_);
+    paths_.bridge = site.ovs.bridge;
     // 4. This node's share of the job.
-    const auto plan = plan_node(in_, AddressPlan::default_plan());
-    log_info("job {}: {} VMs, {} on this node ({}), network id {}", in_.job_id, in_.vm_count,
-             plan.local.size(), in_.node, plan.network_id);
-    // 5. Underlay addresses of the nodes running the job's other VMs: the address of
-    //    <node><host-if-suffix> (networks.yaml; e.g. "-ib" for tunnels over IPoIB).
-    std::vector<std::string> peers;
-    for (const auto& vm : plan.remote) peers.push_back(in_.nodes.at(vm.node_index));
-    std::sort(peers.begin(), peers.end());
-    peers.erase(std::unique(peers.begin(), peers.end()), peers.end());
+    const auto plan = plan_node(in_, AddressPlan::default_plan(), std::move(site.nets));
+    log_info("job {}: {} VMs, {} on this node ({}), network id {}, {} networks", in_.job_id, in_.vm_count,
+             plan.local.size(), in_.node, plan.network_id, plan.nets.networks.size());
+    // 5. Underlay addresses of the nodes running the job's other VMs on each tunnelled network:
+    //    the address of <node><host-if-suffix> (networks.yaml; e.g. "-ib" for tunnels over IPoIB).
     std::map<std::string, std::uint32_t> node_ips;
-    if (!plan.local.empty()) {
-      std::vector<std::string> underlay_names;
-      for (const auto& p : peers) underlay_names.push_back(p + net.host_if_suffix);
-      const auto by_name = resolve_nodes(underlay_names, kResolveTimeout);
-      for (const auto& p : peers) node_ips[p] = by_name.at(p + net.host_if_suffix);
+    if (!plan.local.empty()) node_ips = resolve_nodes(underlay_names(plan, in_.nodes), kResolveTimeout);
+    // 5b. The host bridges of the local VMs' bridged NICs (the site's, never created here).
+    for (const auto& vm : plan.local) {
+      for (const auto& nic : vm.nics) {
+        const JobNet& net = plan.nets.networks.at(nic.network);
+        if (net.kind == NetKind::bridged) {
+          with_context(fmt::format("network {}", net.name), [&] { check_host_bridge(net.host_bridge); });
+        }
+      }
     }
+    const JobNet* l3 = plan.nets.l3_network();
+    const std::size_t l3_vms = local_vms_on_l3(plan);
 
     // 6. The node lock, held to the end.
     const auto lock = NodeLock::acquire(paths_, kNodeLockTimeout);
@@ -304,27 +273,25 @@ class Prolog {
     std::vector<std::uint16_t> ports;
     // A node without VMs of the job holds no network id (0: none).
     JobState state{in_.job_id, plan.local.empty() ? 0 : plan.network_id, {}, std::nullopt};
-    if (net.outbound && !plan.local.empty()) state.outbound = plan.subnet;
-    if (net.reverse_nat && !plan.local.empty()) {
+    if (l3 != nullptr && l3->outbound && l3_vms > 0) state.outbound = plan.subnet;
+    if (l3 != nullptr && l3->reverse_nat && l3_vms > 0) {
       auto used = listening_ports();
       for (const auto& s : others) {
         for (const auto& r : s.nat) used.insert(r.host_port);
       }
       try {
-        ports = allocate_host_ports(plan.local.size(),
-                                    static_cast<std::uint16_t>(net.reverse_nat->min_host_port),
-                                    static_cast<std::uint16_t>(net.reverse_nat->max_host_port),
-                                    used);
+        ports = allocate_host_ports(l3_vms, static_cast<std::uint16_t>(l3->reverse_nat->min_host_port),
+                                    static_cast<std::uint16_t>(l3->reverse_nat->max_host_port), used);
       } catch (const Error& e) {
         throw JobError(e);
       }
-      state.nat = job_nat_rules(plan, ports, static_cast<std::uint16_t>(net.reverse_nat->vm_port));
+      state.nat = job_nat_rules(plan, ports, static_cast<std::uint16_t>(l3->reverse_nat->vm_port));
     }
 
     // 10. The ledger. From here on every change is recorded first, and a failure rolls back.
     std::optional<Ledger> ledger = Ledger::open(paths_.ledger_dir(), in_.job_id);
     try {
-      apply(*ledger, plan, net, gid, node_ips, state, ports);
+      apply(*ledger, plan, site.ovs, gid, node_ips, state, ports);
     } catch (...) {
       ledger.reset();  // release its lock: the rollback takes it again
       rollback();
@@ -335,47 +302,65 @@ class Prolog {
   bool rollback_failed() const noexcept { return rollback_failed_; }
 
  private:
-  void apply(Ledger& ledger, const NodePlan& plan, const NetSettings& net, gid_t gid,
+  void apply(Ledger& ledger, const NodePlan& plan, const config::OvsSettings& ovs, gid_t gid,
              const std::map<std::string, std::uint32_t>& node_ips, const JobState& state,
              const std::vector<std::uint16_t>& ports) {
     const std::uint32_t job = in_.job_id;
     const std::string comment = ovsdb_comment(job);
-    if (!plan.local.empty()) {
-      auto client = OvsdbClient::connect(paths_.ovsdb_socket);
-      Vswitch vs(client, kOvsTimeout);
+    const JobNet* l3 = plan.nets.l3_network();
+    const bool gateway = l3 != nullptr && local_vms_on_l3(plan) > 0;
+    const std::vector<PortSpec> specs = job_port_specs(plan);
+    std::optional<OvsdbClient> client;
+    if (!specs.empty()) {
+      client.emplace(OvsdbClient::connect(paths_.ovsdb_socket));
+      Vswitch vs(*client, kOvsTimeout);
       // 11. Node level (kept by the epilog): bridge, tunnel port, base flows.
-      const auto datapath = bridge_datapath(client, paths_.bridge, net.ovs.datapath);
+      const auto datapath = bridge_datapath(*client, paths_.bridge, ovs.datapath);
       ledger.record({{"op", ops::node_bridge}, {"bridge", paths_.bridge}, {"datapath", datapath}});
       vs.ensure_bridge(paths_.bridge, datapath);
       ledger.record({{"op", ops::node_tunnel}, {"bridge", paths_.bridge}, {"port", paths_.tunnel_port}});
       vs.ensure_tunnel_port(paths_.bridge, paths_.tunnel_port);
       ledger.record({{"op", ops::node_base_flows}, {"bridge", paths_.bridge}});
       apply_flows(paths_.ofctl(), node_base_flows());
+    }
 
-      // 12. IPv4 forwarding, for the gateways' reverse NAT and outbound connections.
-      if (net.reverse_nat || net.outbound) {
-        ledger.record({{"op", ops::ip_forward}, {"job", job}});
-        enable_ip_forward(paths_);
-      }
+    // 12. IPv4 forwarding, for the gateways' reverse NAT and outbound connections.
+    if (gateway && (l3->reverse_nat || l3->outbound)) {
+      ledger.record({{"op", ops::ip_forward}, {"job", job}});
+      enable_ip_forward(paths_);
+    }
 
-      // 13. One TAP per local VM, owned by the job's user.
-      const std::uint32_t link_group = tap_link_group(plan.network_id);
-      for (const auto& vm : plan.local) {
-        ledger.record({{"op", ops::tap_create}, {"job", job}, {"name", vm.tap}, {"owner", in_.uid},
+    // 13. One TAP per NIC of each local VM, owned by the job's user; a bridged NIC's TAP is
+    //     put on its host bridge.
+    const std::uint32_t link_group = tap_link_group(plan.network_id);
+    for (const auto& vm : plan.local) {
+      for (const auto& nic : vm.nics) {
+        const JobNet& net = plan.nets.networks.at(nic.network);
+        ledger.record({{"op", ops::tap_create}, {"job", job}, {"name", nic.tap}, {"owner", in_.uid},
                        {"group", gid}});
-        create_tap({vm.tap, static_cast<uid_t>(in_.uid), gid, net.tap_mtu, false, link_group});
+        create_tap({nic.tap, static_cast<uid_t>(in_.uid), gid, net.tap_mtu, false, link_group});
+        if (net.kind == NetKind::bridged) {
+          ledger.record({{"op", ops::tap_bridge}, {"job", job}, {"name", nic.tap}, {"bridge", net.host_bridge}});
+          attach_to_bridge(nic.tap, net.host_bridge, net.vlans);
+        }
       }
+    }
+    if (!plan.local.empty()) {
       // Recorded after them so that it is undone first: the epilog deletes all of the job's
       // TAPs at once (~25 ms for 64) instead of one unregister at a time (~30 ms each).
       ledger.record({{"op", ops::taps_group}, {"job", job}, {"group", link_group}});
+    }
 
+    if (!specs.empty()) {
       // 14. The TAPs and the job's gateway port on the bridge, in one transaction.
-      const std::vector<PortSpec> specs = job_port_specs(plan, net.tap_mtu);
+      Vswitch vs(*client, kOvsTimeout);
       std::vector<std::string> names;
       for (const auto& spec : specs) names.push_back(spec.name);
       ledger.record({{"op", ops::ovs_ports}, {"job", job}, {"bridge", paths_.bridge}, {"names", names}});
       vs.add_ports(paths_.bridge, specs, comment);
+    }
 
+    if (gateway) {
       // 15. The gateway address on the internal port (ovs-vswitchd creates it asynchronously).
       wait_for_interface(plan.gateway_port, kOvsTimeout);
       ledger.record({{"op", ops::gateway_address}, {"job", job}, {"name", plan.gateway_port},
@@ -383,19 +368,17 @@ class Prolog {
       set_interface_ipv4(plan.gateway_port, plan.gateway_ip, plan.prefix);
 
       // 15b. The job's DHCP and DNS server on this node, on the gateway port.
-      if (net.dhcp) {
-        ensure_private_dir(paths_.dnsmasq_dir(), 0700);
-        auto cfg = job_dnsmasq(plan, paths_.dnsmasq_dir() / fmt::format("{}.pid", job), net.tap_mtu, net.domain,
-                               net.dns_server, net.ntp_server);
-        cfg.program = paths_.dnsmasq;
-        ledger.record({{"op", ops::dhcp_start}, {"job", job}, {"pid_file", cfg.pid_file.string()}});
-        start_dnsmasq(cfg);
-      }
+      ensure_private_dir(paths_.dnsmasq_dir(), 0700);
+      auto cfg = job_dnsmasq(plan, paths_.dnsmasq_dir() / fmt::format("{}.pid", job));
+      cfg.program = paths_.dnsmasq;
+      ledger.record({{"op", ops::dhcp_start}, {"job", job}, {"pid_file", cfg.pid_file.string()}});
+      start_dnsmasq(cfg);
+    }
 
-      // 16. The job's flows under its cookie.
-      const JobNetwork jn = job_network(plan, in_.nodes, paths_.tunnel_port, node_ips, net.dhcp);
+    // 16. The job's flows under its cookie, every tunnelled network in one bundle.
+    if (const auto nets = job_networks(plan, in_.nodes, paths_.tunnel_port, node_ips); !nets.empty()) {
       ledger.record({{"op", ops::job_flows}, {"job", job}, {"bridge", paths_.bridge}});
-      apply_flows(paths_.ofctl(), job_flows(jn));
+      apply_flows(paths_.ofctl(), job_flows(nets));
     }
 
     // 17. The node's record of the job (root only): network id, host ports, NAT rules.
@@ -405,9 +388,7 @@ class Prolog {
     // 18. vms.json for vm-launch.
     ledger.record({{"op", ops::job_dir}, {"job", job}});
     ensure_private_dir(paths_.job_dir(job), 0755);
-    auto doc = vms_json(plan, ports);
-    for (auto& [rank, vm] : doc["vms"].items()) vm["mtu"] = net.tap_mtu;
-    write_file_atomic(paths_.job_dir(job) / "vms.json", doc.dump(2) + "\n", 0644);
+    write_file_atomic(paths_.job_dir(job) / "vms.json", vms_json(plan, ports).dump(2) + "\n", 0644);
 
     // 19. The nftables table, rebuilt with this job's rules and its VMs behind the filter.
     if (!plan.local.empty()) {

@@ -20,8 +20,9 @@ int submit_init_post_opt(spank_t sp, const PluginArgs& args) {
   const auto request = requested_definition(option_value(), config::process_env(kEnvVar));
   if (!request) return 0;
   // The user's own configuration is read here, as the user, in the user's process.
-  const ClusterDef def =
+  const CheckedDefinition checked =
       check_definition(*request, submission_config_dirs(config::process_env, args));
+  const ClusterDef& def = checked.def;
   const std::string canonical = def.to_string();
 
   // The only way a value reaches the Prolog= and Epilog= programs, which see it as
@@ -32,6 +33,14 @@ int submit_init_post_opt(spank_t sp, const PluginArgs& args) {
     throw Error(
         fmt::format("cannot hand the cluster definition to the job prolog: "
                     "spank_job_control_setenv: {}",
+                    spank_strerror(rc)));
+  }
+  // The NICs of each VM: its template's resource set, as the user's configuration says.
+  if (const spank_err_t rc =
+          spank_job_control_setenv(sp, kResourcesJobControlVar, checked.resource_sets.c_str(), 1);
+      rc != ESPANK_SUCCESS) {
+    throw Error(
+        fmt::format("cannot hand the resource sets to the job prolog: spank_job_control_setenv: {}",
                     spank_strerror(rc)));
   }
   // No check of the VM count against the task count: an srun inside a virtual cluster's

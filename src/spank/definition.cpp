@@ -32,14 +32,18 @@ ClusterDef parse_definition(const DefinitionRequest& request) {
   return with_context(request.source, [&] { return ClusterDef::parse(request.text); });
 }
 
-ClusterDef check_definition(const DefinitionRequest& request, const config::ConfigDirs& dirs) {
+CheckedDefinition check_definition(const DefinitionRequest& request, const config::ConfigDirs& dirs) {
   // Syntax first: its message is the most precise, and it needs no file.
-  ClusterDef def = parse_definition(request);
+  CheckedDefinition out{parse_definition(request), {}};
   with_context(request.source, [&] {
     const config::Config cfg = config::load_config(dirs);
-    def.check_templates([&](std::string_view name) { return cfg.find_template(name) != nullptr; });
+    out.def.check_templates([&](std::string_view name) { return cfg.find_template(name) != nullptr; });
+    for (const auto& group : out.def.groups()) {
+      if (!out.resource_sets.empty()) out.resource_sets += ',';
+      out.resource_sets += cfg.get_template(group.template_name).resource_set;
+    }
   });
-  return def;
+  return out;
 }
 
 }  // namespace slurmvm::spank

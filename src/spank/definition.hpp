@@ -34,9 +34,19 @@ std::optional<DefinitionRequest> requested_definition(const std::optional<std::s
 // the plugstack's sysconfdir= replaces the build's default when SLURM_VM_SYSCONFDIR is unset.
 config::ConfigDirs submission_config_dirs(const config::EnvLookup& env, const PluginArgs& args);
 
+// Handed to Prolog=/Epilog= as SPANK_VM_RESOURCES: the resource set of each group's template,
+// comma-separated, in the definition's order. The prolog cannot read the user's templates
+// (DESIGN.md §5); the names it gets are checked against the system's resources.yaml.
+inline constexpr const char* kResourcesJobControlVar = "VM_RESOURCES";
+
+struct CheckedDefinition {
+  ClusterDef def;
+  std::string resource_sets;  // "default,cluster"
+};
+
 // Parses the definition, then loads the configuration and checks that every template exists.
 // Throws Error(config or not_found) whose message starts with the request's source.
-ClusterDef check_definition(const DefinitionRequest& request, const config::ConfigDirs& dirs);
+CheckedDefinition check_definition(const DefinitionRequest& request, const config::ConfigDirs& dirs);
 
 // Parses only, for contexts that must not read the user's files (slurmstepd runs as root).
 ClusterDef parse_definition(const DefinitionRequest& request);

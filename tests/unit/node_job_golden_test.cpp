@@ -4,6 +4,11 @@
 // table of step 16, the nft batch of step 19 (with a second job already on the node) and
 // vms.json of step 18 (docs/prolog-epilog.md §2). The same builders run against a real OVS and
 // nft in tests/root/prolog_node_test.sh.
+//
+// The networks are those of the repository's example configuration (templates/, which the
+// sandbox installs): job 4242 uses the default resource set (nat-rssh, L3); job 4243 the same
+// cluster with the `cluster` set (nat-rssh, then the L2 segment `private`) for the master and
+// a set with a bridged NIC added for the computes.
 #include <gtest/gtest.h>
 
 #include <map>
@@ -11,6 +16,8 @@
 #include <string>
 
 #include "addressing.hpp"
+#include "cluster_def.hpp"
+#include "config/config.hpp"
 #include "golden_file.hpp"
 #include "netsetup/job_changes.hpp"
 
@@ -19,12 +26,13 @@ using namespace slurmvm::netsetup;
 
 namespace {
 
-JobInputs job_4242_on_node_a() {
-  const std::map<std::string, std::string> env = {
-      {"SLURM_JOB_ID", "4242"},       {"SLURM_JOB_UID", "1000"},
+JobInputs job_on_node_a(const std::string& job, const std::optional<std::string>& resources) {
+  std::map<std::string, std::string> env = {
+      {"SLURM_JOB_ID", job},       {"SLURM_JOB_UID", "1000"},
       {"SLURM_JOB_GID", "1000"},      {"SLURMD_NODENAME", "nodeA"},
       {"SLURM_JOB_NODELIST", "nodeA,nodeB"}, {"SLURM_JOB_CPUS_PER_NODE", "2,1"},
       {"SPANK_VM_TEMPLATE", "master:1,compute:2"}};
+  if (resources) env["SPANK_VM_RESOURCES"] = *resources;
   return parse_job_inputs([env](const std::string& name) -> std::optional<std::string> {
     const auto it = env.find(name);
     if (it == env.end()) return std::nullopt;
@@ -32,33 +40,48 @@ JobInputs job_4242_on_node_a() {
   });
 }
 
+config::Config example_config() {
+  auto cfg = config::load_config(config::ConfigDirs{std::filesystem::path(SLURM_VM_TEST_DATA) / "../../templates",
+                                                    std::nullopt});
+  config::Network lan{"lan", {}, 0, config::BridgedNetwork{"br-lan", "", 1500, {{12, config::VlanMode::native}}}};
+  cfg.networks.emplace("lan", lan);
+  cfg.resource_sets.emplace("cluster-lan", config::ResourceSet{"cluster-lan", {"nat-rssh", "private", "lan"}, false, {}, 0});
+  return cfg;
+}
+
+NodePlan plan_for(const JobInputs& in) {
+  return plan_node(in, AddressPlan::default_plan(),
+                   choose_job_networks(example_config(), ClusterDef::parse(in.definition), in.resource_sets));
+}
+
+NodePlan job_4242() { return plan_for(job_on_node_a("4242", std::nullopt)); }
+NodePlan job_4243() { return plan_for(job_on_node_a("4243", "cluster,cluster-lan")); }
+
 const std::map<std::string, std::uint32_t> kNodeIps = {{"nodeB", 0x0a630002}};  // 10.99.0.2
 
 }  // namespace
 
 TEST(NodeJobGolden, OvsdbTransaction) {
-  const auto plan = plan_node(job_4242_on_node_a(), AddressPlan::default_plan());
-  const auto ops = ovsdb_ops::add_ports("br-int", job_port_specs(plan, 1400), ovsdb_comment(4242));
+  const auto ops = ovsdb_ops::add_ports("br-int", job_port_specs(job_4242()), ovsdb_comment(4242));
   expect_golden("job-4242-nodeA/ovsdb-add-ports.json", ops.dump(2) + "\n");
 }
 
 TEST(NodeJobGolden, FlowTable) {
-  const auto in = job_4242_on_node_a();
-  const auto plan = plan_node(in, AddressPlan::default_plan());
-  expect_golden("job-4242-nodeA/flows.txt", job_flows(job_network(plan, in.nodes, "svm-gre", kNodeIps, true)));
+  const auto in = job_on_node_a("4242", std::nullopt);
+  expect_golden("job-4242-nodeA/flows.txt", job_flows(job_networks(plan_for(in), in.nodes, "svm-gre", kNodeIps)));
 }
 
 TEST(NodeJobGolden, Dnsmasq) {
-  const auto plan = plan_node(job_4242_on_node_a(), AddressPlan::default_plan());
-  const auto cfg = job_dnsmasq(plan, "/run/slurm-vm/dnsmasq/4242.pid", 1450, "vm.internal", "10.99.0.53", std::nullopt);
+  auto plan = job_4242();
+  plan.nets.networks.at(0).dns_server = "10.99.0.53";
+  const auto cfg = job_dnsmasq(plan, "/run/slurm-vm/dnsmasq/4242.pid");
   std::string text;
   for (const auto& arg : dnsmasq_argv(cfg)) text += arg + "\n";
   expect_golden("job-4242-nodeA/dnsmasq.argv", text);
 }
 
 TEST(NodeJobGolden, NftBatchWithAnotherJobOnTheNode) {
-  const auto plan = plan_node(job_4242_on_node_a(), AddressPlan::default_plan());
-  auto rules = job_nat_rules(plan, {60222, 60223}, 22);
+  auto rules = job_nat_rules(job_4242(), {60222, 60223}, 22);
   rules.push_back({4243, 0, 60224, 0x0a800202, 22});  // job 4243's vm0, already here
   // Job 4242's network allows outbound connections (allow-outbound: all), 4243's does not.
   const std::vector<OutboundRule> outbound = {{4242, Ipv4Cidr::parse("10.137.80.0/20")}};
@@ -66,14 +89,55 @@ TEST(NodeJobGolden, NftBatchWithAnotherJobOnTheNode) {
 }
 
 TEST(NodeJobGolden, VmsJson) {
-  const auto plan = plan_node(job_4242_on_node_a(), AddressPlan::default_plan());
-  expect_golden("job-4242-nodeA/vms.json", vms_json(plan, {60222, 60223}).dump(2) + "\n");
+  expect_golden("job-4242-nodeA/vms.json", vms_json(job_4242(), {60222, 60223}).dump(2) + "\n");
+}
+
+// Job 4243: vm0 (master, `cluster`: eth0 nat-rssh, eth1 private) and vm1 (compute,
+// `cluster-lan`: the same, then eth2 on the host bridge br-lan) here, vm2 on nodeB.
+TEST(NodeJobGolden, SeveralNetworksOvsdbTransaction) {
+  const auto ops = ovsdb_ops::add_ports("br-int", job_port_specs(job_4243()), ovsdb_comment(4243));
+  expect_golden("job-4243-nodeA-networks/ovsdb-add-ports.json", ops.dump(2) + "\n");
+}
+
+TEST(NodeJobGolden, SeveralNetworksFlowTable) {
+  const auto in = job_on_node_a("4243", "cluster,cluster-lan");
+  expect_golden("job-4243-nodeA-networks/flows.txt",
+                job_flows(job_networks(plan_for(in), in.nodes, "svm-gre", kNodeIps)));
+}
+
+TEST(NodeJobGolden, SeveralNetworksVmsJson) {
+  expect_golden("job-4243-nodeA-networks/vms.json", vms_json(job_4243(), {60225, 60226}).dump(2) + "\n");
+}
+
+TEST(NodeJobGolden, SeveralNetworksPlan) {
+  const auto plan = job_4243();
+  ASSERT_EQ(plan.nets.networks.size(), 3u);
+  EXPECT_EQ(plan.nets.networks[1].name, "private");
+  EXPECT_EQ(plan.nets.networks[1].kind, NetKind::l2);
+  EXPECT_EQ(plan.nets.networks[2].kind, NetKind::bridged);
+  ASSERT_EQ(plan.local.size(), 2u);
+  ASSERT_EQ(plan.local[1].nics.size(), 3u);
+  EXPECT_EQ(plan.local[1].nics[0].tap, "svm1093.1");
+  EXPECT_EQ(plan.local[1].nics[1].tap, "svm1093.1001");
+  EXPECT_EQ(plan.local[1].nics[2].tap, "svm1093.2001");
+  // One VM's NICs never share a MAC; the L3 NIC's is the address plan's.
+  EXPECT_NE(plan.local[1].nics[0].mac, plan.local[1].nics[1].mac);
+  EXPECT_NE(plan.local[1].nics[1].mac, plan.local[1].nics[2].mac);
+  EXPECT_EQ(plan.local[1].nics[0].mac, AddressPlan::default_plan().vm(plan.network_id, 1).mac);
+  // Bridged NICs are no OVS ports; the L2 segment has its own GRE key.
+  for (const auto& spec : job_port_specs(plan)) EXPECT_NE(spec.name, "svm1093.2001");
+  const auto nets = job_networks(plan, {"nodeA", "nodeB"}, "svm-gre", kNodeIps);
+  ASSERT_EQ(nets.size(), 2u);
+  EXPECT_EQ(nets[0].tunnel_key, plan.network_id);
+  EXPECT_EQ(nets[1].tunnel_key, (1u << 12) | plan.network_id);
+  EXPECT_TRUE(nets[1].l2);
+  EXPECT_EQ(underlay_names(plan, {"nodeA", "nodeB"}), std::vector<std::string>{"nodeB"});
 }
 
 TEST(NodeJobGolden, RemoteNodeWithoutAddressIsAnInternalError) {
-  const auto in = job_4242_on_node_a();
-  const auto plan = plan_node(in, AddressPlan::default_plan());
-  EXPECT_THROW(job_network(plan, in.nodes, "svm-gre", {}, false), Error);
+  const auto in = job_on_node_a("4242", std::nullopt);
+  const auto plan = plan_for(in);
+  EXPECT_THROW(job_networks(plan, in.nodes, "svm-gre", {}), Error);
   EXPECT_THROW(job_nat_rules(plan, {60222}, 22), Error);
   EXPECT_TRUE(job_nat_rules(plan, {}, 22).empty());
 }

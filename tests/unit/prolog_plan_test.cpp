@@ -13,6 +13,12 @@ using namespace slurmvm::netsetup;
 
 namespace {
 
+// The job's VMs on one L3 network each (the sandbox's default resource set).
+NodePlan plan_l3(const JobInputs& in, const AddressPlan& plan) {
+  return plan_node(in, plan, single_l3_network(in.vm_count));
+}
+
+
 using Env = std::map<std::string, std::string>;
 
 Env good_env() {
@@ -114,9 +120,9 @@ TEST(PrologInputs, GoldenErrors) {
 TEST(PrologPlan, ThreeVmsOnTwoNodesUneven) {
   const auto plan = AddressPlan::default_plan();
   auto env = good_env();
-  const auto a = plan_node(parse_job_inputs(lookup(env)), plan);
+  const auto a = plan_l3(parse_job_inputs(lookup(env)), plan);
   env["SLURMD_NODENAME"] = "nodeB";
-  const auto b = plan_node(parse_job_inputs(lookup(env)), plan);
+  const auto b = plan_l3(parse_job_inputs(lookup(env)), plan);
 
   ASSERT_EQ(a.local.size(), 2u);
   EXPECT_EQ(a.local[0].rank, 0u);
@@ -148,7 +154,7 @@ TEST(PrologPlan, OneVmOnTwoNodesLeavesTheSecondEmpty) {
   env["SPANK_VM_TEMPLATE"] = "a:1";
   env["SLURM_JOB_CPUS_PER_NODE"] = "1(x2)";
   env["SLURMD_NODENAME"] = "nodeB";
-  const auto p = plan_node(parse_job_inputs(lookup(env)), AddressPlan::default_plan());
+  const auto p = plan_l3(parse_job_inputs(lookup(env)), AddressPlan::default_plan());
   EXPECT_TRUE(p.local.empty());
   EXPECT_EQ(p.remote.size(), 1u);
 }
@@ -157,7 +163,7 @@ TEST(PrologPlan, NodeNotInListIsANodeFaultTooFewCpusIsTheJobs) {
   auto env = good_env();
   env["SLURMD_NODENAME"] = "nodeC";
   try {
-    plan_node(parse_job_inputs(lookup(env)), AddressPlan::default_plan());
+    plan_l3(parse_job_inputs(lookup(env)), AddressPlan::default_plan());
     FAIL();
   } catch (const JobError&) {
     FAIL() << "not the job's fault";
@@ -166,21 +172,25 @@ TEST(PrologPlan, NodeNotInListIsANodeFaultTooFewCpusIsTheJobs) {
   }
   env = good_env();
   env["SPANK_VM_TEMPLATE"] = "a:4";
-  EXPECT_THROW(plan_node(parse_job_inputs(lookup(env)), AddressPlan::default_plan()), JobError);
+  EXPECT_THROW(plan_l3(parse_job_inputs(lookup(env)), AddressPlan::default_plan()), JobError);
 }
 
 TEST(PrologPlan, VmsJson) {
-  const auto p = plan_node(parse_job_inputs(lookup(good_env())), AddressPlan::default_plan());
+  const auto p = plan_l3(parse_job_inputs(lookup(good_env())), AddressPlan::default_plan());
   const auto j = vms_json(p, {60222, 60223});
   const auto netid = p.network_id;
   EXPECT_EQ(j.at("network_id"), netid);
   ASSERT_EQ(j.at("vms").size(), 2u);
   const auto& vm1 = j.at("vms").at("1");
-  EXPECT_EQ(vm1.at("tap"), "svm1092.1");
-  EXPECT_EQ(vm1.at("ip"), format_ipv4(p.local[1].address.ip));
-  EXPECT_EQ(vm1.at("mac"), format_mac(p.local[1].address.mac));
-  EXPECT_EQ(vm1.at("prefix"), 20);
-  EXPECT_EQ(vm1.at("gateway"), format_ipv4(p.gateway_ip));
+  ASSERT_EQ(vm1.at("nics").size(), 1u);
+  const auto& eth0 = vm1.at("nics").at(0);
+  EXPECT_EQ(eth0.at("tap"), "svm1092.1");
+  EXPECT_EQ(eth0.at("ip"), format_ipv4(p.local[1].address.ip));
+  EXPECT_EQ(eth0.at("mac"), format_mac(p.local[1].address.mac));
+  EXPECT_EQ(eth0.at("prefix"), 20);
+  EXPECT_EQ(eth0.at("gateway"), format_ipv4(p.gateway_ip));
+  EXPECT_EQ(eth0.at("kind"), "L3");
+  EXPECT_EQ(vm1.at("resource_set"), "default");
   EXPECT_EQ(vm1.at("ssh_port"), 60223);
   EXPECT_EQ(j.at("hosts").size(), 3u);
   EXPECT_EQ(j.at("hosts").at("vm2"), format_ipv4(p.remote[0].address.ip));

@@ -98,10 +98,12 @@ TEST(SpankDefinition, UserConfigurationIsTheOneTheCliReads) {
 }
 
 TEST(SpankDefinition, KnownSystemAndUserTemplatesPassAndAreCanonical) {
-  const auto def = check_definition({"mine,centos7-cloud:2", "--vm-template"},
-                                    {kShadow / "system", kShadow / "user"});
-  EXPECT_EQ(def.to_string(), "mine:1,centos7-cloud:2");
-  EXPECT_EQ(def.vm_count(), 3u);
+  const auto checked = check_definition({"mine,centos7-cloud:2", "--vm-template"},
+                                        {kShadow / "system", kShadow / "user"});
+  EXPECT_EQ(checked.def.to_string(), "mine:1,centos7-cloud:2");
+  EXPECT_EQ(checked.def.vm_count(), 3u);
+  // Each group's resource set, as the prolog gets it (here both the default).
+  EXPECT_EQ(checked.resource_sets, "default,default");
 }
 
 TEST(SpankDefinition, UnknownTemplateNamesTheSourceAndTheTemplate) {

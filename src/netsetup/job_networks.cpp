@@ -1,0 +1,160 @@
+// A job's networks from its resource sets (job_networks.hpp).
+#include "netsetup/job_networks.hpp"
+
+#include <algorithm>
+
+#include <fmt/format.h>
+
+#include "error.hpp"
+#include "job_names.hpp"
+#include "netsetup/job_error.hpp"
+
+namespace slurmvm::netsetup {
+namespace {
+
+void check_port(const std::string& network, const char* what, int port) {
+  if (port < 1 || port > 65535) {
+    throw Error(fmt::format("network {}: reverse-nat {} {} is not a port", network, what, port),
+                ErrorKind::config);
+  }
+}
+
+JobNet job_net(const config::Network& net, std::uint32_t index) {
+  JobNet j;
+  j.name = net.name;
+  j.index = index;
+  if (const auto* eth = std::get_if<config::EthernetNetwork>(&net.settings)) {
+    j.kind = eth->network_layer == config::NetworkLayer::l3 ? NetKind::l3 : NetKind::l2;
+    // docs/config.md: `mtu` is the tunnel's; VMs get mtu - 50 (GRE headers).
+    if (eth->mtu < 626) {
+      throw Error(fmt::format("network {}: mtu {} leaves less than 576 bytes for the VMs", net.name, eth->mtu),
+                  ErrorKind::config);
+    }
+    j.tap_mtu = static_cast<unsigned>(eth->mtu - 50);
+    j.host_if_suffix = eth->host_if_suffix;
+    if (j.kind == NetKind::l3) {
+      j.reverse_nat = eth->reverse_nat;
+      if (j.reverse_nat) {
+        check_port(net.name, "vm-port", j.reverse_nat->vm_port);
+        check_port(net.name, "min-host-port", j.reverse_nat->min_host_port);
+        check_port(net.name, "max-host-port", j.reverse_nat->max_host_port);
+      }
+      j.outbound = eth->allow_outbound == config::AllowOutbound::all;
+      j.domain = eth->domain_name;
+      j.dns_server = eth->dns_server;
+      j.ntp_server = eth->ntp_server;
+    }
+    return j;
+  }
+  if (const auto* br = std::get_if<config::BridgedNetwork>(&net.settings)) {
+    j.kind = NetKind::bridged;
+    if (br->mtu < 576 || br->mtu > 65535) {
+      throw Error(fmt::format("network {}: mtu {} is out of range", net.name, br->mtu), ErrorKind::config);
+    }
+    j.tap_mtu = static_cast<unsigned>(br->mtu);
+    j.host_bridge = br->host_bridge;
+    j.vlans = br->vlans;
+    return j;
+  }
+  throw JobError(fmt::format("network {} is of type {}, which slurm-vm cannot give a VM yet "
+                             "(only ethernet and bridged networks): choose another resource set",
+                             net.name, net.type_name()),
+                 ErrorKind::config);
+}
+
+}  // namespace
+
+std::string_view to_string(NetKind kind) noexcept {
+  switch (kind) {
+    case NetKind::l3: return "L3";
+    case NetKind::l2: return "L2";
+    case NetKind::bridged: return "bridged";
+  }
+  return "?";
+}
+
+std::uint32_t network_key(std::uint32_t network_id, std::uint32_t index) {
+  return index << 12 | network_id;
+}
+
+MacAddress nic_mac(MacAddress base, std::uint32_t index) {
+  base[2] = static_cast<std::uint8_t>(base[2] ^ (index & 0x0f));
+  return base;
+}
+
+MacAddress bridged_mac(std::uint32_t job_id, std::uint32_t index, std::uint32_t rank) {
+  const std::uint64_t v = (std::uint64_t{job_id & 0x3ffffff} << 16) | (std::uint64_t{index & 0xf} << 12) | (rank & 0xfff);
+  MacAddress m{};
+  m[0] = static_cast<std::uint8_t>(0x42 | (((v >> 40) & 0x3) << 2));
+  for (int i = 1; i < 6; ++i) m[static_cast<std::size_t>(i)] = static_cast<std::uint8_t>(v >> (8 * (5 - i)));
+  return m;
+}
+
+JobNetworks choose_job_networks(const config::Config& cfg, const ClusterDef& def,
+                                const std::vector<std::string>& group_resource_sets) {
+  const auto& groups = def.groups();
+  if (!group_resource_sets.empty() && group_resource_sets.size() != groups.size()) {
+    throw JobError(fmt::format("SPANK_VM_RESOURCES names {} resource sets for the {} groups of {}",
+                               group_resource_sets.size(), groups.size(), def.to_string()),
+                   ErrorKind::config);
+  }
+  JobNetworks out;
+  std::vector<const config::ResourceSet*> sets;
+  for (std::size_t g = 0; g < groups.size(); ++g) {
+    const config::ResourceSet* set = nullptr;
+    if (group_resource_sets.empty()) {
+      set = cfg.default_resource_set();
+      if (set == nullptr) {
+        throw Error("no resource set is marked default: true", ErrorKind::config);
+      }
+    } else {
+      const auto it = cfg.resource_sets.find(group_resource_sets[g]);
+      if (it == cfg.resource_sets.end()) {
+        throw JobError(fmt::format("template {}: resource set \"{}\" is not defined in the system's "
+                                   "resources.yaml",
+                                   groups[g].template_name, group_resource_sets[g].substr(0, 64)),
+                       ErrorKind::config);
+      }
+      set = &it->second;
+    }
+    if (set->networks.size() > kMaxNicsPerVm + 1) {
+      throw JobError(fmt::format("resource set {} has {} networks; a VM has at most {} NICs", set->name,
+                                 set->networks.size(), kMaxNicsPerVm + 1),
+                     ErrorKind::config);
+    }
+    for (std::uint32_t i = 0; i < groups[g].count; ++i) sets.push_back(set);
+  }
+  for (const config::ResourceSet* set : sets) {
+    std::vector<std::uint32_t> nics;
+    for (const std::string& name : set->networks) {
+      auto it = std::find_if(out.networks.begin(), out.networks.end(),
+                             [&](const JobNet& n) { return n.name == name; });
+      if (it == out.networks.end()) {
+        if (out.networks.size() == kMaxJobNetworks) {
+          throw JobError(fmt::format("the job's VMs use more than {} networks", kMaxJobNetworks),
+                         ErrorKind::config);
+        }
+        JobNet net = job_net(cfg.networks.at(name), static_cast<std::uint32_t>(out.networks.size()));
+        if (net.kind == NetKind::l3) {
+          if (out.l3) {
+            throw JobError(fmt::format("the job's VMs use two L3 networks, {} and {}; a job has at most one",
+                                       out.networks.at(*out.l3).name, name),
+                           ErrorKind::config);
+          }
+          out.l3 = net.index;
+        }
+        out.networks.push_back(std::move(net));
+        it = out.networks.end() - 1;
+      }
+      if (std::find(nics.begin(), nics.end(), it->index) != nics.end()) {
+        throw JobError(fmt::format("resource set {} names network {} twice", set->name, name), ErrorKind::config);
+      }
+      nics.push_back(it->index);
+    }
+    out.resource_set_of_rank.push_back(set->name);
+    out.nics_of_rank.push_back(std::move(nics));
+  }
+  return out;
+}
+
+}  // namespace slurmvm::netsetup

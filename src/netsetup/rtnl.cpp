@@ -1,0 +1,95 @@
+// rtnetlink requests (rtnl.hpp).
+#include "netsetup/rtnl.hpp"
+
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "error.hpp"
+#include "unique_fd.hpp"
+
+namespace slurmvm::netsetup {
+namespace {
+
+// The <linux/netlink.h> accessor macros use C casts (-Wold-style-cast): the same arithmetic.
+constexpr std::size_t align4(std::size_t n) { return (n + 3) & ~std::size_t{3}; }
+constexpr std::size_t kNlHeader = align4(sizeof(nlmsghdr));
+constexpr std::size_t kAttrHeader = align4(sizeof(rtattr));
+
+void set_length(std::vector<unsigned char>& buf) {
+  const auto len = static_cast<std::uint32_t>(buf.size());
+  std::memcpy(buf.data() + offsetof(nlmsghdr, nlmsg_len), &len, sizeof len);
+}
+
+}  // namespace
+
+RtnlMessage::RtnlMessage(std::uint16_t type, std::uint16_t flags, const void* header, std::size_t header_len) {
+  nlmsghdr h{};
+  h.nlmsg_type = type;
+  h.nlmsg_flags = static_cast<std::uint16_t>(NLM_F_REQUEST | NLM_F_ACK | flags);
+  h.nlmsg_seq = 1;
+  buf_.resize(kNlHeader + align4(header_len));
+  std::memcpy(buf_.data(), &h, sizeof h);
+  std::memcpy(buf_.data() + kNlHeader, header, header_len);
+  set_length(buf_);
+}
+
+void RtnlMessage::put(std::uint16_t attr, const void* data, std::size_t len) {
+  rtattr a{};
+  a.rta_type = attr;
+  a.rta_len = static_cast<unsigned short>(kAttrHeader + len);
+  const std::size_t at = buf_.size();
+  buf_.resize(at + align4(kAttrHeader + len));
+  std::memcpy(buf_.data() + at, &a, sizeof a);
+  if (len > 0) std::memcpy(buf_.data() + at + kAttrHeader, data, len);
+  set_length(buf_);
+}
+
+std::size_t RtnlMessage::begin_nest(std::uint16_t attr) {
+  const std::size_t at = buf_.size();
+  put(static_cast<std::uint16_t>(attr | NLA_F_NESTED), nullptr, 0);
+  return at;
+}
+
+void RtnlMessage::end_nest(std::size_t token) {
+  const auto len = static_cast<unsigned short>(buf_.size() - token);
+  std::memcpy(buf_.data() + token + offsetof(rtattr, rta_len), &len, sizeof len);
+}
+
+int RtnlMessage::transact() const {
+  UniqueFd fd(::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE));
+  if (!fd) throw Error::from_errno("opening an rtnetlink socket", errno);
+  // The kernel answers a local socket at once; the timeout is only a guard.
+  const timeval timeout{5, 0};
+  ::setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  sockaddr_nl kernel{};
+  kernel.nl_family = AF_NETLINK;
+  if (::sendto(fd.get(), buf_.data(), buf_.size(), 0, reinterpret_cast<const sockaddr*>(&kernel), sizeof kernel) < 0) {
+    throw Error::from_errno("sending an rtnetlink request", errno);
+  }
+  alignas(nlmsghdr) char buf[8192];
+  for (;;) {
+    const ssize_t n = ::recv(fd.get(), buf, sizeof buf, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EAGAIN) throw Error("no rtnetlink answer from the kernel within 5 s", ErrorKind::timeout);
+    if (n < 0) throw Error::from_errno("waiting for the kernel's rtnetlink answer", errno);
+    const auto len = static_cast<std::size_t>(n);
+    for (std::size_t off = 0; off + sizeof(nlmsghdr) <= len;) {
+      nlmsghdr h;
+      std::memcpy(&h, buf + off, sizeof h);
+      if (h.nlmsg_len < sizeof(nlmsghdr) || off + h.nlmsg_len > len) break;
+      if (h.nlmsg_seq == 1 && h.nlmsg_type == NLMSG_ERROR && h.nlmsg_len >= kNlHeader + sizeof(nlmsgerr)) {
+        nlmsgerr err;
+        std::memcpy(&err, buf + off + kNlHeader, sizeof err);
+        return err.error;
+      }
+      off += align4(h.nlmsg_len);
+    }
+  }
+}
+
+}  // namespace slurmvm::netsetup

@@ -1,0 +1,35 @@
+// One rtnetlink request and its acknowledgement, built attribute by attribute: what the link
+// group, bridge port and VLAN calls send (no libnl: DESIGN.md names it, and these few
+// messages are not worth a dependency). Every call acts in the calling thread's namespace.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace slurmvm::netsetup {
+
+class RtnlMessage {
+ public:
+  // A request of `type` (RTM_NEWLINK, ...) with NLM_F_REQUEST | NLM_F_ACK | `flags`, whose
+  // fixed header (an ifinfomsg, ...) is `header`.
+  RtnlMessage(std::uint16_t type, std::uint16_t flags, const void* header, std::size_t header_len);
+
+  void put(std::uint16_t attr, const void* data, std::size_t len);
+  template <class T>
+  void put(std::uint16_t attr, const T& value) {
+    put(attr, &value, sizeof value);
+  }
+  // A nested attribute: put() its members between begin_nest() and end_nest().
+  std::size_t begin_nest(std::uint16_t attr);
+  void end_nest(std::size_t token);
+
+  // Sends the request and waits (5 s at most) for the kernel's answer: 0, or a negative errno.
+  // Throws Error when the socket itself fails or no answer comes.
+  int transact() const;
+
+ private:
+  std::vector<unsigned char> buf_;
+};
+
+}  // namespace slurmvm::netsetup
