@@ -111,9 +111,19 @@ std::optional<fs::path> prepare_disk(const config::Template& t, const VmSubstitu
 HostKey prepare_seed(const config::Template& t, const TaskEnv& task, const VmSubstitutions& subst,
                      const VmPaths& paths, const std::string& hostname, const std::optional<VmNetwork>& network) {
   SeedInputs in;
-  if (network && !network->ip.empty() && network->prefix != 0) {
-    in.network = SeedNetwork{network->mac, network->ip, network->prefix, network->gateway, network->mtu,
-                             network->hosts};
+  if (network && !network->nics.empty()) {
+    SeedNetwork seed;
+    for (const VmNic& nic : network->nics) {
+      SeedNic s{nic.mac, {}, 0, {}, nic.mtu, nic.kind == NicKind::bridged};
+      if (nic.kind == NicKind::l3 && !nic.ip.empty() && nic.prefix != 0) {
+        s.ip = nic.ip;
+        s.prefix = nic.prefix;
+        s.gateway = nic.gateway;
+      }
+      seed.nics.push_back(std::move(s));
+    }
+    seed.hosts = network->hosts;
+    in.network = std::move(seed);
   }
   in.instance_id = t.instance_id.value_or(fmt::format("{}-{}", task.job_id, hostname));
   in.hostname = hostname;
@@ -169,6 +179,13 @@ void launch_vm(const LaunchOptions& options, const TaskEnv& task, const std::vec
   if (options.network) {
     report_prolog_error(run_dir(), task.job_id);
     network = load_vm_network(run_dir(), task.job_id, task.rank);
+    // The prolog planned the NICs from the resource set the template had at submission.
+    if (!network->resource_set.empty() && network->resource_set != tpl.resource_set) {
+      throw Error(fmt::format("template {} now uses resource set {}, but the job's networks were set up "
+                              "for {} when it was submitted: submit the job again",
+                              tpl.name, tpl.resource_set, network->resource_set),
+                  ErrorKind::config);
+    }
   }
 
   const fs::path job_dir = user_job_dir(task.home, task.job_id);
@@ -197,7 +214,9 @@ void launch_vm(const LaunchOptions& options, const TaskEnv& task, const std::vec
   spec.console_socket = socket_path_for_qemu(paths.console);
   spec.console_log = paths.console_log.string();
   spec.agent_socket = socket_path_for_qemu(paths.agent);
-  if (network) spec.nic = NicSpec{network->tap, network->mac, tpl.nic_model};
+  if (network) {
+    for (const VmNic& nic : network->nics) spec.nics.push_back(NicSpec{nic.tap, nic.mac, tpl.nic_model});
+  }
   if (tpl.kernel) {
     const std::string kernel = subst.expand(*tpl.kernel);
     if (kernel.empty() || kernel.front() != '/') {

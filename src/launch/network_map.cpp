@@ -40,6 +40,51 @@ std::string string_field(const json& entry, const char* key, std::string_view wh
   return it->get<std::string>();
 }
 
+VmNic parse_nic(const json& entry, const std::string& where) {
+  if (!entry.is_object()) throw Error(fmt::format("{}: must be an object", where), ErrorKind::config);
+  VmNic nic;
+  nic.network = string_field(entry, "network", where);
+  const std::string kind = string_field(entry, "kind", where);
+  if (kind == "L3") {
+    nic.kind = NicKind::l3;
+  } else if (kind == "L2") {
+    nic.kind = NicKind::l2;
+  } else if (kind == "bridged") {
+    nic.kind = NicKind::bridged;
+  } else {
+    throw Error(fmt::format("{}: \"kind\" must be L3, L2 or bridged", where), ErrorKind::config);
+  }
+  nic.tap = string_field(entry, "tap", where);
+  nic.mac = string_field(entry, "mac", where);
+  nic.ip = string_field(entry, "ip", where);
+  nic.gateway = string_field(entry, "gateway", where);
+  if (!valid_ifname(nic.tap)) {
+    throw Error(fmt::format("{}: \"tap\" is not an interface name: \"{}\"", where, nic.tap), ErrorKind::config);
+  }
+  if (!valid_mac(nic.mac)) {
+    throw Error(fmt::format("{}: \"mac\" is not a MAC address: \"{}\"", where, nic.mac), ErrorKind::config);
+  }
+  // Written into the seed's network-config: addresses only.
+  for (const std::string* addr : {&nic.ip, &nic.gateway}) {
+    if (addr->find_first_not_of("0123456789.") != std::string::npos) {
+      throw Error(fmt::format("{}: \"{}\" is not an IPv4 address", where, *addr), ErrorKind::config);
+    }
+  }
+  if (const auto prefix = entry.find("prefix"); prefix != entry.end() && !prefix->is_null()) {
+    if (!prefix->is_number_unsigned() || prefix->get<std::uint64_t>() == 0 || prefix->get<std::uint64_t>() > 32) {
+      throw Error(fmt::format("{}: \"prefix\" must be a prefix length 1..32", where), ErrorKind::config);
+    }
+    nic.prefix = static_cast<unsigned>(prefix->get<std::uint64_t>());
+  }
+  if (const auto mtu = entry.find("mtu"); mtu != entry.end() && !mtu->is_null()) {
+    if (!mtu->is_number_unsigned() || mtu->get<std::uint64_t>() < 576 || mtu->get<std::uint64_t>() > 65535) {
+      throw Error(fmt::format("{}: \"mtu\" must be 576..65535", where), ErrorKind::config);
+    }
+    nic.mtu = static_cast<unsigned>(mtu->get<std::uint64_t>());
+  }
+  return nic;
+}
+
 }  // namespace
 
 std::filesystem::path network_map_path(const std::filesystem::path& run_dir, std::uint32_t job_id) {
@@ -64,27 +109,23 @@ std::optional<VmNetwork> parse_network_map(std::string_view text, std::uint32_t 
   if (!it->is_object()) throw Error(fmt::format("{}: must be an object", where), ErrorKind::config);
 
   VmNetwork net;
-  net.tap = string_field(*it, "tap", where);
-  net.mac = string_field(*it, "mac", where);
-  net.ip = string_field(*it, "ip", where);
-  net.gateway = string_field(*it, "gateway", where);
-  if (!valid_ifname(net.tap)) {
-    throw Error(fmt::format("{}: \"tap\" is not an interface name: \"{}\"", where, net.tap), ErrorKind::config);
+  net.resource_set = string_field(*it, "resource_set", where);
+  const auto nics = it->find("nics");
+  if (nics == it->end() || !nics->is_array()) {
+    throw Error(fmt::format("{}: \"nics\" must be a list", where), ErrorKind::config);
   }
-  if (!valid_mac(net.mac)) {
-    throw Error(fmt::format("{}: \"mac\" is not a MAC address: \"{}\"", where, net.mac), ErrorKind::config);
-  }
-  if (const auto prefix = it->find("prefix"); prefix != it->end() && !prefix->is_null()) {
-    if (!prefix->is_number_unsigned() || prefix->get<std::uint64_t>() == 0 || prefix->get<std::uint64_t>() > 32) {
-      throw Error(fmt::format("{}: \"prefix\" must be a prefix length 1..32", where), ErrorKind::config);
+  if (nics->size() > 16) throw Error(fmt::format("{}: more than 16 NICs", where), ErrorKind::config);
+  for (std::size_t i = 0; i < nics->size(); ++i) {
+    net.nics.push_back(parse_nic((*nics)[i], fmt::format("{}.nics[{}]", where, i)));
+    const VmNic& nic = net.nics.back();
+    if (nic.kind == NicKind::l3 && net.tap.empty()) {
+      net.tap = nic.tap;
+      net.mac = nic.mac;
+      net.ip = nic.ip;
+      net.prefix = nic.prefix;
+      net.gateway = nic.gateway;
+      net.mtu = nic.mtu;
     }
-    net.prefix = static_cast<unsigned>(prefix->get<std::uint64_t>());
-  }
-  if (const auto mtu = it->find("mtu"); mtu != it->end() && !mtu->is_null()) {
-    if (!mtu->is_number_unsigned() || mtu->get<std::uint64_t>() < 576 || mtu->get<std::uint64_t>() > 65535) {
-      throw Error(fmt::format("{}: \"mtu\" must be 576..65535", where), ErrorKind::config);
-    }
-    net.mtu = static_cast<unsigned>(mtu->get<std::uint64_t>());
   }
   if (const auto hosts = root.find("hosts"); hosts != root.end() && hosts->is_object()) {
     for (const auto& [name, addr] : hosts->items()) {

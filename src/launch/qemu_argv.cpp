@@ -96,10 +96,12 @@ std::vector<std::string> build_qemu_argv(const VmSpec& s) {
       break;
   }
 
-  if (s.nic) {
-    add({"-netdev", fmt::format("tap,id=n0,ifname={},script=no,downscript=no", s.nic->tap)});
-    const std::string device = nic_device(s.nic->model);
-    std::string opts = fmt::format("{},id=nic0,netdev=n0,mac={}", device, s.nic->mac);
+  // In order: the guest enumerates them as eth0, eth1, ... (ascending PCI slots).
+  for (std::size_t i = 0; i < s.nics.size(); ++i) {
+    const NicSpec& nic = s.nics[i];
+    add({"-netdev", fmt::format("tap,id=n{},ifname={},script=no,downscript=no", i, nic.tap)});
+    const std::string device = nic_device(nic.model);
+    std::string opts = fmt::format("{},id=nic{},netdev=n{},mac={}", device, i, i, nic.mac);
     // Checksum offload off: on an Open vSwitch userspace (netdev) datapath, partial checksums
     // and oversized GSO frames from the guest are forwarded as they are and TCP breaks
     // (../shared/reference/net-and-vm-on-one-machine.md §2.5, §4.4). Sites on the kernel

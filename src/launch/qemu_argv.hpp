@@ -47,7 +47,7 @@ struct VmSpec {
   std::string console_socket;
   std::string console_log;
   std::string agent_socket;
-  std::optional<NicSpec> nic;
+  std::vector<NicSpec> nics;  // eth0 first
   std::optional<std::string> kernel;
   std::vector<std::string> custom_args;  // appended last, already expanded
 };

@@ -155,12 +155,23 @@ SeedFiles build_seed_files(const SeedInputs& in, std::string_view mime_boundary)
   files.host_key = in.host_key.private_key;
   if (in.network) {
     const SeedNetwork& n = *in.network;
-    // Matched by MAC, as cloud-init and the tiny guest both apply it, whatever the NIC's name.
-    json eth = {{"match", {{"macaddress", n.mac}}},
-                {"addresses", json::array({fmt::format("{}/{}", n.ip, n.prefix)})}};
-    if (!n.gateway.empty()) eth["gateway4"] = n.gateway;
-    if (n.mtu) eth["mtu"] = *n.mtu;
-    const json config = {{"version", 2}, {"ethernets", {{"eth0", eth}}}};
+    json ethernets = json::object();
+    for (std::size_t i = 0; i < n.nics.size(); ++i) {
+      const SeedNic& nic = n.nics[i];
+      // Matched by MAC, as cloud-init and the tiny guest both apply it, whatever the NIC's name.
+      json eth = {{"match", {{"macaddress", nic.mac}}}};
+      if (!nic.ip.empty()) {
+        eth["addresses"] = json::array({fmt::format("{}/{}", nic.ip, nic.prefix)});
+        if (!nic.gateway.empty()) eth["gateway4"] = nic.gateway;
+      } else {
+        eth["dhcp4"] = nic.dhcp;
+        // A host LAN without DHCP must not hold the guest's boot (netplan's optional).
+        if (nic.dhcp) eth["optional"] = true;
+      }
+      if (nic.mtu) eth["mtu"] = *nic.mtu;
+      ethernets[fmt::format("eth{}", i)] = std::move(eth);
+    }
+    const json config = {{"version", 2}, {"ethernets", std::move(ethernets)}};
     files.network_config = header_comment(in) + to_block_yaml(config);
     for (const auto& [name, addr] : n.hosts) files.hosts += fmt::format("{} {}\n", addr, name);
   }

@@ -35,14 +35,22 @@ struct UserDataFile {
   std::string content;
 };
 
-// The VM's address, as the prolog planned it: written as a network-config (version 2) so that
-// the guest needs no DHCP server.
-struct SeedNetwork {
+// One NIC as the prolog planned it, matched by MAC: its static address on the job's L3
+// network, none on an L2 segment (the VMs' own business), DHCP on a host bridge (the site's
+// LAN).
+struct SeedNic {
   std::string mac;
-  std::string ip;
+  std::string ip;  // empty: no address from us
   unsigned prefix = 0;
   std::string gateway;
   std::optional<unsigned> mtu;
+  bool dhcp = false;
+};
+
+// The VM's NICs, written as a network-config (version 2) so that the guest needs no DHCP
+// server on the job's networks.
+struct SeedNetwork {
+  std::vector<SeedNic> nics;  // eth0 first
   std::vector<std::pair<std::string, std::string>> hosts;  // name, address
 };
 

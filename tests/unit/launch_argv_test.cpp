@@ -38,7 +38,7 @@ VmSpec tcg_spec() {
   s.console_socket = kDir + "/console.sock";
   s.console_log = kDir + "/console.log";
   s.agent_socket = kDir + "/qga.sock";
-  s.nic = NicSpec{"svm2a.3", "52:54:00:02:a0:03", "virtio-net"};
+  s.nics = {NicSpec{"svm2a.3", "52:54:00:02:a0:03", "virtio-net"}};
   return s;
 }
 
@@ -112,7 +112,7 @@ TEST(LaunchArgv, VirtioScsiDiskAndSeedOnTheScsiBus) {
   VmSpec s = tcg_spec();
   s.disk_model = DiskModel::virtio_scsi;
   s.disk_cache = DiskCache::writeback;
-  s.nic.reset();
+  s.nics.clear();
   const Argv expected = concat({
       common_head("tcg,tb-size=64", "max"),
       {"-device", "virtio-scsi-pci,id=scsi0",
@@ -128,7 +128,7 @@ TEST(LaunchArgv, IdeDiskAndSeedCdrom) {
   VmSpec s = tcg_spec();
   s.disk_model = DiskModel::ide;
   s.disk_cache = DiskCache::none;
-  s.nic->model = "e1000";
+  s.nics[0].model = "e1000";
   const Argv expected = concat({
       common_head("tcg,tb-size=64", "max"),
       {"-drive", "file=" + kDir + "/disk.qcow2,format=qcow2,cache=none,discard=unmap,if=ide,index=0,media=disk",
@@ -143,7 +143,7 @@ TEST(LaunchArgv, IdeDiskAndSeedCdrom) {
 TEST(LaunchArgv, NoImageMeansNoDiskButStillASeed) {
   VmSpec s = tcg_spec();
   s.disk.reset();
-  s.nic.reset();
+  s.nics.clear();
   const Argv expected = concat({
       common_head("tcg,tb-size=64", "max"),
       {"-drive", "file=" + kDir + "/seed.iso,format=raw,readonly=on,if=virtio,index=1"},
@@ -153,7 +153,7 @@ TEST(LaunchArgv, NoImageMeansNoDiskButStillASeed) {
 
 TEST(LaunchArgv, KernelBootGetsPcoccsDefaultCommandLineUnlessCustomArgsGiveOne) {
   VmSpec s = tcg_spec();
-  s.nic.reset();
+  s.nics.clear();
   s.kernel = "/images/vmlinuz";
   Argv argv = build_qemu_argv(s);
   EXPECT_EQ(Argv(argv.end() - 4, argv.end()),
@@ -235,4 +235,19 @@ TEST(LaunchQemuBinary, BareNamesAreLookedUpInFixedDirectories) {
   }
   EXPECT_THROW(resolve_qemu_binary("bin/qemu", only("bin/qemu")), Error);
   EXPECT_THROW(resolve_qemu_binary("/opt/missing", only("/nowhere")), Error);
+}
+
+TEST(LaunchArgv, SeveralNicsInResourceSetOrder) {
+  VmSpec s = tcg_spec();
+  s.disk.reset();
+  s.nics = {NicSpec{"svm2a.3", "52:54:00:02:a0:03", "virtio-net"}, NicSpec{"svm2a.1003", "52:54:01:02:a0:03", "e1000"}};
+  const Argv expected = concat({
+      common_head("tcg,tb-size=64", "max"),
+      {"-drive", "file=" + kDir + "/seed.iso,format=raw,readonly=on,if=virtio,index=1",
+       "-netdev", "tap,id=n0,ifname=svm2a.3,script=no,downscript=no",
+       "-device", "virtio-net-pci,id=nic0,netdev=n0,mac=52:54:00:02:a0:03,csum=off,guest_csum=off",
+       "-netdev", "tap,id=n1,ifname=svm2a.1003,script=no,downscript=no",
+       "-device", "e1000,id=nic1,netdev=n1,mac=52:54:01:02:a0:03"},
+  });
+  EXPECT_EQ(build_qemu_argv(s), expected);
 }

@@ -45,8 +45,13 @@ unsigned mode_of(const fs::path& p) {
 constexpr const char* kMap = R"({
   "network_id": 43,
   "vms": {
-    "0": {"tap": "svm2a.0", "mac": "52:54:00:02:b0:00", "ip": "10.128.42.2", "gateway": "10.128.42.1", "ssh_port": 40022},
-    "3": {"tap": "svm2a.3", "mac": "52:54:00:02:b0:03", "ip": "10.128.42.5", "gateway": "10.128.42.1", "ssh_port": null}
+    "0": {"resource_set": "cluster", "ssh_port": 40022, "nics": [
+           {"network": "nat", "kind": "L3", "tap": "svm2a.0", "mac": "52:54:00:02:b0:00", "ip": "10.128.42.2",
+            "prefix": 20, "gateway": "10.128.42.1", "mtu": 1450},
+           {"network": "pv", "kind": "L2", "tap": "svm2a.1000", "mac": "52:54:01:02:b0:00", "mtu": 1450},
+           {"network": "lan", "kind": "bridged", "tap": "svm2a.2000", "mac": "42:00:00:2a:20:00"}]},
+    "3": {"resource_set": "private", "ssh_port": null, "nics": [
+           {"network": "pv", "kind": "L2", "tap": "svm2a.3", "mac": "52:54:01:02:b0:03"}]}
   }
 })";
 
@@ -60,18 +65,29 @@ TEST(LaunchNetworkMap, ReadsThisVmsEntry) {
   EXPECT_EQ(vm0->ip, "10.128.42.2");
   EXPECT_EQ(vm0->gateway, "10.128.42.1");
   EXPECT_EQ(vm0->ssh_port, 40022);
-  EXPECT_FALSE(parse_network_map(kMap, 3, "vms.json")->ssh_port);
+  EXPECT_EQ(vm0->resource_set, "cluster");
+  ASSERT_EQ(vm0->nics.size(), 3u);
+  EXPECT_EQ(vm0->nics[1].kind, NicKind::l2);
+  EXPECT_EQ(vm0->nics[1].tap, "svm2a.1000");
+  EXPECT_EQ(vm0->nics[2].kind, NicKind::bridged);
+  EXPECT_FALSE(vm0->nics[2].mtu);
+  // A VM with no L3 NIC has no address and no ssh port.
+  const auto vm3 = parse_network_map(kMap, 3, "vms.json");
+  EXPECT_FALSE(vm3->ssh_port);
+  EXPECT_TRUE(vm3->ip.empty());
+  EXPECT_EQ(vm3->nics.at(0).mac, "52:54:01:02:b0:03");
   EXPECT_FALSE(parse_network_map(kMap, 1, "vms.json"));  // on another node
 }
 
 TEST(LaunchNetworkMap, RefusesValuesThatWouldChangeQemusOptions) {
-  for (const char* entry : {R"({"tap": "svm,script=/tmp/x", "mac": "52:54:00:02:b0:00"})",
-                            R"({"tap": "a-very-long-interface-name", "mac": "52:54:00:02:b0:00"})",
-                            R"({"tap": "svm2a.0", "mac": "52:54:00:02:b0:00,x"})",
-                            R"({"tap": "svm2a.0", "mac": "52:54:00:02:b0"})",
-                            R"({"tap": 7, "mac": "52:54:00:02:b0:00"})",
-                            R"({"tap": "svm2a.0", "mac": "52:54:00:02:b0:00", "ssh_port": 70000})"}) {
-    const std::string text = std::string(R"({"vms": {"0": )") + entry + "}}";
+  for (const char* entry : {R"({"kind": "L2", "tap": "svm,script=/tmp/x", "mac": "52:54:00:02:b0:00"})",
+                            R"({"kind": "L2", "tap": "a-very-long-interface-name", "mac": "52:54:00:02:b0:00"})",
+                            R"({"kind": "L2", "tap": "svm2a.0", "mac": "52:54:00:02:b0:00,x"})",
+                            R"({"kind": "L2", "tap": "svm2a.0", "mac": "52:54:00:02:b0"})",
+                            R"({"kind": "L2", "tap": 7, "mac": "52:54:00:02:b0:00"})",
+                            R"({"tap": "svm2a.0", "mac": "52:54:00:02:b0:00", "kind": "L4"})",
+                            R"({"tap": "svm2a.0", "mac": "52:54:00:02:b0:00", "kind": "L3", "ip": "1.2.3.4 x"})"}) {
+    const std::string text = std::string(R"({"vms": {"0": {"nics": [)") + entry + "]}}}";
     try {
       parse_network_map(text, 0, "/run/slurm-vm/jobs/1/vms.json");
       FAIL() << entry;
@@ -97,7 +113,7 @@ TEST(LaunchNetworkMap, MissingMapOrEntrySaysThePrologDidNotRun) {
   }
   fs::create_directories(run.path() / "jobs/42");
   std::ofstream(run.path() / "jobs/42/vms.json") << kMap;
-  EXPECT_EQ(load_vm_network(run.path(), 42, 3).tap, "svm2a.3");
+  EXPECT_EQ(load_vm_network(run.path(), 42, 3).nics.at(0).tap, "svm2a.3");
   EXPECT_THROW(load_vm_network(run.path(), 42, 1), Error);
 }
 

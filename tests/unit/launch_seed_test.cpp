@@ -247,3 +247,23 @@ TEST(LaunchSshKeys, ReadsEveryPubFileInOrderWithoutDuplicates) {
   }
   std::filesystem::remove_all(dir);
 }
+
+TEST(LaunchSeed, NetworkConfigHasEveryNicInOrder) {
+  SeedInputs in = inputs();
+  SeedNetwork net;
+  net.nics = {SeedNic{"52:54:00:02:a0:03", "10.128.42.5", 20, "10.128.42.1", 1450, false},
+              SeedNic{"52:54:01:02:a0:03", "", 0, "", 1450, false},
+              SeedNic{"42:00:00:2a:20:03", "", 0, "", std::nullopt, true}};
+  net.hosts = {{"vm3", "10.128.42.5"}};
+  in.network = net;
+  const SeedFiles files = build_seed_files(in, "BOUNDARY");
+  const std::string& nc = files.network_config;
+  EXPECT_THAT(nc, HasSubstr("version: 2\n"));
+  EXPECT_THAT(nc,
+              HasSubstr("  eth0:\n    addresses:\n      - \"10.128.42.5/20\"\n    gateway4: \"10.128.42.1\"\n"
+                        "    match:\n      macaddress: \"52:54:00:02:a0:03\"\n    mtu: 1450\n"));
+  // The L2 segment: no address from us; the host bridge: the site's DHCP, not waited for.
+  EXPECT_THAT(nc, HasSubstr("  eth1:\n    dhcp4: false\n    match:\n      macaddress: \"52:54:01:02:a0:03\"\n    mtu: 1450\n"));
+  EXPECT_THAT(nc, HasSubstr("  eth2:\n    dhcp4: true\n    match:\n      macaddress: \"42:00:00:2a:20:03\"\n    optional: true\n"));
+  EXPECT_EQ(files.hosts, "10.128.42.5 vm3\n");
+}

@@ -1,0 +1,136 @@
+// A job's networks from its VMs' resource sets (netsetup/job_networks.hpp), against the
+// repository's example configuration (templates/) plus the sets each case needs.
+#include <gtest/gtest.h>
+#include <gmock/gmock.h>
+
+#include <string>
+#include <vector>
+
+#include "cluster_def.hpp"
+#include "config/config.hpp"
+#include "job_names.hpp"
+#include "netsetup/job_networks.hpp"
+#include "netsetup/node_plan.hpp"
+
+using namespace slurmvm;
+using namespace slurmvm::netsetup;
+using testing::HasSubstr;
+
+namespace {
+
+config::Config example() {
+  auto cfg = config::load_config(
+      config::ConfigDirs{std::filesystem::path(SLURM_VM_TEST_DATA) / "../../templates", std::nullopt});
+  auto add_net = [&](const std::string& name, config::NetworkSettings s) {
+    cfg.networks.emplace(name, config::Network{name, {}, 0, std::move(s)});
+  };
+  auto add_set = [&](const std::string& name, std::vector<std::string> nets) {
+    cfg.resource_sets.emplace(name, config::ResourceSet{name, std::move(nets), false, {}, 0});
+  };
+  config::EthernetNetwork nat2;
+  nat2.dev_prefix = "n2";
+  add_net("nat2", nat2);
+  add_net("ib", config::InfinibandNetwork{"mlx5_0", 0x2000, 0x3000, "opensm", "/x", "/y", std::nullopt});
+  add_net("lan", config::BridgedNetwork{"br0", "", 9000, {}});
+  add_set("l2-only", {"private"});
+  add_set("two-l3", {"nat-rssh", "nat2"});
+  add_set("other-l3", {"nat2"});
+  add_set("with-ib", {"nat-rssh", "ib"});
+  add_set("twice", {"private", "private"});
+  add_set("lan-first", {"lan", "nat-rssh", "private"});
+  return cfg;
+}
+
+JobNetworks choose(const std::string& def, const std::vector<std::string>& sets) {
+  return choose_job_networks(example(), ClusterDef::parse(def), sets);
+}
+
+std::string job_error(const std::string& def, const std::vector<std::string>& sets) {
+  try {
+    choose(def, sets);
+  } catch (const JobError& e) {
+    return e.what();
+  } catch (const std::exception& e) {
+    return std::string("not a JobError: ") + e.what();
+  }
+  return "no error";
+}
+
+}  // namespace
+
+TEST(JobNetworks, NoResourceSetsMeansTheDefaultForEveryVm) {
+  const auto n = choose("a:2,b:1", {});
+  ASSERT_EQ(n.networks.size(), 1u);
+  EXPECT_EQ(n.networks[0].name, "nat-rssh");
+  EXPECT_EQ(n.networks[0].kind, NetKind::l3);
+  EXPECT_EQ(n.networks[0].tap_mtu, 1450u);  // mtu 1500 - GRE
+  EXPECT_TRUE(n.networks[0].reverse_nat);
+  EXPECT_EQ(n.l3, 0u);
+  EXPECT_EQ(n.nics_of_rank, (std::vector<std::vector<std::uint32_t>>{{0}, {0}, {0}}));
+  EXPECT_EQ(n.resource_set_of_rank, (std::vector<std::string>{"default", "default", "default"}));
+}
+
+TEST(JobNetworks, NetworksAreNumberedByFirstUseAndNicsFollowTheirSet) {
+  const auto n = choose("m:1,c:2", {"l2-only", "lan-first"});
+  ASSERT_EQ(n.networks.size(), 3u);
+  EXPECT_EQ(n.networks[0].name, "private");
+  EXPECT_EQ(n.networks[0].kind, NetKind::l2);
+  EXPECT_EQ(n.networks[1].name, "lan");
+  EXPECT_EQ(n.networks[1].kind, NetKind::bridged);
+  EXPECT_EQ(n.networks[1].tap_mtu, 9000u);  // the host LAN's own MTU, no tunnel
+  EXPECT_EQ(n.networks[1].host_bridge, "br0");
+  EXPECT_EQ(n.networks[2].name, "nat-rssh");
+  EXPECT_EQ(n.l3, 2u);
+  EXPECT_EQ(n.nics_of_rank[0], (std::vector<std::uint32_t>{0}));
+  EXPECT_EQ(n.nics_of_rank[2], (std::vector<std::uint32_t>{1, 2, 0}));
+}
+
+TEST(JobNetworks, WhatAJobCannotHaveIsTheJobsError) {
+  EXPECT_THAT(job_error("a:1", {"nope"}), HasSubstr("resource set \"nope\" is not defined"));
+  EXPECT_THAT(job_error("a:1,b:1", {"default"}), HasSubstr("names 1 resource sets for the 2 groups"));
+  EXPECT_THAT(job_error("a:1", {"two-l3"}), HasSubstr("two L3 networks, nat-rssh and nat2"));
+  EXPECT_THAT(job_error("a:1,b:1", {"default", "other-l3"}), HasSubstr("two L3 networks"));
+  EXPECT_THAT(job_error("a:1", {"with-ib"}), HasSubstr("network ib is of type infiniband"));
+  EXPECT_THAT(job_error("a:1", {"twice"}), HasSubstr("names network private twice"));
+}
+
+TEST(JobNetworks, KeysAndMacsOfNetworkK) {
+  EXPECT_EQ(network_key(150, 0), 150u);  // the first network: the job's network id, as before
+  EXPECT_EQ(network_key(150, 3), (3u << 12) | 150u);
+  const MacAddress base{0x52, 0x54, 0x00, 0x09, 0x60, 0x01};
+  EXPECT_EQ(nic_mac(base, 0), base);
+  EXPECT_EQ(nic_mac(base, 2), (MacAddress{0x52, 0x54, 0x02, 0x09, 0x60, 0x01}));
+  // Bridged: job id, k, rank, locally administered unicast.
+  EXPECT_EQ(bridged_mac(0x1093, 2, 1), (MacAddress{0x42, 0x00, 0x10, 0x93, 0x20, 0x01}));
+  const auto big = bridged_mac(0x3feffff, 15, 0xfff);
+  EXPECT_EQ(big[0] & 0x03, 0x02);
+  EXPECT_NE(bridged_mac(4242, 0, 1), bridged_mac(4242 + 2047, 0, 1));  // network ids repeat; MACs do not
+}
+
+TEST(JobNetworks, TapNamesPerNic) {
+  EXPECT_EQ(tap_name(0x2a, 3), "svm2a.3");
+  EXPECT_EQ(tap_name(0x2a, 3, 1), "svm2a.1003");
+  EXPECT_EQ(tap_name(0x3feffff, 0xffc, 15), "svm3feffff.fffc");
+  EXPECT_EQ(tap_name(0xfffffffe, 0xffc, 0), "svmfffffffe.ffc");
+  EXPECT_THROW(tap_name(0xfffffffe, 1, 1), Error);
+  EXPECT_THROW(tap_name(1, 1, 16), Error);
+}
+
+TEST(JobNetworks, SpankResourcesAreNamesOnePerGroup) {
+  std::map<std::string, std::string> env = {{"SLURM_JOB_ID", "7"}, {"SLURM_JOB_UID", "1000"},
+                                            {"SLURMD_NODENAME", "n1"}, {"SLURM_JOB_NODELIST", "n1"},
+                                            {"SLURM_JOB_CPUS_PER_NODE", "4"}, {"SPANK_VM_TEMPLATE", "a:1,b:2"},
+                                            {"SPANK_VM_RESOURCES", "default,cluster"}};
+  auto lookup = [&](const std::string& name) -> std::optional<std::string> {
+    const auto it = env.find(name);
+    if (it == env.end()) return std::nullopt;
+    return it->second;
+  };
+  EXPECT_EQ(parse_job_inputs(lookup).resource_sets, (std::vector<std::string>{"default", "cluster"}));
+  for (const char* bad : {"default", "default,cluster,x", "default,", "de fault,x", "default,../x"}) {
+    env["SPANK_VM_RESOURCES"] = bad;
+    EXPECT_THROW(parse_job_inputs(lookup), JobError) << bad;
+  }
+  env.erase("SPANK_VM_RESOURCES");
+  EXPECT_TRUE(parse_job_inputs(lookup).resource_sets.empty());
+}
