@@ -5,7 +5,6 @@
 #include <linux/rtnetlink.h>
 #include <net/if.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 
 #include <cerrno>
 #include <charconv>
@@ -65,13 +64,10 @@ std::uint16_t default_pvid(const std::string& bridge) {
 
 void check_host_bridge(const std::string& bridge) {
   validate_ifname(bridge);
-  struct stat st {};
-  if (::stat(fmt::format("/sys/class/net/{}", bridge).c_str(), &st) != 0) {
+  // if_nametoindex asks the kernel through a socket of the calling thread's namespace; /sys
+  // may show another one. Whether it is a bridge, the kernel says when the TAP joins it.
+  if (::if_nametoindex(bridge.c_str()) == 0) {
     throw Error(fmt::format("host bridge {} does not exist on this node (networks.yaml host-bridge)", bridge),
-                ErrorKind::config);
-  }
-  if (::stat(fmt::format("/sys/class/net/{}/bridge", bridge).c_str(), &st) != 0) {
-    throw Error(fmt::format("host bridge {} is not a Linux bridge (networks.yaml host-bridge)", bridge),
                 ErrorKind::config);
   }
 }
@@ -80,7 +76,11 @@ void attach_to_bridge(const std::string& tap, const std::string& bridge, const s
   with_context(fmt::format("putting {} on bridge {}", tap, bridge), [&] {
     const int port = ifindex_of(tap, "TAP");
     const int master = ifindex_of(bridge, "bridge");
-    if (const int rc = set_master(port, master); rc != 0) throw Error::from_errno("IFLA_MASTER", -rc);
+    if (const int rc = set_master(port, master); rc == -EOPNOTSUPP) {
+      throw Error(fmt::format("{} is not a Linux bridge (networks.yaml host-bridge)", bridge), ErrorKind::config);
+    } else if (rc != 0) {
+      throw Error::from_errno("IFLA_MASTER", -rc);
+    }
     if (vlans.empty()) return;
     bool keep_default = false;
     const std::uint16_t pvid = default_pvid(bridge);

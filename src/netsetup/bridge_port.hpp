@@ -11,14 +11,15 @@
 
 namespace slurmvm::netsetup {
 
-// Throws Error(config) unless `bridge` exists in the calling thread's namespace and is a Linux
-// bridge (sysfs `bridge/` directory): a node missing its site bridge is a node fault.
+// Throws Error(config) unless `bridge` exists in the calling thread's namespace: a node
+// missing its site bridge is a node fault.
 void check_host_bridge(const std::string& bridge);
 
-// Makes `tap` a port of `bridge` (IFLA_MASTER). With VLANs: each is added to the port
+// Makes `tap` a port of `bridge` (IFLA_MASTER; Error(config) when it is no Linux bridge). With VLANs: each is added to the port
 // (native: PVID and egress untagged; untagged: egress untagged; tagged: tagged), and the
 // bridge's default PVID is taken off the port unless it is one of them, so that the VM sees
-// only its own VLANs. VLANs only filter on a bridge with vlan_filtering=1, the site's choice.
+// only its own VLANs (the default PVID is read from sysfs, 1 when /sys shows another
+// namespace). VLANs only filter on a bridge with vlan_filtering=1, the site's choice.
 // Throws Error naming the TAP and the bridge.
 void attach_to_bridge(const std::string& tap, const std::string& bridge, const std::vector<config::Vlan>& vlans);
 

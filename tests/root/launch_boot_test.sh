@@ -294,8 +294,9 @@ check_network() {
   ip -n "$NS" link set "$tap" up
   mkdir -p "$TMP/run/jobs/$JOB_ID"
   cat >"$TMP/run/jobs/$JOB_ID/vms.json" <<EOF
-{"network_id": 7, "vms": {"0": {"tap": "$tap", "mac": "$mac", "ip": "10.128.7.2",
- "gateway": "10.128.7.1", "ssh_port": 40022}}}
+{"network_id": 7, "vms": {"0": {"resource_set": "default", "ssh_port": 40022, "nics": [
+ {"network": "nat-rssh", "kind": "L3", "tap": "$tap", "mac": "$mac", "ip": "10.128.7.2", "prefix": 20,
+  "gateway": "10.128.7.1"}]}}}
 EOF
   chmod -R a+rX "$TMP/run"
   # QEMU opens /dev/net/tun as the user: Debian's udev makes it 0666, this machine (no udev)

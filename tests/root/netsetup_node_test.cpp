@@ -15,12 +15,14 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <sstream>
 #include <thread>
 
 #include <fmt/format.h>
 
 #include "error.hpp"
+#include "netsetup/bridge_port.hpp"
 #include "netsetup/flows.hpp"
 #include "netsetup/ovsdb.hpp"
 #include "netsetup/link_group.hpp"
@@ -251,6 +253,71 @@ TEST(NetsetupTap, AJobsTapsGoAwayTogetherByLinkGroup) {
   EXPECT_THROW(delete_link_group(0), Error);
   EXPECT_TRUE(delete_tap("svmt-other"));
   EXPECT_TRUE(delete_tap("svmt-none"));
+}
+
+// A bridged NIC (networks.yaml type bridged): the TAP joins the site's Linux bridge with its
+// VLANs; the bridge's default VLAN leaves the port; the TAP leaves the bridge on undo.
+TEST(NetsetupBridge, TapJoinsTheHostBridgeWithItsVlansAndLeaves) {
+  SKIP_UNLESS_ROOT();
+  TestNetns ns;
+  // Kernels without CONFIG_BRIDGE_VLAN_FILTERING (this CI's) refuse vlan_filtering: there the
+  // VLAN half checks that a VLAN request fails with the kernel's reason instead.
+  const bool vlan_filtering =
+      run_argv({"/usr/sbin/ip", "netns", "exec", ns.name(), "/usr/sbin/ip", "link", "add", "svmtbr", "type", "bridge",
+                "vlan_filtering", "1"})
+          .exit_code == 0;
+  if (!vlan_filtering) ns.exec({"/usr/sbin/ip", "link", "add", "svmtbr", "type", "bridge"});
+  ns.exec({"/usr/sbin/ip", "link", "add", "svmtveth0", "type", "veth", "peer", "name", "svmtveth1"});
+  const std::string tap = "svmt-btap";
+  const std::vector<slurmvm::config::Vlan> vlans = {{12, slurmvm::config::VlanMode::native},
+                                                    {20, slurmvm::config::VlanMode::tagged}};
+  {
+    EnterNetns in(ns.name());
+    create_tap({tap, 65534, 65534, 1500, false});
+    EXPECT_NO_THROW(check_host_bridge("svmtbr"));
+    try {
+      check_host_bridge("svmt-nobr");
+      ADD_FAILURE() << "a missing bridge passed";
+    } catch (const Error& e) {
+      EXPECT_STREQ(e.what(), "host bridge svmt-nobr does not exist on this node (networks.yaml host-bridge)");
+    }
+    try {
+      attach_to_bridge(tap, "svmtveth0", {});
+      ADD_FAILURE() << "a veth took a port";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("svmtveth0 is not a Linux bridge"), std::string::npos) << e.what();
+    }
+    if (vlan_filtering) {
+      attach_to_bridge(tap, "svmtbr", vlans);
+    } else {
+      try {
+        attach_to_bridge(tap, "svmtbr", vlans);
+        ADD_FAILURE() << "VLANs accepted by a kernel without VLAN filtering";
+      } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("putting svmt-btap on bridge svmtbr: adding VLAN 12"), std::string::npos)
+            << e.what();
+      }
+      attach_to_bridge(tap, "svmtbr", {});
+    }
+  }
+  EXPECT_NE(ns.exec({"/usr/sbin/ip", "-o", "link", "show", tap}).find("master svmtbr"), std::string::npos);
+  if (vlan_filtering) {
+    const std::string shown = ns.exec({"/usr/sbin/bridge", "-j", "vlan", "show", "dev", tap});
+    // [{"ifname":"svmt-btap","vlans":[{"vlan":12,"flags":["PVID","Egress Untagged"]},{"vlan":20}]}]
+    EXPECT_NE(shown.find(R"({"vlan":12,"flags":["PVID","Egress Untagged"]})"), std::string::npos) << shown;
+    EXPECT_NE(shown.find(R"({"vlan":20})"), std::string::npos) << shown;
+    EXPECT_EQ(shown.find(R"("vlan":1,)"), std::string::npos) << "default VLAN 1 still on the port: " << shown;
+    EXPECT_EQ(shown.find(R"("vlan":1})"), std::string::npos) << "default VLAN 1 still on the port: " << shown;
+  } else {
+    std::cout << "note: this kernel has no bridge VLAN filtering; VLAN entries not checked\n";
+  }
+  {
+    EnterNetns in(ns.name());
+    EXPECT_TRUE(detach_from_bridge(tap));
+    EXPECT_TRUE(delete_tap(tap));
+    EXPECT_FALSE(detach_from_bridge(tap));  // gone: an undo succeeds
+  }
+  EXPECT_EQ(ns.exec({"/usr/sbin/ip", "-o", "link", "show", "master", "svmtbr"}), "");
 }
 
 TEST(NetsetupTap, RefusesBadNamesAndNonTapDevices) {

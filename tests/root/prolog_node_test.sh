@@ -101,9 +101,11 @@ assert set(d["vms"]) == {"0", "1"}, d
 assert d["network_id"] == 149, d  # network_id_for_job(4242), default plan
 for rank, port in (("0", 60222), ("1", 60223)):
     v = d["vms"][rank]
-    assert v["tap"] == "svm1092." + rank and v["ssh_port"] == port, v
-    assert v["gateway"] == gw and v["prefix"] == int(prefix), v
-    assert v["mac"].startswith("52:54:00:"), v
+    assert v["ssh_port"] == port and v["resource_set"] == "default" and len(v["nics"]) == 1, v
+    n = v["nics"][0]
+    assert n["tap"] == "svm1092." + rank and n["kind"] == "L3" and n["network"] == "nat-rssh", n
+    assert n["gateway"] == gw and n["prefix"] == int(prefix), n
+    assert n["mac"].startswith("52:54:00:"), n
 assert sorted(d["hosts"]) == ["vm0", "vm1", "vm2"], d
 EOF
 check "ledger exists" test -s "$RUN/ledger/$JOB.jsonl"

@@ -209,6 +209,9 @@ NetworkSettings parse_bridged(Mapping& s) {
   const Value bridge = s.require("host-bridge");
   n.host_bridge = bridge.as_nonempty_string();
   if (!is_valid_ifname(n.host_bridge)) bridge.fail_expected("an interface name");
+  // slurm-vm's own devices are svm*: its firewall drops what they bring to the node
+  // (netsetup/nat.hpp), which would cut the site's bridge off.
+  if (n.host_bridge.rfind("svm", 0) == 0) bridge.fail_expected("a bridge name not starting with \"svm\" (slurm-vm's own devices)");
   n.tap_prefix = read_tap_prefix(s.require("tap-prefix"));
   read_optional(s, "mtu", n.mtu, read_mtu);
   bool native_seen = false;
