@@ -31,6 +31,7 @@ int real_main(int argc, char** argv) {
 
   slurmvm::cli::VerbList verbs;
   verbs.push_back(slurmvm::cli::make_alloc_verb());
+  verbs.push_back(slurmvm::cli::make_batch_verb());
   verbs.push_back(slurmvm::cli::make_boot_verb());
   verbs.push_back(slurmvm::cli::make_ssh_verb());
   verbs.push_back(slurmvm::cli::make_scp_verb());

@@ -28,6 +28,7 @@ using VerbList = std::vector<std::unique_ptr<Verb>>;
 // One factory per verb file.
 std::unique_ptr<Verb> make_template_verb();
 std::unique_ptr<Verb> make_alloc_verb();
+std::unique_ptr<Verb> make_batch_verb();
 std::unique_ptr<Verb> make_boot_verb();
 std::unique_ptr<Verb> make_ssh_verb();
 std::unique_ptr<Verb> make_scp_verb();

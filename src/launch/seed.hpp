@@ -16,6 +16,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base64.hpp"  // base64_lines, for the user-data part
+
 #include <optional>
 #include <string>
 #include <string_view>
@@ -83,8 +85,6 @@ SeedFiles build_seed_files(const SeedInputs& in, std::string_view mime_boundary)
 // for content it would ignore or that we cannot wrap (gzip, MIME, unknown first line).
 std::string user_data_content_type(std::string_view content);
 
-// RFC 2045 base64 in lines of 76 characters.
-std::string base64_lines(std::string_view data);
 
 // Our cloud-config mapping, merged with the template's inline one when given.
 nlohmann::json our_cloud_config(const SeedInputs& in);

@@ -205,14 +205,14 @@ TEST(LaunchSeed, ContentTypesAsCloudInitDecidesThem) {
 }
 
 TEST(LaunchSeed, Base64) {
-  EXPECT_EQ(base64_lines(""), "");
-  EXPECT_EQ(base64_lines("f"), "Zg==\n");
-  EXPECT_EQ(base64_lines("fo"), "Zm8=\n");
-  EXPECT_EQ(base64_lines("foo"), "Zm9v\n");
+  EXPECT_EQ(slurmvm::base64_lines(""), "");
+  EXPECT_EQ(slurmvm::base64_lines("f"), "Zg==\n");
+  EXPECT_EQ(slurmvm::base64_lines("fo"), "Zm8=\n");
+  EXPECT_EQ(slurmvm::base64_lines("foo"), "Zm9v\n");
   // 60 bytes are 80 characters: a line of 76, then the rest.
   std::string line;
   for (int i = 0; i < 19; ++i) line += "eHh4";
-  EXPECT_EQ(base64_lines(std::string(60, 'x')), line + "\neHh4\n");
+  EXPECT_EQ(slurmvm::base64_lines(std::string(60, 'x')), line + "\neHh4\n");
 }
 
 TEST(LaunchSshKeys, WhatCountsAsAPublicKey) {

@@ -1,0 +1,128 @@
+// `vm batch [-c CPUS] [-N NODES] [-E HOST_SCRIPT] [-b VM_SCRIPT] [--wait] [sbatch options] DEF`:
+// submits a batch job that boots the virtual cluster, runs HOST_SCRIPT on the job's first node
+// and VM_SCRIPT as root inside vm0, and ends when they finish (batch_script.hpp). sbatch reads
+// the job's script from its standard input, so nothing is written on the login node; sbatch
+// replaces this process, so with --wait its exit status, the job's, is the command's: a
+// Jenkins job fails when its VM script fails.
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <fstream>
+#include <sstream>
+
+#include <fmt/format.h>
+
+#include "batch_script.hpp"
+#include "cluster_def.hpp"
+#include "config/config.hpp"
+#include "error.hpp"
+#include "log.hpp"
+#include "programs.hpp"
+#include "subprocess.hpp"
+#include "unique_fd.hpp"
+#include "verb.hpp"
+
+namespace slurmvm::cli {
+namespace {
+
+constexpr std::size_t kMaxScriptBytes = 1 << 20;
+
+std::string read_script(const std::string& path, const char* what) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error(fmt::format("cannot read the {} {}", what, path), ErrorKind::not_found);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  std::string text = ss.str();
+  if (text.size() > kMaxScriptBytes) {
+    throw Error(fmt::format("the {} {} is larger than 1 MiB: put it on a shared filesystem and run that", what, path),
+                ErrorKind::usage);
+  }
+  return text;
+}
+
+class BatchVerb final : public Verb {
+ public:
+  void declare(CLI::App& app) override {
+    cmd_ = app.add_subcommand("batch", "Submit a batch job that boots a virtual cluster and runs scripts with it");
+    cmd_->footer(
+        "Options not listed here go to sbatch(1). DEF is TEMPLATE[:COUNT][,...], as for vm alloc.\n"
+        "HOST_SCRIPT runs on the job's first node, VM_SCRIPT as root in vm0, at the same time; the job\n"
+        "ends when both have. The job's exit status is VM_SCRIPT's if it failed, else HOST_SCRIPT's.\n"
+        "With neither, the cluster runs until the time limit or scancel. Output: sbatch's (slurm-%j.out).");
+    cmd_->add_option("-c,--cpus-per-vm", cpus_, "CPUs of each VM (sbatch --cpus-per-task)")->check(CLI::PositiveNumber);
+    cmd_->add_option("-N,--nodes", nodes_, "Nodes to spread the VMs over (sbatch --nodes)");
+    cmd_->add_option("-E,--host-script", host_script_, "Run this script on the job's first node")
+        ->check(CLI::ExistingFile);
+    cmd_->add_option("-b,--vm-script", vm_script_, "Run this script as root in vm0")->check(CLI::ExistingFile);
+    cmd_->add_flag("-w,--wait", wait_, "Wait for the job to end and exit with its status (sbatch --wait)");
+    cmd_->add_option("--timeout", timeout_s_, "Seconds to wait for every VM to answer SSH")
+        ->check(CLI::Range(1, 86400))
+        ->capture_default_str();
+    cmd_->allow_extras();
+  }
+
+  bool selected() const override { return cmd_->parsed(); }
+
+  int run() override {
+    std::vector<std::string> extras = cmd_->remaining();
+    if (extras.empty() || extras.back().starts_with('-')) {
+      throw Error("missing the cluster definition DEF (e.g. `vm batch -b test.sh tiny:2`)", ErrorKind::usage);
+    }
+    const std::string def_text = extras.back();
+    extras.pop_back();
+    const ClusterDef def = ClusterDef::parse(def_text);
+    const auto cfg = config::load_config(config::config_dirs_from_env());
+    def.check_templates([&](std::string_view n) { return cfg.find_template(n) != nullptr; });
+
+    BatchScripts scripts;
+    scripts.vm_program = self_executable().string();
+    scripts.boot_timeout_s = timeout_s_;
+    if (!host_script_.empty()) scripts.host_script = read_script(host_script_, "host script");
+    if (!vm_script_.empty()) scripts.vm_script = read_script(vm_script_, "VM script");
+    const std::string script = batch_script(scripts);
+
+    std::vector<std::string> argv = {"sbatch", fmt::format("--ntasks={}", def.vm_count())};
+    if (cpus_ > 0) argv.push_back(fmt::format("--cpus-per-task={}", cpus_));
+    if (!nodes_.empty()) argv.push_back("--nodes=" + nodes_);
+    argv.push_back("--vm-template=" + def.to_string());
+    if (wait_) argv.push_back("--wait");
+    argv.insert(argv.end(), cfg.site.batch_args.begin(), cfg.site.batch_args.end());
+    argv.insert(argv.end(), extras.begin(), extras.end());
+    log_info("running {} with the generated script on its standard input", format_argv(argv));
+
+    // The script as sbatch's stdin, from an anonymous memory file: no path anyone could
+    // guess or race, and no size limit as with a pipe.
+    UniqueFd memfd(::memfd_create("vm-batch-script", MFD_CLOEXEC));
+    if (!memfd) throw Error::from_errno("memfd_create", errno);
+    for (std::size_t done = 0; done < script.size();) {
+      const ssize_t n = ::write(memfd.get(), script.data() + done, script.size() - done);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) throw Error::from_errno("writing the batch script", errno);
+      done += static_cast<std::size_t>(n);
+    }
+    if (::lseek(memfd.get(), 0, SEEK_SET) != 0 || ::dup2(memfd.get(), STDIN_FILENO) < 0) {
+      throw Error::from_errno("handing the batch script to sbatch", errno);
+    }
+    std::vector<char*> c_argv;
+    for (auto& a : argv) c_argv.push_back(a.data());
+    c_argv.push_back(nullptr);
+    ::execvp("sbatch", c_argv.data());
+    throw Error::from_errno("cannot run sbatch (is Slurm's client installed and on PATH?)", errno);
+  }
+
+ private:
+  CLI::App* cmd_ = nullptr;
+  unsigned cpus_ = 0;
+  std::string nodes_;
+  std::string host_script_;
+  std::string vm_script_;
+  bool wait_ = false;
+  int timeout_s_ = 300;
+};
+
+}  // namespace
+
+std::unique_ptr<Verb> make_batch_verb() { return std::make_unique<BatchVerb>(); }
+
+}  // namespace slurmvm::cli

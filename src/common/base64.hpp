@@ -1,0 +1,12 @@
+// base64 (RFC 2045/4648 alphabet, `=` padding) in lines of 76 characters: what the seed's MIME
+// parts and `vm batch`'s embedded scripts carry, decoded by cloud-init and `base64 -d`.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace slurmvm {
+
+std::string base64_lines(std::string_view data);
+
+}  // namespace slurmvm

@@ -1,0 +1,107 @@
+// The batch script of `vm batch` (src/cli/batch_script.hpp): its text is golden, and it is run
+// for real by /bin/sh with a stand-in for `vm` (boot runs the -E command, ssh vm0 runs its
+// command here), so that the exit status rules, the scripts' content and the cleanup of the
+// private directory are checked without Slurm.
+#include <gtest/gtest.h>
+#include <gmock/gmock.h>
+
+#include <stdlib.h>
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "base64.hpp"
+#include "batch_script.hpp"
+#include "golden_file.hpp"
+#include "subprocess.hpp"
+
+namespace fs = std::filesystem;
+using namespace slurmvm;
+using namespace slurmvm::cli;
+using testing::HasSubstr;
+
+namespace {
+
+class BatchRun : public testing::Test {
+ protected:
+  void SetUp() override {
+    std::string tmpl = (fs::temp_directory_path() / "vm-batch-test.XXXXXX").string();
+    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
+    dir_ = tmpl;
+    fs::create_directories(dir_ / "tmp");
+    // `vm boot ... -E CMD` runs CMD; `vm ssh vm0 CMD` runs CMD (with the script on stdin).
+    std::ofstream(dir_ / "vm") << "#!/bin/sh\n"
+                                  "case $1 in\n"
+                                  "  boot) while [ $# -gt 0 ]; do [ \"$1\" = -E ] && cmd=$2; shift; done;"
+                                  " echo \"boot ran\"; /bin/sh -c \"$cmd\" ;;\n"
+                                  "  ssh) [ \"$2\" = vm0 ] || exit 99; /bin/sh -c \"$3\" ;;\n"
+                                  "  *) exit 98 ;;\n"
+                                  "esac\n";
+    fs::permissions(dir_ / "vm", fs::perms::owner_all);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  RunResult run(BatchScripts s) {
+    s.vm_program = (dir_ / "vm").string();
+    Command c;
+    c.argv = {"/bin/sh", "-c", batch_script(s)};
+    c.env_set = {"TMPDIR=" + (dir_ / "tmp").string(), "PATH=/usr/bin:/bin"};
+    c.timeout = std::chrono::seconds(20);
+    return slurmvm::run(c);
+  }
+  bool tmp_is_empty() const { return fs::is_empty(dir_ / "tmp"); }
+
+  fs::path dir_;
+};
+
+}  // namespace
+
+TEST(BatchScript, Golden) {
+  BatchScripts s;
+  s.vm_program = "/usr/bin/vm";
+  s.host_script = "#!/bin/sh\necho host\n";
+  s.vm_script = "#!/bin/sh\necho in vm0\nexit 3\n";
+  expect_golden("cli/batch-script.sh", batch_script(s));
+}
+
+TEST_F(BatchRun, VmScriptStatusAndOutputComeBack) {
+  BatchScripts s;
+  s.vm_script = "#!/bin/sh\necho \"in vm0: $0\"\nexit 7\n";
+  const RunResult r = run(s);
+  EXPECT_EQ(r.exit_code, 7) << r.out << r.err;
+  EXPECT_THAT(r.out, HasSubstr("boot ran"));
+  EXPECT_THAT(r.out, HasSubstr("in vm0: "));
+  EXPECT_TRUE(tmp_is_empty()) << "the private directory was left behind";
+  s.vm_script = "echo fine\n";  // no #!: run by sh
+  EXPECT_EQ(run(s).exit_code, 0);
+}
+
+TEST_F(BatchRun, HostScriptRunsTooAndCountsWhenTheVmScriptSucceeded) {
+  BatchScripts s;
+  s.host_script = "#!/bin/sh\necho \"host $#\"\nexit 4\n";
+  s.vm_script = "#!/bin/sh\nexit 0\n";
+  RunResult r = run(s);
+  EXPECT_EQ(r.exit_code, 4) << r.out << r.err;
+  EXPECT_THAT(r.out, HasSubstr("host 0"));
+  s.vm_script = "#!/bin/sh\nexit 5\n";  // the VM script's failure wins
+  EXPECT_EQ(run(s).exit_code, 5);
+  s.vm_script.reset();
+  EXPECT_EQ(run(s).exit_code, 4);
+  EXPECT_TRUE(tmp_is_empty());
+}
+
+TEST_F(BatchRun, AnyBytesSurviveTheTrip) {
+  // Quotes, a heredoc-looking line, a line of the delimiter, no final newline.
+  const std::string body = "#!/bin/sh\ncat <<'EOF'\n'\"$x`\nSLURM_VM_EOF\nEOF\nprintf 'done'";
+  BatchScripts s;
+  s.host_script = body;
+  const RunResult r = run(s);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("'\"$x`\nSLURM_VM_EOF\ndone"));
+}
+
+TEST(Base64, Lines) {
+  EXPECT_EQ(base64_lines("fo"), "Zm8=\n");
+  EXPECT_EQ(base64_lines(std::string(57, 'a')).size(), 77u);  // one full line of 76
+}
