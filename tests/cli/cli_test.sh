@@ -52,10 +52,13 @@ check shipped-templates 0 env SLURM_VM_SYSCONFDIR=$root/templates SLURM_VM_USERC
 check ssh-outside-job 2 env -u SLURM_JOB_ID "$vm" ssh vm0 true
 check alloc-bad-definition 3 pcocc "$vm" alloc mycentos:0
 check alloc-unknown-template 4 pcocc "$vm" alloc nosuch:2
+check batch-bad-definition 3 pcocc "$vm" batch mycentos:0
+check batch-no-definition 2 pcocc "$vm" batch -w
+check batch-missing-script 2 pcocc "$vm" batch -b /nonexistent/test.sh mycentos:1
 check boot-outside-job 2 pcocc env -u SLURM_JOB_ID -u SLURM_JOB_NODELIST "$vm" boot -d mycentos:1
 
 # --help of every verb must work (exit 0) and mention the verb.
-for verb in alloc boot ssh scp list template; do
+for verb in alloc batch boot ssh scp list template; do
   if "$vm" "$verb" --help 2>&1 | grep -q "$verb"; then
     echo "PASS: $verb --help"; passes=$((passes + 1))
   else

@@ -59,14 +59,14 @@ wait_for() {
 }
 no_jobs_left() { [[ -z $("$SANDBOX" run -- squeue -h 2>/dev/null) ]]; }
 
-# Nothing of any job may remain on a node: TAPs, OVS ports, job flows, NAT, ledgers, dnsmasq
+# Nothing of any job may remain on a node (node1..node$SANDBOX_NODES, default 2): TAPs, OVS ports, job flows, NAT, ledgers, dnsmasq
 # (in the node's own network namespace: other tests may run theirs meanwhile; a stopped one may
 # linger as a zombie until PID 1 reaps it), QEMU.
 check_nodes_clean() {
   local k out
   # The epilog runs after the allocation ends (job state CG): wait until Slurm has no job left.
   wait_for "$1: every job ended" 60 no_jobs_left
-  for k in 1 2; do
+  for ((k = 1; k <= ${SANDBOX_NODES:-2}; k++)); do
     out=$("$SANDBOX" run --node "node$k" -- sh -c '
       ip -o link show 2>/dev/null | grep -o " svm[0-9a-f]*[.][0-9a-f]*\| svmgw[0-9a-f]*" ;
       ovs-vsctl list-ports br-int | grep -v "^svm-gre$" ;

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# tests/system/batch_test.sh - `vm batch` as a CI job uses it, on a 1-node sandbox, as the
+# unprivileged sandbox user:
+#   - `vm batch --wait -b SCRIPT tiny:1` exits with the VM script's status, 0 and non-zero, and
+#     the job's output file holds what the script printed inside vm0;
+#   - a host script (-E) runs on the job's node next to the VM script, and its status counts
+#     when the VM script succeeded;
+#   - a Jenkins-style shell script (`set -e`, vm batch --wait) fails when its VM script fails
+#     and passes when it passes;
+#   - the scripts never sit in a predictable path: nothing named slurm-vm-batch.* is left in
+#     the node's /tmp, and no job, TAP or QEMU remains.
+#
+# usage: batch_test.sh [REPO_ROOT]; needs root (exit 77 otherwise) and a release build.
+set -uo pipefail
+
+ROOT=${1:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+if (($(id -u) != 0)); then echo "SKIP: needs root"; exit 77; fi
+TEST_NAME=batch_test
+# shellcheck source=../lib/sandbox_test_lib.sh
+source "$ROOT/tests/lib/sandbox_test_lib.sh"
+
+SANDBOX_NODES=1
+OUT=$("$SANDBOX" up --nodes "$SANDBOX_NODES" 2>&1) || { fail "sandbox up: $OUT"; exit 1; }
+pass "sandbox up with slurm-vm"
+
+put() { # NAME CONTENT: an executable file of the sandbox user's
+  printf '%s' "$2" >"$HOME_SRC/$1"
+  chmod 755 "$HOME_SRC/$1"
+  chown vmuser: "$HOME_SRC/$1"
+}
+put ok.sh $'#!/bin/sh\necho "vm-script says hello from $(hostname) as $(id -u)"\nexit 0\n'
+put fail.sh $'#!/bin/sh\necho "vm-script about to fail on $(hostname)"\nexit 7\n'
+put host.sh $'#!/bin/sh\necho "host-script on $(hostname) in job $SLURM_JOB_ID"\nexit 5\n'
+put jenkins.sh $'#!/bin/sh\nset -e\nvm batch --wait -o "$HOME/jenkins-%j.out" -b "$1" tiny:1\necho "jenkins: the test passed"\n'
+
+# job_output PATTERN: the content of the newest output file matching PATTERN in the user's home.
+job_output() { cat "$(ls -t "$HOME_SRC"/$1 2>/dev/null | head -n 1)" 2>/dev/null; }
+
+as_user vm batch --wait -o '%x-%j.out' -J okjob -b ok.sh tiny:1
+expect_rc "vm batch --wait -b ok.sh: exit 0" 0
+expect_out "sbatch said which job it submitted" "Submitted batch job [0-9]+"
+OUT=$(job_output 'okjob-*.out')
+expect_out "the job's output holds the VM script's output (as root in vm0)" "vm-script says hello from vm0 as 0"
+
+as_user vm batch --wait -o '%x-%j.out' -J failjob -b fail.sh tiny:1
+expect_rc "vm batch --wait -b fail.sh: the VM script's exit status 7" 7
+OUT=$(job_output 'failjob-*.out')
+expect_out "the failing job's output holds its output" "vm-script about to fail on vm0"
+
+as_user vm batch --wait -o '%x-%j.out' -J hostjob -E host.sh -b ok.sh tiny:1
+expect_rc "host script and VM script: the host script's status 5 (the VM script succeeded)" 5
+OUT=$(job_output 'hostjob-*.out')
+expect_out "the host script ran on the job's node" "host-script on node1 in job [0-9]+"
+expect_out "and the VM script in vm0" "vm-script says hello from vm0"
+
+as_user ./jenkins.sh fail.sh
+[[ $RC != 0 ]] && pass "a Jenkins-style script fails when its VM script fails (exit $RC)" || fail "the Jenkins-style script passed with a failing VM script"
+grep -q "jenkins: the test passed" <<<"$OUT" && fail "set -e went on after the failed job" || pass "it stopped at the failed job"
+as_user ./jenkins.sh ok.sh
+expect_rc "a Jenkins-style script passes when its VM script passes" 0
+expect_out "and went on after the job" "jenkins: the test passed"
+
+as_user vm batch -b ok.sh
+expect_rc "vm batch without DEF is a usage error" 2
+as_user vm batch --wait -b missing.sh tiny:1
+expect_rc "a missing VM script is refused before anything is submitted" 2
+
+as_root_on node1 sh -c 'ls -d /tmp/slurm-vm-batch.* 2>/dev/null; true'
+[[ -z $OUT ]] && pass "no staged script left in node1's /tmp" || fail "node1 keeps $OUT"
+check_nodes_clean "after the batch jobs"
