@@ -15,6 +15,7 @@
 
 #include "error.hpp"
 #include "job_names.hpp"
+#include "log.hpp"
 #include "unique_fd.hpp"
 
 namespace slurmvm::cli {
@@ -115,6 +116,11 @@ std::optional<VmFile> JobDir::read_vm(std::uint32_t rank) const {
     vm.ip = j.value("ip", "");
     vm.host_key_pub = j.value("host_key_pub", "");
     vm.console_log = j.value("console_log", "");
+    vm.qmp = j.value("qmp", "");
+    vm.console = j.value("console", "");
+    vm.agent = j.value("agent", "");
+    vm.pid = j.value("pid", 0U);
+    vm.no_reboot = j.value("no_reboot", false);
     return vm;
   } catch (const nlohmann::json::exception& e) {
     throw Error(fmt::format("{}: {}", file.string(), e.what()), ErrorKind::system);
@@ -155,6 +161,31 @@ std::filesystem::path home_directory() {
   if (const char* home = std::getenv("HOME"); home != nullptr && home[0] == '/') return home;
   if (const passwd* pw = ::getpwuid(::getuid()); pw != nullptr && pw->pw_dir != nullptr) return pw->pw_dir;
   throw Error("cannot find your home directory: set HOME", ErrorKind::system);
+}
+
+std::uintmax_t JobDir::remove_vm_runtime_files(std::uint32_t count) const {
+  std::uintmax_t freed = 0;
+  for (std::uint32_t r = 0; r < count; ++r) {
+    const auto dir = vm_dir(r);
+    for (const char* name : {"disk.qcow2", "seed.iso", "seed", "qmp.sock", "console.sock", "qga.sock",
+                             "ssh_host_ed25519_key", "ssh_host_ed25519_key.pub"}) {
+      const auto p = dir / name;
+      std::error_code ec;
+      const auto st = std::filesystem::symlink_status(p, ec);
+      if (ec || !std::filesystem::exists(st)) continue;
+      if (std::filesystem::is_regular_file(st)) freed += std::filesystem::file_size(p, ec);
+      std::filesystem::remove_all(p, ec);
+      if (ec) log_warning("cannot remove {}: {}", p.string(), ec.message());
+    }
+  }
+  return freed;
+}
+
+VmFile require_vm(const JobDir& dir, std::uint32_t rank) {
+  if (auto vm = dir.read_vm(rank)) return *vm;
+  throw Error(fmt::format("vm{} of job {} has not started (no {}): wait for `vm list` to show it", rank,
+                          dir.job_id(), (dir.vm_dir(rank) / "vm.json").string()),
+              ErrorKind::not_found);
 }
 
 std::uint32_t parse_vm_name(const std::string& name) {

@@ -35,6 +35,12 @@ struct VmFile {
   std::string ip;
   std::string host_key_pub;
   std::filesystem::path console_log;
+  // QEMU's sockets on the VM's node (absolute paths in the job directory).
+  std::filesystem::path qmp;
+  std::filesystem::path console;
+  std::filesystem::path agent;
+  std::uint32_t pid = 0;   // QEMU's, on the VM's node
+  bool no_reboot = false;  // the template runs QEMU with -no-reboot
 };
 
 class JobDir {
@@ -52,6 +58,11 @@ class JobDir {
   ClusterFile read_cluster() const;
   // nullopt while vm-launch has not written it yet.
   std::optional<VmFile> read_vm(std::uint32_t rank) const;
+
+  // Once the VMs have stopped: removes what only a running VM needs from each VM directory
+  // (the disk overlay, the seed, the sockets), keeping the logs and vm.json for a post-mortem.
+  // Returns the bytes freed. Failures are logged, not thrown: the job is over.
+  std::uintmax_t remove_vm_runtime_files(std::uint32_t count) const;
 
   // Writes known_hosts and ssh_config from the VMs' files.
   void write_ssh_files(const std::vector<VmFile>& vms) const;
@@ -76,5 +87,8 @@ std::filesystem::path home_directory();
 
 // "vm3" -> 3; Error(usage) for anything else.
 std::uint32_t parse_vm_name(const std::string& name);
+
+// read_vm(), or Error(not_found) saying the VM has not started (yet).
+VmFile require_vm(const JobDir& dir, std::uint32_t rank);
 
 }  // namespace slurmvm::cli

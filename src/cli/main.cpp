@@ -8,6 +8,7 @@
 #include "error.hpp"
 #include "log.hpp"
 #include "main_guard.hpp"
+#include "on_node.hpp"
 #include "verb.hpp"
 
 namespace {
@@ -23,6 +24,7 @@ constexpr const char* kDescription =
     "(alloc -E, ssh) return that program's status. See vm(1).";
 
 int real_main(int argc, char** argv) {
+  slurmvm::cli::remember_command_line(argc, argv);
   int verbosity = 0;
   CLI::App app(kDescription, "vm");
   app.set_version_flag("-V,--version", "vm (slurm-vm) " SLURM_VM_VERSION);
@@ -36,6 +38,12 @@ int real_main(int argc, char** argv) {
   verbs.push_back(slurmvm::cli::make_ssh_verb());
   verbs.push_back(slurmvm::cli::make_scp_verb());
   verbs.push_back(slurmvm::cli::make_list_verb());
+  verbs.push_back(slurmvm::cli::make_ps_verb());
+  verbs.push_back(slurmvm::cli::make_console_verb());
+  verbs.push_back(slurmvm::cli::make_nc_verb());
+  verbs.push_back(slurmvm::cli::make_reset_verb());
+  verbs.push_back(slurmvm::cli::make_monitor_cmd_verb());
+  verbs.push_back(slurmvm::cli::make_dump_verb());
   verbs.push_back(slurmvm::cli::make_template_verb());
   for (auto& verb : verbs) verb->declare(app);
 

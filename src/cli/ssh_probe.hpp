@@ -7,8 +7,14 @@
 #include <cstdint>
 #include <string>
 
+#include "unique_fd.hpp"
+
 namespace slurmvm::cli {
 
 bool ssh_answers(const std::string& host, std::uint16_t port, std::chrono::milliseconds timeout);
+
+// A non-blocking TCP connection to host:port within `timeout`, or an empty fd with `error`
+// (an errno value) set.
+UniqueFd tcp_connect(const std::string& host, std::uint16_t port, std::chrono::milliseconds timeout, int& error);
 
 }  // namespace slurmvm::cli

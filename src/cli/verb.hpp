@@ -33,5 +33,11 @@ std::unique_ptr<Verb> make_boot_verb();
 std::unique_ptr<Verb> make_ssh_verb();
 std::unique_ptr<Verb> make_scp_verb();
 std::unique_ptr<Verb> make_list_verb();
+std::unique_ptr<Verb> make_ps_verb();
+std::unique_ptr<Verb> make_console_verb();
+std::unique_ptr<Verb> make_nc_verb();
+std::unique_ptr<Verb> make_reset_verb();
+std::unique_ptr<Verb> make_monitor_cmd_verb();
+std::unique_ptr<Verb> make_dump_verb();
 
 }  // namespace slurmvm::cli

@@ -144,6 +144,12 @@ class BootVerb final : public Verb {
     int rc = 0;
     if (ready && g_signal == 0) rc = run_user_command(job_id, dir, step, step_output);
     stop_vms(dir, def.vm_count(), step, step_output);
+    // The disks and seeds go with the VMs (a job per test run would fill the home directory);
+    // console logs and vm.json stay for `vm console --log` and `vm ps --all`.
+    if (!step.running() || step.poll()) {
+      const auto freed = dir.remove_vm_runtime_files(def.vm_count());
+      log_info("job {}: removed the VMs' disk overlays and seeds ({} MiB)", job_id, freed >> 20);
+    }
     if (!ready) return exit_code_for(ErrorKind::timeout);
     if (g_signal != 0) return 128 + g_signal;
     return rc;

@@ -15,6 +15,7 @@
 
 #include "error.hpp"
 #include "log.hpp"
+#include "unix_socket.hpp"
 
 namespace slurmvm {
 namespace {
@@ -41,40 +42,6 @@ bool wait_ready(int fd, short events, Clock::time_point deadline) {
     }
     if (errno != EINTR) throw Error::from_errno("poll on the QMP socket", errno);
   }
-}
-
-// A non-blocking stream socket connected to `path`, or an empty fd with `error` set. Paths
-// longer than sun_path are reached as /proc/self/fd/<dir>/<name>: job directories live in home
-// directories of any length.
-UniqueFd try_connect(const std::filesystem::path& path, int& error) {
-  // Non-blocking from the start: a blocking connect() to a listener whose backlog is full (QEMU
-  // serves one QMP client at a time) would wait for as long as the other client stays.
-  UniqueFd sock(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
-  if (!sock) throw Error::from_errno("socket(AF_UNIX)", errno);
-
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  std::string target = path.string();
-  UniqueFd dir;
-  if (target.size() >= sizeof addr.sun_path) {
-    dir.reset(::open(path.parent_path().c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
-    if (!dir) {
-      error = errno;
-      return {};
-    }
-    target = fmt::format("/proc/self/fd/{}/{}", dir.get(), path.filename().string());
-    if (target.size() >= sizeof addr.sun_path) {
-      throw Error(fmt::format("QMP socket name {} is too long", path.filename().string()),
-                  ErrorKind::internal);
-    }
-  }
-  std::copy(target.begin(), target.end(), addr.sun_path);
-  // A unix stream connect completes or fails at once (EAGAIN: the backlog is full).
-  if (::connect(sock.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) {
-    error = errno;
-    return {};
-  }
-  return sock;
 }
 
 bool is_reply(const json& m) { return m.is_object() && (m.contains("return") || m.contains("error")); }
@@ -118,7 +85,7 @@ QmpClient QmpClient::connect(const std::filesystem::path& path, QmpConnectOption
   auto pause = std::chrono::milliseconds(10);
   for (;;) {
     int error = 0;
-    UniqueFd fd = try_connect(path, error);
+    UniqueFd fd = connect_unix_stream(path, error);
     if (fd) {
       QmpClient client(std::move(fd));
       with_context(fmt::format("QMP socket {}", path.string()),

@@ -3,6 +3,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <variant>
@@ -241,7 +242,8 @@ void launch_vm(const LaunchOptions& options, const TaskEnv& task, const std::vec
                     .paths = paths,
                     .vcpus = task.cpus,
                     .memory_mib = memory.vm_mib,
-                    .accel = accel.kvm ? "kvm" : "tcg"};
+                    .accel = accel.kvm ? "kvm" : "tcg",
+                    .no_reboot = std::find(argv.begin(), argv.end(), "-no-reboot") != argv.end()};
   write_file_atomic(paths.vm_json, vm_info_json(info).dump(2) + "\n", 0600);
 
   // QEMU's working directory: where relative socket names (long home paths) resolve.

@@ -32,6 +32,7 @@ nlohmann::json vm_info_json(const VmInfo& info) {
   j["vcpus"] = info.vcpus;
   j["memory_mib"] = info.memory_mib;
   j["accel"] = info.accel;
+  j["no_reboot"] = info.no_reboot;
   return j;
 }
 

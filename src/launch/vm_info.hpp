@@ -27,6 +27,9 @@ struct VmInfo {
   std::uint32_t vcpus = 0;
   std::uint64_t memory_mib = 0;
   std::string accel;  // "kvm" or "tcg"
+  // The template's custom-args hold -no-reboot: a reset must ask QEMU to reset, not exit
+  // (`vm reset` sets QMP's reboot action for the moment).
+  bool no_reboot = false;
 };
 
 // Pure.

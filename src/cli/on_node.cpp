@@ -1,0 +1,77 @@
+// Running a verb on the VM's node (on_node.hpp).
+#include "on_node.hpp"
+
+#include <unistd.h>
+
+#include <cstdlib>
+
+#include <fmt/format.h>
+
+#include "error.hpp"
+#include "log.hpp"
+#include "programs.hpp"
+#include "subprocess.hpp"
+
+namespace slurmvm::cli {
+namespace {
+
+std::vector<std::string>& saved_argv() {
+  static std::vector<std::string> argv;
+  return argv;
+}
+
+}  // namespace
+
+void remember_command_line(int argc, char** argv) {
+  saved_argv().assign(argv, argv + argc);
+}
+
+bool on_node(const std::string& node) {
+  if (const char* here = std::getenv("SLURM_VM_ON_NODE"); here != nullptr && *here != '\0') {
+    if (node != here) {
+      throw Error(fmt::format("this command was forwarded to node {}, but the VM runs on {}", here, node),
+                  ErrorKind::internal);
+    }
+    return true;
+  }
+  char host[256] = {};
+  if (::gethostname(host, sizeof host - 1) != 0) return false;
+  std::string name(host);
+  if (const auto dot = name.find('.'); dot != std::string::npos) name.resize(dot);
+  return name == node;
+}
+
+int run_on_node(std::uint32_t job_id, const std::string& node, bool pty, const std::vector<std::string>& args) {
+  const auto& argv = saved_argv();
+  if (argv.empty()) throw Error("run_on_node: no command line", ErrorKind::internal);
+  Command c;
+  c.argv = {"srun",
+            fmt::format("--jobid={}", job_id),
+            "--overlap",
+            fmt::format("--nodelist={}", node),
+            "--nodes=1",
+            "--ntasks=1",
+            "--quiet",
+            "--job-name=vm-on-node",
+            fmt::format("--export=ALL,SLURM_VM_ON_NODE={}", node)};
+  if (pty) c.argv.push_back("--pty");
+  c.argv.push_back(self_executable().string());
+  if (args.empty()) {
+    c.argv.insert(c.argv.end(), argv.begin() + 1, argv.end());
+  } else {
+    c.argv.insert(c.argv.end(), args.begin(), args.end());
+  }
+  c.search_path = true;
+  c.inherit_env = true;
+  c.inherit_stdin = true;
+  c.capture_stdout = false;
+  c.capture_stderr = false;
+  c.new_process_group = !pty;  // a terminal session needs the terminal's process group
+  // Long enough for a dump or a console session; srun itself dies with the job.
+  c.timeout = std::chrono::hours(24 * 365);
+  log_debug("on {}: {}", node, format_argv(c.argv));
+  const RunResult r = run(c);
+  return r.signal != 0 ? 128 + r.signal : r.exit_code;
+}
+
+}  // namespace slurmvm::cli

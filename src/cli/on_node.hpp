@@ -1,0 +1,25 @@
+// Verbs that talk to QEMU (QMP, the serial console, the guest agent) need its unix sockets,
+// which exist on the VM's node only. From anywhere else, the same `vm` command line runs there
+// as a step of the job that shares its resources (`srun --jobid=J --overlap -w NODE`), with
+// SLURM_VM_ON_NODE=NODE so that it acts instead of forwarding again. The job's own
+// credentials and Slurm's access control apply: a user reaches only their own VMs.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace slurmvm::cli {
+
+// Keeps main()'s argv for run_on_node().
+void remember_command_line(int argc, char** argv);
+
+// True when this process runs on `node`: SLURM_VM_ON_NODE names it (a forwarded command), or
+// the short host name is the node's name.
+bool on_node(const std::string& node);
+
+// Runs this `vm` command line (or `vm ARGS...` when `args` is given: a verb with part of a VM
+// set) on `node` through srun and returns its exit status. `pty`: an interactive terminal.
+int run_on_node(std::uint32_t job_id, const std::string& node, bool pty, const std::vector<std::string>& args = {});
+
+}  // namespace slurmvm::cli

@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# tests/system/lifecycle_test.sh - the day-to-day verbs on a 2-node sandbox, as the sandbox
+# user, inside `vm alloc -N 2 -E probe tiny:2` (vm0 on node1, vm1 on node2; the login node is
+# neither, so every QEMU socket is reached through `srun --overlap` on the VM's node):
+#   console --log (boot log), console (a command typed on the serial console answers),
+#   monitor-cmd on one VM and on a set, reset (the guest boots again: new boot id, uptime below
+#   the time since the reset), dump (an ELF core), nc as ssh's ProxyCommand, ps, and the errors
+#   for VMs that do not exist. After the job: the disk overlays are gone, the console logs stay
+#   and `vm ps --all` still lists the cluster; nothing remains on the nodes.
+#
+# usage: lifecycle_test.sh [REPO_ROOT]; needs root (exit 77 otherwise) and a release build.
+set -uo pipefail
+
+ROOT=${1:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+if (($(id -u) != 0)); then echo "SKIP: needs root"; exit 77; fi
+TEST_NAME=lifecycle_test
+# shellcheck source=../lib/sandbox_test_lib.sh
+source "$ROOT/tests/lib/sandbox_test_lib.sh"
+
+OUT=$("$SANDBOX" up --nodes 2 2>&1) || { fail "sandbox up: $OUT"; exit 1; }
+pass "sandbox up with slurm-vm"
+
+cat >"$HOME_SRC/life-probe" <<'PROBE'
+#!/bin/sh
+result() { echo "RESULT $*"; }
+vm list
+vm console --log vm0 | grep -q 'slurm-vm-tiny: ready' && result "console --log ok" || result "console --log FAILED"
+out=$(vm monitor-cmd vm0 info status)
+[ "$out" = "VM status: running" ] && result "monitor-cmd one ok" || result "monitor-cmd one FAILED: $out"
+out=$(vm monitor-cmd 'vm[0-1]' info status | sort | tr '\n' '|')
+[ "$out" = "vm0: VM status: running|vm1: VM status: running|" ] && result "monitor-cmd set ok" || result "monitor-cmd set FAILED: $out"
+for vm in vm0 vm1; do
+  out=$(printf 'echo CONSOLE$((6 * 7))\n' | vm console $vm)
+  echo "$out" | grep -q CONSOLE42 && result "console $vm ok" || result "console $vm FAILED: $(echo "$out" | tail -n 3 | tr '\n' '|')"
+done
+out=$(ssh -F "$SLURM_VM_JOB_DIR/ssh_config" -o ProxyCommand='vm nc %n' vm0 hostname 2>&1)
+[ "$out" = vm0 ] && result "nc as ProxyCommand ok" || result "nc as ProxyCommand FAILED: $out"
+vm ps | grep -qE "^$SLURM_JOB_ID +.* tiny:2 +2 " && result "ps ok" || result "ps FAILED: $(vm ps | tr '\n' '|')"
+vm ps --json | grep -q "\"definition\": \"tiny:2\"" && result "ps --json ok" || result "ps --json FAILED"
+
+before=$(vm ssh vm1 cat /proc/sys/kernel/random/boot_id)
+t0=$(date +%s)
+vm reset vm1 | grep -qx 'vm1: reset' && result "reset says so ok" || result "reset says so FAILED"
+i=0
+while ! vm ssh -o ConnectTimeout=3 vm1 true </dev/null >/dev/null 2>&1; do
+  i=$((i + 1)); [ $i -gt 60 ] && break; sleep 2
+done
+after=$(vm ssh vm1 cat /proc/sys/kernel/random/boot_id)
+up=$(vm ssh vm1 cut -d. -f1 /proc/uptime)
+since=$(($(date +%s) - t0))
+[ -n "$after" ] && [ "$after" != "$before" ] && [ "$up" -le "$since" ] &&
+  result "reset rebooted vm1 ok (uptime $up s, reset $since s ago)" || result "reset FAILED: boot id $before -> $after, uptime $up, since $since"
+vm monitor-cmd vm1 info status | grep -q running && result "vm1 runs after the reset ok" || result "vm1 runs after the reset FAILED"
+
+rm -f "$HOME/vm0.core"
+vm dump vm0 vm0.core && [ "$(head -c 4 "$HOME/vm0.core" | od -An -tx1 | tr -d ' ')" = 7f454c46 ] &&
+  result "dump ok ($(stat -c %s "$HOME/vm0.core") bytes)" || result "dump FAILED"
+vm dump vm0 vm0.core >/dev/null 2>&1 && result "dump over a file FAILED" || result "dump refuses to overwrite ok"
+rm -f "$HOME/vm0.core"
+vm reset vm7 >/dev/null 2>&1; rc=$?
+[ $rc = 4 ] && result "reset vm7 not found ok" || result "reset vm7 FAILED: exit $rc"
+vm monitor-cmd vm0 >/dev/null 2>&1; rc=$?
+[ $rc = 2 ] && result "monitor-cmd without a command ok" || result "monitor-cmd without a command FAILED: exit $rc"
+PROBE
+chmod 755 "$HOME_SRC/life-probe"
+chown vmuser: "$HOME_SRC/life-probe"
+
+as_user vm alloc -N 2 --timeout 300 -E ./life-probe tiny:2
+expect_rc "vm alloc -N 2 -E life-probe tiny:2" 0
+job=$(sed -n 's/^salloc: Granted job allocation \([0-9]*\)$/\1/p' <<<"$OUT")
+grep -qE "^vm0 +tiny +node1 " <<<"$OUT" && grep -qE "^vm1 +tiny +node2 " <<<"$OUT" &&
+  pass "vm0 on node1, vm1 on node2 (the login node is neither)" || fail "unexpected layout: $(grep -E '^vm[01] ' <<<"$OUT" | tr '\n' ' ')"
+results=$(grep '^RESULT ' <<<"$OUT")
+for what in "console --log" "monitor-cmd one" "monitor-cmd set" "console vm0" "console vm1" "nc as ProxyCommand" \
+  "ps" "ps --json" "reset says so" "reset rebooted vm1" "vm1 runs after the reset" "dump" \
+  "dump refuses to overwrite" "reset vm7 not found" "monitor-cmd without a command"; do
+  line=$(grep -E "^RESULT $what( ok| \(|.* ok)" <<<"$results" | head -n 1)
+  [[ -n $line && $line != *FAILED* ]] && pass "${line#RESULT }" || fail "$what: $(grep "^RESULT $what" <<<"$results")"
+done
+
+# After the job (and its epilog): logs kept, disks gone.
+wait_for "the job ended" 60 no_jobs_left
+jobdir=$HOME_SRC/.local/state/slurm-vm/job-$job
+[[ -s $jobdir/vm0/console.log && -s $jobdir/vm1/vm.json ]] && pass "console logs and vm.json kept after the job" || fail "job dir lost its logs: $(ls -R "$jobdir" | tr '\n' ' ')"
+left=$(find "$jobdir" -name 'disk.qcow2' -o -name 'seed.iso' -o -name '*.sock' | tr '\n' ' ')
+[[ -z $left ]] && pass "the disk overlays, seeds and sockets are gone" || fail "left in the job dir: $left"
+as_user vm ps --all
+expect_out "vm ps --all lists the ended cluster" "^$job +.*tiny:2 .*ENDED"
+as_user vm console -j "$job" --log vm1
+expect_out "vm console --log works after the job" "slurm-vm-tiny: ready"
+check_nodes_clean "after the job"
