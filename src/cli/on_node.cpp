@@ -4,6 +4,8 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <iostream>
+#include <regex>
 
 #include <fmt/format.h>
 
@@ -65,12 +67,24 @@ int run_on_node(std::uint32_t job_id, const std::string& node, bool pty, const s
   c.inherit_env = true;
   c.inherit_stdin = true;
   c.capture_stdout = false;
-  c.capture_stderr = false;
+  // srun reports a task's non-zero exit on stderr ("srun: error: node1: task 0: Exited with
+  // exit code 3"): that is our own exit status, already the command's; the rest is shown.
+  c.capture_stderr = !pty;
   c.new_process_group = !pty;  // a terminal session needs the terminal's process group
   // Long enough for a dump or a console session; srun itself dies with the job.
   c.timeout = std::chrono::hours(24 * 365);
   log_debug("on {}: {}", node, format_argv(c.argv));
   const RunResult r = run(c);
+  static const std::regex own_status(R"(^srun: error: \S+: task 0: (Exited with exit code \d+|Killed)$)");
+  std::size_t start = 0;
+  while (start < r.err.size()) {
+    auto end = r.err.find('\n', start);
+    if (end == std::string::npos) end = r.err.size();
+    const std::string line = r.err.substr(start, end - start);
+    if (!std::regex_match(line, own_status)) std::cerr << line << '\n';
+    start = end + 1;
+  }
+  std::cerr << std::flush;
   return r.signal != 0 ? 128 + r.signal : r.exit_code;
 }
 

@@ -1,6 +1,8 @@
 // base64 (base64.hpp).
 #include "base64.hpp"
 
+#include "error.hpp"
+
 namespace slurmvm {
 
 std::string base64_lines(std::string_view data) {
@@ -34,6 +36,37 @@ std::string base64_lines(std::string_view data) {
     put('=');
   }
   if (column != 0) out += '\n';
+  return out;
+}
+
+std::string base64_decode(std::string_view text) {
+  std::string out;
+  unsigned bits = 0;
+  int count = 0;
+  for (const char c : text) {
+    unsigned v;
+    if (c >= 'A' && c <= 'Z') {
+      v = static_cast<unsigned>(c - 'A');
+    } else if (c >= 'a' && c <= 'z') {
+      v = static_cast<unsigned>(c - 'a' + 26);
+    } else if (c >= '0' && c <= '9') {
+      v = static_cast<unsigned>(c - '0' + 52);
+    } else if (c == '+') {
+      v = 62;
+    } else if (c == '/') {
+      v = 63;
+    } else if (c == '=' || c == '\n' || c == '\r' || c == ' ' || c == '\t') {
+      continue;
+    } else {
+      throw Error("not base64: unexpected character", ErrorKind::system);
+    }
+    bits = (bits << 6) | v;
+    count += 6;
+    if (count >= 8) {
+      count -= 8;
+      out += static_cast<char>((bits >> count) & 0xff);
+    }
+  }
   return out;
 }
 

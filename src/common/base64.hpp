@@ -9,4 +9,8 @@ namespace slurmvm {
 
 std::string base64_lines(std::string_view data);
 
+// Decodes base64 (line breaks and other whitespace ignored, padding optional). Throws
+// Error(system) on any other character: the text came from another program.
+std::string base64_decode(std::string_view text);
+
 }  // namespace slurmvm

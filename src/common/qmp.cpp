@@ -81,6 +81,14 @@ std::size_t json_value_length(std::string_view text) noexcept {
 }
 
 QmpClient QmpClient::connect(const std::filesystem::path& path, QmpConnectOptions options) {
+  return open(path, options, Protocol::qmp);
+}
+
+QmpClient QmpClient::connect_guest_agent(const std::filesystem::path& path, std::chrono::milliseconds timeout) {
+  return open(path, {.timeout = timeout, .wait_for_socket = false}, Protocol::guest_agent);
+}
+
+QmpClient QmpClient::open(const std::filesystem::path& path, QmpConnectOptions options, Protocol protocol) {
   const auto deadline = Clock::now() + options.timeout;
   auto pause = std::chrono::milliseconds(10);
   for (;;) {
@@ -88,8 +96,12 @@ QmpClient QmpClient::connect(const std::filesystem::path& path, QmpConnectOption
     UniqueFd fd = connect_unix_stream(path, error);
     if (fd) {
       QmpClient client(std::move(fd));
-      with_context(fmt::format("QMP socket {}", path.string()),
-                   [&] { client.handshake(deadline); });
+      if (protocol == Protocol::qmp) {
+        with_context(fmt::format("QMP socket {}", path.string()), [&] { client.handshake(deadline); });
+      } else {
+        client.agent_ = true;
+        client.sync_guest_agent(deadline);
+      }
       return client;
     }
     // A full backlog means another client holds QEMU's only QMP connection: worth waiting for
@@ -130,6 +142,22 @@ void QmpClient::handshake(Clock::time_point deadline) {
   execute("qmp_capabilities", nullptr, std::max(left, std::chrono::milliseconds(1)));
 }
 
+void QmpClient::sync_guest_agent(Clock::time_point deadline) {
+  // qemu-guest-agent has no greeting, and its channel may still hold a reply meant for an
+  // earlier client (one that timed out). guest-sync-delimited makes the agent flush its input
+  // and answer with 0xFF then our random id: everything before that answer is stale.
+  const auto id = static_cast<std::int64_t>(Clock::now().time_since_epoch().count() & 0x3fffffffffffLL);
+  send({{"execute", "guest-sync-delimited"}, {"arguments", {{"id", id}}}}, "guest-sync-delimited", deadline);
+  for (;;) {
+    auto message = receive("the guest agent's answer", deadline);
+    if (!message) {
+      throw Error("no qemu-guest-agent answered within the deadline: is it installed and running in the guest?",
+                  ErrorKind::timeout);
+    }
+    if (message->is_object() && message->value("return", json()) == id) return;
+  }
+}
+
 json QmpClient::execute(std::string_view command, const json& arguments,
                         std::chrono::milliseconds timeout) {
   const auto deadline = Clock::now() + timeout;
@@ -138,7 +166,7 @@ json QmpClient::execute(std::string_view command, const json& arguments,
   if (!arguments.is_null() && !(arguments.is_object() && arguments.empty())) {
     request["arguments"] = arguments;
   }
-  const std::string what = fmt::format("QMP command {}", command);
+  const std::string what = fmt::format("{} command {}", agent_ ? "guest agent" : "QMP", command);
   send(request, what, deadline);
   for (;;) {
     auto message = receive(what, deadline);
@@ -209,6 +237,8 @@ void QmpClient::send(const json& message, std::string_view what, Clock::time_poi
 }
 
 std::optional<json> QmpClient::take_buffered_message() {
+  // The guest agent's delimiter (guest-sync-delimited): never part of a message.
+  if (agent_) buffer_.erase(std::remove(buffer_.begin(), buffer_.end(), '\xff'), buffer_.end());
   const std::size_t length = json_value_length(buffer_);
   if (length == 0) return std::nullopt;
   const std::string text = buffer_.substr(0, length);

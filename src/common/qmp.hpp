@@ -42,6 +42,9 @@ class QmpClient {
   // through their directory), reads the greeting and negotiates capabilities.
   // Throws Error: ErrorKind::timeout past the deadline, ErrorKind::system otherwise.
   static QmpClient connect(const std::filesystem::path& path, QmpConnectOptions options = {});
+  // qemu-guest-agent's channel (the same JSON commands, no greeting): connects and resyncs
+  // with guest-sync-delimited. ErrorKind::timeout when no agent answers.
+  static QmpClient connect_guest_agent(const std::filesystem::path& path, std::chrono::milliseconds timeout);
   // The same over an already connected stream socket (tests use a socketpair).
   static QmpClient attach(UniqueFd fd, std::chrono::milliseconds timeout = kDefaultTimeout);
 
@@ -68,8 +71,11 @@ class QmpClient {
   const nlohmann::json& greeting() const noexcept { return greeting_; }
 
  private:
+  enum class Protocol { qmp, guest_agent };
   explicit QmpClient(UniqueFd fd) : fd_(std::move(fd)) {}
+  static QmpClient open(const std::filesystem::path& path, QmpConnectOptions options, Protocol protocol);
   void handshake(Clock::time_point deadline);
+  void sync_guest_agent(Clock::time_point deadline);
   void send(const nlohmann::json& message, std::string_view what, Clock::time_point deadline);
   // The next complete message, reading as needed; nullopt at the deadline.
   std::optional<nlohmann::json> receive(std::string_view what, Clock::time_point deadline);
@@ -80,6 +86,7 @@ class QmpClient {
   std::deque<nlohmann::json> events_;
   nlohmann::json greeting_;
   std::uint64_t next_id_ = 1;
+  bool agent_ = false;
 };
 
 // The byte length of the first complete JSON value at the start of `text` (after leading

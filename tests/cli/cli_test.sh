@@ -60,7 +60,7 @@ check console-outside-job 2 env -u SLURM_JOB_ID "$vm" console --log vm0
 check boot-outside-job 2 pcocc env -u SLURM_JOB_ID -u SLURM_JOB_NODELIST "$vm" boot -d mycentos:1
 
 # --help of every verb must work (exit 0) and mention the verb.
-for verb in alloc batch boot ssh scp list ps console reset monitor-cmd dump nc template; do
+for verb in alloc batch boot ssh scp list ps console exec reset monitor-cmd dump nc template; do
   if "$vm" "$verb" --help 2>&1 | grep -q "$verb"; then
     echo "PASS: $verb --help"; passes=$((passes + 1))
   else

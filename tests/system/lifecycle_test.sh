@@ -3,6 +3,7 @@
 # user, inside `vm alloc -N 2 -E probe tiny:2` (vm0 on node1, vm1 on node2; the login node is
 # neither, so every QEMU socket is reached through `srun --overlap` on the VM's node):
 #   console --log (boot log), console (a command typed on the serial console answers),
+#   exec through the guest agent (output, error output, status, stdin, on either node),
 #   monitor-cmd on one VM and on a set, reset (the guest boots again: new boot id, uptime below
 #   the time since the reset), dump (an ELF core), nc as ssh's ProxyCommand, ps, and the errors
 #   for VMs that do not exist. After the job: the disk overlays are gone, the console logs stay
@@ -38,6 +39,11 @@ out=$(ssh -F "$SLURM_VM_JOB_DIR/ssh_config" -o ProxyCommand='vm nc %n' vm0 hostn
 vm ps | grep -qE "^$SLURM_JOB_ID +.* tiny:2 +2 " && result "ps ok" || result "ps FAILED: $(vm ps | tr '\n' '|')"
 vm ps --json | grep -q "\"definition\": \"tiny:2\"" && result "ps --json ok" || result "ps --json FAILED"
 
+out=$(vm exec vm0 -- sh -c 'echo "exec out $(hostname)"; echo "exec err" >&2; exit 3' 2>"$HOME/exec.err"); rc=$?
+[ "$out" = "exec out vm0" ] && [ "$(cat "$HOME/exec.err")" = "exec err" ] && [ $rc = 3 ] &&
+  result "exec output and status ok" || result "exec output and status FAILED: '$out' '$(cat "$HOME/exec.err")' exit $rc"
+out=$(vm exec vm1 -- hostname) && [ "$out" = vm1 ] && result "exec on the other node ok" || result "exec on the other node FAILED: $out"
+out=$(echo piped | vm exec -i vm1 -- cat) && [ "$out" = piped ] && result "exec with stdin ok" || result "exec with stdin FAILED: $out"
 before=$(vm ssh vm1 cat /proc/sys/kernel/random/boot_id)
 t0=$(date +%s)
 vm reset vm1 | grep -qx 'vm1: reset' && result "reset says so ok" || result "reset says so FAILED"
@@ -71,7 +77,7 @@ job=$(sed -n 's/^salloc: Granted job allocation \([0-9]*\)$/\1/p' <<<"$OUT")
 grep -qE "^vm0 +tiny +node1 " <<<"$OUT" && grep -qE "^vm1 +tiny +node2 " <<<"$OUT" &&
   pass "vm0 on node1, vm1 on node2 (the login node is neither)" || fail "unexpected layout: $(grep -E '^vm[01] ' <<<"$OUT" | tr '\n' ' ')"
 results=$(grep '^RESULT ' <<<"$OUT")
-for what in "console --log" "monitor-cmd one" "monitor-cmd set" "console vm0" "console vm1" "nc as ProxyCommand" \
+for what in "exec output and status" "exec on the other node" "exec with stdin" "console --log" "monitor-cmd one" "monitor-cmd set" "console vm0" "console vm1" "nc as ProxyCommand" \
   "ps" "ps --json" "reset says so" "reset rebooted vm1" "vm1 runs after the reset" "dump" \
   "dump refuses to overwrite" "reset vm7 not found" "monitor-cmd without a command"; do
   line=$(grep -E "^RESULT $what( ok| \(|.* ok)" <<<"$results" | head -n 1)

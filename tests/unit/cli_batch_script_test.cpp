@@ -13,6 +13,7 @@
 
 #include "base64.hpp"
 #include "batch_script.hpp"
+#include "error.hpp"
 #include "golden_file.hpp"
 #include "subprocess.hpp"
 
@@ -104,4 +105,13 @@ TEST_F(BatchRun, AnyBytesSurviveTheTrip) {
 TEST(Base64, Lines) {
   EXPECT_EQ(base64_lines("fo"), "Zm8=\n");
   EXPECT_EQ(base64_lines(std::string(57, 'a')).size(), 77u);  // one full line of 76
+}
+
+TEST(Base64, DecodeIsTheInverse) {
+  std::string all;
+  for (int i = 0; i < 256; ++i) all += static_cast<char>(i);
+  EXPECT_EQ(base64_decode(base64_lines(all)), all);
+  EXPECT_EQ(base64_decode("Zm8="), "fo");
+  EXPECT_EQ(base64_decode("Zm9v\nYmFy"), "foobar");
+  EXPECT_THROW(base64_decode("Zm9v!"), Error);
 }
