@@ -20,10 +20,7 @@ namespace fs = std::filesystem;
 fs::path resolve_image_file(std::string_view image) {
   if (image.empty()) throw Error("the template's image is empty", ErrorKind::config);
   if (image.find('/') == std::string_view::npos) {
-    throw Error(fmt::format("image \"{}\": image repositories are not supported yet: use a path "
-                            "to a qcow2/raw file or to an image directory",
-                            image),
-                ErrorKind::config);
+    throw Error(fmt::format("image \"{}\" names a repository image, not a file", image), ErrorKind::internal);
   }
   const fs::path path(image);
   if (!path.is_absolute()) {

@@ -1,7 +1,7 @@
-// The template's image and the VM's copy-on-write overlay of it. For now an image is a path
+// The template's image and the VM's copy-on-write overlay of it. An image with a '/' is a path
 // (after %{...} expansion): a qcow2 or raw file, or a pcocc legacy image directory holding
-// `image` (revision 0) and `image-revN` (revision N; the highest is used). Repository images
-// (`repo:name[@rev]`) come later.
+// `image` (revision 0) and `image-revN` (revision N; the highest is used). Without one it is a
+// repository image, `[REPO:]NAME[@REV]` (image_repo.hpp).
 #pragma once
 
 #include <chrono>
@@ -17,8 +17,8 @@ struct BaseImage {
   std::string format;          // "qcow2" or "raw"
 };
 
-// The file an image setting names: `image` itself, or the newest revision in a legacy
-// directory. Throws Error(ErrorKind::config) for repository names and relative paths,
+// The file an image path names: `image` itself, or the newest revision in a legacy
+// directory. Throws Error(ErrorKind::config) for relative paths,
 // ErrorKind::not_found when nothing is there.
 std::filesystem::path resolve_image_file(std::string_view image);
 

@@ -14,6 +14,7 @@
 #include "cluster_def.hpp"
 #include "config/config.hpp"
 #include "error.hpp"
+#include "image_repo.hpp"
 #include "job_names.hpp"
 #include "launch/image.hpp"
 #include "launch/job_dir.hpp"
@@ -95,14 +96,28 @@ fs::path run_dir() {
   return dir && !dir->empty() ? fs::path(*dir) : fs::path(kDefaultRunDir);
 }
 
-std::optional<fs::path> prepare_disk(const config::Template& t, const VmSubstitutions& subst,
-                                     const VmPaths& paths) {
+// The image the overlay sits on: a file, or the revision of a repository image (the newest
+// unless the template names one), recorded in vm.json for `vm save`.
+std::optional<fs::path> prepare_disk(const config::Template& t, const config::Config& cfg, const VmSubstitutions& subst,
+                                     const VmPaths& paths, nlohmann::json& image_record) {
   if (!t.image) {
     remove_if_exists(paths.disk);
     return std::nullopt;
   }
-  const fs::path file = with_context(fmt::format("template {}", t.name),
-                                     [&] { return resolve_image_file(subst.expand(*t.image)); });
+  const fs::path file = with_context(fmt::format("template {}", t.name), [&] {
+    const std::string image = subst.expand(*t.image);
+    if (!is_repo_image(image)) {
+      const fs::path f = resolve_image_file(image);
+      image_record = {{"file", f.string()}};
+      return f;
+    }
+    const auto repos = open_repos(cfg.repos, subst.user);
+    const auto [repo, rev] = find_image(repos, parse_image_ref(image));
+    image_record = {{"repo", repo->name()},    {"repo_path", repo->path().string()}, {"name", rev.name},
+                    {"revision", rev.revision}, {"file", repo->top_layer(rev).string()}};
+    log_info("image {}:{} revision {}", repo->name(), rev.name, rev.revision);
+    return repo->top_layer(rev);
+  });
   const BaseImage base = inspect_image(file);
   create_overlay(base, paths.disk);
   log_debug("disk: {} over {} ({})", paths.disk.string(), base.path.string(), base.format);
@@ -206,7 +221,8 @@ void launch_vm(const LaunchOptions& options, const TaskEnv& task, const std::vec
   spec.cpu_model = tpl.cpu_model.value_or(default_cpu_model(accel.kvm));
   spec.vcpus = task.cpus;
   spec.memory_mib = memory.vm_mib;
-  spec.disk = prepare_disk(tpl, subst, paths);
+  nlohmann::json image_record;
+  spec.disk = prepare_disk(tpl, cfg, subst, paths, image_record);
   spec.disk_model = tpl.disk_model;
   spec.disk_cache = tpl.disk_cache;
   spec.seed_iso = paths.seed_iso;
@@ -243,7 +259,8 @@ void launch_vm(const LaunchOptions& options, const TaskEnv& task, const std::vec
                     .vcpus = task.cpus,
                     .memory_mib = memory.vm_mib,
                     .accel = accel.kvm ? "kvm" : "tcg",
-                    .no_reboot = std::find(argv.begin(), argv.end(), "-no-reboot") != argv.end()};
+                    .no_reboot = std::find(argv.begin(), argv.end(), "-no-reboot") != argv.end(),
+                    .image = image_record};
   write_file_atomic(paths.vm_json, vm_info_json(info).dump(2) + "\n", 0600);
 
   // QEMU's working directory: where relative socket names (long home paths) resolve.

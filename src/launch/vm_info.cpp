@@ -33,6 +33,7 @@ nlohmann::json vm_info_json(const VmInfo& info) {
   j["memory_mib"] = info.memory_mib;
   j["accel"] = info.accel;
   j["no_reboot"] = info.no_reboot;
+  j["image"] = info.image;
   return j;
 }
 

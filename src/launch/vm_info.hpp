@@ -30,6 +30,9 @@ struct VmInfo {
   // The template's custom-args hold -no-reboot: a reset must ask QEMU to reset, not exit
   // (`vm reset` sets QMP's reboot action for the moment).
   bool no_reboot = false;
+  // What the disk overlay sits on: {"file"} or {"repo", "repo_path", "name", "revision",
+  // "file"}; null without an image. `vm save` adds its layer to exactly this revision.
+  nlohmann::json image;
 };
 
 // Pure.

@@ -10,6 +10,7 @@
 #include <fstream>
 
 #include "error.hpp"
+#include "image_repo.hpp"
 #include "launch/image.hpp"
 #include "launch/job_dir.hpp"
 #include "launch/network_map.hpp"
@@ -192,15 +193,12 @@ TEST(LaunchImage, PathsDirectoriesAndRepositories) {
   std::ofstream(legacy / "image-revX") << "x";
   EXPECT_EQ(resolve_image_file(legacy.string() + "/"), legacy / "image-rev10");
 
+  // Names without '/' are repository images (image_repo_test.cpp), never files.
   for (const char* repo : {"global:centos7", "centos7", "user:centos7@3"}) {
-    try {
-      resolve_image_file(repo);
-      FAIL() << repo;
-    } catch (const Error& e) {
-      EXPECT_EQ(e.kind(), ErrorKind::config);
-      EXPECT_THAT(e.what(), HasSubstr("image repositories are not supported yet: use a path"));
-    }
+    EXPECT_TRUE(slurmvm::is_repo_image(repo)) << repo;
+    EXPECT_THROW(resolve_image_file(repo), Error) << repo;
   }
+  EXPECT_FALSE(slurmvm::is_repo_image("/images/centos7.qcow2"));
   EXPECT_THROW(resolve_image_file("images/centos"), Error);  // relative
   try {
     resolve_image_file((dir.path() / "missing.qcow2").string());

@@ -1,0 +1,106 @@
+// Image repositories in pcocc's format (version 2), so that a pcocc site's repositories work
+// as they are (pcocc-anatomy.md §2.5):
+//   <repo>/.config                 {version: 2}
+//   <repo>/data/<h[:2]>/<sha256>   qcow2 layers, read-only (0444); a layer's backing file is the
+//                                  relative path ../../data/xx/<hash> of the layer below
+//   <repo>/meta/<name>@<rev>       {name, revision, kind: vm, owner, timestamp, data_blobs[],
+//                                  custom_meta}; the last blob is the top layer
+//   <repo>/.tmp/                   imports and saves in flight
+// A revision is created with link(2) from a complete file in .tmp: it appears whole or not at
+// all, and two saves never take the same number (EEXIST: the next one is tried), which pcocc
+// got wrong (§6 item 19). Templates name images `[REPO:]NAME[@REV]`.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "config/repos.hpp"
+#include "config/substitutions.hpp"
+
+namespace slurmvm {
+
+struct ImageRef {
+  std::string repo;  // empty: the first repository that has the image
+  std::string name;
+  std::optional<std::uint32_t> revision;  // unset: the newest
+  std::string to_string() const;
+};
+
+// "[REPO:]NAME[@REV]"; throws Error(usage) naming what is wrong.
+ImageRef parse_image_ref(std::string_view text);
+// True when a template's `image` value names a repository image (it has no '/').
+bool is_repo_image(std::string_view image);
+
+struct ImageRevision {
+  std::string name;
+  std::uint32_t revision = 0;
+  std::string kind = "vm";
+  std::string owner;
+  std::int64_t timestamp = 0;  // seconds since the epoch
+  std::vector<std::string> data_blobs;  // bottom first
+  std::string custom_meta = "{}";       // kept as JSON text
+};
+
+class ImageRepo {
+ public:
+  // An existing repository; Error(not_found) when `path` holds none (no .config), Error(config)
+  // for another version.
+  static ImageRepo open(std::string name, std::filesystem::path path);
+  // Creates the layout when missing (mode 0755 for directories), then opens it.
+  static ImageRepo open_or_create(std::string name, std::filesystem::path path);
+
+  const std::string& name() const noexcept { return name_; }
+  const std::filesystem::path& path() const noexcept { return path_; }
+  std::filesystem::path tmp_dir() const { return path_ / ".tmp"; }
+  std::filesystem::path blob_path(const std::string& hash) const;
+
+  std::vector<std::string> image_names() const;                  // sorted
+  std::vector<ImageRevision> revisions(const std::string& name) const;  // ascending
+  // The revision, or the newest when `revision` is unset; nullopt when missing.
+  std::optional<ImageRevision> find(const std::string& name, std::optional<std::uint32_t> revision) const;
+  std::filesystem::path top_layer(const ImageRevision& rev) const { return blob_path(rev.data_blobs.back()); }
+
+  // Moves `layer` (a qcow2 file in tmp_dir(), whose backing file is the top layer of `below`,
+  // or none) into data/ under its sha256, rebased onto the relative path of that layer, and
+  // records a new revision of `name` = below's blobs + this one: `below`'s revision + 1 or
+  // more, 0 without `below` (a new image: Error(usage) when `name` exists). Returns it.
+  ImageRevision add_layer(const std::string& name, const std::optional<ImageRevision>& below,
+                          const std::filesystem::path& layer, const std::string& owner);
+
+  // Copies the blobs of `rev` from `from` that this repository lacks (content-addressed).
+  void copy_blobs_from(const ImageRepo& from, const ImageRevision& rev);
+
+  // Imports `source` (any format qemu-img reads) as revision 0 of a new image `name`.
+  ImageRevision import_file(const std::string& name, const std::filesystem::path& source, const std::string& owner);
+
+  // Removes one revision, or every revision of the image (the meta files: blobs may be shared).
+  // Returns how many were removed.
+  std::size_t remove(const std::string& name, std::optional<std::uint32_t> revision);
+
+ private:
+  ImageRepo(std::string name, std::filesystem::path path) : name_(std::move(name)), path_(std::move(path)) {}
+  std::string store_blob(const std::filesystem::path& file);  // returns the hash
+  ImageRevision commit(ImageRevision rev, bool new_image);
+
+  std::string name_;
+  std::filesystem::path path_;
+};
+
+// The repositories of the configuration, in lookup order, paths expanded for `subst`;
+// repositories whose directory holds no repository yet are skipped unless `create_first`
+// (the first one is then created: where `vm image import` and `vm save -d` write by default).
+std::vector<ImageRepo> open_repos(const config::RepoConfig& config, const config::SubstitutionContext& subst,
+                                  bool create_first = false);
+
+// The repository and revision `ref` names, looked up in `repos` in order. Error(not_found)
+// saying where it looked.
+std::pair<const ImageRepo*, ImageRevision> find_image(const std::vector<ImageRepo>& repos, const ImageRef& ref);
+
+// The sha256 of a file, as hex (sha256sum, with a deadline).
+std::string sha256_file(const std::filesystem::path& file);
+
+}  // namespace slurmvm
