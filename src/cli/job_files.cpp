@@ -121,6 +121,8 @@ std::optional<VmFile> JobDir::read_vm(std::uint32_t rank) const {
     vm.agent = j.value("agent", "");
     vm.pid = j.value("pid", 0U);
     vm.no_reboot = j.value("no_reboot", false);
+    vm.image = j.value("image", nlohmann::json());
+    vm.disk = vm_dir(rank) / "disk.qcow2";
     return vm;
   } catch (const nlohmann::json::exception& e) {
     throw Error(fmt::format("{}: {}", file.string(), e.what()), ErrorKind::system);

@@ -41,6 +41,10 @@ struct VmFile {
   std::filesystem::path agent;
   std::uint32_t pid = 0;   // QEMU's, on the VM's node
   bool no_reboot = false;  // the template runs QEMU with -no-reboot
+  // What the disk overlay sits on (vm-launch's record): {"file"} or {"repo", "repo_path",
+  // "name", "revision", "file"}; null when the VM has no disk.
+  nlohmann::json image;
+  std::filesystem::path disk;  // the overlay, <vm dir>/disk.qcow2
 };
 
 class JobDir {

@@ -36,6 +36,8 @@ std::unique_ptr<Verb> make_list_verb();
 std::unique_ptr<Verb> make_ps_verb();
 std::unique_ptr<Verb> make_console_verb();
 std::unique_ptr<Verb> make_exec_verb();
+std::unique_ptr<Verb> make_save_verb();
+std::unique_ptr<Verb> make_image_verb();
 std::unique_ptr<Verb> make_nc_verb();
 std::unique_ptr<Verb> make_reset_verb();
 std::unique_ptr<Verb> make_monitor_cmd_verb();

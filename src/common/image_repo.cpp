@@ -174,7 +174,10 @@ ImageRepo ImageRepo::open(std::string name, fs::path path) {
 
 ImageRepo ImageRepo::open_or_create(std::string name, fs::path path) {
   if (!fs::exists(path / ".config")) {
-    for (const fs::path& d : {path, path / "data", path / "meta", path / ".tmp"}) {
+    std::error_code ec;
+    fs::create_directories(path, ec);
+    if (ec) throw Error::from_errno("cannot create " + path.string(), ec.value());
+    for (const fs::path& d : {path / "data", path / "meta", path / ".tmp"}) {
       if (::mkdir(d.c_str(), 0755) != 0 && errno != EEXIST) throw Error::from_errno("cannot create " + d.string(), errno);
     }
     const auto tmp = scratch_name(path / ".tmp", "config");
@@ -292,6 +295,19 @@ void ImageRepo::copy_blobs_from(const ImageRepo& from, const ImageRevision& rev)
   }
 }
 
+ImageRevision ImageRepo::base_from_file(const fs::path& file) {
+  const auto tmp = scratch_name(tmp_dir(), "base");
+  try {
+    run_qemu_img({"convert", "-O", "qcow2", file.string(), tmp.string()}, "converting " + file.string());
+    ImageRevision rev;
+    rev.data_blobs.push_back(store_blob(tmp));
+    return rev;
+  } catch (...) {
+    ::unlink(tmp.c_str());
+    throw;
+  }
+}
+
 ImageRevision ImageRepo::import_file(const std::string& name, const fs::path& source, const std::string& owner) {
   if (!valid_image_name(name)) throw Error(fmt::format("\"{}\" is not an image name", name), ErrorKind::usage);
   if (!revisions(name).empty()) {
@@ -347,7 +363,9 @@ std::pair<const ImageRepo*, ImageRevision> find_image(const std::vector<ImageRep
     looked += (looked.empty() ? "" : ", ") + repo.name();
   }
   if (!ref.repo.empty() && looked.empty()) {
-    throw Error(fmt::format("image {}: no repository named {} (see repos.yaml)", ref.to_string(), ref.repo),
+    throw Error(fmt::format("image {}: no repository named {} holds images (repos.yaml names the repositories; "
+                            "one exists once an image is imported or saved into it)",
+                            ref.to_string(), ref.repo),
                 ErrorKind::not_found);
   }
   throw Error(fmt::format("image {} not found (looked in: {})", ref.to_string(), looked.empty() ? "no repository" : looked),

@@ -74,6 +74,11 @@ class ImageRepo {
   // Copies the blobs of `rev` from `from` that this repository lacks (content-addressed).
   void copy_blobs_from(const ImageRepo& from, const ImageRevision& rev);
 
+  // `file` (any format qemu-img reads, flattened) as a blob of this repository, described as a
+  // one-layer revision that is not recorded anywhere: the base for a new image made from a VM
+  // whose image was a file (`vm save -d`).
+  ImageRevision base_from_file(const std::filesystem::path& file);
+
   // Imports `source` (any format qemu-img reads) as revision 0 of a new image `name`.
   ImageRevision import_file(const std::string& name, const std::filesystem::path& source, const std::string& owner);
 

@@ -57,10 +57,12 @@ check batch-no-definition 2 pcocc "$vm" batch -w
 check batch-missing-script 2 pcocc "$vm" batch -b /nonexistent/test.sh mycentos:1
 check reset-outside-job 2 env -u SLURM_JOB_ID "$vm" reset vm0
 check console-outside-job 2 env -u SLURM_JOB_ID "$vm" console --log vm0
+check image-bad-name 2 pcocc "$vm" image show 'no/such'
+check save-outside-job 2 env -u SLURM_JOB_ID "$vm" save vm0
 check boot-outside-job 2 pcocc env -u SLURM_JOB_ID -u SLURM_JOB_NODELIST "$vm" boot -d mycentos:1
 
 # --help of every verb must work (exit 0) and mention the verb.
-for verb in alloc batch boot ssh scp list ps console exec reset monitor-cmd dump nc template; do
+for verb in alloc batch boot ssh scp list ps console exec reset monitor-cmd dump nc save image template; do
   if "$vm" "$verb" --help 2>&1 | grep -q "$verb"; then
     echo "PASS: $verb --help"; passes=$((passes + 1))
   else

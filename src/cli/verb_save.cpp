@@ -1,0 +1,233 @@
+// `vm save [-j JOBID] [-d [REPO:]NAME] [--timeout S] [vmN]`: the VM's disk as it is now becomes
+// a new revision of the repository image it booted from, or, with -d, a new image. On the
+// VM's node (on_node.hpp): the guest's filesystems are frozen through qemu-guest-agent when it
+// answers (else the copy is crash-consistent, and vm says so), QEMU's drive-backup with
+// sync=top copies the overlay as of that instant into the repository's .tmp (the filesystems
+// are thawed as soon as the job has started: the copy is point-in-time), and the layer is
+// added on top of exactly the revision the VM booted from (vm.json), whatever the template
+// says today (pcocc-anatomy.md §6 item 20). A revision is never overwritten (image_repo.hpp).
+#include <pwd.h>
+#include <unistd.h>
+
+#include <iostream>
+#include <optional>
+
+#include <fmt/format.h>
+
+#include "config/config.hpp"
+#include "error.hpp"
+#include "image_repo.hpp"
+#include "job_files.hpp"
+#include "log.hpp"
+#include "on_node.hpp"
+#include "qmp.hpp"
+#include "verb.hpp"
+#include "vm_set.hpp"
+
+namespace slurmvm::cli {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+std::string user_name() {
+  const passwd* pw = ::getpwuid(::getuid());
+  return pw != nullptr ? pw->pw_name : std::to_string(::getuid());
+}
+
+// Freezes the guest's filesystems for as long as it lives, when the agent answers.
+class Freeze {
+ public:
+  explicit Freeze(const VmFile& vm) : name_(vm.name) {
+    try {
+      agent_.emplace(QmpClient::connect_guest_agent(vm.agent, 3s));
+      const auto n = agent_->execute("guest-fsfreeze-freeze", nullptr, 30s);
+      frozen_ = true;
+      log_info("{}: {} filesystems frozen", name_, n.dump());
+    } catch (const Error& e) {
+      std::cerr << fmt::format("vm: warning: {}: filesystems not frozen ({}); the saved disk is crash-consistent\n",
+                               name_, e.what());
+      if (agent_) thaw();
+    }
+  }
+  ~Freeze() { thaw(); }
+  Freeze(const Freeze&) = delete;
+  Freeze& operator=(const Freeze&) = delete;
+
+  void thaw() noexcept {
+    if (!agent_) return;
+    try {
+      agent_->execute("guest-fsfreeze-thaw", nullptr, 30s);
+    } catch (const Error& e) {
+      if (frozen_) std::cerr << fmt::format("vm: warning: {}: thawing its filesystems failed: {}\n", name_, e.what());
+    }
+    agent_.reset();
+    frozen_ = false;
+  }
+
+ private:
+  std::string name_;
+  std::optional<QmpClient> agent_;
+  bool frozen_ = false;
+};
+
+// The QEMU drive whose file is the VM's overlay.
+std::string disk_device(QmpClient& qmp, const fs::path& disk) {
+  for (const auto& b : qmp.execute("query-block")) {
+    const auto ins = b.find("inserted");
+    if (ins != b.end() && ins->value("file", "") == disk.string()) return b.value("device", "");
+  }
+  throw Error(fmt::format("QEMU has no drive on {}", disk.string()), ErrorKind::system);
+}
+
+class SaveVerb final : public Verb {
+ public:
+  void declare(CLI::App& app) override {
+    cmd_ = app.add_subcommand("save", "Save a VM's disk as a new revision of its image, or as a new image (-d)");
+    cmd_->add_option("-j,--jobid", job_id_, "The job of the virtual cluster (default: $SLURM_JOB_ID)");
+    cmd_->add_option("-d,--dest", dest_, "A new image [REPO:]NAME instead of a new revision (default repository: "
+                                         "the first of repos.yaml)");
+    cmd_->add_option("--timeout", timeout_s_, "Seconds to wait for the copy")->capture_default_str();
+    cmd_->add_option("VM", vm_, "The VM (default vm0)")->capture_default_str();
+    cmd_->footer(
+        "The VM keeps running. Its filesystems are frozen through qemu-guest-agent while the copy starts\n"
+        "(a warning says so when no agent answers). Concurrent saves get distinct revisions.");
+  }
+
+  bool selected() const override { return cmd_->parsed(); }
+
+  int run() override {
+    const JobDir dir(home_directory(), resolve_job_id(job_id_));
+    const ClusterFile cluster = dir.read_cluster();
+    const auto ranks = parse_vm_set(vm_, static_cast<std::uint32_t>(cluster.node_of_vm.size()));
+    if (ranks.size() != 1) throw Error("vm save takes one VM (vm0, vm1, ...)", ErrorKind::usage);
+    const VmFile vm = require_vm(dir, ranks[0]);
+    if (vm.image.is_null() || !vm.image.contains("file")) {
+      throw Error(fmt::format("{} has no disk image to save", vm.name), ErrorKind::usage);
+    }
+    // Check what can be checked before the node is asked.
+    std::optional<ImageRef> dest;
+    if (!dest_.empty()) dest = parse_image_ref(dest_);
+    if (!dest && !vm.image.contains("repo")) {
+      throw Error(fmt::format("{} booted from the file {}, not from a repository image: give -d [REPO:]NAME to save "
+                              "it as a new image",
+                              vm.name, vm.image.value("file", "")),
+                  ErrorKind::usage);
+    }
+    if (!on_node(vm.node)) return run_on_node(dir.job_id(), vm.node, false);
+
+    const auto cfg = config::load_config(config::config_dirs_from_env());
+    const auto subst = config::SubstitutionContext::for_current_process();
+    // Where the new layer goes, and what it goes on.
+    std::optional<ImageRepo> source;
+    if (vm.image.contains("repo")) {
+      source = ImageRepo::open(vm.image.at("repo").get<std::string>(), vm.image.at("repo_path").get<std::string>());
+    }
+    std::optional<ImageRepo> target;
+    std::string name;
+    std::optional<ImageRevision> base;
+    if (dest) {
+      target = open_target(cfg, subst, dest->repo);
+      name = dest->name;
+      if (!target->revisions(name).empty()) {
+        throw Error(fmt::format("image {}:{} exists already: choose another name, or save without -d", target->name(),
+                                name),
+                    ErrorKind::usage);
+      }
+    } else {
+      target = source;
+      name = vm.image.at("name").get<std::string>();
+    }
+    if (source) {
+      base = source->find(vm.image.at("name").get<std::string>(), vm.image.at("revision").get<std::uint32_t>());
+      if (!base) {
+        throw Error(fmt::format("{}:{} revision {}, which {} booted from, was deleted meanwhile", source->name(),
+                                vm.image.at("name").get<std::string>(), vm.image.at("revision").get<std::uint32_t>(),
+                                vm.name),
+                    ErrorKind::not_found);
+      }
+      if (target->path() != source->path()) target->copy_blobs_from(*source, *base);
+    } else {
+      base = target->base_from_file(vm.image.at("file").get<std::string>());
+    }
+
+    const fs::path layer = target->tmp_dir() / fmt::format("save-{}-{}-{}", dir.job_id(), vm.name, ::getpid());
+    try {
+      backup(vm, layer);
+      const auto rev = target->add_layer(name, base, layer, user_name());
+      std::cout << fmt::format("{} disk saved to {}:{} revision {}\n", vm.name, target->name(), rev.name, rev.revision);
+    } catch (...) {
+      ::unlink(layer.c_str());
+      throw;
+    }
+    return 0;
+  }
+
+ private:
+  static ImageRepo open_target(const config::Config& cfg, const config::SubstitutionContext& subst,
+                               const std::string& repo) {
+    if (cfg.repos.repos.empty()) {
+      throw Error("no image repository is configured (repos.yaml): nowhere to save", ErrorKind::config);
+    }
+    for (const auto& r : cfg.repos.repos) {
+      if (repo.empty() || r.name == repo) {
+        return ImageRepo::open_or_create(r.name, config::expand_substitutions(r.path, subst));
+      }
+    }
+    throw Error(fmt::format("no repository named {} (see repos.yaml)", repo), ErrorKind::not_found);
+  }
+
+  void backup(const VmFile& vm, const fs::path& layer) const {
+    auto qmp = with_context(fmt::format("on {}", vm.node), [&] { return QmpClient::connect(vm.qmp, {.timeout = 10s}); });
+    const std::string device = disk_device(qmp, vm.disk);
+    const std::string job = fmt::format("vm-save-{}", ::getpid());
+    {
+      Freeze freeze(vm);
+      // sync=top: the overlay's own data, on the same backing file (absolute-paths), as of now.
+      qmp.execute("drive-backup", {{"job-id", job},
+                                   {"device", device},
+                                   {"target", layer.string()},
+                                   {"format", "qcow2"},
+                                   {"sync", "top"},
+                                   {"mode", "absolute-paths"}});
+    }  // thawed: drive-backup copies the blocks as they were when it started
+    const auto deadline = Clock::now() + std::chrono::seconds(timeout_s_);
+    for (;;) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+      if (left <= 0ms) {
+        try {
+          qmp.execute("block-job-cancel", {{"device", job}});
+        } catch (const Error&) {
+        }
+        throw Error(fmt::format("{}: the copy of its disk did not finish within {} s (--timeout)", vm.name, timeout_s_),
+                    ErrorKind::timeout);
+      }
+      const auto e = qmp.next_event(left);
+      if (!e) continue;
+      const auto type = e->value("event", "");
+      const auto& data = e->value("data", nlohmann::json::object());
+      if (data.value("device", "") != job) continue;
+      if (type == "BLOCK_JOB_COMPLETED") {
+        if (data.contains("error")) {
+          throw Error(fmt::format("{}: QEMU could not copy its disk: {}", vm.name, data.at("error").get<std::string>()),
+                      ErrorKind::system);
+        }
+        return;
+      }
+      if (type == "BLOCK_JOB_CANCELLED") throw Error(fmt::format("{}: the disk copy was cancelled", vm.name), ErrorKind::system);
+    }
+  }
+
+  CLI::App* cmd_ = nullptr;
+  std::uint32_t job_id_ = 0;
+  std::string dest_;
+  int timeout_s_ = 3600;
+  std::string vm_ = "vm0";
+};
+
+}  // namespace
+
+std::unique_ptr<Verb> make_save_verb() { return std::make_unique<SaveVerb>(); }
+
+}  // namespace slurmvm::cli

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# tests/system/save_test.sh - images and `vm save` on a 1-node sandbox, as the sandbox user:
+#   - `vm image import` puts the tiny guest's disk into the user's repository (repos.yaml);
+#   - a file written in a VM booted from user:tiny is there in a new job after `vm save`
+#     (revision 1), through the guest agent's freeze;
+#   - two VMs saved at the same moment get two distinct revisions;
+#   - `vm save -d` makes a new image; `vm image list/show/export/delete` see and change them;
+#   - a VM booted from a file image needs -d; after all that, nothing remains on the node.
+#
+# usage: save_test.sh [REPO_ROOT]; needs root (exit 77 otherwise) and a release build.
+set -uo pipefail
+
+ROOT=${1:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+if (($(id -u) != 0)); then echo "SKIP: needs root"; exit 77; fi
+TEST_NAME=save_test
+# shellcheck source=../lib/sandbox_test_lib.sh
+source "$ROOT/tests/lib/sandbox_test_lib.sh"
+
+SANDBOX_NODES=1
+OUT=$("$SANDBOX" up --nodes "$SANDBOX_NODES" 2>&1) || { fail "sandbox up: $OUT"; exit 1; }
+pass "sandbox up with slurm-vm"
+
+as_user vm template show --json tiny
+tiny_image=$(python3 -c 'import json,sys; d=json.load(sys.stdin); print(next(s["value"] for s in d["settings"] if s["key"]=="image"))' <<<"$OUT")
+[[ -f $tiny_image ]] && pass "the tiny template's image is $tiny_image" || fail "no tiny image: $tiny_image"
+
+as_user vm image import "$tiny_image" tiny
+expect_rc "vm image import" 0
+expect_out "imported as user:tiny revision 0" "as user:tiny revision 0"
+install -d -o vmuser -g vmuser "$HOME_SRC/.config" "$HOME_SRC/.config/slurm-vm"
+printf 'tiny-repo:\n  inherits: tiny\n  image: user:tiny\n' >"$HOME_SRC/.config/slurm-vm/templates.yaml"
+chown vmuser: "$HOME_SRC/.config/slurm-vm/templates.yaml"
+
+as_user vm alloc -N 1 --timeout 300 -E 'vm ssh vm0 "echo saved-by-$SLURM_JOB_ID >/data/hello && sync" && vm save vm0' tiny-repo:1
+expect_rc "write a file, then vm save vm0" 0
+expect_out "saved as revision 1" "^vm0 disk saved to user:tiny revision 1$"
+saver=$(sed -n 's/^salloc: Granted job allocation \([0-9]*\)$/\1/p' <<<"$OUT")
+as_user vm alloc -N 1 --timeout 300 -E 'vm ssh vm0 cat /data/hello' tiny-repo:1
+expect_rc "a new job from the saved image" 0
+expect_out "it sees the file written before the save" "^saved-by-$saver$"
+
+as_user vm alloc -N 1 --timeout 300 -E 'vm save vm0 & vm save vm1 & wait' tiny-repo:2
+expect_rc "two saves at once" 0
+revs=$(grep -oE '^vm[01] disk saved to user:tiny revision [0-9]+$' <<<"$OUT" | awk '{ print $NF }' | sort -n | tr '\n' ' ')
+[[ $revs == "2 3 " ]] && pass "two simultaneous saves took revisions 2 and 3" || fail "simultaneous saves: revisions '$revs': $OUT"
+
+as_user vm alloc -N 1 --timeout 300 -E 'vm save -d tiny-copy vm0' tiny-repo:1
+expect_out "vm save -d makes a new image" "^vm0 disk saved to user:tiny-copy revision 0$"
+as_user vm alloc -N 1 --timeout 300 -E 'vm save vm0' tiny:1
+expect_rc "vm save of a VM booted from a file, without -d: usage error" 2
+expect_out "it says to give -d" "give -d \[REPO:\]NAME"
+
+as_user vm image list
+expect_out "image list: tiny at revision 3" "^tiny +3 +user +vmuser "
+expect_out "image list: tiny-copy" "^tiny-copy +0 +user "
+as_user vm image show tiny
+[[ $(grep -cE '^[0-3] +[0-9.]+ MiB +[1-3] ' <<<"$OUT") == 4 ]] && pass "image show: revisions 0 to 3" || fail "image show: $OUT"
+rm -f "$HOME_SRC/t1.qcow2"
+as_user vm image export user:tiny@1 t1.qcow2
+expect_rc "image export of revision 1" 0
+qemu-img info "$HOME_SRC/t1.qcow2" 2>&1 | grep -q '^file format: qcow2' && ! qemu-img info "$HOME_SRC/t1.qcow2" | grep -q 'backing file' &&
+  pass "the export is a standalone qcow2" || fail "export: $(qemu-img info "$HOME_SRC/t1.qcow2" 2>&1 | tr '\n' ' ')"
+as_user vm image delete user:tiny@3
+expect_out "image delete of one revision" "deleted 1 revision of user:tiny"
+as_user vm image show tiny
+grep -qE '^3 ' <<<"$OUT" && fail "revision 3 still listed" || pass "revision 3 is gone, the others stay"
+as_user vm image import "$tiny_image" tiny
+expect_rc "importing over an existing image is refused" 2
+check_nodes_clean "after the saves"
