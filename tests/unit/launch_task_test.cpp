@@ -267,7 +267,7 @@ TEST(LaunchVmInfo, JsonFields) {
       "host_key_pub": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDx vm3",
       "qmp": ")" + d + R"(qmp.sock", "console": ")" + d + R"(console.sock",
       "console_log": ")" + d + R"(console.log", "agent": ")" + d + R"(qga.sock",
-      "ssh_port": 40022, "vcpus": 2, "memory_mib": 1888, "accel": "tcg", "no_reboot": false})"));
+      "ssh_port": 40022, "vcpus": 2, "memory_mib": 1888, "accel": "tcg", "no_reboot": false, "image": null})"));
   info.network.reset();
   const auto j = vm_info_json(info);
   for (const char* key : {"tap", "mac", "ip", "ssh_port"}) EXPECT_TRUE(j[key].is_null()) << key;
