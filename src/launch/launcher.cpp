@@ -44,8 +44,12 @@ void check_supported(const config::Template& t) {
   if (!t.persistent_drives.empty()) {
     throw Error(fmt::format("template {}: persistent-drives are not supported yet", t.name), ErrorKind::config);
   }
-  if (!t.mount_points.empty()) {
-    throw Error(fmt::format("template {}: mount-points are not supported yet", t.name), ErrorKind::config);
+  for (const auto& m : t.mount_points) {
+    if (m.type == config::MountType::virtio_fs) {
+      throw Error(fmt::format("template {}: mount-point {}: virtio-fs is not supported yet: use type: virtio-9p",
+                              t.name, m.tag),
+                  ErrorKind::config);
+    }
   }
   if (t.remote_display) log_warning("template {}: remote-display is not supported yet: ignored", t.name);
   if (t.emulator_cores > 0) log_warning("template {}: emulator-cores is not supported yet: ignored", t.name);
@@ -125,8 +129,10 @@ std::optional<fs::path> prepare_disk(const config::Template& t, const config::Co
 }
 
 HostKey prepare_seed(const config::Template& t, const TaskEnv& task, const VmSubstitutions& subst,
-                     const VmPaths& paths, const std::string& hostname, const std::optional<VmNetwork>& network) {
+                     const VmPaths& paths, const std::string& hostname, const std::optional<VmNetwork>& network,
+                     const std::vector<SeedMount>& mounts) {
   SeedInputs in;
+  in.mounts = mounts;
   if (network && !network->nics.empty()) {
     SeedNetwork seed;
     for (const VmNic& nic : network->nics) {
@@ -226,7 +232,30 @@ void launch_vm(const LaunchOptions& options, const TaskEnv& task, const std::vec
   spec.disk_model = tpl.disk_model;
   spec.disk_cache = tpl.disk_cache;
   spec.seed_iso = paths.seed_iso;
-  const HostKey host_key = prepare_seed(tpl, task, subst, paths, hostname, network);
+  // The template's mount-points: exported by QEMU, mounted by the guest at the same path.
+  std::vector<SeedMount> seed_mounts;
+  for (const auto& m : tpl.mount_points) {
+    const std::string path = subst.expand(m.path);
+    if (path.empty() || path.front() != '/') {
+      throw Error(fmt::format("template {}: mount-point {}: {} is not an absolute path", tpl.name, m.tag, path),
+                  ErrorKind::config);
+    }
+    if (!fs::is_directory(path)) {
+      throw Error(fmt::format("template {}: mount-point {}: {} is not a directory on {}", tpl.name, m.tag, path,
+                              task.node),
+                  ErrorKind::not_found);
+    }
+    // Tags end up in QEMU's option string and the guest's fstab.
+    if (m.tag.empty() || m.tag.size() > 31 ||
+        m.tag.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") != std::string::npos) {
+      throw Error(fmt::format("template {}: mount-point tag \"{}\": 1 to 31 letters, digits, '_' or '-'", tpl.name,
+                              m.tag),
+                  ErrorKind::config);
+    }
+    spec.mounts.push_back({m.tag, path, m.readonly});
+    seed_mounts.push_back({m.tag, path, m.readonly});
+  }
+  const HostKey host_key = prepare_seed(tpl, task, subst, paths, hostname, network, seed_mounts);
   spec.qmp_socket = socket_path_for_qemu(paths.qmp);
   spec.console_socket = socket_path_for_qemu(paths.console);
   spec.console_log = paths.console_log.string();

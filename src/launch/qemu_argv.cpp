@@ -110,6 +110,13 @@ std::vector<std::string> build_qemu_argv(const VmSpec& s) {
     add({"-device", opts});
   }
 
+  for (std::size_t i = 0; i < s.mounts.size(); ++i) {
+    const MountSpec& m = s.mounts[i];
+    add({"-fsdev", fmt::format("local,id=fs{},path={},security_model=none{}", i, qemu_opt_escape(m.path),
+                               m.readonly ? ",readonly=on" : "")});
+    add({"-device", fmt::format("virtio-9p-pci,fsdev=fs{},mount_tag={}", i, m.tag)});
+  }
+
   if (s.kernel) {
     add({"-kernel", *s.kernel});
     // pcocc's default command line for direct kernel boot, unless custom-args give one.

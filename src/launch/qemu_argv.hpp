@@ -29,6 +29,15 @@ struct NicSpec {
   std::string model = "virtio-net";  // the template's nic-model
 };
 
+// A host directory exported over virtio-9p (template mount-points). QEMU runs as the user, so
+// the guest reads and writes it with the user's rights; security_model=none: files the guest
+// creates belong to the user on the host, whatever uid the guest wrote them as.
+struct MountSpec {
+  std::string tag;
+  std::string path;  // absolute, on the host
+  bool readonly = false;
+};
+
 struct VmSpec {
   std::filesystem::path qemu_bin;  // absolute
   std::string name;                // "vm3"
@@ -48,6 +57,7 @@ struct VmSpec {
   std::string console_log;
   std::string agent_socket;
   std::vector<NicSpec> nics;  // eth0 first
+  std::vector<MountSpec> mounts;
   std::optional<std::string> kernel;
   std::vector<std::string> custom_args;  // appended last, already expanded
 };

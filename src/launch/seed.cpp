@@ -109,6 +109,18 @@ json our_cloud_config(const SeedInputs& in) {
   host_keys["ed25519_public"] = in.host_key.public_key;
   // The keys are for root (vm ssh root@vm0); cloud-init's default would refuse root logins.
   if (!config.contains("disable_root")) config["disable_root"] = false;
+  // The template's mount-points, by tag (cloud-init's fstab-like `mounts`); nofail: a guest
+  // without 9p still boots.
+  if (!in.mounts.empty()) {
+    json& mounts = config["mounts"];
+    if (mounts.is_null()) mounts = json::array();
+    if (!mounts.is_array()) throw Error("the template's user-data mounts must be a list", ErrorKind::config);
+    for (const SeedMount& m : in.mounts) {
+      mounts.push_back({m.tag, m.guest_path, "9p",
+                        fmt::format("trans=virtio,version=9p2000.L,msize=262144,nofail{}", m.readonly ? ",ro" : ""),
+                        "0", "0"});
+    }
+  }
   return config;
 }
 

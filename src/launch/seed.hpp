@@ -56,8 +56,17 @@ struct SeedNetwork {
   std::vector<std::pair<std::string, std::string>> hosts;  // name, address
 };
 
+// A host directory shared with the VM (template mount-points, 9p): mounted in the guest at
+// `guest_path` by its tag, through cloud-config `mounts`.
+struct SeedMount {
+  std::string tag;
+  std::string guest_path;
+  bool readonly = false;
+};
+
 struct SeedInputs {
   std::optional<SeedNetwork> network;
+  std::vector<SeedMount> mounts;
   std::string instance_id;
   std::string hostname;
   std::vector<std::string> authorized_keys;

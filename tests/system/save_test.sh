@@ -5,7 +5,10 @@
 #     (revision 1), through the guest agent's freeze;
 #   - two VMs saved at the same moment get two distinct revisions;
 #   - `vm save -d` makes a new image; `vm image list/show/export/delete` see and change them;
-#   - a VM booted from a file image needs -d; after all that, nothing remains on the node.
+#   - a VM booted from a file image needs -d;
+#   - a template's mount-points share the home directory over 9p: the VM reads the user's
+#     files and what it writes there is the user's on the host;
+#   after all that, nothing remains on the node.
 #
 # usage: save_test.sh [REPO_ROOT]; needs root (exit 77 otherwise) and a release build.
 set -uo pipefail
@@ -28,7 +31,14 @@ as_user vm image import "$tiny_image" tiny
 expect_rc "vm image import" 0
 expect_out "imported as user:tiny revision 0" "as user:tiny revision 0"
 install -d -o vmuser -g vmuser "$HOME_SRC/.config" "$HOME_SRC/.config/slurm-vm"
-printf 'tiny-repo:\n  inherits: tiny\n  image: user:tiny\n' >"$HOME_SRC/.config/slurm-vm/templates.yaml"
+cat >"$HOME_SRC/.config/slurm-vm/templates.yaml" <<'EOF2'
+tiny-repo:
+  inherits: tiny
+  image: user:tiny
+tiny-home:
+  inherits: tiny
+  mount-points: {home: {path: "%{homedir}", type: virtio-9p}}
+EOF2
 chown vmuser: "$HOME_SRC/.config/slurm-vm/templates.yaml"
 
 as_user vm alloc -N 1 --timeout 300 -E 'vm ssh vm0 "echo saved-by-$SLURM_JOB_ID >/data/hello && sync" && vm save vm0' tiny-repo:1
@@ -66,4 +76,13 @@ as_user vm image show tiny
 grep -qE '^3 ' <<<"$OUT" && fail "revision 3 still listed" || pass "revision 3 is gone, the others stay"
 as_user vm image import "$tiny_image" tiny
 expect_rc "importing over an existing image is refused" 2
+# The home directory over 9p, at the same path in the VM: the user's files, both ways.
+echo "marker-$$" >"$HOME_SRC/marker" && chown vmuser: "$HOME_SRC/marker"
+rm -f "$HOME_SRC/from-vm.txt"
+as_user vm alloc -N 1 --timeout 300 -E 'vm ssh vm0 "cat $HOME/marker && echo written-in-vm >$HOME/from-vm.txt && mount | grep -c \" $HOME type 9p\""' tiny-home:1
+expect_rc "a VM with the home directory mounted" 0
+expect_out "the VM reads the user's file" "^marker-$$\$"
+expect_out "it is a 9p mount at the home directory's path" "^1\$"
+[[ $(cat "$HOME_SRC/from-vm.txt" 2>/dev/null) == written-in-vm && $(stat -c %U "$HOME_SRC/from-vm.txt") == vmuser ]] &&
+  pass "a file written in the VM is the user's on the host" || fail "from-vm.txt: $(ls -l "$HOME_SRC/from-vm.txt" 2>&1)"
 check_nodes_clean "after the saves"

@@ -251,3 +251,20 @@ TEST(LaunchArgv, SeveralNicsInResourceSetOrder) {
   });
   EXPECT_EQ(build_qemu_argv(s), expected);
 }
+
+TEST(LaunchArgv, MountPointsOverVirtio9p) {
+  VmSpec s = tcg_spec();
+  s.disk.reset();
+  s.nics.clear();
+  s.mounts = {MountSpec{"home", "/home/al,ice", false}, MountSpec{"data", "/scratch/d", true}};
+  const Argv expected = concat({
+      common_head("tcg,tb-size=64", "max"),
+      {"-drive", "file=" + kDir + "/seed.iso,format=raw,readonly=on,if=virtio,index=1",
+       // A comma in a path is doubled: QEMU's option syntax.
+       "-fsdev", "local,id=fs0,path=/home/al,,ice,security_model=none",
+       "-device", "virtio-9p-pci,fsdev=fs0,mount_tag=home",
+       "-fsdev", "local,id=fs1,path=/scratch/d,security_model=none,readonly=on",
+       "-device", "virtio-9p-pci,fsdev=fs1,mount_tag=data"},
+  });
+  EXPECT_EQ(build_qemu_argv(s), expected);
+}

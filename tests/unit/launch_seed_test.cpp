@@ -267,3 +267,13 @@ TEST(LaunchSeed, NetworkConfigHasEveryNicInOrder) {
   EXPECT_THAT(nc, HasSubstr("  eth2:\n    dhcp4: true\n    match:\n      macaddress: \"42:00:00:2a:20:03\"\n    optional: true\n"));
   EXPECT_EQ(files.hosts, "10.128.42.5 vm3\n");
 }
+
+TEST(LaunchSeed, MountPointsBecomeCloudConfigMounts) {
+  SeedInputs in = inputs();
+  in.mounts = {SeedMount{"home", "/home/alice", false}, SeedMount{"ro", "/data", true}};
+  const json c = our_cloud_config(in);
+  ASSERT_EQ(c.at("mounts").size(), 2u);
+  EXPECT_EQ(c.at("mounts")[0], json::parse(R"(["home", "/home/alice", "9p",
+      "trans=virtio,version=9p2000.L,msize=262144,nofail", "0", "0"])"));
+  EXPECT_EQ(c.at("mounts")[1][3], "trans=virtio,version=9p2000.L,msize=262144,nofail,ro");
+}

@@ -11,7 +11,7 @@
 #       gateway4: 10.0.0.1
 #
 # Supported: block mappings and sequences (items may sit at their key's indentation, items may be
-# mappings), flow sequences of scalars ([a, b]), single- and double-quoted scalars, comments.
+# mappings or sequences: "- - a"), flow sequences of scalars ([a, b]), single- and double-quoted scalars, comments.
 # Not supported (silently misread or dropped): flow mappings ({a: b}), multi-line scalars (| >),
 # anchors and aliases, tags, keys containing ": ", several documents in one file, JSON files.
 #
@@ -79,6 +79,10 @@ function item_line(s, col,   rest, c2, p) {
   if (rest ~ KEY) {
     push(c2 - 1, p)
     key_line(rest, c2)
+  } else if (rest ~ /^-([ \t]|$)/) {
+    # "- - x": an item that is itself a sequence (cloud-config mounts), its items at c2.
+    push(c2 - 1, p)
+    item_line(rest, c2)
   } else if (rest == "" || rest ~ /^#/) {
     push(col, p)
   } else {
