@@ -69,8 +69,10 @@ std::string batch_script(const BatchScripts& s) {
   if (s.vm_script) out += embedded("vm-script", *s.vm_script);
   // Ours, fixed, and without the delimiter line: readable as it is.
   out += fmt::format("cat >\"$stage/run\" <<'SLURM_VM_EOF' || exit 1\n{}SLURM_VM_EOF\nchmod 0700 \"$stage/run\"\n", kRunner);
-  out += fmt::format("SLURM_VM_BATCH_STAGE=$stage SLURM_VM_BATCH_VM={} \\\n  {} boot --timeout={} -E '\"$SLURM_VM_BATCH_STAGE/run\"'\n",
-                     sh_quote(s.vm_program), sh_quote(s.vm_program), s.boot_timeout_s);
+  std::string extra;
+  for (const auto& a : s.boot_args) extra += " " + sh_quote(a);
+  out += fmt::format("SLURM_VM_BATCH_STAGE=$stage SLURM_VM_BATCH_VM={} \\\n  {} boot --timeout={}{} -E '\"$SLURM_VM_BATCH_STAGE/run\"'\n",
+                     sh_quote(s.vm_program), sh_quote(s.vm_program), s.boot_timeout_s, extra);
   return out;
 }
 

@@ -8,6 +8,7 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace slurmvm::cli {
 
@@ -16,6 +17,7 @@ struct BatchScripts {
   std::optional<std::string> host_script;  // contents (-E FILE)
   std::optional<std::string> vm_script;    // contents (-b FILE), run as root in vm0
   int boot_timeout_s = 300;                // vm boot --timeout
+  std::vector<std::string> boot_args;      // more vm boot options (template overrides)
 };
 
 // The script text. Its exit status, and so the job's (sbatch --wait returns it): the VM

@@ -13,6 +13,7 @@
 #include "config/config.hpp"
 #include "error.hpp"
 #include "log.hpp"
+#include "override_options.hpp"
 #include "programs.hpp"
 #include "subprocess.hpp"
 #include "verb.hpp"
@@ -33,6 +34,7 @@ class AllocVerb final : public Verb {
     cmd_->add_option("-E,--script", script_, "Run this command (through /bin/sh -c) instead of $SHELL");
     cmd_->add_option("--timeout", timeout_s_, "Seconds to wait for every VM to answer SSH")
         ->check(CLI::Range(1, 86400));
+    overrides_.declare(cmd_);
     cmd_->allow_extras();
   }
 
@@ -49,6 +51,7 @@ class AllocVerb final : public Verb {
     const ClusterDef def = ClusterDef::parse(def_text);
     const auto cfg = config::load_config(config::config_dirs_from_env());
     def.check_templates([&](std::string_view n) { return cfg.find_template(n) != nullptr; });
+    overrides_.parse(def);
 
     std::vector<std::string> argv = {"salloc", fmt::format("--ntasks={}", def.vm_count())};
     if (cpus_ > 0) argv.push_back(fmt::format("--cpus-per-task={}", cpus_));
@@ -60,6 +63,7 @@ class AllocVerb final : public Verb {
     argv.push_back("boot");
     if (!script_.empty()) argv.insert(argv.end(), {"-E", script_});
     if (timeout_s_ > 0) argv.push_back(fmt::format("--timeout={}", timeout_s_));
+    for (auto& a : overrides_.boot_args()) argv.push_back(std::move(a));
     argv.insert(argv.end(), {"-d", def.to_string()});
 
     log_info("running {}", format_argv(argv));
@@ -76,6 +80,7 @@ class AllocVerb final : public Verb {
   std::string nodes_;
   std::string script_;
   int timeout_s_ = 0;
+  OverrideOptions overrides_;
 };
 
 }  // namespace

@@ -18,6 +18,7 @@
 #include "config/config.hpp"
 #include "error.hpp"
 #include "log.hpp"
+#include "override_options.hpp"
 #include "programs.hpp"
 #include "subprocess.hpp"
 #include "unique_fd.hpp"
@@ -59,6 +60,7 @@ class BatchVerb final : public Verb {
     cmd_->add_option("--timeout", timeout_s_, "Seconds to wait for every VM to answer SSH")
         ->check(CLI::Range(1, 86400))
         ->capture_default_str();
+    overrides_.declare(cmd_);
     cmd_->allow_extras();
   }
 
@@ -74,8 +76,10 @@ class BatchVerb final : public Verb {
     const ClusterDef def = ClusterDef::parse(def_text);
     const auto cfg = config::load_config(config::config_dirs_from_env());
     def.check_templates([&](std::string_view n) { return cfg.find_template(n) != nullptr; });
+    overrides_.parse(def);
 
     BatchScripts scripts;
+    scripts.boot_args = overrides_.boot_args();
     scripts.vm_program = self_executable().string();
     scripts.boot_timeout_s = timeout_s_;
     if (!host_script_.empty()) scripts.host_script = read_script(host_script_, "host script");
@@ -119,6 +123,7 @@ class BatchVerb final : public Verb {
   std::string vm_script_;
   bool wait_ = false;
   int timeout_s_ = 300;
+  OverrideOptions overrides_;
 };
 
 }  // namespace

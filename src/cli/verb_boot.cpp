@@ -21,6 +21,7 @@
 #include "job_files.hpp"
 #include "log.hpp"
 #include "output_relay.hpp"
+#include "override_options.hpp"
 #include "programs.hpp"
 #include "slurm_lists.hpp"
 #include "ssh_probe.hpp"
@@ -98,6 +99,7 @@ class BootVerb final : public Verb {
     cmd_->add_option("--timeout", timeout_s_, "Seconds to wait for every VM to answer SSH")
         ->check(CLI::Range(1, 86400))
         ->capture_default_str();
+    overrides_.declare(cmd_);
     cmd_->add_option("COMMAND", command_, "Run this command (after --) instead of $SHELL");
     cmd_->positionals_at_end();
   }
@@ -118,6 +120,7 @@ class BootVerb final : public Verb {
     const ClusterDef def = ClusterDef::parse(definition_);
     const auto cfg = config::load_config(config::config_dirs_from_env());
     def.check_templates([&](std::string_view n) { return cfg.find_template(n) != nullptr; });
+    overrides_json_ = overrides_.parse(def);
 
     const std::uint32_t job_id = resolve_job_id(0);
     const auto nodes = expand_hostlist(required_env("SLURM_JOB_NODELIST"));
@@ -179,6 +182,7 @@ class BootVerb final : public Verb {
     srun.inherit_env = true;
     srun.env_set = {"SLURM_HOSTFILE=" + hostfile.string(), "SLURM_VM_TEMPLATE=" + def.to_string()};
     if (auto memory = job_memory_env()) srun.env_set.push_back(*memory);
+    if (!overrides_json_.empty()) srun.env_set.push_back(fmt::format("{}={}", kOverridesEnv, overrides_json_.dump()));
     srun.output_fd = output.write_fd();
     log_info("starting {} VMs: {}", def.vm_count(), format_argv(srun.argv));
     ChildProcess step = spawn(srun);
@@ -333,6 +337,8 @@ class BootVerb final : public Verb {
   std::string script_;
   std::vector<std::string> command_;
   int timeout_s_ = 300;
+  OverrideOptions overrides_;
+  nlohmann::json overrides_json_;
 };
 
 }  // namespace

@@ -15,6 +15,7 @@
 #include "config/config.hpp"
 #include "error.hpp"
 #include "image_repo.hpp"
+#include "overrides.hpp"
 #include "job_names.hpp"
 #include "launch/image.hpp"
 #include "launch/job_dir.hpp"
@@ -183,7 +184,15 @@ void launch_vm(const LaunchOptions& options, const TaskEnv& task, const std::vec
                             task.rank, def.to_string(), def.vm_count()),
                 ErrorKind::usage);
   }
-  const config::Template& tpl = cfg.get_template(def.template_of(task.rank));
+  // A copy: the overrides of the command line concern this template only (overrides.hpp).
+  config::Template tpl = cfg.get_template(def.template_of(task.rank));
+  if (const auto o = config::process_env(kOverridesEnv); o && !o->empty()) {
+    try {
+      apply_overrides(tpl, nlohmann::json::parse(*o));
+    } catch (const nlohmann::json::exception& e) {
+      throw Error(fmt::format("{} is not JSON: {}", kOverridesEnv, e.what()), ErrorKind::config);
+    }
+  }
   check_supported(tpl);
   const std::string hostname = fmt::format("vm{}", task.rank);
 

@@ -5,7 +5,8 @@
 #     (revision 1), through the guest agent's freeze;
 #   - two VMs saved at the same moment get two distinct revisions;
 #   - `vm save -d` makes a new image; `vm image list/show/export/delete` see and change them;
-#   - a VM booted from a file image needs -d;
+#   - --image and --mount override the template for one job; a VM booted from a file image
+#     needs -d to be saved;
 #   - a template's mount-points share the home directory over 9p: the VM reads the user's
 #     files and what it writes there is the user's on the host;
 #   after all that, nothing remains on the node.
@@ -56,6 +57,15 @@ revs=$(grep -oE '^vm[01] disk saved to user:tiny revision [0-9]+$' <<<"$OUT" | a
 
 as_user vm alloc -N 1 --timeout 300 -E 'vm save -d tiny-copy vm0' tiny-repo:1
 expect_out "vm save -d makes a new image" "^vm0 disk saved to user:tiny-copy revision 0$"
+# Overrides on the command line: the tiny template (a file image) boots revision 1 instead,
+# with a mount-point it does not have; vm save then knows where the disk came from.
+as_user vm alloc -N 1 --timeout 300 --image user:tiny@1 --mount "scratch=/home/vmuser,readonly=true" \
+  -E 'vm ssh vm0 "cat /data/hello; mount | grep -c \" /home/vmuser type 9p .*ro\""' tiny:1
+expect_rc "vm alloc --image user:tiny@1 --mount ... tiny:1" 0
+expect_out "--image: the overridden image's file is there" "^saved-by-$saver$"
+expect_out "--mount: the home directory is mounted read-only" "^1$"
+as_user vm alloc -N 1 --image nosuch=user:tiny tiny:1
+expect_rc "--image for a template the cluster does not use: usage error before anything is queued" 2
 as_user vm alloc -N 1 --timeout 300 -E 'vm save vm0' tiny:1
 expect_rc "vm save of a VM booted from a file, without -d: usage error" 2
 expect_out "it says to give -d" "give -d \[REPO:\]NAME"
