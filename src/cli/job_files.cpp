@@ -16,6 +16,7 @@
 #include "error.hpp"
 #include "job_names.hpp"
 #include "log.hpp"
+#include "vm_set.hpp"
 #include "unique_fd.hpp"
 
 namespace slurmvm::cli {
@@ -188,6 +189,15 @@ VmFile require_vm(const JobDir& dir, std::uint32_t rank) {
   throw Error(fmt::format("vm{} of job {} has not started (no {}): wait for `vm list` to show it", rank,
                           dir.job_id(), (dir.vm_dir(rank) / "vm.json").string()),
               ErrorKind::not_found);
+}
+
+OneVm find_one_vm(std::uint32_t job_option, const std::string& vm_text, std::string_view verb) {
+  JobDir dir(home_directory(), resolve_job_id(job_option));
+  ClusterFile cluster = dir.read_cluster();
+  const auto ranks = parse_vm_set(vm_text, static_cast<std::uint32_t>(cluster.node_of_vm.size()));
+  if (ranks.size() != 1) throw Error(fmt::format("vm {} takes one VM (vm0, vm1, ...)", verb), ErrorKind::usage);
+  VmFile vm = require_vm(dir, ranks[0]);
+  return {std::move(dir), std::move(cluster), std::move(vm)};
 }
 
 std::uint32_t parse_vm_name(const std::string& name) {

@@ -95,4 +95,13 @@ std::uint32_t parse_vm_name(const std::string& name);
 // read_vm(), or Error(not_found) saying the VM has not started (yet).
 VmFile require_vm(const JobDir& dir, std::uint32_t rank);
 
+// For verbs that act on one VM: the job (-j, else $SLURM_JOB_ID), its cluster and the VM
+// `vm_text` names. Error(usage) when it names several ("vm console takes one VM").
+struct OneVm {
+  JobDir dir;
+  ClusterFile cluster;
+  VmFile vm;
+};
+OneVm find_one_vm(std::uint32_t job_option, const std::string& vm_text, std::string_view verb);
+
 }  // namespace slurmvm::cli

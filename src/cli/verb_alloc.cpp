@@ -14,6 +14,7 @@
 #include "error.hpp"
 #include "log.hpp"
 #include "override_options.hpp"
+#include "submission.hpp"
 #include "programs.hpp"
 #include "subprocess.hpp"
 #include "verb.hpp"
@@ -41,24 +42,9 @@ class AllocVerb final : public Verb {
   bool selected() const override { return cmd_->parsed(); }
 
   int run() override {
-    std::vector<std::string> extras = cmd_->remaining();
-    if (extras.empty() || extras.back().starts_with('-')) {
-      throw Error("missing the cluster definition DEF (e.g. `vm alloc -c 2 tiny:2`)", ErrorKind::usage);
-    }
-    const std::string def_text = extras.back();
-    extras.pop_back();
-    // Refuse a wrong definition before Slurm queues anything.
-    const ClusterDef def = ClusterDef::parse(def_text);
-    const auto cfg = config::load_config(config::config_dirs_from_env());
-    def.check_templates([&](std::string_view n) { return cfg.find_template(n) != nullptr; });
-    overrides_.parse(def);
-
-    std::vector<std::string> argv = {"salloc", fmt::format("--ntasks={}", def.vm_count())};
-    if (cpus_ > 0) argv.push_back(fmt::format("--cpus-per-task={}", cpus_));
-    if (!nodes_.empty()) argv.push_back("--nodes=" + nodes_);
-    argv.push_back("--vm-template=" + def.to_string());
-    argv.insert(argv.end(), cfg.site.batch_args.begin(), cfg.site.batch_args.end());
-    argv.insert(argv.end(), extras.begin(), extras.end());
+    const Submission sub = read_submission(cmd_->remaining(), "vm alloc -c 2 tiny:2", overrides_);
+    const ClusterDef& def = sub.def;
+    std::vector<std::string> argv = slurm_argv("salloc", sub, cpus_, nodes_);
     argv.push_back(self_executable().string());
     argv.push_back("boot");
     if (!script_.empty()) argv.insert(argv.end(), {"-E", script_});

@@ -19,6 +19,7 @@
 #include "error.hpp"
 #include "log.hpp"
 #include "override_options.hpp"
+#include "submission.hpp"
 #include "programs.hpp"
 #include "subprocess.hpp"
 #include "unique_fd.hpp"
@@ -67,16 +68,7 @@ class BatchVerb final : public Verb {
   bool selected() const override { return cmd_->parsed(); }
 
   int run() override {
-    std::vector<std::string> extras = cmd_->remaining();
-    if (extras.empty() || extras.back().starts_with('-')) {
-      throw Error("missing the cluster definition DEF (e.g. `vm batch -b test.sh tiny:2`)", ErrorKind::usage);
-    }
-    const std::string def_text = extras.back();
-    extras.pop_back();
-    const ClusterDef def = ClusterDef::parse(def_text);
-    const auto cfg = config::load_config(config::config_dirs_from_env());
-    def.check_templates([&](std::string_view n) { return cfg.find_template(n) != nullptr; });
-    overrides_.parse(def);
+    const Submission sub = read_submission(cmd_->remaining(), "vm batch -b test.sh tiny:2", overrides_);
 
     BatchScripts scripts;
     scripts.boot_args = overrides_.boot_args();
@@ -86,13 +78,9 @@ class BatchVerb final : public Verb {
     if (!vm_script_.empty()) scripts.vm_script = read_script(vm_script_, "VM script");
     const std::string script = batch_script(scripts);
 
-    std::vector<std::string> argv = {"sbatch", fmt::format("--ntasks={}", def.vm_count())};
-    if (cpus_ > 0) argv.push_back(fmt::format("--cpus-per-task={}", cpus_));
-    if (!nodes_.empty()) argv.push_back("--nodes=" + nodes_);
-    argv.push_back("--vm-template=" + def.to_string());
-    if (wait_) argv.push_back("--wait");
-    argv.insert(argv.end(), cfg.site.batch_args.begin(), cfg.site.batch_args.end());
-    argv.insert(argv.end(), extras.begin(), extras.end());
+    std::vector<std::string> flags;
+    if (wait_) flags.push_back("--wait");
+    std::vector<std::string> argv = slurm_argv("sbatch", sub, cpus_, nodes_, flags);
     log_info("running {} with the generated script on its standard input", format_argv(argv));
 
     // The script as sbatch's stdin, from an anonymous memory file: no path anyone could

@@ -38,11 +38,7 @@ class ConsoleVerb final : public Verb {
   bool selected() const override { return cmd_->parsed(); }
 
   int run() override {
-    const JobDir dir(home_directory(), resolve_job_id(job_id_));
-    const ClusterFile cluster = dir.read_cluster();
-    const auto ranks = parse_vm_set(vm_, static_cast<std::uint32_t>(cluster.node_of_vm.size()));
-    if (ranks.size() != 1) throw Error("vm console takes one VM (vm0, vm1, ...)", ErrorKind::usage);
-    const VmFile vm = require_vm(dir, ranks[0]);
+    const auto [dir, cluster, vm] = find_one_vm(job_id_, vm_, "console");
     if (log_) return print_log(vm);
     if (!on_node(vm.node)) return run_on_node(dir.job_id(), vm.node, ::isatty(STDIN_FILENO) != 0);
 

@@ -45,11 +45,7 @@ class ExecVerb final : public Verb {
   bool selected() const override { return cmd_->parsed(); }
 
   int run() override {
-    const JobDir dir(home_directory(), resolve_job_id(job_id_));
-    const ClusterFile cluster = dir.read_cluster();
-    const auto ranks = parse_vm_set(vm_, static_cast<std::uint32_t>(cluster.node_of_vm.size()));
-    if (ranks.size() != 1) throw Error("vm exec takes one VM (vm0, vm1, ...)", ErrorKind::usage);
-    const VmFile vm = require_vm(dir, ranks[0]);
+    const auto [dir, cluster, vm] = find_one_vm(job_id_, vm_, "exec");
     if (!on_node(vm.node)) return run_on_node(dir.job_id(), vm.node, false);
     // Once the VM name has been read every word is the command's, `--` included (a command
     // forwarded to the node arrives with it): the first `--` is the separator.

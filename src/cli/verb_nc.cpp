@@ -33,11 +33,7 @@ class NcVerb final : public Verb {
   bool selected() const override { return cmd_->parsed(); }
 
   int run() override {
-    const JobDir dir(home_directory(), resolve_job_id(job_id_));
-    const ClusterFile cluster = dir.read_cluster();
-    const auto ranks = parse_vm_set(vm_, static_cast<std::uint32_t>(cluster.node_of_vm.size()));
-    if (ranks.size() != 1) throw Error("vm nc takes one VM (vm0, vm1, ...)", ErrorKind::usage);
-    const VmFile vm = require_vm(dir, ranks[0]);
+    const auto [dir, cluster, vm] = find_one_vm(job_id_, vm_, "nc");
     if (port_ != 22) {
       throw Error(fmt::format("port {} of {} is not reachable: only its SSH port (22) is reverse-NATed", port_,
                               vm.name),

@@ -98,11 +98,7 @@ class SaveVerb final : public Verb {
   bool selected() const override { return cmd_->parsed(); }
 
   int run() override {
-    const JobDir dir(home_directory(), resolve_job_id(job_id_));
-    const ClusterFile cluster = dir.read_cluster();
-    const auto ranks = parse_vm_set(vm_, static_cast<std::uint32_t>(cluster.node_of_vm.size()));
-    if (ranks.size() != 1) throw Error("vm save takes one VM (vm0, vm1, ...)", ErrorKind::usage);
-    const VmFile vm = require_vm(dir, ranks[0]);
+    const auto [dir, cluster, vm] = find_one_vm(job_id_, vm_, "save");
     if (vm.image.is_null() || !vm.image.contains("file")) {
       throw Error(fmt::format("{} has no disk image to save", vm.name), ErrorKind::usage);
     }

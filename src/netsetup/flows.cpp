@@ -35,6 +35,21 @@ std::string arp_reply_actions(const MacAddress& mac, std::uint32_t ip) {
       format_mac(mac), mac_hex(mac), ip);
 }
 
+// Table 1, both kinds of network: unicast by MAC to a local port, or to the remote VM's node
+// through the tunnel.
+std::string unicast_from_local(const JobNetwork& net, std::uint64_t c, const std::string& key) {
+  std::string out;
+  for (const auto& p : net.local) {
+    out += flow(c, kTableFromLocal, kPrioForward, fmt::format("{},dl_dst={}", key, format_mac(p.mac)),
+                "output:" + p.port);
+  }
+  for (const auto& r : net.remote) {
+    out += flow(c, kTableFromLocal, kPrioForward, fmt::format("{},dl_dst={}", key, format_mac(r.mac)),
+                fmt::format("set_field:{}->tun_dst,output:{}", format_ipv4(r.node_ip), net.tunnel_port));
+  }
+  return out;
+}
+
 // A bare L2 segment (JobNetwork::l2): sources checked by MAC, unicast by MAC, broadcast and
 // multicast to the segment's other local ports and to each of its other nodes once.
 std::string l2_network_flows(const JobNetwork& net) {
@@ -63,14 +78,7 @@ std::string l2_network_flows(const JobNetwork& net) {
   }
   const std::string group = fmt::format("{},dl_dst=01:00:00:00:00:00/01:00:00:00:00:00", key);
 
-  for (const auto& p : net.local) {
-    out += flow(c, kTableFromLocal, kPrioForward, fmt::format("{},dl_dst={}", key, format_mac(p.mac)),
-                "output:" + p.port);
-  }
-  for (const auto& r : net.remote) {
-    out += flow(c, kTableFromLocal, kPrioForward, fmt::format("{},dl_dst={}", key, format_mac(r.mac)),
-                fmt::format("set_field:{}->tun_dst,output:{}", format_ipv4(r.node_ip), gre));
-  }
+  out += unicast_from_local(net, c, key);
   // (OpenFlow never outputs a frame to the port it came in by: the sender gets no copy.)
   out += flow(c, kTableFromLocal, kPrioL2Flood, group, to_all);
   out += flow(c, kTableFromLocal, kPrioJobDrop, key, "drop");
@@ -162,14 +170,7 @@ std::string network_flows(const JobNetwork& net) {
                 fmt::format("{},arp,arp_op=1,arp_tpa={}", key, format_ipv4(r.ip)),
                 arp_reply_actions(r.mac, r.ip));
   }
-  for (const auto& p : net.local) {
-    out += flow(c, kTableFromLocal, kPrioForward, fmt::format("{},dl_dst={}", key, format_mac(p.mac)),
-                "output:" + p.port);
-  }
-  for (const auto& r : net.remote) {
-    out += flow(c, kTableFromLocal, kPrioForward, fmt::format("{},dl_dst={}", key, format_mac(r.mac)),
-                fmt::format("set_field:{}->tun_dst,output:{}", format_ipv4(r.node_ip), gre));
-  }
+  out += unicast_from_local(net, c, key);
   out += flow(c, kTableFromLocal, kPrioJobDrop, key, "drop");
 
   // Table 2: frames from other nodes go to local ports only (never back into the tunnel).

@@ -1,0 +1,35 @@
+// Submissions of vm alloc and vm batch (submission.hpp).
+#include "submission.hpp"
+
+#include <fmt/format.h>
+
+#include "error.hpp"
+
+namespace slurmvm::cli {
+
+Submission read_submission(std::vector<std::string> extras, std::string_view example, OverrideOptions& overrides) {
+  if (extras.empty() || extras.back().starts_with('-')) {
+    throw Error(fmt::format("missing the cluster definition DEF (e.g. `{}`)", example), ErrorKind::usage);
+  }
+  const std::string def_text = extras.back();
+  extras.pop_back();
+  // Refuse a wrong definition before Slurm queues anything.
+  Submission s{ClusterDef::parse(def_text), config::load_config(config::config_dirs_from_env()), std::move(extras)};
+  s.def.check_templates([&](std::string_view n) { return s.cfg.find_template(n) != nullptr; });
+  overrides.parse(s.def);
+  return s;
+}
+
+std::vector<std::string> slurm_argv(const std::string& program, const Submission& s, unsigned cpus,
+                                    const std::string& nodes, const std::vector<std::string>& flags) {
+  std::vector<std::string> argv = {program, fmt::format("--ntasks={}", s.def.vm_count())};
+  if (cpus > 0) argv.push_back(fmt::format("--cpus-per-task={}", cpus));
+  if (!nodes.empty()) argv.push_back("--nodes=" + nodes);
+  argv.push_back("--vm-template=" + s.def.to_string());
+  argv.insert(argv.end(), flags.begin(), flags.end());
+  argv.insert(argv.end(), s.cfg.site.batch_args.begin(), s.cfg.site.batch_args.end());
+  argv.insert(argv.end(), s.slurm_args.begin(), s.slurm_args.end());
+  return argv;
+}
+
+}  // namespace slurmvm::cli

@@ -1,0 +1,30 @@
+// What `vm alloc` and `vm batch` share: the cluster definition at the end of the arguments
+// they pass through to Slurm, checked (syntax, templates, overrides) before Slurm queues
+// anything, and the salloc/sbatch options that make one Slurm task per VM.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "cluster_def.hpp"
+#include "config/config.hpp"
+#include "override_options.hpp"
+
+namespace slurmvm::cli {
+
+struct Submission {
+  ClusterDef def;
+  config::Config cfg;
+  std::vector<std::string> slurm_args;  // the user's salloc/sbatch options, DEF removed
+};
+
+// `extras`: what CLI11 left (Slurm's options, DEF last). `example` completes the message for a
+// missing DEF. Throws Error(usage/config/not_found).
+Submission read_submission(std::vector<std::string> extras, std::string_view example, OverrideOptions& overrides);
+
+// PROGRAM --ntasks=N [--cpus-per-task=C] [--nodes=NODES] --vm-template=DEF [flags] then the
+// site's batch-args and the user's own options.
+std::vector<std::string> slurm_argv(const std::string& program, const Submission& s, unsigned cpus,
+                                    const std::string& nodes, const std::vector<std::string>& flags = {});
+
+}  // namespace slurmvm::cli
