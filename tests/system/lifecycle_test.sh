@@ -25,13 +25,24 @@ cat >"$HOME_SRC/life-probe" <<'PROBE'
 #!/bin/sh
 result() { echo "RESULT $*"; }
 vm list
-vm console --log vm0 | grep -q 'slurm-vm-tiny: ready' && result "console --log ok" || result "console --log FAILED"
+# SSH answers before the guest has printed `ready` (it starts its agent in between): the log
+# must show it within a minute, and the agent is up from then on.
+i=0
+until vm console --log vm0 | grep -q 'slurm-vm-tiny: ready' && vm console --log vm1 | grep -q 'slurm-vm-tiny: ready'; do
+  i=$((i + 1)); [ $i -gt 60 ] && break; sleep 1
+done
+vm console --log vm0 | grep -q 'slurm-vm-tiny: init' && [ $i -le 60 ] && result "console --log ok" || result "console --log FAILED"
 out=$(vm monitor-cmd vm0 info status)
 [ "$out" = "VM status: running" ] && result "monitor-cmd one ok" || result "monitor-cmd one FAILED: $out"
 out=$(vm monitor-cmd 'vm[0-1]' info status | sort | tr '\n' '|')
 [ "$out" = "vm0: VM status: running|vm1: VM status: running|" ] && result "monitor-cmd set ok" || result "monitor-cmd set FAILED: $out"
 for vm in vm0 vm1; do
-  out=$(printf 'echo CONSOLE$((6 * 7))\n' | vm console $vm)
+  # busybox init starts the console's shell just after `ready`: a line typed before is lost.
+  for try in 1 2 3; do
+    out=$(printf 'echo CONSOLE$((6 * 7))\n' | vm console $vm)
+    echo "$out" | grep -q CONSOLE42 && break
+    sleep 2
+  done
   echo "$out" | grep -q CONSOLE42 && result "console $vm ok" || result "console $vm FAILED: $(echo "$out" | tail -n 3 | tr '\n' '|')"
 done
 out=$(ssh -F "$SLURM_VM_JOB_DIR/ssh_config" -o ProxyCommand='vm nc %n' vm0 hostname 2>&1)
