@@ -160,6 +160,12 @@ std::uint32_t resolve_job_id(std::uint32_t option_job_id) {
   throw Error("no job given: use -j JOBID, or run this inside `vm alloc` or a batch job", ErrorKind::usage);
 }
 
+std::string user_name() {
+  const passwd* pw = ::getpwuid(::getuid());
+  if (pw == nullptr) throw Error(fmt::format("uid {} has no passwd entry", ::getuid()), ErrorKind::system);
+  return pw->pw_name;
+}
+
 std::filesystem::path home_directory() {
   if (const char* home = std::getenv("HOME"); home != nullptr && home[0] == '/') return home;
   if (const passwd* pw = ::getpwuid(::getuid()); pw != nullptr && pw->pw_dir != nullptr) return pw->pw_dir;

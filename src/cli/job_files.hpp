@@ -86,6 +86,9 @@ void write_file_atomically(const std::filesystem::path& path, const std::string&
 // allocation; Error(usage) with a hint otherwise.
 std::uint32_t resolve_job_id(std::uint32_t option_job_id);
 
+// This user's login name (passwd database): squeue's --user, an image revision's owner.
+std::string user_name();
+
 // The user's home directory: $HOME, else the password database.
 std::filesystem::path home_directory();
 

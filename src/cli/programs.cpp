@@ -5,6 +5,8 @@
 #include <cerrno>
 #include <cstdlib>
 
+#include <fmt/format.h>
+
 #include "error.hpp"
 
 namespace slurmvm::cli {
@@ -23,6 +25,14 @@ std::filesystem::path helper_program(const std::string& name) {
   const auto build_tree = self_executable().parent_path().parent_path() / "launch" / name;
   if (::access(build_tree.c_str(), X_OK) == 0) return build_tree;
   return std::filesystem::path(SLURM_VM_LIBEXECDIR) / name;
+}
+
+[[noreturn]] void exec_program(std::vector<std::string> argv, const std::string& hint) {
+  std::vector<char*> c_argv;
+  for (auto& a : argv) c_argv.push_back(a.data());
+  c_argv.push_back(nullptr);
+  ::execvp(c_argv[0], c_argv.data());
+  throw Error::from_errno(fmt::format("cannot run {} ({})", argv[0], hint), errno);
 }
 
 }  // namespace slurmvm::cli

@@ -5,8 +5,14 @@
 
 #include <filesystem>
 #include <string>
+#include <vector>
 
 namespace slurmvm::cli {
+
+// Replaces this process with argv[0] (looked up in PATH: the user's Slurm and OpenSSH), as
+// `vm alloc`, `vm batch` and `vm ssh` do so that the program's exit status and terminal are
+// the command's. Returns only by throwing Error, `hint` saying what may be missing.
+[[noreturn]] void exec_program(std::vector<std::string> argv, const std::string& hint);
 
 // The running `vm` binary, from /proc/self/exe.
 std::filesystem::path self_executable();

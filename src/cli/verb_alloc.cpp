@@ -53,11 +53,7 @@ class AllocVerb final : public Verb {
     argv.insert(argv.end(), {"-d", def.to_string()});
 
     log_info("running {}", format_argv(argv));
-    std::vector<char*> c_argv;
-    for (auto& a : argv) c_argv.push_back(a.data());
-    c_argv.push_back(nullptr);
-    ::execvp("salloc", c_argv.data());
-    throw Error::from_errno("cannot run salloc (is Slurm's client installed and on PATH?)", errno);
+    exec_program(std::move(argv), "is Slurm's client installed and on PATH?");
   }
 
  private:

@@ -96,11 +96,7 @@ class BatchVerb final : public Verb {
     if (::lseek(memfd.get(), 0, SEEK_SET) != 0 || ::dup2(memfd.get(), STDIN_FILENO) < 0) {
       throw Error::from_errno("handing the batch script to sbatch", errno);
     }
-    std::vector<char*> c_argv;
-    for (auto& a : argv) c_argv.push_back(a.data());
-    c_argv.push_back(nullptr);
-    ::execvp("sbatch", c_argv.data());
-    throw Error::from_errno("cannot run sbatch (is Slurm's client installed and on PATH?)", errno);
+    exec_program(std::move(argv), "is Slurm's client installed and on PATH?");
   }
 
  private:

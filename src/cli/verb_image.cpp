@@ -16,6 +16,7 @@
 
 #include "config/config.hpp"
 #include "error.hpp"
+#include "job_files.hpp"
 #include "image_repo.hpp"
 #include "subprocess.hpp"
 #include "table.hpp"
@@ -33,11 +34,6 @@ std::string date(std::int64_t t) {
   ::localtime_r(&tt, &tm);
   std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M", &tm);
   return buf;
-}
-
-std::string user_name() {
-  const passwd* pw = ::getpwuid(::getuid());
-  return pw != nullptr ? pw->pw_name : std::to_string(::getuid());
 }
 
 class ImageVerb final : public Verb {

@@ -26,12 +26,6 @@ struct QueuedJob {
   std::string name, partition, nodes, state, time, limit;
 };
 
-std::string user_name() {
-  const passwd* pw = ::getpwuid(::getuid());
-  if (pw == nullptr) throw Error(fmt::format("uid {} has no passwd entry", ::getuid()), ErrorKind::system);
-  return pw->pw_name;
-}
-
 // job id -> its squeue fields, for the user's jobs.
 std::map<std::uint32_t, QueuedJob> queued_jobs() {
   Command c;

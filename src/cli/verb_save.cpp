@@ -31,11 +31,6 @@ namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
-std::string user_name() {
-  const passwd* pw = ::getpwuid(::getuid());
-  return pw != nullptr ? pw->pw_name : std::to_string(::getuid());
-}
-
 // Freezes the guest's filesystems for as long as it lives, when the agent answers.
 class Freeze {
  public:

@@ -11,6 +11,7 @@
 
 #include "error.hpp"
 #include "job_files.hpp"
+#include "programs.hpp"
 #include "verb.hpp"
 
 namespace slurmvm::cli {
@@ -63,11 +64,7 @@ class OpenSshVerb final : public Verb {
     }
     std::vector<std::string> argv = {program_, "-F", dir.ssh_config().string()};
     argv.insert(argv.end(), args.begin(), args.end());
-    std::vector<char*> c_argv;
-    for (auto& a : argv) c_argv.push_back(a.data());
-    c_argv.push_back(nullptr);
-    ::execvp(program_.c_str(), c_argv.data());
-    throw Error::from_errno(fmt::format("cannot run {} (is openssh-client installed?)", program_), errno);
+    exec_program(std::move(argv), "is openssh-client installed?");
   }
 
  private:
