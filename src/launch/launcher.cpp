@@ -6,9 +6,11 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <variant>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
 #include "cluster_def.hpp"
@@ -22,6 +24,7 @@
 #include "launch/kvm_probe.hpp"
 #include "launch/memory.hpp"
 #include "launch/network_map.hpp"
+#include "launch/numa.hpp"
 #include "launch/pinning.hpp"
 #include "launch/qemu_argv.hpp"
 #include "launch/qemu_binary.hpp"
@@ -38,13 +41,10 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// Template settings vm-launch does not implement yet. Drives and mounts carry data: a VM
-// without them would write where the user does not expect, so they are refused. The others
-// only change performance or convenience: warned about.
+// Template settings vm-launch does not implement yet. Mounts carry data: a VM without them
+// would write where the user does not expect, so they are refused. The others only change
+// convenience: warned about.
 void check_supported(const config::Template& t) {
-  if (!t.persistent_drives.empty()) {
-    throw Error(fmt::format("template {}: persistent-drives are not supported yet", t.name), ErrorKind::config);
-  }
   for (const auto& m : t.mount_points) {
     if (m.type == config::MountType::virtio_fs) {
       throw Error(fmt::format("template {}: mount-point {}: virtio-fs is not supported yet: use type: virtio-9p",
@@ -53,8 +53,80 @@ void check_supported(const config::Template& t) {
     }
   }
   if (t.remote_display) log_warning("template {}: remote-display is not supported yet: ignored", t.name);
-  if (t.emulator_cores > 0) log_warning("template {}: emulator-cores is not supported yet: ignored", t.name);
-  if (t.full_node) log_warning("template {}: full-node is not supported yet: ignored", t.name);
+}
+
+// The template's persistent-drives, checked here (as the user, on the VM's node) so that a
+// missing file is the job's error with its name rather than QEMU's.
+std::vector<DriveSpec> persistent_drives(const config::Template& t, const VmSubstitutions& subst, const std::string& node) {
+  std::vector<DriveSpec> drives;
+  for (const config::PersistentDrive& d : t.persistent_drives) {
+    const std::string path = subst.expand(d.path);
+    const std::string what = fmt::format("template {}: persistent drive {}", t.name, path);
+    if (path.empty() || path.front() != '/') throw Error(what + ": not an absolute path", ErrorKind::config);
+    std::error_code ec;
+    const auto status = fs::status(path, ec);
+    if (ec || !(fs::is_regular_file(status) || fs::is_block_file(status))) {
+      throw Error(fmt::format("{}: {} on {}", what, ec ? ec.message() : "not a file or block device", node),
+                  ErrorKind::not_found);
+    }
+    if (d.backup) log_warning("{}: backup is not supported yet: ignored", what);
+    const BaseImage image = with_context(what, [&] { return inspect_image(path); });
+    drives.push_back({path, image.format, d.cache, d.mmp == config::Mmp::yes});
+  }
+  return drives;
+}
+
+// The vCPUs' and emulator threads' CPUs, and the NUMA nodes of the vCPUs' (numa.hpp).
+struct Placement {
+  PinPlan plan;
+  bool pin = true;  // the pinner sets the vCPU threads' affinity
+  std::vector<int> numa_nodes;
+};
+
+Placement place_vm(const config::Template& t, const TaskEnv& task, const std::vector<int>& affinity,
+                   std::uint32_t vcpus) {
+  Placement p{plan_vcpu_pinning(affinity, vcpus, task.local_id, static_cast<std::uint32_t>(t.emulator_cores)), true,
+              {}};
+  if (!t.bind_vcpus) {
+    if (p.plan.emulator_cpus.empty()) {
+      p.pin = false;
+      p.plan.cpus_of_vcpu.clear();
+      return p;
+    }
+    // Unpinned vCPUs would inherit the emulator threads' CPUs: give each all the vCPUs' CPUs.
+    std::vector<int> all;
+    for (const auto& c : p.plan.cpus_of_vcpu) all.insert(all.end(), c.begin(), c.end());
+    std::sort(all.begin(), all.end());
+    all.erase(std::unique(all.begin(), all.end()), all.end());
+    for (auto& c : p.plan.cpus_of_vcpu) c = all;
+  }
+  if (!t.bind_vcpus) return p;
+  try {
+    const Topology topology = Topology::this_system();
+    std::vector<int> cpus;
+    for (const auto& c : p.plan.cpus_of_vcpu) cpus.insert(cpus.end(), c.begin(), c.end());
+    const std::vector<int> nodes = topology.nodes_of_cpus(cpus);
+    if (!nodes.empty()) {
+      topology.bind_process_memory(nodes);
+      p.numa_nodes = nodes;
+      log_debug("guest memory bound to NUMA node {} of {}", fmt::join(nodes, ","), topology.node_count());
+    }
+  } catch (const Error& e) {
+    log_warning("guest memory not bound to the vCPUs' NUMA nodes: {}", e.what());
+  }
+  return p;
+}
+
+// The VM's vCPUs: the task's CPUs less the template's emulator-cores.
+std::uint32_t vcpu_count(const config::Template& t, const TaskEnv& task) {
+  const auto emulator = static_cast<std::uint32_t>(std::max(t.emulator_cores, 0));
+  if (emulator >= task.cpus) {
+    throw Error(fmt::format("template {} keeps {} emulator cores but the VM's task has {} CPU{}: ask for at least "
+                            "{} CPUs per VM (vm alloc -c {})",
+                            t.name, emulator, task.cpus, task.cpus == 1 ? "" : "s", emulator + 1, emulator + 1),
+                ErrorKind::config);
+  }
+  return task.cpus - emulator;
 }
 
 // A QEMU of an earlier launch of this VM that still runs on this node would lose its sockets
@@ -234,7 +306,8 @@ void launch_vm(const LaunchOptions& options, const TaskEnv& task, const std::vec
   spec.machine_type = tpl.machine_type;
   spec.kvm = accel.kvm;
   spec.cpu_model = tpl.cpu_model.value_or(default_cpu_model(accel.kvm));
-  spec.vcpus = task.cpus;
+  const std::uint32_t vcpus = vcpu_count(tpl, task);
+  spec.vcpus = vcpus;
   spec.memory_mib = memory.vm_mib;
   nlohmann::json image_record;
   spec.disk = prepare_disk(tpl, cfg, subst, paths, image_record);
@@ -264,6 +337,7 @@ void launch_vm(const LaunchOptions& options, const TaskEnv& task, const std::vec
     spec.mounts.push_back({m.tag, path, m.readonly});
     seed_mounts.push_back({m.tag, path, m.readonly});
   }
+  spec.drives = persistent_drives(tpl, subst, task.node);
   const HostKey host_key = prepare_seed(tpl, task, subst, paths, hostname, network, seed_mounts);
   spec.qmp_socket = socket_path_for_qemu(paths.qmp);
   spec.console_socket = socket_path_for_qemu(paths.console);
@@ -285,7 +359,7 @@ void launch_vm(const LaunchOptions& options, const TaskEnv& task, const std::vec
   // Sockets left by an earlier QEMU: the pinning helper must only ever see the new ones.
   for (const fs::path& s : {paths.qmp, paths.console, paths.agent}) remove_if_exists(s);
 
-  const VmInfo info{.job_id = task.job_id,
+  VmInfo info{.job_id = task.job_id,
                     .rank = task.rank,
                     .step_id = task.step_id,
                     .node = task.node,
@@ -294,20 +368,33 @@ void launch_vm(const LaunchOptions& options, const TaskEnv& task, const std::vec
                     .hostname = hostname,
                     .host_key_pub = host_key.public_key,
                     .paths = paths,
-                    .vcpus = task.cpus,
+                    .vcpus = vcpus,
                     .memory_mib = memory.vm_mib,
                     .accel = accel.kvm ? "kvm" : "tcg",
                     .no_reboot = std::find(argv.begin(), argv.end(), "-no-reboot") != argv.end(),
-                    .image = image_record};
+                    .image = image_record,
+                    .vcpu_cpus = {},
+                    .emulator_cpus = {},
+                    .numa_nodes = {},
+                    .persistent_drives = !tpl.persistent_drives.empty()};
+  // Before exec: the memory policy and the emulator threads' affinity are inherited by QEMU.
+  const Placement placement = place_vm(tpl, task, affinity, vcpus);
+  if (!placement.plan.emulator_cpus.empty()) {
+    if (const int err = set_process_affinity(placement.plan.emulator_cpus); err != 0) {
+      log_warning("emulator threads not confined to CPU {}: {}", fmt::join(placement.plan.emulator_cpus, ","),
+                  std::strerror(err));
+    }
+  }
+  if (placement.pin) info.vcpu_cpus = placement.plan.cpus_of_vcpu;
+  info.emulator_cpus = placement.plan.emulator_cpus;
+  info.numa_nodes = placement.numa_nodes;
   write_file_atomic(paths.vm_json, vm_info_json(info).dump(2) + "\n", 0600);
 
   // QEMU's working directory: where relative socket names (long home paths) resolve.
   if (::chdir(paths.vm_dir.c_str()) != 0) {
     throw Error::from_errno(fmt::format("cannot enter {}", paths.vm_dir.string()), errno);
   }
-  start_pinning_helper({.qmp_socket = paths.qmp,
-                        .bind_vcpus = tpl.bind_vcpus,
-                        .plan = plan_vcpu_pinning(affinity, task.cpus, task.local_id)});
+  start_pinning_helper({.qmp_socket = paths.qmp, .bind_vcpus = placement.pin, .plan = placement.plan});
 
   log_info("exec {}", format_argv(argv));
   std::vector<char*> cargv;

@@ -125,22 +125,33 @@ std::vector<int> current_affinity() {
   }
 }
 
-PinPlan plan_vcpu_pinning(const std::vector<int>& mask, std::uint32_t vcpus, std::uint32_t local_id) {
+PinPlan plan_vcpu_pinning(const std::vector<int>& mask, std::uint32_t vcpus, std::uint32_t local_id,
+                          std::uint32_t emulator_cores) {
   PinPlan plan;
   if (mask.empty() || vcpus == 0) return plan;
   const std::size_t m = mask.size();
+  const std::size_t used = static_cast<std::size_t>(vcpus) + emulator_cores;
   std::size_t offset = 0;
-  if (m > vcpus) {
-    offset = (static_cast<std::size_t>(local_id) * vcpus) % m;
-    plan.note = fmt::format("the task may run on {} CPUs ({}) for {} vCPUs: vCPUs pinned from "
-                            "the mask's CPU #{} on (task {} on this node)",
-                            m, fmt::join(mask, ","), vcpus, offset, local_id);
-  } else if (m < vcpus) {
-    plan.note = fmt::format("{} vCPUs on {} CPUs ({}): vCPUs share CPUs", vcpus, m, fmt::join(mask, ","));
+  if (m > used) {
+    offset = (static_cast<std::size_t>(local_id) * used) % m;
+    plan.note = fmt::format("the task may run on {} CPUs ({}) for {} vCPUs{}: pinned from the mask's CPU #{} on "
+                            "(task {} on this node)",
+                            m, fmt::join(mask, ","), vcpus,
+                            emulator_cores > 0 ? fmt::format(" and {} emulator cores", emulator_cores) : "",
+                            offset, local_id);
+  } else if (m < used) {
+    plan.note = fmt::format("{} vCPUs{} on {} CPUs ({}): vCPUs share CPUs", vcpus,
+                            emulator_cores > 0 ? fmt::format(" and {} emulator cores (not applied)", emulator_cores) : "",
+                            m, fmt::join(mask, ","));
+    emulator_cores = 0;
   }
   for (std::uint32_t i = 0; i < vcpus; ++i) plan.cpus_of_vcpu.push_back({mask[(offset + i) % m]});
+  for (std::uint32_t i = 0; i < emulator_cores; ++i) plan.emulator_cpus.push_back(mask[(offset + vcpus + i) % m]);
+  std::sort(plan.emulator_cpus.begin(), plan.emulator_cpus.end());
   return plan;
 }
+
+int set_process_affinity(const std::vector<int>& cpus) { return set_thread_affinity(0, cpus); }
 
 int set_thread_affinity(int thread_id, const std::vector<int>& cpus) {
   const int max_cpu = cpus.empty() ? 0 : *std::max_element(cpus.begin(), cpus.end());

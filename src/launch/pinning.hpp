@@ -31,15 +31,24 @@ std::vector<int> current_affinity();
 
 struct PinPlan {
   std::vector<std::vector<int>> cpus_of_vcpu;  // index: vCPU
-  std::string note;                            // why the plan is not one CPU per vCPU, or empty
+  // Where QEMU's other threads (main loop, I/O) run: the template's emulator-cores. Empty:
+  // wherever the task may run.
+  std::vector<int> emulator_cpus;
+  std::string note;  // why the plan is not one CPU per vCPU, or empty
 };
 
-// Pure. vCPU i gets the i-th CPU of the task's mask. When the mask holds more CPUs than vCPUs
-// (threads of a core, or tasks not bound by Slurm's task plugin so that every VM of the node
-// sees every CPU), the VM's vCPUs start at CPU (local_id x vcpus) of the mask, wrapping, so
-// that VMs sharing a mask spread over it instead of piling onto its first CPUs. Fewer CPUs
-// than vCPUs: they are shared round robin.
-PinPlan plan_vcpu_pinning(const std::vector<int>& mask, std::uint32_t vcpus, std::uint32_t local_id);
+// Pure. The VM uses vcpus + emulator_cores CPUs of the task's mask: vCPU i gets the i-th, QEMU's
+// own threads the last emulator_cores (pcocc's emulator-cores). When the mask holds more CPUs
+// than that (threads of a core, or tasks not bound by Slurm's task plugin so that every VM of
+// the node sees every CPU), the VM's window starts at CPU (local_id x its CPUs) of the mask,
+// wrapping, so that VMs sharing a mask spread over it instead of piling onto its first CPUs.
+// Fewer CPUs: vCPUs share them round robin and the emulator threads are not confined.
+PinPlan plan_vcpu_pinning(const std::vector<int>& mask, std::uint32_t vcpus, std::uint32_t local_id,
+                          std::uint32_t emulator_cores = 0);
+
+// Sets this process's affinity (inherited by the threads QEMU creates after exec); returns 0 or
+// an errno.
+int set_process_affinity(const std::vector<int>& cpus);
 
 // Sets one thread's affinity; returns 0 or an errno.
 using SetAffinity = std::function<int(int thread_id, const std::vector<int>& cpus)>;

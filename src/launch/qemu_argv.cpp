@@ -96,6 +96,25 @@ std::vector<std::string> build_qemu_argv(const VmSpec& s) {
       break;
   }
 
+  // Persistent drives, found in the guest as /dev/disk/by-id/*-persistentN whatever the bus.
+  for (std::size_t i = 0; i < s.drives.size(); ++i) {
+    const DriveSpec& d = s.drives[i];
+    add({"-drive", fmt::format("file={},format={},cache={},if=none,id=pdrive{},file.locking={}",
+                               qemu_opt_escape(d.path), d.format, to_string(d.cache), i, d.locked ? "on" : "off")});
+    const std::string share = d.locked ? "" : ",share-rw=on";
+    switch (s.disk_model) {
+      case DiskModel::virtio:
+        add({"-device", fmt::format("virtio-blk-pci,drive=pdrive{},serial=persistent{}{}", i, i, share)});
+        break;
+      case DiskModel::virtio_scsi:
+        add({"-device", fmt::format("scsi-hd,bus=scsi0.0,drive=pdrive{},serial=persistent{}{}", i, i, share)});
+        break;
+      case DiskModel::ide:
+        add({"-device", fmt::format("ide-hd,drive=pdrive{},serial=persistent{}{}", i, i, share)});
+        break;
+    }
+  }
+
   // In order: the guest enumerates them as eth0, eth1, ... (ascending PCI slots).
   for (std::size_t i = 0; i < s.nics.size(); ++i) {
     const NicSpec& nic = s.nics[i];

@@ -38,6 +38,17 @@ struct MountSpec {
   bool readonly = false;
 };
 
+// A template persistent-drive: the file itself, not an overlay, so what the guest writes stays.
+// `locked`: QEMU's image locking (mmp: yes) makes a second VM opening it for writing fail, on
+// this node and on shared file systems whose locks reach across nodes; otherwise (mmp: cluster,
+// no) the VMs share it and the guest's file system must be made for that.
+struct DriveSpec {
+  std::string path;    // absolute
+  std::string format;  // "raw" or "qcow2", from the file's header
+  config::DiskCache cache = config::DiskCache::writeback;
+  bool locked = true;
+};
+
 struct VmSpec {
   std::filesystem::path qemu_bin;  // absolute
   std::string name;                // "vm3"
@@ -58,6 +69,7 @@ struct VmSpec {
   std::string agent_socket;
   std::vector<NicSpec> nics;  // eth0 first
   std::vector<MountSpec> mounts;
+  std::vector<DriveSpec> drives;  // after the seed: /dev/vdc, ... (serial persistent0, ...)
   std::optional<std::string> kernel;
   std::vector<std::string> custom_args;  // appended last, already expanded
 };

@@ -109,6 +109,14 @@ json our_cloud_config(const SeedInputs& in) {
   host_keys["ed25519_public"] = in.host_key.public_key;
   // The keys are for root (vm ssh root@vm0); cloud-init's default would refuse root logins.
   if (!config.contains("disable_root")) config["disable_root"] = false;
+  // bootcmd runs at every boot, early (cloud-init's init stage), whatever the instance id: a
+  // saved image booted by another job gets that job's entries, not the old ones.
+  auto bootcmd = [&config]() -> json& {
+    json& b = config["bootcmd"];
+    if (b.is_null()) b = json::array();
+    if (!b.is_array()) throw Error("the template's user-data bootcmd must be a list", ErrorKind::config);
+    return b;
+  };
   // The template's mount-points, by tag (cloud-init's fstab-like `mounts`); nofail: a guest
   // without 9p still boots.
   if (!in.mounts.empty()) {
@@ -116,10 +124,23 @@ json our_cloud_config(const SeedInputs& in) {
     if (mounts.is_null()) mounts = json::array();
     if (!mounts.is_array()) throw Error("the template's user-data mounts must be a list", ErrorKind::config);
     for (const SeedMount& m : in.mounts) {
-      mounts.push_back({m.tag, m.guest_path, "9p",
-                        fmt::format("trans=virtio,version=9p2000.L,msize=262144,nofail{}", m.readonly ? ",ro" : ""),
-                        "0", "0"});
+      const std::string options =
+          fmt::format("trans=virtio,version=9p2000.L,msize=262144{}", m.readonly ? ",ro" : "");
+      mounts.push_back({m.tag, m.guest_path, "9p", options + ",nofail", "0", "0"});
+      // cloud-init before 23.1 drops `mounts` entries whose device is neither a block device nor
+      // host:path (cc_mounts.sanitize_devname), so a 9p tag is ignored there (Debian 12's 22.4):
+      // mount it from bootcmd too, unless already mounted. Tag and path are arguments, not code.
+      bootcmd().push_back({"sh", "-c", "mountpoint -q \"$1\" || { mkdir -p \"$1\" && mount -t 9p -o \"$2\" \"$0\" \"$1\"; }",
+                           m.tag, m.guest_path, options});
     }
+  }
+  // The other VMs' names (cloud-init has no key for /etc/hosts entries): our lines, marked, are
+  // replaced at each boot. The tiny guest reads the seed's `hosts` file instead.
+  if (in.network && !in.network->hosts.empty()) {
+    json cmd = {"sh", "-c",
+                "sed -i '/ # slurm-vm$/d' /etc/hosts && printf '%s # slurm-vm\\n' \"$@\" >>/etc/hosts", "slurm-vm-hosts"};
+    for (const auto& [name, addr] : in.network->hosts) cmd.push_back(fmt::format("{} {}", addr, name));
+    bootcmd().push_back(std::move(cmd));
   }
   return config;
 }

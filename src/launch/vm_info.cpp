@@ -34,6 +34,10 @@ nlohmann::json vm_info_json(const VmInfo& info) {
   j["accel"] = info.accel;
   j["no_reboot"] = info.no_reboot;
   j["image"] = info.image;
+  j["vcpu_cpus"] = info.vcpu_cpus;
+  j["emulator_cpus"] = info.emulator_cpus;
+  j["numa_nodes"] = info.numa_nodes;
+  j["persistent_drives"] = info.persistent_drives;
   return j;
 }
 

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "launch/job_dir.hpp"
 #include "launch/network_map.hpp"
@@ -33,6 +34,13 @@ struct VmInfo {
   // What the disk overlay sits on: {"file"} or {"repo", "repo_path", "name", "revision",
   // "file"}; null without an image. `vm save` adds its layer to exactly this revision.
   nlohmann::json image;
+  // Where the VM runs: each vCPU's CPUs (empty: not pinned), the emulator threads' CPUs
+  // (emulator-cores; empty: the task's), the NUMA nodes its memory is bound to (empty: unbound).
+  std::vector<std::vector<int>> vcpu_cpus;
+  std::vector<int> emulator_cpus;
+  std::vector<int> numa_nodes;
+  // The VM writes files that outlive it: `vm boot` powers it down before stopping the step.
+  bool persistent_drives = false;
 };
 
 // Pure.

@@ -268,3 +268,25 @@ TEST(LaunchArgv, MountPointsOverVirtio9p) {
   });
   EXPECT_EQ(build_qemu_argv(s), expected);
 }
+
+TEST(LaunchArgv, PersistentDrivesAfterTheSeedWithTheirLocking) {
+  VmSpec s = tcg_spec();
+  s.disk.reset();
+  s.nics.clear();
+  s.drives = {DriveSpec{"/scratch/alice/data.raw", "raw", DiskCache::writeback, true},
+              DriveSpec{"/scratch/shared.qcow2", "qcow2", DiskCache::none, false}};
+  const Argv expected = concat({
+      common_head("tcg,tb-size=64", "max"),
+      {"-drive", "file=" + kDir + "/seed.iso,format=raw,readonly=on,if=virtio,index=1",
+       // mmp: yes -> QEMU's image lock refuses a second writer.
+       "-drive", "file=/scratch/alice/data.raw,format=raw,cache=writeback,if=none,id=pdrive0,file.locking=on",
+       "-device", "virtio-blk-pci,drive=pdrive0,serial=persistent0",
+       // mmp: cluster/no -> shared by the VMs: no lock, and the device accepts other writers.
+       "-drive", "file=/scratch/shared.qcow2,format=qcow2,cache=none,if=none,id=pdrive1,file.locking=off",
+       "-device", "virtio-blk-pci,drive=pdrive1,serial=persistent1,share-rw=on"},
+  });
+  EXPECT_EQ(build_qemu_argv(s), expected);
+  s.disk_model = DiskModel::virtio_scsi;
+  const Argv scsi = build_qemu_argv(s);
+  EXPECT_THAT(scsi, testing::Contains("scsi-hd,bus=scsi0.0,drive=pdrive1,serial=persistent1,share-rw=on"));
+}

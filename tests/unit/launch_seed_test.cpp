@@ -275,5 +275,26 @@ TEST(LaunchSeed, MountPointsBecomeCloudConfigMounts) {
   ASSERT_EQ(c.at("mounts").size(), 2u);
   EXPECT_EQ(c.at("mounts")[0], json::parse(R"(["home", "/home/alice", "9p",
       "trans=virtio,version=9p2000.L,msize=262144,nofail", "0", "0"])"));
-  EXPECT_EQ(c.at("mounts")[1][3], "trans=virtio,version=9p2000.L,msize=262144,nofail,ro");
+  EXPECT_EQ(c.at("mounts")[1][3], "trans=virtio,version=9p2000.L,msize=262144,ro,nofail");
+  // cloud-init 22 ignores 9p tags in `mounts`: bootcmd mounts them, tag and path as arguments.
+  ASSERT_EQ(c.at("bootcmd").size(), 2u);
+  EXPECT_EQ(c.at("bootcmd")[1], json::parse(R"(["sh", "-c",
+      "mountpoint -q \"$1\" || { mkdir -p \"$1\" && mount -t 9p -o \"$2\" \"$0\" \"$1\"; }",
+      "ro", "/data", "trans=virtio,version=9p2000.L,msize=262144,ro"])"));
+}
+
+TEST(LaunchSeed, TheOtherVmsNamesGoToEtcHostsAtEveryBoot) {
+  SeedInputs in = inputs();
+  SeedNetwork net;
+  net.hosts = {{"vm0", "10.128.42.4"}, {"vm1", "10.128.42.5"}};
+  in.network = net;
+  in.inline_user_data = json::parse(R"({"bootcmd": ["echo theirs"]})");
+  const json c = our_cloud_config(in);
+  ASSERT_EQ(c.at("bootcmd").size(), 2u);
+  EXPECT_EQ(c.at("bootcmd")[0], "echo theirs");
+  EXPECT_EQ(c.at("bootcmd")[1], json::parse(R"(["sh", "-c",
+      "sed -i '/ # slurm-vm$/d' /etc/hosts && printf '%s # slurm-vm\\n' \"$@\" >>/etc/hosts",
+      "slurm-vm-hosts", "10.128.42.4 vm0", "10.128.42.5 vm1"])"));
+  in.inline_user_data = json::parse(R"({"bootcmd": "not a list"})");
+  EXPECT_THROW(our_cloud_config(in), Error);
 }

@@ -3,6 +3,10 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fstream>
 #include <map>
 #include <string>
 
@@ -10,6 +14,7 @@
 #include "launch/kvm_probe.hpp"
 #include "launch/memory.hpp"
 #include "launch/pinning.hpp"
+#include "launch/numa.hpp"
 #include "launch/task_env.hpp"
 #include "launch/vm_info.hpp"
 
@@ -187,6 +192,62 @@ TEST(LaunchPinning, MoreVcpusThanCpusShare) {
   EXPECT_THAT(p.note, HasSubstr("share"));
 }
 
+TEST(LaunchPinning, EmulatorCoresAreTheLastOfTheVmsCpus) {
+  // -c 4 with emulator-cores: 1: three vCPUs on 8-10, QEMU's other threads on 11.
+  const PinPlan p = plan_vcpu_pinning({8, 9, 10, 11}, 3, 0, 1);
+  EXPECT_EQ(p.cpus_of_vcpu, (std::vector<std::vector<int>>{{8}, {9}, {10}}));
+  EXPECT_EQ(p.emulator_cpus, (std::vector<int>{11}));
+  EXPECT_EQ(p.note, "");
+  // Two such VMs sharing an unbound mask of 8 CPUs: the second takes 4-6 and 7.
+  const PinPlan second = plan_vcpu_pinning({0, 1, 2, 3, 4, 5, 6, 7}, 3, 1, 1);
+  EXPECT_EQ(second.cpus_of_vcpu, (std::vector<std::vector<int>>{{4}, {5}, {6}}));
+  EXPECT_EQ(second.emulator_cpus, (std::vector<int>{7}));
+  // Too few CPUs for both: the vCPUs share, the emulator threads are not confined.
+  const PinPlan few = plan_vcpu_pinning({0, 1}, 2, 0, 1);
+  EXPECT_TRUE(few.emulator_cpus.empty());
+  EXPECT_THAT(few.note, HasSubstr("not applied"));
+}
+
+TEST(LaunchNuma, NodesOfTheVcpusCpus) {
+  // Two NUMA nodes of two cores each: PUs 0-1 on node 0, 2-3 on node 1.
+  const Topology t = Topology::synthetic("node:2 core:2 pu:1");
+  EXPECT_EQ(t.node_count(), 2);
+  EXPECT_EQ(t.nodes_of_cpus({0, 1}), (std::vector<int>{0}));
+  EXPECT_EQ(t.nodes_of_cpus({3}), (std::vector<int>{1}));
+  EXPECT_EQ(t.nodes_of_cpus({1, 2}), (std::vector<int>{0, 1}));
+  EXPECT_TRUE(t.nodes_of_cpus({}).empty());
+  EXPECT_THROW(Topology::synthetic("no such thing"), Error);
+}
+
+TEST(LaunchNuma, BindsThisProcessesMemoryPolicy) {
+  // The real kernel: a child binds its policy to the nodes of its CPUs and reads it back.
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    try {
+      const Topology t = Topology::this_system();
+      const auto nodes = t.nodes_of_cpus(current_affinity());
+      if (nodes.empty()) ::_exit(2);
+      t.bind_process_memory(nodes);
+      // /proc/self/numa_maps shows the policy of every mapping made from now on.
+      std::vector<char> buffer(64 << 20, 1);  // a fresh anonymous mapping, touched
+      std::ifstream maps("/proc/self/numa_maps");
+      std::string line;
+      const std::string bind = "bind:" + std::to_string(nodes.front());
+      bool found = false;
+      while (std::getline(maps, line)) found = found || line.find(bind) != std::string::npos;
+      ::_exit(found && buffer[1000] == 1 ? 0 : 3);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "%s\n", e.what());
+      ::_exit(4);
+    }
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "2: no NUMA node for our CPUs, 3: no bind: mapping, 4: an Error";
+}
+
 TEST(LaunchPinning, AppliesThePlanToQemusThreads) {
   std::map<int, std::vector<int>> pinned;
   auto set = [&](int tid, const std::vector<int>& cpus) {
@@ -267,7 +328,8 @@ TEST(LaunchVmInfo, JsonFields) {
       "host_key_pub": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDx vm3",
       "qmp": ")" + d + R"(qmp.sock", "console": ")" + d + R"(console.sock",
       "console_log": ")" + d + R"(console.log", "agent": ")" + d + R"(qga.sock",
-      "ssh_port": 40022, "vcpus": 2, "memory_mib": 1888, "accel": "tcg", "no_reboot": false, "image": null})"));
+      "ssh_port": 40022, "vcpus": 2, "memory_mib": 1888, "accel": "tcg", "no_reboot": false, "image": null,
+      "vcpu_cpus": [], "emulator_cpus": [], "numa_nodes": [], "persistent_drives": false})"));
   info.network.reset();
   const auto j = vm_info_json(info);
   for (const char* key : {"tap", "mac", "ip", "ssh_port"}) EXPECT_TRUE(j[key].is_null()) << key;
