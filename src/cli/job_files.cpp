@@ -122,6 +122,7 @@ std::optional<VmFile> JobDir::read_vm(std::uint32_t rank) const {
     vm.agent = j.value("agent", "");
     vm.pid = j.value("pid", 0U);
     vm.no_reboot = j.value("no_reboot", false);
+    vm.persistent_drives = j.value("persistent_drives", false);
     vm.image = j.value("image", nlohmann::json());
     vm.disk = vm_dir(rank) / "disk.qcow2";
     return vm;

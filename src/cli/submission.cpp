@@ -17,14 +17,41 @@ Submission read_submission(std::vector<std::string> extras, std::string_view exa
   Submission s{ClusterDef::parse(def_text), config::load_config(config::config_dirs_from_env()), std::move(extras)};
   s.def.check_templates([&](std::string_view n) { return s.cfg.find_template(n) != nullptr; });
   overrides.parse(s.def);
+  std::vector<std::string> full, partial;
+  for (const ClusterGroup& g : s.def.groups()) {
+    (s.cfg.get_template(g.template_name).full_node ? full : partial).push_back(g.template_name);
+  }
+  if (!full.empty() && !partial.empty()) {
+    throw Error(fmt::format("template {} is full-node but {} is not: the VMs of one cluster are either all "
+                            "full-node or none (one Slurm step gives every VM the same number of CPUs)",
+                            full.front(), partial.front()),
+                ErrorKind::config);
+  }
+  s.full_node = !full.empty();
   return s;
 }
 
 std::vector<std::string> slurm_argv(const std::string& program, const Submission& s, unsigned cpus,
                                     const std::string& nodes, const std::vector<std::string>& flags) {
   std::vector<std::string> argv = {program, fmt::format("--ntasks={}", s.def.vm_count())};
-  if (cpus > 0) argv.push_back(fmt::format("--cpus-per-task={}", cpus));
-  if (!nodes.empty()) argv.push_back("--nodes=" + nodes);
+  if (s.full_node) {
+    const std::string count = std::to_string(s.def.vm_count());
+    if (cpus > 0) {
+      throw Error(fmt::format("-c {}: the cluster's templates are full-node, each VM gets all of its node's CPUs: "
+                              "leave -c out",
+                              cpus),
+                  ErrorKind::usage);
+    }
+    if (!nodes.empty() && nodes != count) {
+      throw Error(fmt::format("-N {}: the cluster's templates are full-node, so its {} VMs take {} nodes: leave -N out",
+                              nodes, count, count),
+                  ErrorKind::usage);
+    }
+    argv.insert(argv.end(), {"--nodes=" + count, "--ntasks-per-node=1", "--exclusive", "--mem=0"});
+  } else {
+    if (cpus > 0) argv.push_back(fmt::format("--cpus-per-task={}", cpus));
+    if (!nodes.empty()) argv.push_back("--nodes=" + nodes);
+  }
   argv.push_back("--vm-template=" + s.def.to_string());
   argv.insert(argv.end(), flags.begin(), flags.end());
   argv.insert(argv.end(), s.cfg.site.batch_args.begin(), s.cfg.site.batch_args.end());

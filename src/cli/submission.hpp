@@ -16,6 +16,8 @@ struct Submission {
   ClusterDef def;
   config::Config cfg;
   std::vector<std::string> slurm_args;  // the user's salloc/sbatch options, DEF removed
+  // Every template of DEF is full-node: one VM per node, with all of the node's CPUs and memory.
+  bool full_node = false;
 };
 
 // `extras`: what CLI11 left (Slurm's options, DEF last). `example` completes the message for a
@@ -23,7 +25,9 @@ struct Submission {
 Submission read_submission(std::vector<std::string> extras, std::string_view example, OverrideOptions& overrides);
 
 // PROGRAM --ntasks=N [--cpus-per-task=C] [--nodes=NODES] --vm-template=DEF [flags] then the
-// site's batch-args and the user's own options.
+// site's batch-args and the user's own options. Full-node templates: --nodes=N
+// --ntasks-per-node=1 --exclusive --mem=0 instead of -c (whose use is then an error), and the
+// VMs' step gives each VM every CPU of its node (vm_layout.hpp).
 std::vector<std::string> slurm_argv(const std::string& program, const Submission& s, unsigned cpus,
                                     const std::string& nodes, const std::vector<std::string>& flags = {});
 

@@ -27,6 +27,7 @@
 #include "ssh_probe.hpp"
 #include "subprocess.hpp"
 #include "verb.hpp"
+#include "vm_set.hpp"
 #include "vm_layout.hpp"
 
 namespace slurmvm::cli {
@@ -35,6 +36,9 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
+
+// How long guests with persistent drives get to shut down when the cluster stops.
+constexpr seconds kPowerDownGrace{90};
 
 std::atomic<int> g_signal{0};
 extern "C" void remember_signal(int sig) { g_signal = sig; }
@@ -303,6 +307,7 @@ class BootVerb final : public Verb {
     if (!step.running() || step.poll()) return;
     std::cerr << "vm: stopping the virtual cluster\n";
     output.mute();
+    power_down_persistent(dir, count, step);
     // SIGTERM to the step's tasks: each QEMU closes its disks and exits. (SIGTERM to srun
     // itself would make srun kill the step with SIGKILL.)
     if (auto step_id = find_step_id(dir, count)) {
@@ -318,6 +323,51 @@ class BootVerb final : public Verb {
     if (r.signal == SIGKILL) {
       log_warning("the VMs' srun step did not end within 30 s and was killed; its messages are in {}",
                   (dir.path() / "step.log").string());
+    }
+  }
+
+  // VMs with persistent drives get an ACPI power-down first (pcocc does the same): SIGTERM
+  // ends QEMU at once, and what the guest still held in its page cache would never reach the
+  // drive. The request goes through `vm monitor-cmd` (on the VMs' nodes); the guests get
+  // kPowerDownGrace to shut down before the step is stopped anyway.
+  static void power_down_persistent(const JobDir& dir, std::uint32_t count, ChildProcess& step) {
+    std::vector<std::uint32_t> ranks;
+    for (std::uint32_t r = 0; r < count; ++r) {
+      try {
+        if (auto vm = dir.read_vm(r); vm && vm->persistent_drives) ranks.push_back(r);
+      } catch (const Error&) {
+        // unreadable: it is stopped like the others
+      }
+    }
+    if (ranks.empty()) return;
+    Command c;
+    c.argv = {self_executable().string(), "monitor-cmd", "-j", std::to_string(dir.job_id()), format_vm_set(ranks),
+              "system_powerdown"};
+    c.inherit_env = true;
+    c.timeout = seconds(60);
+    const RunResult r = slurmvm::run(c);
+    if (!r.ok()) {
+      log_warning("could not power down {} (persistent drives): {}", format_vm_set(ranks), r.err);
+      return;
+    }
+    if (ranks.size() == count && step.wait_for(kPowerDownGrace)) return;
+    if (ranks.size() != count) {
+      // The others are stopped with the step; give the powered-down ones their time first.
+      const auto deadline = Clock::now() + kPowerDownGrace;
+      for (const auto rank : ranks) {
+        while (Clock::now() < deadline && vm_running(dir, rank)) std::this_thread::sleep_for(milliseconds(500));
+      }
+    }
+  }
+
+  // QEMU unlinks its listening sockets when it exits; the job directory is on the shared home.
+  static bool vm_running(const JobDir& dir, std::uint32_t rank) {
+    try {
+      const auto vm = dir.read_vm(rank);
+      std::error_code ec;
+      return vm && std::filesystem::exists(vm->qmp, ec);
+    } catch (const Error&) {
+      return false;
     }
   }
 

@@ -52,6 +52,8 @@ check shipped-templates 0 env SLURM_VM_SYSCONFDIR=$root/templates SLURM_VM_USERC
 check ssh-outside-job 2 env -u SLURM_JOB_ID "$vm" ssh vm0 true
 check alloc-bad-definition 3 pcocc "$vm" alloc mycentos:0
 check alloc-unknown-template 4 pcocc "$vm" alloc nosuch:2
+check alloc-full-node-with-cpus 2 pcocc "$vm" alloc -c 4 wholenode:2
+check alloc-full-node-mixed 3 pcocc "$vm" alloc wholenode:2,mycentos:1
 check batch-bad-definition 3 pcocc "$vm" batch mycentos:0
 check batch-no-definition 2 pcocc "$vm" batch -w
 check batch-missing-script 2 pcocc "$vm" batch -b /nonexistent/test.sh mycentos:1

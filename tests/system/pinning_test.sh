@@ -3,7 +3,10 @@
 #   - two VMs of one CPU each, then one VM of two CPUs: each vCPU thread of QEMU is allowed
 #     exactly one CPU, one of its task's, a different one per vCPU of a VM;
 #   - the VMs' memory adds up to no more than the job's (several VMs per node: no VM believes
-#     it owns the node).
+#     it owns the node);
+#   - the guest's RAM is bound to the NUMA node of its vCPUs' CPUs (QEMU's numa_maps: bind:N);
+#   - emulator-cores: 1 with -c 2: one vCPU on one CPU, QEMU's other threads on the other;
+#   - full-node: the VM gets every CPU of its node and the node's memory (less QEMU's reserve).
 # The sandbox is namespaces on one kernel: the probe reads the QEMU threads' /proc entries
 # from the login node, as the user who owns them.
 #
@@ -34,6 +37,8 @@ for r in $(seq 0 $((n - 1))); do
     line="$line $(awk '/^Cpus_allowed_list:/ { print $2 }' /proc/$pid/task/$tid/status)"
   done
   echo "$line"
+  # The main thread's CPUs (emulator-cores), the vCPU count, the mappings bound to a NUMA node.
+  echo "INFO vm$r main=$task vcpus=$(sed -n 's/^ *"vcpus": \([0-9]*\),*$/\1/p' "$f") bind=$(grep -c ' bind:[0-9]' /proc/$pid/numa_maps)"
 done
 job=$(scontrol show job -o "$SLURM_JOB_ID")
 per_cpu=$(echo "$job" | sed -n 's/.*MinMemoryCPU=\([0-9]*\)M.*/\1/p')
@@ -80,4 +85,35 @@ grep '^PIN \|^MEM ' <<<"$OUT"
 [[ $(grep -c '^PIN vm0 [^ ]* [0-9]* [0-9]*$' <<<"$OUT") == 1 ]] && pass "the 2-CPU VM has two vCPU threads" || fail "vCPU threads: $(grep '^PIN' <<<"$OUT")"
 check_pins "one 2-CPU VM: its two vCPUs on two different CPUs of its task"
 check_mem "one 2-CPU VM: its memory fits in the job's"
+grep -q '^INFO vm0 .* bind=[1-9]' <<<"$OUT" && pass "the 2-CPU VM's memory is bound to its vCPUs' NUMA node (numa_maps)" ||
+  fail "no bind: mapping in QEMU's numa_maps: $(grep '^INFO' <<<"$OUT")"
+
+install -d -o vmuser -g vmuser "$HOME_SRC/.config" "$HOME_SRC/.config/slurm-vm"
+cat >"$HOME_SRC/.config/slurm-vm/templates.yaml" <<'EOF2'
+tiny-emu:
+  inherits: tiny
+  emulator-cores: 1
+tiny-full:
+  inherits: tiny
+  full-node: true
+EOF2
+chown vmuser: "$HOME_SRC/.config/slurm-vm/templates.yaml"
+as_user vm alloc -N 1 -c 2 --timeout 300 -E './pin-probe 1' tiny-emu:1
+expect_rc "a VM with emulator-cores: 1 and 2 CPUs" 0
+grep '^PIN \|^INFO ' <<<"$OUT"
+info=$(grep '^INFO vm0 ' <<<"$OUT") pin=$(grep '^PIN vm0 ' <<<"$OUT")
+main=$(sed -n 's/.* main=\([^ ]*\) .*/\1/p' <<<"$info") vcpu=${pin##* }
+[[ $info == *" vcpus=1 "* && $main =~ ^[0-9]+$ && $vcpu =~ ^[0-9]+$ && $main != "$vcpu" ]] &&
+  pass "emulator-cores: one vCPU on CPU $vcpu, QEMU's own threads on CPU $main" || fail "emulator-cores: $info / $pin"
+as_user vm alloc -c 4 tiny-full:1
+expect_rc "full-node with -c: a usage error" 2
+as_user vm alloc --timeout 300 -E './pin-probe 1; scontrol show job -o $SLURM_JOB_ID | grep -o "OverSubscribe=[A-Z]*"' tiny-full:1
+expect_rc "a full-node VM" 0
+grep '^PIN \|^INFO \|^MEM ' <<<"$OUT"
+mem=$(grep '^MEM ' <<<"$OUT")
+[[ $(grep -c '^INFO vm0 .* vcpus=2 ' <<<"$OUT") == 1 ]] && pass "full-node: the VM has both of the node's CPUs" || fail "full-node vCPUs: $(grep '^INFO' <<<"$OUT")"
+vm_mib=$(awk '{ print $2 }' <<<"$mem")
+((vm_mib > 1500)) && pass "full-node: the VM has the node's memory less QEMU's reserve ($vm_mib MiB)" || fail "full-node memory: $mem"
+expect_out "full-node: the job has the node to itself" "^OverSubscribe=NO$"
+rm -f "$HOME_SRC/.config/slurm-vm/templates.yaml"
 check_nodes_clean "after the pinning jobs"
