@@ -81,14 +81,26 @@ std::optional<std::string> job_memory_env() {
   c.inherit_env = true;
   c.timeout = seconds(20);
   const RunResult r = run_checked(c);
+  auto mebibytes = [](const std::smatch& m, std::size_t number) {
+    std::uint64_t mib = std::stoull(m[number].str());
+    if (m[number + 1] == "G") mib *= 1024;
+    if (m[number + 1] == "T") mib *= 1024 * 1024;
+    return mib;
+  };
   static const std::regex field(R"((?:^|\s)MinMemory(CPU|Node)=(\d+)([MGT]?)(?:\s|$))");
   std::smatch m;
   if (!std::regex_search(r.out, m, field)) return std::nullopt;
-  std::uint64_t mib = std::stoull(m[2].str());
-  if (m[3] == "G") mib *= 1024;
-  if (m[3] == "T") mib *= 1024 * 1024;
-  if (mib == 0) return std::nullopt;  // "the whole node's memory": vm-launch reports it
-  return fmt::format("{}={}", m[1] == "CPU" ? "SLURM_MEM_PER_CPU" : "SLURM_MEM_PER_NODE", mib);
+  if (const std::uint64_t mib = mebibytes(m, 2); mib != 0) {
+    return fmt::format("{}={}", m[1] == "CPU" ? "SLURM_MEM_PER_CPU" : "SLURM_MEM_PER_NODE", mib);
+  }
+  // --mem=0 (full-node templates): the whole memory of each node, which Slurm exports nowhere;
+  // the job's allocated TRES hold the total (nodes of different sizes: their average).
+  static const std::regex tres(R"((?:^|\s)TRES=\S*\bmem=(\d+)([MGT]?))");
+  static const std::regex node_count(R"((?:^|\s)NumNodes=(\d+))");
+  std::smatch t, n;
+  if (!std::regex_search(r.out, t, tres) || !std::regex_search(r.out, n, node_count)) return std::nullopt;
+  const std::uint64_t nodes = std::max<std::uint64_t>(std::stoull(n[1].str()), 1);
+  return fmt::format("SLURM_MEM_PER_NODE={}", mebibytes(t, 1) / nodes);
 }
 
 class BootVerb final : public Verb {

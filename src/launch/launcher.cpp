@@ -47,7 +47,10 @@ namespace fs = std::filesystem;
 void check_supported(const config::Template& t) {
   for (const auto& m : t.mount_points) {
     if (m.type == config::MountType::virtio_fs) {
-      throw Error(fmt::format("template {}: mount-point {}: virtio-fs is not supported yet: use type: virtio-9p",
+      // virtio-fs needs virtiofsd as the user (the Rust one, --sandbox none); Debian 12 ships
+      // only QEMU's C virtiofsd, which runs as root (docs/vm-launch.md, Template settings).
+      throw Error(fmt::format("template {}: mount-point {}: virtio-fs is not supported (no virtiofsd that runs as "
+                              "the user on this system): use type: virtio-9p",
                               t.name, m.tag),
                   ErrorKind::config);
     }
