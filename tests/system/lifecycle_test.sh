@@ -21,6 +21,51 @@ source "$ROOT/tests/lib/sandbox_test_lib.sh"
 OUT=$("$SANDBOX" up --nodes 2 2>&1) || { fail "sandbox up: $OUT"; exit 1; }
 pass "sandbox up with slurm-vm"
 
+# `vm console` on a real terminal: a pty, raw mode, the banner, a command typed as keys, then
+# Ctrl-] detaches and vm exits 0 while the VM keeps running.
+cat >"$HOME_SRC/console-tty" <<'PY'
+import os, pty, select, sys, time
+pid, fd = pty.fork()
+if pid == 0:
+    os.execvp("vm", ["vm", "console", sys.argv[1]])
+buf = b""
+def read_until(pattern, seconds):
+    global buf
+    end = time.time() + seconds
+    while time.time() < end:
+        if select.select([fd], [], [], 0.5)[0]:
+            try:
+                data = os.read(fd, 4096)
+            except OSError:
+                return False
+            if not data:
+                return False
+            buf += data
+            if pattern in buf:
+                return True
+    return False
+banner = read_until(b"Ctrl-] detaches", 30)
+for attempt in range(3):
+    os.write(fd, b"echo TTY$((6 * 7))\r")
+    if read_until(b"TTY42", 10):
+        break
+answered = b"TTY42" in buf
+os.write(fd, b"\x1d")
+detached = read_until(b"detached", 10)
+status = None
+end = time.time() + 10
+while time.time() < end and status is None:
+    done, st = os.waitpid(pid, os.WNOHANG)
+    if done:
+        status = st
+    else:
+        time.sleep(0.2)
+ok = banner and answered and detached and status is not None and os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+print("RESULT console tty %s" % ("ok" if ok else "FAILED: banner=%s answered=%s detached=%s status=%r last=%r" %
+                                 (banner, answered, detached, status, buf[-160:])))
+PY
+chown vmuser: "$HOME_SRC/console-tty"
+
 cat >"$HOME_SRC/life-probe" <<'PROBE'
 #!/bin/sh
 result() { echo "RESULT $*"; }
@@ -45,6 +90,8 @@ for vm in vm0 vm1; do
   done
   echo "$out" | grep -q CONSOLE42 && result "console $vm ok" || result "console $vm FAILED: $(echo "$out" | tail -n 3 | tr '\n' '|')"
 done
+/usr/bin/python3 "$HOME/console-tty" vm1
+vm monitor-cmd vm1 info status | grep -q running && result "vm1 runs after the console detached ok" || result "vm1 runs after the console detached FAILED"
 out=$(ssh -F "$SLURM_VM_JOB_DIR/ssh_config" -o ProxyCommand='vm nc %n' vm0 hostname 2>&1)
 [ "$out" = vm0 ] && result "nc as ProxyCommand ok" || result "nc as ProxyCommand FAILED: $out"
 vm ps | grep -qE "^$SLURM_JOB_ID +.* tiny:2 +2 " && result "ps ok" || result "ps FAILED: $(vm ps | tr '\n' '|')"
@@ -88,7 +135,7 @@ job=$(sed -n 's/^salloc: Granted job allocation \([0-9]*\)$/\1/p' <<<"$OUT")
 grep -qE "^vm0 +tiny +node1 " <<<"$OUT" && grep -qE "^vm1 +tiny +node2 " <<<"$OUT" &&
   pass "vm0 on node1, vm1 on node2 (the login node is neither)" || fail "unexpected layout: $(grep -E '^vm[01] ' <<<"$OUT" | tr '\n' ' ')"
 results=$(grep '^RESULT ' <<<"$OUT")
-for what in "exec output and status" "exec on the other node" "exec with stdin" "console --log" "monitor-cmd one" "monitor-cmd set" "console vm0" "console vm1" "nc as ProxyCommand" \
+for what in "exec output and status" "exec on the other node" "exec with stdin" "console --log" "monitor-cmd one" "monitor-cmd set" "console vm0" "console vm1" "console tty" "vm1 runs after the console detached" "nc as ProxyCommand" \
   "ps" "ps --json" "reset says so" "reset rebooted vm1" "vm1 runs after the reset" "dump" \
   "dump refuses to overwrite" "reset vm7 not found" "monitor-cmd without a command"; do
   line=$(grep -E "^RESULT $what( ok| \(|.* ok)" <<<"$results" | head -n 1)
