@@ -23,6 +23,7 @@ SANDBOX_NODES=1
 OUT=$("$SANDBOX" up --nodes "$SANDBOX_NODES" 2>&1) || { fail "sandbox up: $OUT"; exit 1; }
 pass "sandbox up with slurm-vm"
 
+write_probe() {
 cat >"$HOME_SRC/pin-probe" <<'PROBE'
 #!/bin/sh
 # For each VM: PIN <vm> <task's CPUs> <each vCPU's CPUs...>, then MEM <vm MiB...> JOB <MiB>.
@@ -48,6 +49,8 @@ echo "MEM$mems JOB $(( ${per_node:-0} > 0 ? per_node : ${per_cpu:-0} * cpus ))"
 PROBE
 chmod 755 "$HOME_SRC/pin-probe"
 chown vmuser: "$HOME_SRC/pin-probe"
+}
+write_probe
 
 # check_pins DESCRIPTION: every PIN line of $OUT: one CPU per vCPU, in the task's set, distinct.
 check_pins() {
@@ -117,3 +120,17 @@ vm_mib=$(awk '{ print $2 }' <<<"$mem")
 expect_out "full-node: the job has the node to itself" "^OverSubscribe=NO$"
 rm -f "$HOME_SRC/.config/slurm-vm/templates.yaml"
 check_nodes_clean "after the pinning jobs"
+
+# The case of 2 VMs of 2 CPUs on one node. This machine has 2 cores: the node claims 4
+# (SlurmdParameters=config_overrides) and, with task/none, every task may run on both real CPUs;
+# each VM's vCPUs still get one CPU each, distinct within the VM, and the memory still adds up.
+"$SANDBOX" down >/dev/null 2>&1
+OUT=$(SLURM_VM_SANDBOX_NODE_CPUS=4 SLURM_VM_SANDBOX_NODE_MEMORY=4000 "$SANDBOX" up --nodes 1 2>&1) ||
+  { fail "sandbox up with a 4-CPU node: $OUT"; exit 1; }
+write_probe
+as_user vm alloc -N 1 -c 2 --timeout 300 -E './pin-probe 2' tiny:2
+expect_rc "two VMs of two CPUs on one node" 0
+grep '^PIN \|^MEM ' <<<"$OUT"
+check_pins "two 2-CPU VMs: each vCPU pinned to one CPU of its task, distinct within the VM"
+check_mem "two 2-CPU VMs: their memory fits in the job's"
+check_nodes_clean "after the 2x2 job"
