@@ -73,6 +73,12 @@ std::vector<DriveSpec> persistent_drives(const config::Template& t, const VmSubs
                   ErrorKind::not_found);
     }
     if (d.backup) log_warning("{}: backup is not supported yet: ignored", what);
+    if (t.disk_model == config::DiskModel::ide && drives.size() == 2) {
+      throw Error(fmt::format("{}: an IDE VM has room for 2 persistent drives beside its image and seed "
+                              "(use disk-model: virtio)",
+                              what),
+                  ErrorKind::config);
+    }
     const BaseImage image = with_context(what, [&] { return inspect_image(path); });
     drives.push_back({path, image.format, d.cache, d.mmp == config::Mmp::yes});
   }

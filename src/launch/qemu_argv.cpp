@@ -69,7 +69,11 @@ std::vector<std::string> build_qemu_argv(const VmSpec& s) {
                                           qemu_opt_escape(s.disk->string()), to_string(s.disk_cache));
     switch (s.disk_model) {
       case DiskModel::virtio:
-        add({"-drive", drive + ",if=virtio,index=0"});
+        // Explicit devices, not if=virtio: QEMU creates if=virtio drives' devices after the
+        // -device ones, so a persistent drive would take the first PCI slot and become vda.
+        // Devices in command-line order are vda (image), vdb (seed), vdc... (persistent).
+        add({"-drive", drive + ",if=none,id=disk0"});
+        add({"-device", "virtio-blk-pci,drive=disk0"});
         break;
       case DiskModel::virtio_scsi:
         add({"-drive", drive + ",if=none,id=disk0"});
@@ -85,7 +89,8 @@ std::vector<std::string> build_qemu_argv(const VmSpec& s) {
   const std::string seed = fmt::format("file={},format=raw,readonly=on", qemu_opt_escape(s.seed_iso.string()));
   switch (s.disk_model) {
     case DiskModel::virtio:
-      add({"-drive", seed + ",if=virtio,index=1"});
+      add({"-drive", seed + ",if=none,id=seed0"});
+      add({"-device", "virtio-blk-pci,drive=seed0"});
       break;
     case DiskModel::virtio_scsi:
       add({"-drive", seed + ",if=none,id=seed0"});
@@ -110,7 +115,8 @@ std::vector<std::string> build_qemu_argv(const VmSpec& s) {
         add({"-device", fmt::format("scsi-hd,bus=scsi0.0,drive=pdrive{},serial=persistent{}{}", i, i, share)});
         break;
       case DiskModel::ide:
-        add({"-device", fmt::format("ide-hd,drive=pdrive{},serial=persistent{}{}", i, i, share)});
+        // The two IDE places the image (ide.0 unit 0) and the seed (ide.1 unit 0) leave.
+        add({"-device", fmt::format("ide-hd,drive=pdrive{},bus=ide.{},unit=1,serial=persistent{}{}", i, i, i, share)});
         break;
     }
   }

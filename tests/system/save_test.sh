@@ -111,9 +111,12 @@ chown vmuser: "$HOME_SRC/.config/slurm-vm/templates.yaml"
 as_user vm alloc -N 1 --timeout 300 -E 'vm ssh vm0 "printf \"persisted-%s\\n\" $SLURM_JOB_ID >/dev/vdc"' tiny-pd:1
 expect_rc "a VM writes to its persistent drive" 0
 pd_job=$(sed -n 's/^salloc: Granted job allocation \([0-9]*\)$/\1/p' <<<"$OUT")
-[[ $(head -c 64 "$HOME_SRC/pd.raw" | head -n 1) == "persisted-$pd_job" ]] &&
+[[ $(head -c 64 "$HOME_SRC/pd.raw" | tr -d '\0' | head -n 1) == "persisted-$pd_job" ]] &&
   pass "what the guest wrote (no sync) is in the drive's file after the cluster stopped" ||
   fail "persistent drive: $(head -c 64 "$HOME_SRC/pd.raw" | od -c | head -3)"
+grep -q 'slurm-vm-tiny: shutdown' "$HOME_SRC/.local/state/slurm-vm/job-$pd_job/vm0/console.log" &&
+  pass "the VM was powered down (ACPI) before the step was stopped" || fail "no shutdown marker in vm0's console log"
+
 as_user vm alloc -N 1 -c 1 --timeout 120 -E true tiny-pd:2
 [[ $RC != 0 ]] && grep -q 'lock' <<<"$OUT" && pass "mmp: yes: the second VM cannot open the drive (QEMU's lock)" ||
   fail "two VMs on one mmp drive: rc $RC: $(tail -n 8 <<<"$OUT")"

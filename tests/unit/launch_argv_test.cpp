@@ -82,8 +82,10 @@ Argv concat(std::initializer_list<Argv> parts) {
 TEST(LaunchArgv, TcgVirtioGolden) {
   const Argv expected = concat({
       common_head("tcg,tb-size=64", "max"),
-      {"-drive", "file=" + kDir + "/disk.qcow2,format=qcow2,cache=unsafe,discard=unmap,if=virtio,index=0",
-       "-drive", "file=" + kDir + "/seed.iso,format=raw,readonly=on,if=virtio,index=1"},
+      {"-drive", "file=" + kDir + "/disk.qcow2,format=qcow2,cache=unsafe,discard=unmap,if=none,id=disk0",
+       "-device", "virtio-blk-pci,drive=disk0",
+       "-drive", "file=" + kDir + "/seed.iso,format=raw,readonly=on,if=none,id=seed0",
+       "-device", "virtio-blk-pci,drive=seed0"},
       kNic,
   });
   EXPECT_EQ(build_qemu_argv(tcg_spec()), expected);
@@ -146,7 +148,8 @@ TEST(LaunchArgv, NoImageMeansNoDiskButStillASeed) {
   s.nics.clear();
   const Argv expected = concat({
       common_head("tcg,tb-size=64", "max"),
-      {"-drive", "file=" + kDir + "/seed.iso,format=raw,readonly=on,if=virtio,index=1"},
+      {"-drive", "file=" + kDir + "/seed.iso,format=raw,readonly=on,if=none,id=seed0",
+       "-device", "virtio-blk-pci,drive=seed0"},
   });
   EXPECT_EQ(build_qemu_argv(s), expected);
 }
@@ -243,7 +246,8 @@ TEST(LaunchArgv, SeveralNicsInResourceSetOrder) {
   s.nics = {NicSpec{"svm2a.3", "52:54:00:02:a0:03", "virtio-net"}, NicSpec{"svm2a.1003", "52:54:01:02:a0:03", "e1000"}};
   const Argv expected = concat({
       common_head("tcg,tb-size=64", "max"),
-      {"-drive", "file=" + kDir + "/seed.iso,format=raw,readonly=on,if=virtio,index=1",
+      {"-drive", "file=" + kDir + "/seed.iso,format=raw,readonly=on,if=none,id=seed0",
+       "-device", "virtio-blk-pci,drive=seed0",
        "-netdev", "tap,id=n0,ifname=svm2a.3,script=no,downscript=no",
        "-device", "virtio-net-pci,id=nic0,netdev=n0,mac=52:54:00:02:a0:03,csum=off,guest_csum=off",
        "-netdev", "tap,id=n1,ifname=svm2a.1003,script=no,downscript=no",
@@ -259,7 +263,8 @@ TEST(LaunchArgv, MountPointsOverVirtio9p) {
   s.mounts = {MountSpec{"home", "/home/al,ice", false}, MountSpec{"data", "/scratch/d", true}};
   const Argv expected = concat({
       common_head("tcg,tb-size=64", "max"),
-      {"-drive", "file=" + kDir + "/seed.iso,format=raw,readonly=on,if=virtio,index=1",
+      {"-drive", "file=" + kDir + "/seed.iso,format=raw,readonly=on,if=none,id=seed0",
+       "-device", "virtio-blk-pci,drive=seed0",
        // A comma in a path is doubled: QEMU's option syntax.
        "-fsdev", "local,id=fs0,path=/home/al,,ice,security_model=none",
        "-device", "virtio-9p-pci,fsdev=fs0,mount_tag=home",
@@ -277,7 +282,8 @@ TEST(LaunchArgv, PersistentDrivesAfterTheSeedWithTheirLocking) {
               DriveSpec{"/scratch/shared.qcow2", "qcow2", DiskCache::none, false}};
   const Argv expected = concat({
       common_head("tcg,tb-size=64", "max"),
-      {"-drive", "file=" + kDir + "/seed.iso,format=raw,readonly=on,if=virtio,index=1",
+      {"-drive", "file=" + kDir + "/seed.iso,format=raw,readonly=on,if=none,id=seed0",
+       "-device", "virtio-blk-pci,drive=seed0",
        // mmp: yes -> QEMU's image lock refuses a second writer.
        "-drive", "file=/scratch/alice/data.raw,format=raw,cache=writeback,if=none,id=pdrive0,file.locking=on",
        "-device", "virtio-blk-pci,drive=pdrive0,serial=persistent0",
