@@ -66,6 +66,7 @@ check_pins() {
     done
     [[ -n $pins ]] || { ok=0; echo "  $vm: no vCPU thread found"; }
   done < <(grep '^PIN ' <<<"$OUT")
+  grep -q '^PIN ' <<<"$OUT" || { ok=0; echo "  no VM was probed"; }
   ((ok)) && pass "$1" || fail "$1"
 }
 check_mem() { # DESCRIPTION
