@@ -15,6 +15,7 @@
 #include "launch/memory.hpp"
 #include "launch/pinning.hpp"
 #include "launch/numa.hpp"
+#include "launch/placement.hpp"
 #include "launch/task_env.hpp"
 #include "launch/vm_info.hpp"
 
@@ -206,6 +207,41 @@ TEST(LaunchPinning, EmulatorCoresAreTheLastOfTheVmsCpus) {
   const PinPlan few = plan_vcpu_pinning({0, 1}, 2, 0, 1);
   EXPECT_TRUE(few.emulator_cpus.empty());
   EXPECT_THAT(few.note, HasSubstr("not applied"));
+}
+
+TEST(LaunchPlacement, EmulatorCoresLeaveTheRestAsVcpus) {
+  slurmvm::config::Template t;
+  t.name = "compute";
+  t.emulator_cores = 1;
+  TaskEnv task;
+  task.cpus = 4;
+  EXPECT_EQ(vcpu_count(t, task), 3u);
+  task.cpus = 1;
+  try {
+    vcpu_count(t, task);
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_THAT(e.what(), HasSubstr("ask for at least 2 CPUs per VM (vm alloc -c 2)"));
+  }
+}
+
+TEST(LaunchPlacement, UnboundVcpusNeverShareTheEmulatorsCpus) {
+  slurmvm::config::Template t;
+  t.bind_vcpus = false;
+  TaskEnv task;
+  task.cpus = 3;
+  // Without emulator-cores: nothing pinned, nothing bound.
+  Placement p = place_vm(t, task, {4, 5, 6}, 3);
+  EXPECT_FALSE(p.pin);
+  EXPECT_TRUE(p.plan.cpus_of_vcpu.empty());
+  EXPECT_TRUE(p.numa_nodes.empty());
+  // With one: both vCPUs may run on 4-5, QEMU's threads on 6.
+  t.emulator_cores = 1;
+  p = place_vm(t, task, {4, 5, 6}, 2);
+  EXPECT_TRUE(p.pin);
+  EXPECT_EQ(p.plan.cpus_of_vcpu, (std::vector<std::vector<int>>{{4, 5}, {4, 5}}));
+  EXPECT_EQ(p.plan.emulator_cpus, (std::vector<int>{6}));
+  EXPECT_TRUE(p.numa_nodes.empty());
 }
 
 TEST(LaunchNuma, NodesOfTheVcpusCpus) {
