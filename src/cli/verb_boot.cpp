@@ -320,6 +320,7 @@ class BootVerb final : public Verb {
     std::cerr << "vm: stopping the virtual cluster\n";
     output.mute();
     power_down_persistent(dir, count, step);
+    if (!step.running() || step.poll()) return;  // every VM shut down by itself
     // SIGTERM to the step's tasks: each QEMU closes its disks and exits. (SIGTERM to srun
     // itself would make srun kill the step with SIGKILL.)
     if (auto step_id = find_step_id(dir, count)) {
