@@ -123,6 +123,11 @@ std::optional<VmFile> JobDir::read_vm(std::uint32_t rank) const {
     vm.pid = j.value("pid", 0U);
     vm.no_reboot = j.value("no_reboot", false);
     vm.persistent_drives = j.value("persistent_drives", false);
+    if (const auto it = j.find("drive_locks"); it != j.end() && it->is_array()) {
+      for (const auto& l : *it) {
+        if (l.is_string()) vm.drive_locks.emplace_back(l.get<std::string>());
+      }
+    }
     vm.image = j.value("image", nlohmann::json());
     vm.disk = vm_dir(rank) / "disk.qcow2";
     return vm;

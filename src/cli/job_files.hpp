@@ -42,6 +42,7 @@ struct VmFile {
   std::uint32_t pid = 0;   // QEMU's, on the VM's node
   bool no_reboot = false;  // the template runs QEMU with -no-reboot
   bool persistent_drives = false;  // its writes outlive it: power it down, do not kill it
+  std::vector<std::filesystem::path> drive_locks;  // its mmp: cluster locks (drive_lock.hpp)
   // What the disk overlay sits on (vm-launch's record): {"file"} or {"repo", "repo_path",
   // "name", "revision", "file"}; null when the VM has no disk.
   nlohmann::json image;

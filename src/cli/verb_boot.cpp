@@ -17,6 +17,7 @@
 
 #include "cluster_def.hpp"
 #include "config/config.hpp"
+#include "drive_lock.hpp"
 #include "error.hpp"
 #include "job_files.hpp"
 #include "log.hpp"
@@ -166,6 +167,7 @@ class BootVerb final : public Verb {
     // The disks and seeds go with the VMs (a job per test run would fill the home directory);
     // console logs and vm.json stay for `vm console --log` and `vm ps --all`.
     if (!step.running() || step.poll()) {
+      release_drive_locks(dir, def.vm_count());
       const auto freed = dir.remove_vm_runtime_files(def.vm_count());
       log_info("job {}: removed the VMs' disk overlays and seeds ({} MiB)", job_id, freed >> 20);
     }
@@ -369,6 +371,20 @@ class BootVerb final : public Verb {
       const auto deadline = Clock::now() + kPowerDownGrace;
       for (const auto rank : ranks) {
         while (Clock::now() < deadline && vm_running(dir, rank)) std::this_thread::sleep_for(milliseconds(500));
+      }
+    }
+  }
+
+  // The VMs are gone: their mmp: cluster drives are free for the user's other jobs. (If vm
+  // boot dies first, the next job finds the lock's job ended and takes it over.)
+  static void release_drive_locks(const JobDir& dir, std::uint32_t count) {
+    for (std::uint32_t r = 0; r < count; ++r) {
+      try {
+        if (auto vm = dir.read_vm(r)) {
+          for (const auto& lock : vm->drive_locks) release_drive_lock(lock, dir.job_id());
+        }
+      } catch (const Error& e) {
+        log_warning("vm{}: drive locks not released: {}", r, e.what());
       }
     }
   }

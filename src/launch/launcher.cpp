@@ -15,6 +15,7 @@
 
 #include "cluster_def.hpp"
 #include "config/config.hpp"
+#include "drive_lock.hpp"
 #include "error.hpp"
 #include "image_repo.hpp"
 #include "overrides.hpp"
@@ -60,7 +61,10 @@ void check_supported(const config::Template& t) {
 
 // The template's persistent-drives, checked here (as the user, on the VM's node) so that a
 // missing file is the job's error with its name rather than QEMU's.
-std::vector<DriveSpec> persistent_drives(const config::Template& t, const VmSubstitutions& subst, const std::string& node) {
+// mmp: cluster drives are locked for the job here (drive_lock.hpp); `locks` gets the lock files.
+std::vector<DriveSpec> persistent_drives(const config::Template& t, const VmSubstitutions& subst, const TaskEnv& task,
+                                         std::vector<fs::path>& locks) {
+  const std::string& node = task.node;
   std::vector<DriveSpec> drives;
   for (const config::PersistentDrive& d : t.persistent_drives) {
     const std::string path = subst.expand(d.path);
@@ -80,6 +84,11 @@ std::vector<DriveSpec> persistent_drives(const config::Template& t, const VmSubs
                   ErrorKind::config);
     }
     const BaseImage image = with_context(what, [&] { return inspect_image(path); });
+    if (d.mmp == config::Mmp::cluster) {
+      const fs::path dir = user_job_dir(task.home, task.job_id).parent_path() / "mmp";
+      make_private_dir(task.home, dir);
+      locks.push_back(with_context(what, [&] { return lock_drive_for_job(dir, path, task.job_id); }));
+    }
     drives.push_back({path, image.format, d.cache, d.mmp == config::Mmp::yes});
   }
   return drives;
@@ -294,7 +303,8 @@ void launch_vm(const LaunchOptions& options, const TaskEnv& task, const std::vec
     spec.mounts.push_back({m.tag, path, m.readonly});
     seed_mounts.push_back({m.tag, path, m.readonly});
   }
-  spec.drives = persistent_drives(tpl, subst, task.node);
+  std::vector<fs::path> drive_locks;
+  spec.drives = persistent_drives(tpl, subst, task, drive_locks);
   const HostKey host_key = prepare_seed(tpl, task, subst, paths, hostname, network, seed_mounts);
   spec.qmp_socket = socket_path_for_qemu(paths.qmp);
   spec.console_socket = socket_path_for_qemu(paths.console);
@@ -333,7 +343,8 @@ void launch_vm(const LaunchOptions& options, const TaskEnv& task, const std::vec
                     .vcpu_cpus = {},
                     .emulator_cpus = {},
                     .numa_nodes = {},
-                    .persistent_drives = !tpl.persistent_drives.empty()};
+                    .persistent_drives = !tpl.persistent_drives.empty(),
+                    .drive_locks = {}};
   // Before exec: the memory policy and the emulator threads' affinity are inherited by QEMU.
   const Placement placement = place_vm(tpl, task, affinity, vcpus);
   if (!placement.plan.emulator_cpus.empty()) {
@@ -345,6 +356,7 @@ void launch_vm(const LaunchOptions& options, const TaskEnv& task, const std::vec
   if (placement.pin) info.vcpu_cpus = placement.plan.cpus_of_vcpu;
   info.emulator_cpus = placement.plan.emulator_cpus;
   info.numa_nodes = placement.numa_nodes;
+  for (const fs::path& l : drive_locks) info.drive_locks.push_back(l.string());
   write_file_atomic(paths.vm_json, vm_info_json(info).dump(2) + "\n", 0600);
 
   // QEMU's working directory: where relative socket names (long home paths) resolve.

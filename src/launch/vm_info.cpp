@@ -38,6 +38,7 @@ nlohmann::json vm_info_json(const VmInfo& info) {
   j["emulator_cpus"] = info.emulator_cpus;
   j["numa_nodes"] = info.numa_nodes;
   j["persistent_drives"] = info.persistent_drives;
+  j["drive_locks"] = info.drive_locks;
   return j;
 }
 

@@ -41,6 +41,8 @@ struct VmInfo {
   std::vector<int> numa_nodes;
   // The VM writes files that outlive it: `vm boot` powers it down before stopping the step.
   bool persistent_drives = false;
+  // Its mmp: cluster drives' lock files (drive_lock.hpp), emptied by `vm boot` at the end.
+  std::vector<std::string> drive_locks;
 };
 
 // Pure.

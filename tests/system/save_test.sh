@@ -120,5 +120,29 @@ grep -q 'slurm-vm-tiny: shutdown' "$HOME_SRC/.local/state/slurm-vm/job-$pd_job/v
 as_user vm alloc -N 1 -c 1 --timeout 120 -E true tiny-pd:2
 [[ $RC != 0 ]] && grep -q 'lock' <<<"$OUT" && pass "mmp: yes: the second VM cannot open the drive (QEMU's lock)" ||
   fail "two VMs on one mmp drive: rc $RC: $(tail -n 8 <<<"$OUT")"
-rm -f "$HOME_SRC/pd.raw" "$HOME_SRC/.config/slurm-vm/templates.yaml"
+# mmp: cluster: the VMs of one job share the drive, another job of the user is refused while
+# the first runs (a lock file on the home, like pcocc's etcd key), and the lock is released.
+as_user truncate -s 16M /home/vmuser/pdc.raw
+cat >"$HOME_SRC/.config/slurm-vm/templates.yaml" <<'EOF2'
+tiny-pdc:
+  inherits: tiny
+  persistent-drives: [{"%{homedir}/pdc.raw": {mmp: cluster}}]
+EOF2
+chown vmuser: "$HOME_SRC/.config/slurm-vm/templates.yaml"
+lock=$HOME_SRC/.local/state/slurm-vm/mmp/%2Fhome%2Fvmuser%2Fpdc.raw
+as_user vm alloc -N 1 -c 1 --timeout 300 -E true tiny-pdc:2
+expect_rc "mmp: cluster: two VMs of one job share the drive" 0
+[[ -f $lock && ! -s $lock ]] && pass "the job's drive lock is released when its cluster stops" || fail "lock: $(ls -l "$lock" 2>&1; cat "$lock" 2>&1)"
+as_user_bg "$STATE/holder.log" vm alloc -N 1 -c 1 --timeout 300 -E 'sleep 120' tiny-pdc:1
+lock_held() { [[ -s $lock ]]; }
+if wait_for "another job holds the drive" 180 lock_held; then
+  holder=$(cat "$lock")
+  as_user vm alloc -N 1 -c 1 --timeout 120 -E true tiny-pdc:1
+  [[ $RC != 0 ]] && grep -q "in use by your job $holder" <<<"$OUT" &&
+    pass "mmp: cluster: a second job is refused while job $holder holds the drive" ||
+    fail "second job on an mmp: cluster drive: rc $RC: $(tail -n 6 <<<"$OUT")"
+  as_user scancel "$holder"
+fi
+wait "$BG_PID" 2>/dev/null
+rm -f "$HOME_SRC/pd.raw" "$HOME_SRC/pdc.raw" "$HOME_SRC/.config/slurm-vm/templates.yaml"
 check_nodes_clean "after the persistent drives"

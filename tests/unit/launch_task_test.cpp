@@ -365,7 +365,7 @@ TEST(LaunchVmInfo, JsonFields) {
       "qmp": ")" + d + R"(qmp.sock", "console": ")" + d + R"(console.sock",
       "console_log": ")" + d + R"(console.log", "agent": ")" + d + R"(qga.sock",
       "ssh_port": 40022, "vcpus": 2, "memory_mib": 1888, "accel": "tcg", "no_reboot": false, "image": null,
-      "vcpu_cpus": [], "emulator_cpus": [], "numa_nodes": [], "persistent_drives": false})"));
+      "vcpu_cpus": [], "emulator_cpus": [], "numa_nodes": [], "persistent_drives": false, "drive_locks": []})"));
   info.network.reset();
   const auto j = vm_info_json(info);
   for (const char* key : {"tap", "mac", "ip", "ssh_port"}) EXPECT_TRUE(j[key].is_null()) << key;
