@@ -27,7 +27,7 @@ class ConsoleVerb final : public Verb {
  public:
   void declare(CLI::App& app) override {
     cmd_ = app.add_subcommand("console", "Attach to a VM's serial console (Ctrl-] detaches), or print its log");
-    cmd_->add_option("-j,--jobid", job_id_, "The job of the virtual cluster (default: $SLURM_JOB_ID)");
+    add_job_id_option(cmd_, job_id_);
     cmd_->add_flag("-l,--log", log_, "Print the console's output since the VM started, and exit");
     cmd_->add_option("VM", vm_, "The VM (default vm0)")->capture_default_str();
     cmd_->footer(

@@ -29,7 +29,7 @@ class ExecVerb final : public Verb {
  public:
   void declare(CLI::App& app) override {
     cmd_ = app.add_subcommand("exec", "Run a command in a VM through its guest agent; its output and status come back");
-    cmd_->add_option("-j,--jobid", job_id_, "The job of the virtual cluster (default: $SLURM_JOB_ID)");
+    add_job_id_option(cmd_, job_id_);
     cmd_->add_option("--timeout", timeout_s_, "Seconds to wait for the command")
         ->check(CLI::Range(1, 7 * 86400))
         ->capture_default_str();

@@ -19,7 +19,7 @@ class ListVerb final : public Verb {
  public:
   void declare(CLI::App& app) override {
     cmd_ = app.add_subcommand("list", "List the VMs of a virtual cluster");
-    cmd_->add_option("-j,--jobid", job_id_, "The job of the virtual cluster (default: $SLURM_JOB_ID)");
+    add_job_id_option(cmd_, job_id_);
     cmd_->add_flag("--json", json_, "Print a JSON array");
   }
 

@@ -22,7 +22,7 @@ class NcVerb final : public Verb {
  public:
   void declare(CLI::App& app) override {
     cmd_ = app.add_subcommand("nc", "Connect standard input and output to a VM's SSH port (an ssh ProxyCommand)");
-    cmd_->add_option("-j,--jobid", job_id_, "The job of the virtual cluster (default: $SLURM_JOB_ID)");
+    add_job_id_option(cmd_, job_id_);
     cmd_->add_option("VM", vm_, "The VM (vm0, vm1, ...)")->required();
     cmd_->add_option("PORT", port_, "The VM's port: only the reverse-NAT port (22) is reachable")
         ->check(CLI::Range(1, 65535))

@@ -70,7 +70,7 @@ class QmpVerb : public Verb {
   void declare_common(CLI::App& app, const std::string& name, const std::string& help) {
     name_ = name;
     cmd_ = app.add_subcommand(name, help);
-    cmd_->add_option("-j,--jobid", job_id_, "The job of the virtual cluster (default: $SLURM_JOB_ID)");
+    add_job_id_option(cmd_, job_id_);
     // Part of a set, forwarded to its node: print the VMs' names as for the whole set.
     cmd_->add_flag("--names", names_)->group("");
   }

@@ -80,7 +80,7 @@ class SaveVerb final : public Verb {
  public:
   void declare(CLI::App& app) override {
     cmd_ = app.add_subcommand("save", "Save a VM's disk as a new revision of its image, or as a new image (-d)");
-    cmd_->add_option("-j,--jobid", job_id_, "The job of the virtual cluster (default: $SLURM_JOB_ID)");
+    add_job_id_option(cmd_, job_id_);
     cmd_->add_option("-d,--dest", dest_, "A new image [REPO:]NAME instead of a new revision (default repository: "
                                          "the first of repos.yaml)");
     cmd_->add_option("--timeout", timeout_s_, "Seconds to wait for the copy")->capture_default_str();

@@ -41,7 +41,7 @@ class OpenSshVerb final : public Verb {
 
   void declare(CLI::App& app) override {
     cmd_ = app.add_subcommand(name_, help_);
-    cmd_->add_option("-j,--jobid", job_id_, "The job of the virtual cluster (default: $SLURM_JOB_ID)");
+    add_job_id_option(cmd_, job_id_);
     // Everything from the first argument vm does not know goes to OpenSSH untouched.
     cmd_->prefix_command();
     cmd_->footer(fmt::format("Other arguments go to {}(1); VMs are named vm0, vm1, ... and log in as root by "
