@@ -81,6 +81,9 @@ std::vector<std::string> dnsmasq_argv(const DnsmasqConfig& cfg) {
       "--leasefile-ro",
       "--dhcp-authoritative",
       "--quiet-dhcp",
+      // Every address is a static lease nobody else holds: no ICMP probe before handing one
+      // out, and so no CAP_NET_RAW kept after dropping root (dnsmasq.c keeps it for the probe).
+      "--no-ping",
       // Static leases only: an address nobody planned is never handed out.
       fmt::format("--dhcp-range={},static,{},infinite", format_ipv4(cfg.subnet.address), netmask(cfg.subnet.prefix)),
       "--dhcp-option=option:router," + gw,
@@ -96,6 +99,10 @@ std::vector<std::string> dnsmasq_argv(const DnsmasqConfig& cfg) {
     validate_dns_name("domain-name", *cfg.domain);
     a.push_back("--domain=" + *cfg.domain);
     a.push_back(fmt::format("--local=/{}/", *cfg.domain));
+  }
+  if (cfg.dns_search) {
+    validate_dns_name("dns-search", *cfg.dns_search);
+    a.push_back("--dhcp-option=option:domain-search," + *cfg.dns_search);
   }
   for (const auto& h : cfg.hosts) {
     validate_dns_name("VM name", h.name);

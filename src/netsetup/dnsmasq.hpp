@@ -33,6 +33,7 @@ struct DnsmasqConfig {
   Ipv4Cidr subnet;  // the job's subnet: every planned address is in it
   unsigned mtu = 0;
   std::optional<std::string> domain;      // vmN.<domain> resolves too
+  std::optional<std::string> dns_search;  // DHCP option 119 (networks.yaml dns-search)
   std::optional<std::string> upstream_dns;  // other names are forwarded there; unset: refused
   std::optional<std::string> ntp_server;
   std::vector<DnsmasqHost> hosts;         // every VM of the job

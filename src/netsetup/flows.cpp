@@ -35,6 +35,24 @@ std::string arp_reply_actions(const MacAddress& mac, std::uint32_t ip) {
       format_mac(mac), mac_hex(mac), ip);
 }
 
+// Table 0, both kinds of network: from the tunnel, only this job's key sent by one of this
+// job's other nodes comes to this job's tables (tun_src: anyone who can send GRE to the node's
+// underlay address could otherwise inject frames under a key they guessed).
+std::string tunnel_ingress(const JobNetwork& net, std::uint64_t c) {
+  std::vector<std::uint32_t> nodes;
+  for (const auto& r : net.remote) {
+    if (std::find(nodes.begin(), nodes.end(), r.node_ip) == nodes.end()) nodes.push_back(r.node_ip);
+  }
+  std::sort(nodes.begin(), nodes.end());
+  std::string out;
+  for (const auto ip : nodes) {
+    out += flow(c, kTableIngress, kPrioForward,
+                fmt::format("in_port={},tun_id={},tun_src={}", net.tunnel_port, net.tunnel_key, format_ipv4(ip)),
+                fmt::format("resubmit(,{})", kTableFromTunnel));
+  }
+  return out;
+}
+
 // Table 1, both kinds of network: unicast by MAC to a local port, or to the remote VM's node
 // through the tunnel.
 std::string unicast_from_local(const JobNetwork& net, std::uint64_t c, const std::string& key) {
@@ -62,8 +80,7 @@ std::string l2_network_flows(const JobNetwork& net) {
                 fmt::format("set_field:{}->tun_id,resubmit(,{})", net.tunnel_key, kTableFromLocal));
     out += flow(c, kTableIngress, kPrioJobDrop, "in_port=" + p.port, "drop");
   }
-  out += flow(c, kTableIngress, kPrioForward, fmt::format("in_port={},{}", gre, key),
-              fmt::format("resubmit(,{})", kTableFromTunnel));
+  out += tunnel_ingress(net, c);
 
   std::string to_local;
   for (const auto& p : net.local) to_local += (to_local.empty() ? "output:" : ",output:") + p.port;
@@ -154,9 +171,7 @@ std::string network_flows(const JobNetwork& net) {
                   to_vms);
     }
   }
-  // From the tunnel, only this job's key comes to this job's tables.
-  out += flow(c, kTableIngress, kPrioForward, fmt::format("in_port={},{}", gre, key),
-              fmt::format("resubmit(,{})", kTableFromTunnel));
+  out += tunnel_ingress(net, c);
 
   // Table 1: frames from local ports. ARP for any IP of the job is answered here; unicast goes
   // to the local port or to the remote VM's node; no broadcast is ever needed.

@@ -68,7 +68,7 @@ std::vector<JobNetwork> job_networks(const NodePlan& plan, const std::vector<std
     if (!net.tunnelled()) continue;
     JobNetwork jn;
     jn.job_id = plan.job_id;
-    jn.tunnel_key = network_key(plan.network_id, net.index);
+    jn.tunnel_key = network_key(plan.job_id, net.index);
     jn.tunnel_port = tunnel_port;
     jn.l2 = net.kind == NetKind::l2;
     jn.dhcp = net.kind == NetKind::l3;
@@ -103,6 +103,7 @@ DnsmasqConfig job_dnsmasq(const NodePlan& plan, const std::filesystem::path& pid
   cfg.subnet = plan.subnet;
   cfg.mtu = l3->tap_mtu;
   cfg.domain = l3->domain;
+  cfg.dns_search = l3->dns_search;
   cfg.upstream_dns = l3->dns_server;
   cfg.ntp_server = l3->ntp_server;
   for (const auto& vm : plan.all) {

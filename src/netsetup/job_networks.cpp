@@ -39,8 +39,31 @@ JobNet job_net(const config::Network& net, std::uint32_t index) {
         check_port(net.name, "min-host-port", j.reverse_nat->min_host_port);
         check_port(net.name, "max-host-port", j.reverse_nat->max_host_port);
       }
-      j.outbound = eth->allow_outbound == config::AllowOutbound::all;
+      j.outbound = eth->allow_outbound;
+      for (const auto& a : eth->outbound_allow) {
+        OutboundDest d;
+        d.to = {a.to.address, static_cast<unsigned>(a.to.prefix_length)};
+        if (a.proto != config::OutboundProto::any) d.proto = std::string(config::to_string(a.proto));
+        d.min_port = static_cast<std::uint16_t>(a.min_port);
+        d.max_port = static_cast<std::uint16_t>(a.max_port);
+        j.outbound_allow.push_back(d);
+      }
+      std::vector<config::Ipv4Network> deny = eth->cluster_networks;
+      if (eth->allow_outbound == config::AllowOutbound::external) {
+        for (const auto& n : config::default_private_networks()) deny.push_back(n);
+      }
+      for (const auto& n : deny) j.outbound_deny.push_back({n.address, static_cast<unsigned>(n.prefix_length)});
+      j.manage_ip_forward = eth->manage_ip_forward;
+      j.pool = {eth->int_network.address, static_cast<unsigned>(eth->int_network.prefix_length)};
+      j.subnet_prefix = static_cast<unsigned>(
+          eth->vm_subnet_prefix.value_or(config::default_vm_subnet_prefix(eth->int_network)));
+      // A shorter prefix is padded with zeros (pcocc accepts 1 to 3 octets here).
+      for (int i = 0; i < eth->mac_prefix.length && i < 3; ++i) {
+        j.mac_prefix[static_cast<std::size_t>(i)] = eth->mac_prefix.octets[static_cast<std::size_t>(i)];
+      }
+      for (int i = eth->mac_prefix.length; i < 3; ++i) j.mac_prefix[static_cast<std::size_t>(i)] = 0;
       j.domain = eth->domain_name;
+      j.dns_search = eth->dns_search;
       j.dns_server = eth->dns_server;
       j.ntp_server = eth->ntp_server;
     }
@@ -73,8 +96,31 @@ std::string_view to_string(NetKind kind) noexcept {
   return "?";
 }
 
-std::uint32_t network_key(std::uint32_t network_id, std::uint32_t index) {
-  return index << 12 | network_id;
+std::uint32_t network_key(std::uint32_t job_id, std::uint32_t index) {
+  if (job_id == 0 || job_id > kMaxTunnelJobId || index >= kMaxJobNetworks) {
+    throw Error(fmt::format("job {} network {} has no tunnel key (job ids above {:#x} are not supported)", job_id, index,
+                            kMaxTunnelJobId),
+                ErrorKind::config);
+  }
+  return index << 28 | job_id;
+}
+
+AddressPlan JobNetworks::address_plan() const {
+  const JobNet* net = l3_network();
+  if (net == nullptr) return AddressPlan::default_plan();
+  return AddressPlan(net->pool, net->subnet_prefix, net->mac_prefix);
+}
+
+std::optional<OutboundRule> JobNetworks::outbound_rule(std::uint32_t job_id, Ipv4Cidr subnet) const {
+  const JobNet* net = l3_network();
+  if (net == nullptr || net->outbound == config::AllowOutbound::none) return std::nullopt;
+  OutboundRule r;
+  r.job_id = job_id;
+  r.subnet = subnet;
+  r.allow = net->outbound_allow;
+  r.anywhere = net->outbound == config::AllowOutbound::all || net->outbound == config::AllowOutbound::external;
+  if (r.anywhere) r.deny = net->outbound_deny;
+  return r;
 }
 
 MacAddress nic_mac(MacAddress base, std::uint32_t index) {

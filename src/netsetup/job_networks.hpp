@@ -7,6 +7,7 @@
 // (SPANK_VM_RESOURCES). Unit-tested.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -15,6 +16,7 @@
 #include "addressing.hpp"
 #include "cluster_def.hpp"
 #include "config/config.hpp"
+#include "netsetup/nat.hpp"
 
 namespace slurmvm::netsetup {
 
@@ -34,8 +36,17 @@ struct JobNet {
   std::string host_if_suffix;  // ethernet: tunnels go to <node><suffix>
   // L3 only.
   std::optional<config::ReverseNat> reverse_nat;
-  bool outbound = false;  // allow-outbound: all
+  // allow-outbound (networks.yaml): what the VMs may reach through the node; none: nothing.
+  config::AllowOutbound outbound = config::AllowOutbound::none;
+  std::vector<OutboundDest> outbound_allow;  // list
+  std::vector<Ipv4Cidr> outbound_deny;       // all, external: cluster-networks (+ private ranges)
+  bool manage_ip_forward = true;
+  // Where the job's subnet comes from (int-network, vm-subnet-prefix, mac-prefix).
+  Ipv4Cidr pool{0x0AC80000, 16};
+  unsigned subnet_prefix = 24;
+  std::array<std::uint8_t, 3> mac_prefix{0x52, 0x54, 0x00};
   std::optional<std::string> domain;
+  std::optional<std::string> dns_search;
   std::optional<std::string> dns_server;
   std::optional<std::string> ntp_server;
   // Bridged only.
@@ -54,6 +65,11 @@ struct JobNetworks {
   std::optional<std::uint32_t> l3;
 
   const JobNet* l3_network() const noexcept { return l3 ? &networks.at(*l3) : nullptr; }
+  // The job's address plan: its L3 network's (int-network cut in /subnet_prefix, mac-prefix);
+  // a job with no L3 network has addresses nobody uses, from AddressPlan::default_plan().
+  AddressPlan address_plan() const;
+  // The job's outbound rule for nat.hpp, when its L3 network allows any outbound traffic.
+  std::optional<OutboundRule> outbound_rule(std::uint32_t job_id, Ipv4Cidr subnet) const;
 };
 
 // Throws JobError for what the job asked and cannot have: a resource set the system does not
@@ -65,8 +81,12 @@ struct JobNetworks {
 JobNetworks choose_job_networks(const config::Config& cfg, const ClusterDef& def,
                                 const std::vector<std::string>& group_resource_sets);
 
-// The GRE key (tun_id) of the job's network k.
-std::uint32_t network_key(std::uint32_t network_id, std::uint32_t index);
+// The GRE key (tun_id) of the job's network k: k in the top 4 bits, the whole job id in the
+// other 28, so that two running jobs never share a key, whatever their network ids (a shared
+// key would let one job's VMs send into the other's on every node where only one of them
+// runs). Slurm's job ids stay below 2^26 (MaxJobId); larger ones (federation) are refused.
+inline constexpr std::uint32_t kMaxTunnelJobId = 0x0fffffff;
+std::uint32_t network_key(std::uint32_t job_id, std::uint32_t index);
 
 // The MAC of a VM's NIC on the job's network k: the address plan's MAC (network id, rank) with
 // k in the low bits of the third byte, so that one VM's NICs never share a MAC.

@@ -12,16 +12,73 @@
 
 namespace slurmvm::netsetup {
 
-std::string nat_table_batch(std::vector<NatRule> rules, std::size_t vm_jobs, std::vector<OutboundRule> outbound) {
+namespace {
+
+// The networks, with every one that another contains left out, sorted: nft refuses
+// overlapping intervals in a set ("conflicting intervals specified").
+std::vector<Ipv4Cidr> without_overlaps(std::vector<Ipv4Cidr> nets) {
+  std::sort(nets.begin(), nets.end(), [](const Ipv4Cidr& a, const Ipv4Cidr& b) {
+    return std::tie(a.prefix, a.address) < std::tie(b.prefix, b.address);
+  });
+  std::vector<Ipv4Cidr> kept;
+  for (const auto& n : nets) {
+    const bool covered = std::any_of(kept.begin(), kept.end(), [&](const Ipv4Cidr& k) {
+      const std::uint32_t mask = k.prefix == 0 ? 0 : ~std::uint32_t{0} << (32 - k.prefix);
+      return (n.address & mask) == k.address;
+    });
+    if (!covered) kept.push_back(n);
+  }
+  std::sort(kept.begin(), kept.end(), [](const Ipv4Cidr& a, const Ipv4Cidr& b) {
+    return std::tie(a.address, a.prefix) < std::tie(b.address, b.prefix);
+  });
+  return kept;
+}
+
+// "{ a, b }" of CIDRs, or the one CIDR alone (nft takes both).
+std::string cidr_set(std::vector<Ipv4Cidr> nets) {
+  nets = without_overlaps(std::move(nets));
+  if (nets.size() == 1) return nets.front().to_string();
+  std::string out = "{ ";
+  for (std::size_t i = 0; i < nets.size(); ++i) out += (i ? ", " : "") + nets[i].to_string();
+  return out + " }";
+}
+
+std::string dest_match(const OutboundDest& d) {
+  std::string m = "ip daddr " + d.to.to_string();
+  if (d.proto.empty()) return m + " meta l4proto { tcp, udp, icmp }";
+  if (d.min_port == 0) return m + " ip protocol " + d.proto;
+  if (d.min_port == d.max_port) return fmt::format("{} {} dport {}", m, d.proto, d.min_port);
+  return fmt::format("{} {} dport {}-{}", m, d.proto, d.min_port, d.max_port);
+}
+
+// Tunnel protocols a guest could use to reach another node's tunnel endpoint (GRE, IPIP,
+// IPv6-in-IPv4; VXLAN and Geneve over UDP): never routed from a gateway, whatever a job allows.
+constexpr const char* kTunnelProtocols = "meta l4proto { gre, ipip, ipv6 }";
+constexpr const char* kTunnelUdpPorts = "udp dport { 4789, 6081 }";
+
+}  // namespace
+
+std::string nat_table_batch(std::vector<NatRule> rules, std::size_t vm_jobs) {
+  NodeTable t;
+  t.reverse_nat = std::move(rules);
+  t.vm_jobs = vm_jobs;
+  return nat_table_batch(std::move(t));
+}
+
+std::string nat_table_batch(NodeTable t) {
+  auto& rules = t.reverse_nat;
   std::sort(rules.begin(), rules.end(), [](const NatRule& a, const NatRule& b) {
     return std::tie(a.job_id, a.rank, a.host_port) < std::tie(b.job_id, b.rank, b.host_port);
   });
-  std::sort(outbound.begin(), outbound.end(),
+  std::sort(t.outbound.begin(), t.outbound.end(),
             [](const OutboundRule& a, const OutboundRule& b) { return a.job_id < b.job_id; });
+  std::sort(t.owners.begin(), t.owners.end(),
+            [](const GatewayOwner& a, const GatewayOwner& b) { return std::tie(a.job_id, a.uid) < std::tie(b.job_id, b.uid); });
+  t.node_networks = without_overlaps(std::move(t.node_networks));
   // Declaring the table first makes the delete valid whether or not it exists; the batch is
   // one transaction, so other hosts' packets never see the table half-built.
   std::string out = fmt::format("table ip {0} {{}}\ndelete table ip {0}\n", kNatTable);
-  if (vm_jobs == 0) return out;
+  if (t.vm_jobs == 0) return out;
 
   std::string dnat;
   for (const auto& r : rules) {
@@ -33,22 +90,41 @@ std::string nat_table_batch(std::vector<NatRule> rules, std::size_t vm_jobs, std
   const std::string gw = fmt::format("\"{}*\"", kGatewayPortPrefix);
   const std::string any_vm = fmt::format("\"{}*\"", kVmInterfacePrefix);
   out += fmt::format("table ip {} {{\n", kNatTable);
+  if (!t.node_networks.empty()) {
+    out += "  set node_networks {\n    type ipv4_addr; flags interval;\n    elements = { ";
+    for (std::size_t i = 0; i < t.node_networks.size(); ++i) {
+      out += (i ? ", " : "") + t.node_networks[i].to_string();
+    }
+    out += " }\n  }\n";
+  }
   out += "  chain prerouting {\n    type nat hook prerouting priority -100; policy accept;\n";
   out += dnat;
   out += "  }\n";
   out += "  chain output {\n    type nat hook output priority -100; policy accept;\n";
   out += dnat;
   out += "  }\n";
-  // Outbound: masqueraded behind the node's address, never towards a slurm-vm interface.
+  // Outbound: masqueraded behind the node's address from unprivileged ports only (tcp and udp
+  // to 1024-65535; nf_nat would otherwise keep a port below 1024 in that range), never
+  // towards a slurm-vm interface; what may leave is the forward chain's to say.
   std::string masquerade, out_fwd, back_fwd;
-  for (const auto& o : outbound) {
+  for (const auto& o : t.outbound) {
     const std::string gw_port = fmt::format("{}{:x}", kGatewayPortPrefix, o.job_id);
-    masquerade += fmt::format("    ip saddr {} oifname != {} masquerade comment \"job {} outbound\"\n",
-                              o.subnet.to_string(), any_vm, o.job_id);
-    out_fwd += fmt::format("    iifname \"{}\" ip saddr {} oifname != {} accept comment \"job {} outbound\"\n", gw_port,
-                           o.subnet.to_string(), any_vm, o.job_id);
-    back_fwd += fmt::format("    oifname \"{}\" ct state established,related accept comment \"job {} outbound\"\n",
-                            gw_port, o.job_id);
+    const std::string from = fmt::format("iifname \"{}\" ip saddr {}", gw_port, o.subnet.to_string());
+    const std::string tag = fmt::format("comment \"job {} outbound\"", o.job_id);
+    masquerade += fmt::format("    ip saddr {} oifname != {} meta l4proto {{ tcp, udp }} masquerade to :1024-65535 {}\n",
+                              o.subnet.to_string(), any_vm, tag);
+    masquerade += fmt::format("    ip saddr {} oifname != {} meta l4proto icmp masquerade {}\n", o.subnet.to_string(),
+                              any_vm, tag);
+    // Listed destinations first: they may name a node network (a proxy on the login node).
+    for (const auto& d : o.allow) {
+      out_fwd += fmt::format("    {} oifname != {} {} accept {}\n", from, any_vm, dest_match(d), tag);
+    }
+    if (o.anywhere) {
+      if (!t.node_networks.empty()) out_fwd += fmt::format("    {} ip daddr @node_networks drop {}\n", from, tag);
+      if (!o.deny.empty()) out_fwd += fmt::format("    {} ip daddr {} drop {}\n", from, cidr_set(o.deny), tag);
+      out_fwd += fmt::format("    {} oifname != {} meta l4proto {{ tcp, udp, icmp }} accept {}\n", from, any_vm, tag);
+    }
+    back_fwd += fmt::format("    oifname \"{}\" ct state established,related accept {}\n", gw_port, tag);
   }
   if (!masquerade.empty()) {
     out += "  chain postrouting {\n    type nat hook postrouting priority 100; policy accept;\n";
@@ -70,11 +146,27 @@ std::string nat_table_batch(std::vector<NatRule> rules, std::size_t vm_jobs, std
   out += fmt::format("    iifname {} drop\n", any_vm);
   out += "  }\n";
   out += "  chain forward {\n    type filter hook forward priority 0; policy accept;\n";
+  out += fmt::format("    iifname {} {} drop\n", any_vm, kTunnelProtocols);
+  out += fmt::format("    iifname {} {} drop\n", any_vm, kTunnelUdpPorts);
   out += fmt::format("    iifname {} ct status dnat accept\n", gw);
   out += out_fwd;
   out += fmt::format("    iifname {} drop\n", any_vm);
   out += fmt::format("    oifname {} ct status dnat accept\n", gw);
   out += back_fwd;
+  out += fmt::format("    oifname {} drop\n", any_vm);
+  if (t.forward_only_vms) out += "    drop comment \"the node forwarded nothing before slurm-vm\"\n";
+  out += "  }\n";
+  // Connections the node itself opens to VMs: a node user's reach only what reverse NAT
+  // publishes; the job's owner and root reach its VMs directly.
+  out += "  chain output_filter {\n    type filter hook output priority 0; policy accept;\n";
+  out += fmt::format("    oifname {} ct state established,related accept\n", any_vm);
+  out += fmt::format("    oifname {} ct status dnat accept\n", gw);
+  out += fmt::format("    oifname {} udp sport 67 accept\n", gw);  // the job's dnsmasq: DHCP replies
+  for (const auto& o : t.owners) {
+    const std::string who = o.uid == 0 ? "0" : fmt::format("{{ 0, {} }}", o.uid);
+    out += fmt::format("    oifname \"{}{:x}\" meta skuid {} accept comment \"job {} owner\"\n", kGatewayPortPrefix,
+                       o.job_id, who, o.job_id);
+  }
   out += fmt::format("    oifname {} drop\n", any_vm);
   out += "  }\n";
   out += "}\n";

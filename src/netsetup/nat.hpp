@@ -39,24 +39,63 @@ struct NatRule {
   std::uint16_t vm_port = 22;
 };
 
-// A job whose network allows outbound connections (networks.yaml `allow-outbound: all`): its
-// VMs' connections leave through the node, masqueraded behind the node's address, to anything
-// but another slurm-vm interface (another job's VMs stay out of reach).
+// One destination a job's VMs may open connections to (networks.yaml allow-outbound list).
+// proto empty: tcp, udp and icmp; ports (tcp or udp only) 0: any.
+struct OutboundDest {
+  Ipv4Cidr to;
+  std::string proto;
+  std::uint16_t min_port = 0;
+  std::uint16_t max_port = 0;
+};
+
+// A job whose network allows outbound connections (networks.yaml `allow-outbound`): its VMs'
+// connections leave through the node, masqueraded behind the node's address from an
+// unprivileged port (1024-65535: a reserved source port would let a guest's root pass for the
+// node's, which NFS `secure` exports, Lustre and rsh trust), tcp, udp and icmp only. `allow`
+// is tried first ("unless listed"); with `anywhere` the rest is allowed but for the node's own
+// networks (NodeTable::node_networks) and `deny`. Never to another slurm-vm interface.
 struct OutboundRule {
   std::uint32_t job_id = 0;
   Ipv4Cidr subnet;  // the job's subnet; its gateway port is kGatewayPortPrefix + hex job id
+  std::vector<OutboundDest> allow;
+  bool anywhere = false;      // allow-outbound: all or external
+  std::vector<Ipv4Cidr> deny;  // cluster-networks (and, for external, the private ranges)
 };
 
-// The `nft -f` batch that replaces the whole table with exactly these rules (sorted by job,
-// then rank, so the text depends only on the set). It declares the table, deletes it, and,
-// while the node has VM jobs (`vm_jobs` > 0), creates it again: prerouting and output nat
-// chains with the DNAT rules (`fib daddr type local`, so only connections to the node's own
-// addresses are redirected, and `comment "job N vmR"`), an input and a forward filter chain
-// that keep the VMs off the node's own stack: their interfaces (kVmInterfacePrefix) bring
-// nothing to the node and are routed nowhere, except a gateway's DNAT'ed connections. With no
-// VM job left the table simply disappears.
-std::string nat_table_batch(std::vector<NatRule> rules, std::size_t vm_jobs,
-                            std::vector<OutboundRule> outbound = {});
+// Who may open connections from the node itself to a job's VMs through its gateway: the job's
+// owner and root. Everybody else only reaches them through reverse NAT.
+struct GatewayOwner {
+  std::uint32_t job_id = 0;
+  std::uint32_t uid = 0;
+};
+
+// Everything the node's table holds.
+struct NodeTable {
+  std::vector<NatRule> reverse_nat;
+  std::size_t vm_jobs = 0;  // jobs with VMs on the node; 0: the table is deleted
+  std::vector<OutboundRule> outbound;
+  std::vector<GatewayOwner> owners;
+  // The node's own addresses and the networks it is on (its underlay, its controller's network
+  // when it is on one): no VM reaches them, unless an allow-outbound entry names them.
+  std::vector<Ipv4Cidr> node_networks;
+  // The node forwarded nothing before slurm-vm turned forwarding on for its gateways: it still
+  // routes nothing but the VMs' traffic.
+  bool forward_only_vms = false;
+};
+
+// The `nft -f` batch that replaces the whole table with exactly these rules (sorted, so the
+// text depends only on the sets). It declares the table, deletes it, and, while the node has
+// VM jobs, creates it again: prerouting and output nat chains with the DNAT rules (`fib daddr
+// type local`, so only connections to the node's own addresses are redirected, and `comment
+// "job N vmR"`), the outbound masquerade, and input, forward and output filter chains that
+// keep the VMs off the node's own stack and the node's users off the VMs: their interfaces
+// (kVmInterfacePrefix) bring nothing to the node and are routed nowhere but where a job's
+// outbound rule says, no tunnel protocol leaves a gateway, and only a job's owner and root open
+// connections to its VMs from the node (reverse NAT stays open to all). With no VM job left
+// the table simply disappears.
+std::string nat_table_batch(NodeTable table);
+// The same with reverse NAT rules only (tests, the simplest cases).
+std::string nat_table_batch(std::vector<NatRule> rules, std::size_t vm_jobs);
 
 struct NftProgram {
   std::string program = "/usr/sbin/nft";

@@ -22,6 +22,7 @@
 #include "log.hpp"
 #include "netsetup/bridge_port.hpp"
 #include "netsetup/dnsmasq.hpp"
+#include "netsetup/host_routes.hpp"
 #include "netsetup/link_group.hpp"
 #include "netsetup/ovsdb.hpp"
 #include "netsetup/tap.hpp"
@@ -140,12 +141,15 @@ void ensure_private_dir(const fs::path& dir, unsigned mode) {
   }
 }
 
-void write_file_atomic(const fs::path& file, const std::string& content, unsigned mode) {
+void write_file_atomic(const fs::path& file, const std::string& content, unsigned mode, FileOwner owner) {
   const fs::path tmp = file.parent_path() / fmt::format(".{}.{}.tmp", file.filename().string(), ::getpid());
   UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
                      static_cast<mode_t>(mode)));
   if (!fd) throw Error::from_errno("creating " + tmp.string(), errno);
   try {
+    if ((owner.uid != 0 || owner.gid != 0) && ::fchown(fd.get(), owner.uid, owner.gid) != 0) {
+      throw Error::from_errno(fmt::format("chown {}:{} {}", owner.uid, owner.gid, tmp.string()), errno);
+    }
     if (::fchmod(fd.get(), static_cast<mode_t>(mode)) != 0) {
       throw Error::from_errno("chmod " + tmp.string(), errno);
     }
@@ -207,18 +211,26 @@ std::vector<JobState> read_job_states(const NodePaths& paths, std::uint32_t excl
   return out;
 }
 
-void sync_nat(const NodePaths& paths, std::uint32_t exclude) {
-  std::vector<NatRule> rules;
-  std::vector<OutboundRule> outbound;
-  std::size_t vm_jobs = 0;
+NodeTable node_table(const NodePaths& paths, std::uint32_t exclude) {
+  NodeTable t;
   for (const auto& s : read_job_states(paths, exclude)) {
-    rules.insert(rules.end(), s.nat.begin(), s.nat.end());
-    if (s.network_id != 0) ++vm_jobs;  // 0: the job has no VM on this node
-    if (s.outbound) outbound.push_back({s.job_id, *s.outbound});
+    t.reverse_nat.insert(t.reverse_nat.end(), s.nat.begin(), s.nat.end());
+    if (s.network_id != 0) ++t.vm_jobs;  // 0: the job has no VM on this node
+    if (s.outbound) t.outbound.push_back(*s.outbound);
+    if (s.owner) t.owners.push_back({s.job_id, *s.owner});
   }
+  if (t.vm_jobs == 0) return t;
+  t.node_networks = node_networks(host_ipv4_addresses());
+  // Forwarding was off before the first job turned it on: route the VMs' traffic only.
+  const auto saved = paths.state_dir() / ip_forward_saved;
+  if (::access(saved.c_str(), F_OK) == 0) t.forward_only_vms = trim(read_small_file(saved)) == "0";
+  return t;
+}
+
+void sync_nat(const NodePaths& paths, std::uint32_t exclude) {
   NftProgram nft;
   nft.program = paths.nft;
-  apply_nat_batch(nft, nat_table_batch(std::move(rules), vm_jobs, std::move(outbound)));
+  apply_nat_batch(nft, nat_table_batch(node_table(paths, exclude)));
 }
 
 void enable_ip_forward(const NodePaths& paths) {

@@ -6,6 +6,8 @@
 // one undo per operation. See docs/prolog-epilog.md.
 #pragma once
 
+#include <sys/types.h>
+
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
@@ -74,15 +76,31 @@ void ensure_private_dir(const std::filesystem::path& dir, unsigned mode);
 // A small file's whole text (at most 1 MiB; symlinks refused). Throws Error.
 std::string read_small_file(const std::filesystem::path& file);
 
+// <rundir>/jobs and each job's directory in it: root's, searchable but not listable, so that
+// no user learns which jobs run on the node; the files in a job's directory belong to the
+// job's user, readable by that user only (vm-launch opens them by name).
+inline constexpr unsigned kJobsDirMode = 0711;
+inline constexpr unsigned kJobFileMode = 0400;
+
+// Who a file written by write_file_atomic belongs to (root's own by default).
+struct FileOwner {
+  uid_t uid = 0;
+  gid_t gid = 0;
+};
+
 // Writes `content` to a temporary file in the same directory, fsyncs, renames it over `file`.
 void write_file_atomic(const std::filesystem::path& file, const std::string& content,
-                       unsigned mode);
+                       unsigned mode, FileOwner owner = {});
 
 // The records of the jobs on this node (state/<id>.json), except `exclude` (0: none). A file
 // that does not parse is skipped with a warning: it must not block every later job.
 std::vector<JobState> read_job_states(const NodePaths& paths, std::uint32_t exclude = 0);
 
-// Rebuilds table ip slurm_vm from the node's job records (except `exclude`), atomically.
+// What table ip slurm_vm holds: the node's job records (except `exclude`), the node's own
+// networks (read from the kernel) and whether the node forwarded before slurm-vm.
+NodeTable node_table(const NodePaths& paths, std::uint32_t exclude = 0);
+
+// Rebuilds table ip slurm_vm from node_table(), atomically.
 void sync_nat(const NodePaths& paths, std::uint32_t exclude = 0);
 
 // IPv4 forwarding (the gateways route DNAT'ed connections). The first job that needs it saves

@@ -195,6 +195,14 @@ NodePlan plan_node(const JobInputs& in, const AddressPlan& plan, JobNetworks net
                 ErrorKind::config);
   }
   p.node_index = static_cast<std::uint32_t>(it - in.nodes.begin());
+  const bool tunnelled = std::any_of(p.nets.networks.begin(), p.nets.networks.end(),
+                                     [](const JobNet& n) { return n.tunnelled(); });
+  if (tunnelled && in.job_id > kMaxTunnelJobId) {
+    throw JobError(fmt::format("job id {} is above {:#x}, the largest whose VMs' tunnels slurm-vm can key "
+                               "(federated job ids are not supported)",
+                               in.job_id, kMaxTunnelJobId),
+                   ErrorKind::config);
+  }
   try {
     p.network_id = network_id_for_job(in.job_id, plan);
     p.layout = compute_vm_layout(in.cpus_per_node, in.vm_count);
@@ -290,7 +298,19 @@ nlohmann::json to_json(const JobState& s) {
                    {"vm_port", r.vm_port}});
   }
   nlohmann::json j = {{"job_id", s.job_id}, {"network_id", s.network_id}, {"nat", std::move(nat)}};
-  if (s.outbound) j["outbound"] = s.outbound->to_string();
+  if (s.outbound) {
+    nlohmann::json allow = nlohmann::json::array();
+    for (const auto& d : s.outbound->allow) {
+      allow.push_back({{"to", d.to.to_string()}, {"proto", d.proto}, {"min_port", d.min_port}, {"max_port", d.max_port}});
+    }
+    nlohmann::json deny = nlohmann::json::array();
+    for (const auto& d : s.outbound->deny) deny.push_back(d.to_string());
+    j["outbound"] = {{"subnet", s.outbound->subnet.to_string()},
+                     {"anywhere", s.outbound->anywhere},
+                     {"allow", std::move(allow)},
+                     {"deny", std::move(deny)}};
+  }
+  if (s.owner) j["owner"] = *s.owner;
   return j;
 }
 
@@ -316,7 +336,27 @@ JobState parse_job_state(std::string_view text, std::string_view source) {
       rule.vm_port = port("vm_port");
       s.nat.push_back(rule);
     }
-    if (j.contains("outbound")) s.outbound = Ipv4Cidr::parse(j.at("outbound").get<std::string>());
+    if (j.contains("outbound")) {
+      const auto& o = j.at("outbound");
+      OutboundRule rule;
+      rule.job_id = s.job_id;
+      rule.subnet = Ipv4Cidr::parse(o.at("subnet").get<std::string>());
+      rule.anywhere = o.at("anywhere").get<bool>();
+      for (const auto& d : o.at("allow")) {
+        OutboundDest dest;
+        dest.to = Ipv4Cidr::parse(d.at("to").get<std::string>());
+        dest.proto = d.at("proto").get<std::string>();
+        if (!dest.proto.empty() && dest.proto != "tcp" && dest.proto != "udp" && dest.proto != "icmp") {
+          throw Error(fmt::format("outbound proto \"{}\"", dest.proto.substr(0, 8)));
+        }
+        dest.min_port = d.at("min_port").get<std::uint16_t>();
+        dest.max_port = d.at("max_port").get<std::uint16_t>();
+        rule.allow.push_back(std::move(dest));
+      }
+      for (const auto& d : o.at("deny")) rule.deny.push_back(Ipv4Cidr::parse(d.get<std::string>()));
+      s.outbound = std::move(rule);
+    }
+    if (j.contains("owner")) s.owner = j.at("owner").get<std::uint32_t>();
     return s;
   } catch (const std::exception& e) {
     throw Error(fmt::format("{}: not a job state file: {}", source, e.what()), ErrorKind::config);

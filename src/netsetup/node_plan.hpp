@@ -143,8 +143,11 @@ struct JobState {
   std::uint32_t job_id = 0;
   std::uint32_t network_id = 0;
   std::vector<NatRule> nat;
-  // Set when the job's network allows outbound connections: its subnet ("outbound" in JSON).
-  std::optional<Ipv4Cidr> outbound;
+  // Set when the job's network allows outbound connections ("outbound" in JSON).
+  std::optional<OutboundRule> outbound;
+  // The job's owner, when the job has a gateway on this node ("owner"): who besides root may
+  // open connections to its VMs from the node.
+  std::optional<std::uint32_t> owner;
 };
 nlohmann::json to_json(const JobState& s);
 // Throws Error(config) naming `source` when the text is not a valid state.

@@ -310,12 +310,27 @@ json create_bridge(const std::string& bridge, const std::string& datapath_type,
                   {{"name", bridge},
                    {"ports", named_uuid("port")},
                    {"datapath_type", datapath_type},
-                   {"fail_mode", "secure"}}}});
+                   {"fail_mode", "secure"},
+                   {"other_config", ovs_map({{"disable-in-band", "true"}})}}}});
   ops.push_back({{"op", "mutate"},
                  {"table", "Open_vSwitch"},
                  {"where", json::array()},
                  {"mutations", json::array({json::array(
                                    {"bridges", "insert", set_of(json::array({named_uuid("bridge")}))})})}});
+  for (auto& op : bump_next_cfg()) ops.push_back(std::move(op));
+  return ops;
+}
+
+json secure_bridge(const std::string& bridge, const std::string& comment) {
+  json ops = json::array();
+  if (!comment.empty()) ops.push_back(comment_op(comment));
+  ops.push_back({{"op", "update"}, {"table", "Bridge"}, {"where", name_is(bridge)}, {"row", {{"fail_mode", "secure"}}}});
+  ops.push_back({{"op", "mutate"},
+                 {"table", "Bridge"},
+                 {"where", name_is(bridge)},
+                 {"mutations", json::array({json::array({"other_config", "delete", set_of(json::array({"disable-in-band"}))}),
+                                            json::array({"other_config", "insert",
+                                                         ovs_map({{"disable-in-band", "true"}})})})}});
   for (auto& op : bump_next_cfg()) ops.push_back(std::move(op));
   return ops;
 }
@@ -419,7 +434,7 @@ void Vswitch::ensure_bridge(const std::string& bridge, const std::string& datapa
     json r = client_.transact(json::array({{{"op", "select"},
                                             {"table", "Bridge"},
                                             {"where", name_is(bridge)},
-                                            {"columns", json::array({"datapath_type"})}}}),
+                                            {"columns", json::array({"datapath_type", "fail_mode", "other_config"})}}}),
                               left(deadline));
     const auto& rows = r[0]["rows"];
     if (!rows.empty()) {
@@ -428,6 +443,12 @@ void Vswitch::ensure_bridge(const std::string& bridge, const std::string& datapa
         throw Error(fmt::format("the bridge exists with datapath_type \"{}\", not \"{}\"", have,
                                 datapath_type),
                     ErrorKind::config);
+      }
+      const auto& fail_mode = rows[0]["fail_mode"];  // "secure", or ["set", []] when unset
+      const bool in_band_off = rows[0]["other_config"].dump().find(R"(["disable-in-band","true"])") != std::string::npos;
+      if (!(fail_mode.is_string() && fail_mode.get<std::string>() == "secure") || !in_band_off) {
+        log_warning("OVS bridge {} was not in fail_mode=secure with in-band control off: setting both", bridge);
+        transact_and_wait(ovsdb_ops::secure_bridge(bridge, "slurm-vm: secure " + bridge), deadline);
       }
       return;
     }

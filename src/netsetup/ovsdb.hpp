@@ -100,6 +100,10 @@ namespace ovsdb_ops {
 // Creates a bridge with its internal port, datapath_type and fail_mode=secure (so the new
 // bridge never forwards by MAC learning before the job flows arrive), guarded by a `wait`
 // that aborts if the bridge appeared meanwhile.
+// Makes an existing bridge (an admin's `ovs-vsctl add-br`, standalone by default) secure:
+// fail_mode=secure and in-band control off. A standalone bridge whose flows are lost (an
+// ovs-vswitchd restart) falls back to MAC learning and joins every job into one L2 domain.
+nlohmann::json secure_bridge(const std::string& bridge, const std::string& comment);
 nlohmann::json create_bridge(const std::string& bridge, const std::string& datapath_type,
                              const std::string& comment = {});
 // Interface+Port inserts and one Bridge mutate, guarded by a `wait` that aborts when the

@@ -122,9 +122,10 @@ void create_tap(const TapSpec& spec) {
     if (::ioctl(tun.get(), TUNSETOWNER, static_cast<unsigned long>(spec.owner)) != 0) {
       throw Error::from_errno("TUNSETOWNER", errno);
     }
-    if (::ioctl(tun.get(), TUNSETGROUP, static_cast<unsigned long>(spec.group)) != 0) {
-      throw Error::from_errno("TUNSETGROUP", errno);
-    }
+    // No TUNSETGROUP: the owner check suffices, and kernels carrying Linux 3ca459eaba1b ("tun:
+    // fix group permission check", backported to 5.15-6.12 in Jan 2025, reverted upstream in
+    // Feb 2025) let any member of the group attach, i.e. any user sharing the job's primary
+    // group could become one of its VMs on the job's network.
     keep_host_stack_off(spec.name);
     if (spec.link_group != 0) set_link_group(spec.name, spec.link_group);
     set_mtu_and_up(spec.name, spec.mtu);

@@ -19,8 +19,7 @@ void validate_ifname(std::string_view name);
 
 struct TapSpec {
   std::string name;
-  uid_t owner = 0;   // TUNSETOWNER: this user may attach without CAP_NET_ADMIN
-  gid_t group = 0;   // TUNSETGROUP: and so may this group
+  uid_t owner = 0;   // TUNSETOWNER: this user, and only this user, may attach
   // 1450 leaves room for GRE + key (42 bytes) on a 1500-byte underlay: the userspace tunnel
   // silently drops what does not fit (reference §1.3).
   unsigned mtu = 1450;
@@ -32,7 +31,7 @@ struct TapSpec {
 
 // Creates the TAP (IFF_TAP|IFF_NO_PI; IFF_VNET_HDR is left to QEMU, whose TUNSETIFF sets the
 // per-device features when it attaches), sets owner and group, makes it persistent, sets its
-// MTU and brings it up. Fails with Error if a device of that name already exists
+// MTU and brings it up. No group is set (tap.cpp says why). Fails with Error if a device of that name already exists
 // (IFF_TUN_EXCL): taking over someone else's device is never right.
 void create_tap(const TapSpec& spec);
 

@@ -38,6 +38,7 @@
 #include "cluster_def.hpp"
 #include "netsetup/bridge_port.hpp"
 #include "netsetup/flows.hpp"
+#include "netsetup/host_routes.hpp"
 #include "netsetup/job_changes.hpp"
 #include "netsetup/ledger.hpp"
 #include "netsetup/link_group.hpp"
@@ -184,13 +185,22 @@ std::set<std::uint16_t> listening_ports() {
 }
 
 // Writes the message vm-launch shows the user (the prolog's own output reaches only slurmd's
-// log). Best effort: this runs while reporting another failure.
+// log), readable by the job's user only (root's when slurmd's uid did not parse). Best effort:
+// this runs while reporting another failure.
 void write_error_file(const NodePaths& paths, std::uint32_t job_id, const std::string& message) {
   try {
+    FileOwner owner;
+    try {
+      owner.uid = parse_unix_id("SLURM_JOB_UID", env_lookup("SLURM_JOB_UID").value_or(""));
+      const auto gid = env_lookup("SLURM_JOB_GID");
+      owner.gid = gid && !gid->empty() ? parse_unix_id("SLURM_JOB_GID", *gid) : primary_group(owner.uid);
+    } catch (const std::exception&) {
+      owner = {};
+    }
     ensure_private_dir(paths.run_dir, 0755);
-    ensure_private_dir(paths.jobs_dir(), 0755);
-    ensure_private_dir(paths.job_dir(job_id), 0755);
-    write_file_atomic(paths.job_dir(job_id) / "error", message + "\n", 0644);
+    ensure_private_dir(paths.jobs_dir(), kJobsDirMode);
+    ensure_private_dir(paths.job_dir(job_id), kJobsDirMode);
+    write_file_atomic(paths.job_dir(job_id) / "error", message + "\n", kJobFileMode, owner);
   } catch (const std::exception& e) {
     log_error("job {}: cannot write the error file: {}", job_id, e.what());
   }
@@ -211,6 +221,17 @@ SlurmQuery slurm_query() {
   return q;
 }
 
+// Whether the node routes for the gateways: always when slurm-vm manages forwarding (step 12
+// turns it on), else when the site left it on.
+bool forwarding_available(const JobNet& l3, const fs::path& sysctl) {
+  if (l3.manage_ip_forward) return true;
+  try {
+    return read_small_file(sysctl).rfind('1', 0) == 0;
+  } catch (const Error&) {
+    return false;
+  }
+}
+
 class Prolog {
  public:
   Prolog(NodePaths paths, JobInputs in) : paths_(std::move(paths)), in_(std::move(in)) {}
@@ -222,7 +243,8 @@ class Prolog {
     auto site = load_site(paths_, in_);
     paths_.bridge = site.ovs.bridge;
     // 4. This node's share of the job.
-    const auto plan = plan_node(in_, AddressPlan::default_plan(), std::move(site.nets));
+    const auto address_plan = site.nets.address_plan();
+    const auto plan = plan_node(in_, address_plan, std::move(site.nets));
     log_info("job {}: {} VMs, {} on this node ({}), network id {}, {} networks", in_.job_id, in_.vm_count,
              plan.local.size(), in_.node, plan.network_id, plan.nets.networks.size());
     // 5. Underlay addresses of the nodes running the job's other VMs on each tunnelled network:
@@ -243,7 +265,7 @@ class Prolog {
 
     // 6. The node lock, held to the end.
     const auto lock = NodeLock::acquire(paths_, kNodeLockTimeout);
-    ensure_private_dir(paths_.jobs_dir(), 0755);
+    ensure_private_dir(paths_.jobs_dir(), kJobsDirMode);
     ensure_private_dir(paths_.state_dir(), 0700);
 
     // 7. Leftovers of this job (a crash, a requeued job whose epilog never ran): undo them
@@ -269,11 +291,28 @@ class Prolog {
       }
     }
 
+    // 8b. The job's subnet must not shadow anything the node reaches already (a site network
+    //     inside int-network, another job's subnet cut from an overlapping pool): its
+    //     gateway's connected route would win over the node's own.
+    if (l3 != nullptr && l3_vms > 0) {
+      if (const auto conflict = subnet_conflict(plan.subnet, host_ipv4_addresses(), host_ipv4_routes())) {
+        throw JobError(fmt::format("the job's subnet {} (network {}, int-network {}) overlaps {} on node {}: "
+                                   "the VMs would shadow it; an administrator must give the network an "
+                                   "int-network that the site does not use (networks.yaml)",
+                                   plan.subnet.to_string(), l3->name, l3->pool.to_string(), *conflict, in_.node),
+                       ErrorKind::config);
+      }
+    }
+
     // 9. Host ports for reverse NAT: free in the range, not held by another job, not listened on.
     std::vector<std::uint16_t> ports;
     // A node without VMs of the job holds no network id (0: none).
-    JobState state{in_.job_id, plan.local.empty() ? 0 : plan.network_id, {}, std::nullopt};
-    if (l3 != nullptr && l3->outbound && l3_vms > 0) state.outbound = plan.subnet;
+    JobState state{in_.job_id, plan.local.empty() ? 0 : plan.network_id, {}, std::nullopt, std::nullopt};
+    if (l3 != nullptr && l3_vms > 0) {
+      state.owner = in_.uid;
+      // No forwarding, no outbound: a site that manages forwarding itself and left it off.
+      if (forwarding_available(*l3, paths_.ip_forward_sysctl)) state.outbound = plan.nets.outbound_rule(in_.job_id, plan.subnet);
+    }
     if (l3 != nullptr && l3->reverse_nat && l3_vms > 0) {
       auto used = listening_ports();
       for (const auto& s : others) {
@@ -324,10 +363,17 @@ class Prolog {
       apply_flows(paths_.ofctl(), node_base_flows());
     }
 
-    // 12. IPv4 forwarding, for the gateways' reverse NAT and outbound connections.
-    if (gateway && (l3->reverse_nat || l3->outbound)) {
-      ledger.record({{"op", ops::ip_forward}, {"job", job}});
-      enable_ip_forward(paths_);
+    // 12. IPv4 forwarding, for the gateways' reverse NAT and outbound connections, unless the
+    //     site manages it (manage-ip-forward: false).
+    if (gateway && (l3->reverse_nat || l3->outbound != config::AllowOutbound::none)) {
+      if (l3->manage_ip_forward) {
+        ledger.record({{"op", ops::ip_forward}, {"job", job}});
+        enable_ip_forward(paths_);
+      } else if (!forwarding_available(*l3, paths_.ip_forward_sysctl)) {
+        log_warning("job {}: IPv4 forwarding is off on {} and network {} says manage-ip-forward: false: "
+                    "its VMs get no reverse NAT (vm ssh) and no outbound connections",
+                    job, in_.node, l3->name);
+      }
     }
 
     // 13. One TAP per NIC of each local VM, owned by the job's user; a bridged NIC's TAP is
@@ -336,9 +382,8 @@ class Prolog {
     for (const auto& vm : plan.local) {
       for (const auto& nic : vm.nics) {
         const JobNet& net = plan.nets.networks.at(nic.network);
-        ledger.record({{"op", ops::tap_create}, {"job", job}, {"name", nic.tap}, {"owner", in_.uid},
-                       {"group", gid}});
-        create_tap({nic.tap, static_cast<uid_t>(in_.uid), gid, net.tap_mtu, false, link_group});
+        ledger.record({{"op", ops::tap_create}, {"job", job}, {"name", nic.tap}, {"owner", in_.uid}});
+        create_tap({nic.tap, static_cast<uid_t>(in_.uid), net.tap_mtu, false, link_group});
         if (net.kind == NetKind::bridged) {
           ledger.record({{"op", ops::tap_bridge}, {"job", job}, {"name", nic.tap}, {"bridge", net.host_bridge}});
           attach_to_bridge(nic.tap, net.host_bridge, net.vlans);
@@ -387,8 +432,9 @@ class Prolog {
 
     // 18. vms.json for vm-launch.
     ledger.record({{"op", ops::job_dir}, {"job", job}});
-    ensure_private_dir(paths_.job_dir(job), 0755);
-    write_file_atomic(paths_.job_dir(job) / "vms.json", vms_json(plan, ports).dump(2) + "\n", 0644);
+    ensure_private_dir(paths_.job_dir(job), kJobsDirMode);
+    write_file_atomic(paths_.job_dir(job) / "vms.json", vms_json(plan, ports).dump(2) + "\n", kJobFileMode,
+                      FileOwner{in_.uid, gid});
 
     // 19. The nftables table, rebuilt with this job's rules and its VMs behind the filter.
     if (!plan.local.empty()) {

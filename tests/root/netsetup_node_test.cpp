@@ -210,14 +210,15 @@ TEST(NetsetupTap, CreateOwnedPersistentTapThenDeleteIdempotently) {
   const std::string tap = "svmt-tap0";
   {
     EnterNetns in(ns.name());
-    create_tap({tap, 65534, 65534, 1450, false});
+    create_tap({tap, 65534, 1450, false});
     EXPECT_TRUE(interface_exists(tap));
     // A second create must not take the device over.
-    EXPECT_THROW(create_tap({tap, 1000, 1000, 1450, false}), Error);
+    EXPECT_THROW(create_tap({tap, 1000, 1450, false}), Error);
   }
   const std::string sys = "/sys/class/net/" + tap + "/";
   EXPECT_EQ(trim(ns.exec({"/bin/cat", sys + "owner"})), "65534");
-  EXPECT_EQ(trim(ns.exec({"/bin/cat", sys + "group"})), "65534");
+  // No group (-1, printed as 4294967295): only the owner may attach (tap.cpp, TUNSETGROUP).
+  EXPECT_EQ(trim(ns.exec({"/bin/cat", sys + "group"})), "4294967295");
   EXPECT_EQ(trim(ns.exec({"/bin/cat", sys + "mtu"})), "1450");
   const unsigned long flags = std::stoul(trim(ns.exec({"/bin/cat", sys + "flags"})), nullptr, 16);
   EXPECT_TRUE(flags & 0x1) << "IFF_UP";
@@ -240,9 +241,9 @@ TEST(NetsetupTap, AJobsTapsGoAwayTogetherByLinkGroup) {
   EnterNetns in(ns.name());
   const std::uint32_t group = tap_link_group(7), other = tap_link_group(8);
   EXPECT_EQ(group, 0x53560007u);
-  for (const char* t : {"svmt-g0", "svmt-g1", "svmt-g2"}) create_tap({t, 65534, 65534, 1450, false, group});
-  create_tap({"svmt-other", 65534, 65534, 1450, false, other});
-  create_tap({"svmt-none", 65534, 65534, 1450, false, 0});
+  for (const char* t : {"svmt-g0", "svmt-g1", "svmt-g2"}) create_tap({t, 65534, 1450, false, group});
+  create_tap({"svmt-other", 65534, 1450, false, other});
+  create_tap({"svmt-none", 65534, 1450, false, 0});
   EXPECT_TRUE(delete_link_group(group));
   for (const char* t : {"svmt-g0", "svmt-g1", "svmt-g2"}) EXPECT_FALSE(interface_exists(t)) << t;
   EXPECT_TRUE(interface_exists("svmt-other"));  // another job's group: untouched
@@ -273,7 +274,7 @@ TEST(NetsetupBridge, TapJoinsTheHostBridgeWithItsVlansAndLeaves) {
                                                     {20, slurmvm::config::VlanMode::tagged}};
   {
     EnterNetns in(ns.name());
-    create_tap({tap, 65534, 65534, 1500, false});
+    create_tap({tap, 65534, 1500, false});
     EXPECT_NO_THROW(check_host_bridge("svmtbr"));
     try {
       check_host_bridge("svmt-nobr");
@@ -378,7 +379,7 @@ TEST_F(NetsetupOvs, AddAndRemoveATapPortInOneTransaction) {
   const std::string tap = "svmt-vm0";
   {
     EnterNetns in(ns_->name());
-    create_tap({tap, 65534, 65534, 1450, false});
+    create_tap({tap, 65534, 1450, false});
   }
   vs_->add_ports("br-int", {PortSpec{tap, "", {}, {{"slurm-vm-job", "42"}}, std::nullopt, std::nullopt}},
                  "slurm-vm: job 42");
@@ -423,7 +424,7 @@ TEST_F(NetsetupOvs, JobFlowsUnderTheirCookieComeAndGoAtomically) {
   std::vector<std::string> taps = {"svmt-a0", "svmt-a1", "svmt-b0"};
   {
     EnterNetns in(ns_->name());
-    for (const auto& t : taps) create_tap({t, 65534, 65534, 1450, false});
+    for (const auto& t : taps) create_tap({t, 65534, 1450, false});
   }
   std::vector<PortSpec> ports;
   for (const auto& t : taps) ports.push_back({t, "", {}, {}, std::nullopt, std::nullopt});

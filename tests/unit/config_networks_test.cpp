@@ -45,7 +45,10 @@ TEST(ConfigNetworks, EthernetDefaults) {
   EXPECT_EQ(eth.mac_start_offset, 0u);
   EXPECT_EQ(eth.mtu, 1500);
   EXPECT_EQ(eth.host_if_suffix, "");
-  EXPECT_EQ(eth.allow_outbound, AllowOutbound::all);
+  // Unlike pcocc's, slurm-vm's default lets VMs reach nothing through their node.
+  EXPECT_EQ(eth.allow_outbound, AllowOutbound::none);
+  EXPECT_TRUE(eth.cluster_networks.empty());
+  EXPECT_EQ(default_vm_subnet_prefix(eth.int_network), 24);
   EXPECT_TRUE(eth.manage_ip_forward);
   EXPECT_FALSE(eth.reverse_nat);
   EXPECT_FALSE(eth.domain_name);
@@ -131,6 +134,12 @@ TEST(ConfigNetworks, EthernetLimits) {
                      "mac-start-offset: 65536}}"),
             "networks.yaml:1: n.settings.mac-start-offset: mac-start-offset 65536 does not fit in "
             "the 2 octets after mac-prefix 52:54:00:01");
+  EXPECT_EQ(error_of("n: {type: eth, settings: {dev-prefix: n, mac-prefix: '52:54:00:01'}}"),
+            "networks.yaml:1: n.settings: mac-prefix 52:54:00:01 leaves fewer than the 3 octets slurm-vm's "
+            "MACs need (network id, VM rank)");
+  EXPECT_EQ(error_of("n: {type: eth, settings: {dev-prefix: n, int-network: 10.1.0.0/24, vm-subnet-prefix: 20}}"),
+            "networks.yaml:1: n.settings.int-network: int-network 10.1.0.0/24 cannot be cut into /20 job "
+            "subnets (vm-subnet-prefix)");
   EXPECT_EQ(
       error_of("n: {type: eth, settings: {dev-prefix: n, mtu: 100}}"),
       "networks.yaml:1: n.settings.mtu: expected an integer between 576 and 65535, got \"100\"");
@@ -141,7 +150,7 @@ TEST(ConfigNetworks, EthernetLimits) {
             "networks.yaml:1: n.settings.gateway: expected local-nat, got \"remote\"");
   EXPECT_EQ(
       error_of("n: {type: eth, settings: {dev-prefix: n, allow-outbound: some}}"),
-      "networks.yaml:1: n.settings.allow-outbound: expected one of all or none, got \"some\"");
+      "networks.yaml:1: n.settings.allow-outbound: expected one of none, all or external, got \"some\"");
 }
 
 TEST(ConfigNetworks, ReverseNat) {
@@ -154,8 +163,13 @@ TEST(ConfigNetworks, ReverseNat) {
             "networks.yaml:1: n.settings.reverse-nat.vm-port: expected an integer between 1 and "
             "65535, got \"0\"");
   EXPECT_EQ(error_of("n: {type: eth, settings: {dev-prefix: n, reverse-nat: {vm-port: 22, "
-                     "min-host-port: 1}}}"),
+                     "min-host-port: 1024}}}"),
             "networks.yaml:1: n.settings.reverse-nat: missing required key \"max-host-port\"");
+  // A VM answering from a reserved port of its node would pass for a privileged service.
+  EXPECT_EQ(error_of("n: {type: eth, settings: {dev-prefix: n, reverse-nat: {vm-port: 22, "
+                     "min-host-port: 1023, max-host-port: 2000}}}"),
+            "networks.yaml:1: n.settings.reverse-nat.min-host-port: 1023 is a privileged port: VMs would "
+            "answer from a reserved port of their node (use 1024 or more)");
 }
 
 TEST(ConfigNetworks, NetworksMustNotShareHostResources) {
@@ -164,11 +178,11 @@ TEST(ConfigNetworks, NetworksMustNotShareHostResources) {
             "networks.yaml:2: b.settings.dev-prefix: dev-prefix \"x\" is already used at "
             "networks.yaml:1");
   EXPECT_EQ(error_of("a: {type: eth, settings: {dev-prefix: a, reverse-nat: {vm-port: 22, "
-                     "min-host-port: 100, max-host-port: 200}}}\n"
+                     "min-host-port: 1100, max-host-port: 1200}}}\n"
                      "b: {type: eth, settings: {dev-prefix: b, ext-network: 10.9.0.0/16, "
-                     "reverse-nat: {vm-port: 80, min-host-port: 200, max-host-port: 300}}}\n"),
-            "networks.yaml:2: b.settings.reverse-nat: host ports 200-300 overlap host ports "
-            "100-200 used at networks.yaml:1");
+                     "reverse-nat: {vm-port: 80, min-host-port: 1200, max-host-port: 1300}}}\n"),
+            "networks.yaml:2: b.settings.reverse-nat: host ports 1200-1300 overlap host ports "
+            "1100-1200 used at networks.yaml:1");
   EXPECT_EQ(error_of("a: {type: bridged, settings: {host-bridge: br0, tap-prefix: t}}\n"
                      "b: {type: bridged, settings: {host-bridge: br1, tap-prefix: t}}\n"),
             "networks.yaml:2: b.settings.tap-prefix: tap-prefix \"t\" is already used at "
@@ -278,7 +292,7 @@ TEST(ConfigNetworks, TypesNamesAndKeys) {
             "networks.yaml:1: n.settings.foo: unknown key; expected one of: dev-prefix, "
             "network-layer, int-network, ext-network, mac-prefix, mac-start-offset, mtu, "
             "host-if-suffix, domain-name, dns-search, dns-server, ntp-server, allow-outbound, "
-            "manage-ip-forward, reverse-nat, gateway");
+            "cluster-networks, vm-subnet-prefix, manage-ip-forward, reverse-nat, gateway");
   EXPECT_EQ(error_of("n: {type: eth, setting: {}}"),
             "networks.yaml:1: n.setting: unknown key, did you mean \"settings\"?");
   EXPECT_EQ(error_of("1net: {type: eth}"),
@@ -325,4 +339,46 @@ TEST(ConfigNetAddresses, MacPciPkeyIfname) {
   EXPECT_FALSE(is_valid_ifname("a234567890123456"));
   EXPECT_FALSE(is_valid_ifname("br/0"));
   EXPECT_FALSE(is_valid_ifname(".."));
+}
+
+TEST(ConfigNetworks, AllowOutboundForms) {
+  const auto nets = networks(R"(
+a: {type: eth, settings: {dev-prefix: a, allow-outbound: all, cluster-networks: [10.77.0.0/16]}}
+b: {type: eth, settings: {dev-prefix: b, ext-network: 10.9.0.0/16, allow-outbound: external}}
+c:
+  type: eth
+  settings:
+    dev-prefix: c
+    ext-network: 10.10.0.0/16
+    allow-outbound:
+      - {to: 192.0.2.10/32, proto: tcp, ports: 3128}
+      - {to: 192.0.2.0/24, proto: udp, ports: 27000-27009}
+      - {to: 198.51.100.0/24}
+)");
+  const auto& a = std::get<EthernetNetwork>(nets.at("a").settings);
+  EXPECT_EQ(a.allow_outbound, AllowOutbound::all);
+  ASSERT_EQ(a.cluster_networks.size(), 1u);
+  EXPECT_EQ(a.cluster_networks[0].str(), "10.77.0.0/16");
+  EXPECT_EQ(std::get<EthernetNetwork>(nets.at("b").settings).allow_outbound, AllowOutbound::external);
+  const auto& c = std::get<EthernetNetwork>(nets.at("c").settings);
+  EXPECT_EQ(c.allow_outbound, AllowOutbound::list);
+  ASSERT_EQ(c.outbound_allow.size(), 3u);
+  EXPECT_EQ(c.outbound_allow[0].proto, OutboundProto::tcp);
+  EXPECT_EQ(c.outbound_allow[0].min_port, 3128);
+  EXPECT_EQ(c.outbound_allow[0].max_port, 3128);
+  EXPECT_EQ(c.outbound_allow[1].min_port, 27000);
+  EXPECT_EQ(c.outbound_allow[1].max_port, 27009);
+  EXPECT_EQ(c.outbound_allow[2].proto, OutboundProto::any);
+  EXPECT_EQ(c.outbound_allow[2].to.str(), "198.51.100.0/24");
+
+  EXPECT_EQ(error_of("n: {type: eth, settings: {dev-prefix: n, allow-outbound: [{to: 192.0.2.0/24, ports: 80}]}}"),
+            "networks.yaml:1: n.settings.allow-outbound[0].ports: ports need proto: tcp or proto: udp");
+  EXPECT_EQ(error_of("n: {type: eth, settings: {dev-prefix: n, allow-outbound: [{to: 192.0.2.1/24}]}}"),
+            "networks.yaml:1: n.settings.allow-outbound[0].to: 192.0.2.1/24 has host bits set (did you mean "
+            "192.0.2.0/24?)");
+  EXPECT_EQ(error_of("n: {type: eth, settings: {dev-prefix: n, allow-outbound: [{to: 192.0.2.0/24, proto: tcp, "
+                     "ports: 90-80}]}}"),
+            "networks.yaml:1: n.settings.allow-outbound[0].ports: 90-80 is an empty range");
+  EXPECT_EQ(error_of("n: {type: eth, settings: {dev-prefix: n, allow-outbound: [{to: 192.0.2.0/24, proto: gre}]}}"),
+            "networks.yaml:1: n.settings.allow-outbound[0].proto: expected one of tcp, udp or icmp, got \"gre\"");
 }

@@ -29,7 +29,7 @@ TEST(NetsetupFlows, JobFlowsGolden) {
       "cookie=0x535600000000002a,table=0,priority=2000,in_port=svmgw42,dl_src=52:54:00:00:7f:ff,ip actions=set_field:7->tun_id,resubmit(,1)\n"
       "cookie=0x535600000000002a,table=0,priority=2000,in_port=svmgw42,dl_src=52:54:00:00:7f:ff,arp,arp_sha=52:54:00:00:7f:ff actions=set_field:7->tun_id,resubmit(,1)\n"
       "cookie=0x535600000000002a,table=0,priority=100,in_port=svmgw42 actions=drop\n"
-      "cookie=0x535600000000002a,table=0,priority=2000,in_port=svm-gre,tun_id=7 actions=resubmit(,2)\n"
+      "cookie=0x535600000000002a,table=0,priority=2000,in_port=svm-gre,tun_id=7,tun_src=10.200.0.2 actions=resubmit(,2)\n"
       "cookie=0x535600000000002a,table=1,priority=3000,tun_id=7,arp,arp_op=1,arp_tpa=10.128.112.2 actions=move:NXM_OF_ETH_SRC[]->NXM_OF_ETH_DST[],mod_dl_src:52:54:00:00:70:00,load:0x2->NXM_OF_ARP_OP[],move:NXM_NX_ARP_SHA[]->NXM_NX_ARP_THA[],move:NXM_OF_ARP_SPA[]->NXM_OF_ARP_TPA[],load:0x525400007000->NXM_NX_ARP_SHA[],load:0x0a807002->NXM_OF_ARP_SPA[],in_port\n"
       "cookie=0x535600000000002a,table=1,priority=3000,tun_id=7,arp,arp_op=1,arp_tpa=10.128.112.1 actions=move:NXM_OF_ETH_SRC[]->NXM_OF_ETH_DST[],mod_dl_src:52:54:00:00:7f:ff,load:0x2->NXM_OF_ARP_OP[],move:NXM_NX_ARP_SHA[]->NXM_NX_ARP_THA[],move:NXM_OF_ARP_SPA[]->NXM_OF_ARP_TPA[],load:0x525400007fff->NXM_NX_ARP_SHA[],load:0x0a807001->NXM_OF_ARP_SPA[],in_port\n"
       "cookie=0x535600000000002a,table=1,priority=3000,tun_id=7,arp,arp_op=1,arp_tpa=10.128.112.3 actions=move:NXM_OF_ETH_SRC[]->NXM_OF_ETH_DST[],mod_dl_src:52:54:00:00:70:01,load:0x2->NXM_OF_ARP_OP[],move:NXM_NX_ARP_SHA[]->NXM_NX_ARP_THA[],move:NXM_OF_ARP_SPA[]->NXM_OF_ARP_TPA[],load:0x525400007001->NXM_NX_ARP_SHA[],load:0x0a807003->NXM_OF_ARP_SPA[],in_port\n"

@@ -95,8 +95,14 @@ TEST(JobNetworks, WhatAJobCannotHaveIsTheJobsError) {
 }
 
 TEST(JobNetworks, KeysAndMacsOfNetworkK) {
-  EXPECT_EQ(network_key(150, 0), 150u);  // the first network: the job's network id, as before
-  EXPECT_EQ(network_key(150, 3), (3u << 12) | 150u);
+  // The whole job id, k in the top bits: jobs 4242 and 4242 + 2047, whose network ids collided
+  // under the old `job id % 2047` keys, never share a key.
+  EXPECT_EQ(network_key(4242, 0), 4242u);
+  EXPECT_EQ(network_key(4242, 3), (3u << 28) | 4242u);
+  EXPECT_NE(network_key(4242, 0), network_key(4242 + 2047, 0));
+  EXPECT_EQ(network_key(kMaxTunnelJobId, 15), 0xffffffffu);
+  EXPECT_THROW(network_key(kMaxTunnelJobId + 1, 0), Error);
+  EXPECT_THROW(network_key(0, 0), Error);
   const MacAddress base{0x52, 0x54, 0x00, 0x09, 0x60, 0x01};
   EXPECT_EQ(nic_mac(base, 0), base);
   EXPECT_EQ(nic_mac(base, 2), (MacAddress{0x52, 0x54, 0x02, 0x09, 0x60, 0x01}));

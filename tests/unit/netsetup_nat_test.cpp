@@ -65,3 +65,80 @@ TEST(HostPorts, ExhaustedRangeSaysHowManyWereFree) {
               "node (other jobs and listening sockets hold the rest)");
   }
 }
+
+// Issue 11, item 1: a guest's connection never leaves from a reserved port, and only tcp, udp
+// and icmp leave at all.
+TEST(NatTable, OutboundMasqueradesToUnprivilegedPortsOnly) {
+  NodeTable t;
+  t.vm_jobs = 1;
+  t.outbound = {{42, slurmvm::Ipv4Cidr::parse("10.251.7.0/24"), {}, true, {}}};
+  const std::string text = nat_table_batch(t);
+  EXPECT_NE(text.find("meta l4proto { tcp, udp } masquerade to :1024-65535"), std::string::npos) << text;
+  EXPECT_NE(text.find("meta l4proto icmp masquerade"), std::string::npos) << text;
+  // No masquerade without a port range but icmp's.
+  std::size_t at = 0, plain = 0;
+  while ((at = text.find("masquerade", at)) != std::string::npos) {
+    const auto line_start = text.rfind('\n', at) + 1;
+    const std::string line = text.substr(line_start, text.find('\n', at) - line_start);
+    if (line.find("to :1024-65535") == std::string::npos) {
+      ++plain;
+      EXPECT_NE(line.find("l4proto icmp"), std::string::npos) << line;
+    }
+    at += 10;
+  }
+  EXPECT_EQ(plain, 1u);
+  EXPECT_NE(text.find("meta l4proto { tcp, udp, icmp } accept"), std::string::npos) << text;
+}
+
+TEST(NatTable, NoOutboundRuleNoWayOut) {
+  const std::string text = nat_table_batch({}, 1);
+  EXPECT_EQ(text.find("masquerade"), std::string::npos) << text;
+  EXPECT_EQ(text.find("oifname != \"svm*\""), std::string::npos) << text;
+}
+
+// Listed destinations come before the node's networks are denied ("unless listed"); the
+// node's networks and the deny list come before anything else is allowed.
+TEST(NatTable, OutboundOrderAllowThenDenyThenAnywhere) {
+  NodeTable t;
+  t.vm_jobs = 1;
+  t.node_networks = {slurmvm::Ipv4Cidr::parse("10.77.0.0/24"), slurmvm::Ipv4Cidr::parse("10.77.0.11/32")};
+  t.outbound = {{42,
+                 slurmvm::Ipv4Cidr::parse("10.251.7.0/24"),
+                 {{slurmvm::Ipv4Cidr::parse("10.77.0.1/32"), "tcp", 3128, 3128}},
+                 true,
+                 {slurmvm::Ipv4Cidr::parse("10.0.0.0/8"), slurmvm::Ipv4Cidr::parse("10.1.0.0/16")}}};
+  const std::string text = nat_table_batch(t);
+  const auto allow = text.find("ip daddr 10.77.0.1/32 tcp dport 3128 accept");
+  const auto node = text.find("ip daddr @node_networks drop");
+  const auto deny = text.find("ip daddr 10.0.0.0/8 drop");  // 10.1.0.0/16 is inside it
+  const auto anywhere = text.find("meta l4proto { tcp, udp, icmp } accept");
+  ASSERT_NE(allow, std::string::npos) << text;
+  ASSERT_NE(node, std::string::npos) << text;
+  ASSERT_NE(deny, std::string::npos) << text;
+  ASSERT_NE(anywhere, std::string::npos) << text;
+  EXPECT_LT(allow, node);
+  EXPECT_LT(node, deny);
+  EXPECT_LT(deny, anywhere);
+  EXPECT_NE(text.find("elements = { 10.77.0.0/24 }"), std::string::npos) << text;
+}
+
+// Issue 11, items 2 and 3: the node's users reach VMs through reverse NAT only, the job's
+// owner and root directly; no tunnel protocol is routed from a guest.
+TEST(NatTable, OutputFilterAndTunnelDrops) {
+  NodeTable t;
+  t.vm_jobs = 2;
+  t.owners = {{43, 0}, {42, 1000}};
+  const std::string text = nat_table_batch(t);
+  EXPECT_NE(text.find("type filter hook output priority 0"), std::string::npos) << text;
+  EXPECT_NE(text.find("oifname \"svmgw2a\" meta skuid { 0, 1000 } accept"), std::string::npos) << text;
+  EXPECT_NE(text.find("oifname \"svmgw2b\" meta skuid 0 accept"), std::string::npos) << text;
+  EXPECT_LT(text.find("oifname \"svmgw2a\" meta skuid"), text.find("oifname \"svmgw2b\" meta skuid"));
+  EXPECT_LT(text.find("oifname \"svmgw*\" ct status dnat accept\n    oifname \"svmgw*\" udp sport 67"),
+            text.find("skuid"));
+  EXPECT_NE(text.find("iifname \"svm*\" meta l4proto { gre, ipip, ipv6 } drop"), std::string::npos) << text;
+  EXPECT_NE(text.find("iifname \"svm*\" udp dport { 4789, 6081 } drop"), std::string::npos) << text;
+  EXPECT_EQ(text.find("forwarded nothing"), std::string::npos);
+  t.forward_only_vms = true;
+  EXPECT_NE(nat_table_batch(t).find("    drop comment \"the node forwarded nothing before slurm-vm\"\n  }\n  chain output_filter"),
+            std::string::npos);
+}

@@ -97,7 +97,7 @@ TEST(OvsdbOps, CreateBridgeGolden) {
     {"op":"insert","table":"Port","uuid-name":"port",
      "row":{"name":"br-int","interfaces":["named-uuid","iface"]}},
     {"op":"insert","table":"Bridge","uuid-name":"bridge",
-     "row":{"name":"br-int","ports":["named-uuid","port"],"datapath_type":"netdev","fail_mode":"secure"}},
+     "row":{"name":"br-int","ports":["named-uuid","port"],"datapath_type":"netdev","fail_mode":"secure","other_config":["map",[["disable-in-band","true"]]]}},
     {"op":"mutate","table":"Open_vSwitch","where":[],
      "mutations":[["bridges","insert",["set",[["named-uuid","bridge"]]]]]},
     {"op":"mutate","table":"Open_vSwitch","where":[],"mutations":[["next_cfg","+=",1]]},

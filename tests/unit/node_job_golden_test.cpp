@@ -49,9 +49,11 @@ config::Config example_config() {
   return cfg;
 }
 
+// As vm-prolog plans: with the job's address plan (int-network of its L3 network).
 NodePlan plan_for(const JobInputs& in) {
-  return plan_node(in, AddressPlan::default_plan(),
-                   choose_job_networks(example_config(), ClusterDef::parse(in.definition), in.resource_sets));
+  auto nets = choose_job_networks(example_config(), ClusterDef::parse(in.definition), in.resource_sets);
+  const auto plan = nets.address_plan();
+  return plan_node(in, plan, std::move(nets));
 }
 
 NodePlan job_4242() { return plan_for(job_on_node_a("4242", std::nullopt)); }
@@ -81,11 +83,24 @@ TEST(NodeJobGolden, Dnsmasq) {
 }
 
 TEST(NodeJobGolden, NftBatchWithAnotherJobOnTheNode) {
-  auto rules = job_nat_rules(job_4242(), {60222, 60223}, 22);
-  rules.push_back({4243, 0, 60224, 0x0a800202, 22});  // job 4243's vm0, already here
-  // Job 4242's network allows outbound connections (allow-outbound: all), 4243's does not.
-  const std::vector<OutboundRule> outbound = {{4242, Ipv4Cidr::parse("10.137.80.0/20")}};
-  expect_golden("job-4242-nodeA/nft-batch.nft", nat_table_batch(rules, 2, outbound));
+  const auto plan = job_4242();
+  NodeTable t;
+  t.reverse_nat = job_nat_rules(plan, {60222, 60223}, 22);
+  t.reverse_nat.push_back({4243, 0, 60224, 0x0afb0402, 22});  // job 4243's vm0, already here
+  t.vm_jobs = 2;
+  // Job 4242's network allows outbound connections (allow-outbound: external, with a proxy
+  // listed on the node's own network); 4243's allows only a licence server.
+  OutboundRule out4242{4242, plan.subnet, {{Ipv4Cidr::parse("10.99.0.1/32"), "tcp", 3128, 3128}}, true,
+                       {Ipv4Cidr::parse("10.0.0.0/8"), Ipv4Cidr::parse("192.168.0.0/16")}};
+  OutboundRule out4243{4243, Ipv4Cidr::parse("10.251.4.0/24"), {{Ipv4Cidr::parse("192.0.2.7/32"), "udp", 27000, 27009},
+                                                                {Ipv4Cidr::parse("192.0.2.8/32"), "", 0, 0}},
+                       false, {}};
+  t.outbound = {out4243, out4242};
+  t.owners = {{4243, 1001}, {4242, 1000}};
+  t.node_networks = {Ipv4Cidr::parse("10.99.0.0/24"), Ipv4Cidr::parse("10.99.0.1/32"),
+                     Ipv4Cidr::parse("127.0.0.0/8"), Ipv4Cidr::parse("10.99.0.1/32")};
+  t.forward_only_vms = true;
+  expect_golden("job-4242-nodeA/nft-batch.nft", nat_table_batch(t));
 }
 
 TEST(NodeJobGolden, VmsJson) {
@@ -123,13 +138,13 @@ TEST(NodeJobGolden, SeveralNetworksPlan) {
   // One VM's NICs never share a MAC; the L3 NIC's is the address plan's.
   EXPECT_NE(plan.local[1].nics[0].mac, plan.local[1].nics[1].mac);
   EXPECT_NE(plan.local[1].nics[1].mac, plan.local[1].nics[2].mac);
-  EXPECT_EQ(plan.local[1].nics[0].mac, AddressPlan::default_plan().vm(plan.network_id, 1).mac);
+  EXPECT_EQ(plan.local[1].nics[0].mac, plan.nets.address_plan().vm(plan.network_id, 1).mac);
   // Bridged NICs are no OVS ports; the L2 segment has its own GRE key.
   for (const auto& spec : job_port_specs(plan)) EXPECT_NE(spec.name, "svm1093.2001");
   const auto nets = job_networks(plan, {"nodeA", "nodeB"}, "svm-gre", kNodeIps);
   ASSERT_EQ(nets.size(), 2u);
-  EXPECT_EQ(nets[0].tunnel_key, plan.network_id);
-  EXPECT_EQ(nets[1].tunnel_key, (1u << 12) | plan.network_id);
+  EXPECT_EQ(nets[0].tunnel_key, 4243u);
+  EXPECT_EQ(nets[1].tunnel_key, (1u << 28) | 4243u);
   EXPECT_TRUE(nets[1].l2);
   EXPECT_EQ(underlay_names(plan, {"nodeA", "nodeB"}), std::vector<std::string>{"nodeB"});
 }

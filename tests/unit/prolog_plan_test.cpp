@@ -198,7 +198,8 @@ TEST(PrologPlan, VmsJson) {
 }
 
 TEST(PrologPlan, JobStateRoundTripAndRejects) {
-  JobState s{4242, 7, {{4242, 0, 60222, 0x0a806002, 22}, {4242, 1, 60223, 0x0a806003, 22}}, std::nullopt};
+  JobState s{4242, 7, {{4242, 0, 60222, 0x0a806002, 22}, {4242, 1, 60223, 0x0a806003, 22}}, std::nullopt,
+             std::nullopt};
   const auto back = parse_job_state(to_json(s).dump(), "x");
   EXPECT_EQ(back.job_id, 4242u);
   EXPECT_EQ(back.network_id, 7u);
@@ -207,8 +208,28 @@ TEST(PrologPlan, JobStateRoundTripAndRejects) {
   EXPECT_EQ(back.nat[1].vm_ip, 0x0a806003u);
   EXPECT_EQ(nat_table_batch(back.nat, 1), nat_table_batch(s.nat, 1));
   EXPECT_FALSE(back.outbound);
-  s.outbound = Ipv4Cidr::parse("10.128.96.0/20");
-  EXPECT_EQ(parse_job_state(to_json(s).dump(), "x").outbound->to_string(), "10.128.96.0/20");
+  EXPECT_FALSE(back.owner);
+  s.outbound = OutboundRule{4242, Ipv4Cidr::parse("10.128.96.0/20"), {{Ipv4Cidr::parse("192.0.2.0/24"), "tcp", 80, 443}},
+                            true, {Ipv4Cidr::parse("10.0.0.0/8")}};
+  s.owner = 1000;
+  const auto again = parse_job_state(to_json(s).dump(), "x");
+  ASSERT_TRUE(again.outbound);
+  EXPECT_EQ(again.outbound->subnet.to_string(), "10.128.96.0/20");
+  EXPECT_TRUE(again.outbound->anywhere);
+  ASSERT_EQ(again.outbound->allow.size(), 1u);
+  EXPECT_EQ(again.outbound->allow[0].proto, "tcp");
+  EXPECT_EQ(again.outbound->allow[0].max_port, 443);
+  ASSERT_EQ(again.outbound->deny.size(), 1u);
+  EXPECT_EQ(again.owner, 1000u);
+  NodeTable a, b;
+  a.outbound = {*s.outbound};
+  b.outbound = {*again.outbound};
+  a.vm_jobs = b.vm_jobs = 1;
+  EXPECT_EQ(nat_table_batch(a), nat_table_batch(b));
+  // A proto nft would read as something else is refused.
+  auto bad = to_json(s);
+  bad["outbound"]["allow"][0]["proto"] = "gre";
+  EXPECT_THROW(parse_job_state(bad.dump(), "x"), Error);
   EXPECT_THROW(parse_job_state("{}", "x"), Error);
   EXPECT_THROW(parse_job_state(R"({"job_id":1,"network_id":1,"nat":[{"rank":0,"host_port":70000,"vm_ip":"10.0.0.1","vm_port":22}]})", "x"), Error);
 }

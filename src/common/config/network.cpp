@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <array>
+#include <charconv>
 #include <limits>
 #include <utility>
 
@@ -17,8 +18,11 @@ namespace slurmvm::config {
 namespace {
 
 constexpr EnumName<NetworkLayer> kLayers[] = {{"L2", NetworkLayer::l2}, {"L3", NetworkLayer::l3}};
-constexpr EnumName<AllowOutbound> kAllowOutbound[] = {{"all", AllowOutbound::all},
-                                                      {"none", AllowOutbound::none}};
+// `list` is written as a YAML list, never by name.
+constexpr EnumName<AllowOutbound> kAllowOutbound[] = {
+    {"none", AllowOutbound::none}, {"all", AllowOutbound::all}, {"external", AllowOutbound::external}};
+constexpr EnumName<OutboundProto> kOutboundProtos[] = {
+    {"tcp", OutboundProto::tcp}, {"udp", OutboundProto::udp}, {"icmp", OutboundProto::icmp}};
 constexpr EnumName<VlanMode> kVlanModes[] = {
     {"native", VlanMode::native}, {"tagged", VlanMode::tagged}, {"untagged", VlanMode::untagged}};
 // pcocc accepts this single value and does nothing with it.
@@ -35,6 +39,10 @@ constexpr int kMaxMtu = 65535;
 constexpr std::int64_t kUnbounded = std::numeric_limits<std::int64_t>::max();
 // The default partition 0x7fff holds every port: handing it to a job would isolate nothing.
 constexpr std::uint16_t kMaxPkey = 0x7ffe;
+// Reverse NAT ports below 1024 would let a VM answer from a privileged port of its node (a
+// client that trusts reserved ports, as NFS and rsh do, would trust the guest).
+constexpr int kMinUnprivilegedPort = 1024;
+
 
 // Reads `key` into `field` when present.
 template <class T, class Parse>
@@ -96,7 +104,13 @@ ReverseNat read_reverse_nat(const Value& v) {
   Mapping m = v.as_map();
   ReverseNat r;
   r.vm_port = read_port(m.require("vm-port"));
-  r.min_host_port = read_port(m.require("min-host-port"));
+  const Value min = m.require("min-host-port");
+  r.min_host_port = read_port(min);
+  if (r.min_host_port < kMinUnprivilegedPort) {
+    min.fail(fmt::format("{} is a privileged port: VMs would answer from a reserved port of their node "
+                         "(use {} or more)",
+                         r.min_host_port, kMinUnprivilegedPort));
+  }
   const Value max = m.require("max-host-port");
   r.max_host_port = read_port(max);
   m.reject_unknown_keys();
@@ -104,6 +118,62 @@ ReverseNat read_reverse_nat(const Value& v) {
     max.fail(fmt::format("{} is below min-host-port {}", r.max_host_port, r.min_host_port));
   }
   return r;
+}
+
+
+// "N" or "N-M", 1..65535.
+void read_port_range(const Value& v, int& min_port, int& max_port) {
+  if (v.is_scalar() && !v.is_quoted()) {
+    const std::string text = v.as_string();
+    const auto dash = text.find('-');
+    if (dash != std::string::npos) {
+      auto num = [&](std::string_view part) {
+        int out = 0;
+        const auto [end, ec] = std::from_chars(part.data(), part.data() + part.size(), out);
+        if (part.empty() || ec != std::errc{} || end != part.data() + part.size() || out < 1 || out > 65535) {
+          v.fail_expected("a port or a range of ports like 3000-3100");
+        }
+        return out;
+      };
+      min_port = num(std::string_view(text).substr(0, dash));
+      max_port = num(std::string_view(text).substr(dash + 1));
+      if (min_port > max_port) v.fail(fmt::format("{} is an empty range", text));
+      return;
+    }
+  }
+  min_port = max_port = read_port(v);
+}
+
+OutboundAllow read_outbound_allow(const Value& v) {
+  Mapping m = v.as_map();
+  OutboundAllow a;
+  const Value to = m.require("to");
+  const auto net = parse_ipv4_network(to.as_string());
+  if (!net) to.fail_expected("an IPv4 network in CIDR notation (a.b.c.d/n)");
+  if (net->has_host_bits()) {
+    to.fail(fmt::format("{} has host bits set (did you mean {}?)", net->str(),
+                        Ipv4Network{net->address & net->mask(), net->prefix_length}.str()));
+  }
+  a.to = *net;
+  read_optional(m, "proto", a.proto, [](const Value& p) { return p.as_enum<OutboundProto>(kOutboundProtos); });
+  if (auto ports = m.get("ports")) {
+    if (a.proto != OutboundProto::tcp && a.proto != OutboundProto::udp) {
+      ports->fail("ports need proto: tcp or proto: udp");
+    }
+    read_port_range(*ports, a.min_port, a.max_port);
+  }
+  m.reject_unknown_keys();
+  return a;
+}
+
+std::vector<Ipv4Network> read_network_list(const Value& v) {
+  std::vector<Ipv4Network> out;
+  for (const auto& item : v.as_list()) {
+    const auto net = parse_ipv4_network(item.as_string());
+    if (!net || net->has_host_bits()) item.fail_expected("an IPv4 network in CIDR notation with no host bits");
+    out.push_back(*net);
+  }
+  return out;
 }
 
 std::uint16_t read_pkey(const Value& v) {
@@ -140,8 +210,16 @@ NetworkSettings parse_ethernet(Mapping& s) {
   read_optional(s, "dns-search", n.dns_search, read_dns_name);
   read_optional(s, "dns-server", n.dns_server, read_ipv4);
   read_optional(s, "ntp-server", n.ntp_server, read_string);
-  read_optional(s, "allow-outbound", n.allow_outbound,
-                [](const Value& v) { return v.as_enum<AllowOutbound>(kAllowOutbound); });
+  if (auto v = s.get("allow-outbound")) {
+    if (v->is_list()) {
+      n.allow_outbound = AllowOutbound::list;
+      for (const auto& item : v->as_list()) n.outbound_allow.push_back(read_outbound_allow(item));
+    } else {
+      n.allow_outbound = v->as_enum<AllowOutbound>(kAllowOutbound);
+    }
+  }
+  read_optional(s, "cluster-networks", n.cluster_networks, read_network_list);
+  if (auto v = s.get("vm-subnet-prefix")) n.vm_subnet_prefix = v->as_int32(16, 29);
   read_optional(s, "manage-ip-forward", n.manage_ip_forward,
                 [](const Value& v) { return v.as_bool(); });
   read_optional(s, "reverse-nat", n.reverse_nat, read_reverse_nat);
@@ -160,12 +238,24 @@ NetworkSettings parse_ethernet(Mapping& s) {
     where.fail(fmt::format("ext-network {} overlaps int-network {}", n.ext_network.str(),
                            n.int_network.str()));
   }
+  // Job subnets of int-network (addressing.hpp): at least two of them, room for a VM.
+  const int subnet_prefix = n.vm_subnet_prefix.value_or(default_vm_subnet_prefix(n.int_network));
+  if (subnet_prefix <= n.int_network.prefix_length) {
+    const Value& at = int_v ? *int_v : s.self();
+    at.fail(fmt::format("int-network {} cannot be cut into /{} job subnets (vm-subnet-prefix)", n.int_network.str(),
+                        subnet_prefix));
+  }
   // A prefix of 1 to 4 octets leaves 16 to 40 bits for the offset (and the VM index).
   const int free_octets = 6 - n.mac_prefix.length;
   if (offset_v && n.mac_start_offset >= (std::uint64_t{1} << (8 * free_octets))) {
     offset_v->fail(
         fmt::format("mac-start-offset {} does not fit in the {} octets after mac-prefix {}",
                     n.mac_start_offset, free_octets, n.mac_prefix.str()));
+  }
+  // The MAC carries 24 bits of network id and rank after a prefix of at most 3 octets.
+  if (n.network_layer == NetworkLayer::l3 && n.mac_prefix.length > 3) {
+    s.self().fail(fmt::format("mac-prefix {} leaves fewer than the 3 octets slurm-vm's MACs need (network id, VM rank)",
+                              n.mac_prefix.str()));
   }
   return n;
 }
@@ -321,7 +411,21 @@ class HostClaims {
 std::string_view to_string(NetworkLayer layer) noexcept {
   return name_of<NetworkLayer>(kLayers, layer);
 }
+std::vector<Ipv4Network> default_private_networks() {
+  return {{0x0A000000, 8}, {0xAC100000, 12}, {0xC0A80000, 16}, {0x64400000, 10}, {0xA9FE0000, 16}};
+}
+
+int default_vm_subnet_prefix(const Ipv4Network& pool) noexcept {
+  // A pool too small for /24s still gets 16 subnets (at most /29: one VM each).
+  return std::max(std::clamp(pool.prefix_length + 11, 20, 24), std::min(pool.prefix_length + 4, 29));
+}
+
+std::string_view to_string(OutboundProto proto) noexcept {
+  return proto == OutboundProto::any ? "any" : name_of<OutboundProto>(kOutboundProtos, proto);
+}
+
 std::string_view to_string(AllowOutbound allow) noexcept {
+  if (allow == AllowOutbound::list) return "list";
   return name_of<AllowOutbound>(kAllowOutbound, allow);
 }
 std::string_view to_string(VlanMode mode) noexcept { return name_of<VlanMode>(kVlanModes, mode); }

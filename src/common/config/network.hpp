@@ -19,7 +19,10 @@
 namespace slurmvm::config {
 
 enum class NetworkLayer { l2, l3 };
-enum class AllowOutbound { all, none };
+// What a job's VMs may open connections to through their node (docs/security.md). pcocc's
+// values keep their meaning: `none`, and `all` (anywhere but the node itself and its networks);
+// `external` is anywhere but the cluster's own networks too; `list` is only the `allow` rules.
+enum class AllowOutbound { none, all, external, list };
 enum class VlanMode { native, tagged, untagged };
 
 std::string_view to_string(NetworkLayer layer) noexcept;
@@ -34,14 +37,34 @@ struct ReverseNat {
   int max_host_port = 0;
 };
 
+// One destination VMs may reach when allow-outbound is a list: `{to: CIDR[, proto: tcp|udp|
+// icmp][, ports: N | "N-M"]}` (no proto: tcp, udp and icmp; ports need tcp or udp).
+enum class OutboundProto { any, tcp, udp, icmp };
+std::string_view to_string(OutboundProto proto) noexcept;
+struct OutboundAllow {
+  Ipv4Network to;
+  OutboundProto proto = OutboundProto::any;
+  int min_port = 0;  // 0: any port
+  int max_port = 0;
+};
+
+// The networks `external` keeps VMs away from besides cluster-networks: RFC 1918, shared
+// address space (RFC 6598) and link-local.
+std::vector<Ipv4Network> default_private_networks();
+
 // `ethernet` / `eth`: a private Ethernet network per virtual cluster, tunnelled between nodes.
 // L3 adds a gateway, DHCP and DNS, 1:1 NAT of int-network addresses into ext-network, and
 // reverse NAT; L2 is a bare segment.
 struct EthernetNetwork {
   std::string dev_prefix;  // host devices are <dev-prefix>_xbr, _ibrN, _tapN, ...
   NetworkLayer network_layer = NetworkLayer::l3;
+  // Job subnets are carved from int-network, one /vm-subnet-prefix per virtual network (each
+  // job's gateway lives in its node's own stack, so running jobs cannot share one subnet as in
+  // pcocc). ext-network is pcocc's 1:1 NAT range: slurm-vm routes VMs at their own addresses,
+  // so it only has to be well formed.
   Ipv4Network int_network{0x0AC80000, 16};  // 10.200.0.0/16, as the VMs see it
   Ipv4Network ext_network{0x0AC90000, 16};  // 10.201.0.0/16, as the hosts see it
+  std::optional<int> vm_subnet_prefix;      // unset: default_vm_subnet_prefix(int_network)
   MacPrefix mac_prefix{{0x52, 0x54, 0x00, 0x00}, 3};
   std::uint64_t mac_start_offset = 0;
   int mtu = 1500;                          // of the tunnels; VMs get mtu - 50 over DHCP
@@ -50,8 +73,14 @@ struct EthernetNetwork {
   std::optional<std::string> dns_search;
   std::optional<std::string> dns_server;  // an IPv4 address
   std::optional<std::string> ntp_server;
-  AllowOutbound allow_outbound = AllowOutbound::all;
-  // Accepted for pcocc compatibility only: slurm-vm never changes host-wide forwarding settings.
+  AllowOutbound allow_outbound = AllowOutbound::none;
+  std::vector<OutboundAllow> outbound_allow;  // allow-outbound given as a list
+  // The site's own networks (controllers, storage, management) that no VM may reach with
+  // `all` or `external`, besides the node's own networks, which the prolog reads on the node.
+  std::vector<Ipv4Network> cluster_networks;
+  // true: the prolog turns IPv4 forwarding on while a job needs it (and then forwards only
+  // the VMs' traffic); false: the site manages it, and a node without forwarding gives its VMs
+  // no reverse NAT or outbound connections.
   bool manage_ip_forward = true;
   std::optional<ReverseNat> reverse_nat;
 };
@@ -108,6 +137,11 @@ struct Network {
 };
 
 using NetworkMap = std::map<std::string, Network, std::less<>>;
+
+// The job subnet prefix for a pool: at least 255 networks where the pool allows it, at most
+// 4093 VMs (the rank bits of the MAC) and at least 253 per job: /24 for a /16, /20 for a /9;
+// a pool smaller than a /13 is cut in 16 (/28 for a /24).
+int default_vm_subnet_prefix(const Ipv4Network& pool) noexcept;
 
 // Reads the root value of networks.yaml (empty: no networks). Throws Error(ErrorKind::config).
 NetworkMap parse_networks(const Value& root);
