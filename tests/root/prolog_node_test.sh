@@ -66,7 +66,7 @@ check "no SPANK_VM_TEMPLATE: no run directory" test ! -e "$RUN"
 check "prolog job $JOB exit 0" helper "$PROLOG" $JOB 2,1 master:1,compute:2
 for tap in svm$JOBHEX.0 svm$JOBHEX.1; do
   check "$tap exists, owned by 65534" test "$(nsx cat /sys/class/net/$tap/owner 2>/dev/null)" = 65534
-  check "$tap group 65534" test "$(nsx cat /sys/class/net/$tap/group 2>/dev/null)" = 65534
+  check "$tap has no group (only its owner attaches)" test "$(nsx cat /sys/class/net/$tap/group 2>/dev/null)" = -1
   check "$tap mtu 1450" test "$(nsx cat /sys/class/net/$tap/mtu 2>/dev/null)" = 1450
   check "$tap: no IPv6 on it" test "$(nsx cat /proc/sys/net/ipv6/conf/$tap/disable_ipv6 2>/dev/null)" = 1
   check "$tap: no ARP answers on it" test "$(nsx cat /proc/sys/net/ipv4/conf/$tap/arp_ignore 2>/dev/null)" = 8
@@ -85,20 +85,27 @@ nat=$(nsx nft list table ip slurm_vm)
 check "nft: 2 DNAT rules in each of prerouting and output" test "$(grep -c 'dnat to .*:22 comment "job 4242 vm' <<<"$nat")" = 4
 check "nft: nothing from a VM interface reaches the node" bash -c "grep -q 'iifname \"svm\*\" drop' <<<'$nat'"
 check "nft: ssh ports 60222 and 60223" bash -c "grep -q 'dport 60222 ' <<<'$nat' && grep -q 'dport 60223 ' <<<'$nat'"
-check "vms.json mode 0644" test "$(stat -c %a "$RUN/jobs/$JOB/vms.json")" = 644
+check "vms.json: the job's user's, 0400" test "$(stat -c %U:%a "$RUN/jobs/$JOB/vms.json")" = nobody:400
 dns_pid=$(cat "$RUN/dnsmasq/$JOB.pid" 2>/dev/null)
 check "the job's dnsmasq runs (pid ${dns_pid:-none})" test "$(cat /proc/${dns_pid:-0}/comm 2>/dev/null)" = dnsmasq
 check "it answers vm2.vm.internal (a VM on the other node)" bash -c \
-  "ip netns exec $NS busybox nslookup vm2.vm.internal 10.137.80.1 2>&1 | grep -q 'Address: 10.137.80.4'"
+  "ip netns exec $NS busybox nslookup vm2.vm.internal 10.251.163.1 2>&1 | grep -q 'Address: 10.251.163.4'"
 check "it answers vm0 (short name)" bash -c \
-  "ip netns exec $NS busybox nslookup vm0 10.137.80.1 2>&1 | grep -q 'Address: 10.137.80.2'"
-check "jobs dir mode 0755" test "$(stat -c %a "$RUN/jobs/$JOB")" = 755
+  "ip netns exec $NS busybox nslookup vm0 10.251.163.1 2>&1 | grep -q 'Address: 10.251.163.2'"
+check "job dir root's, 0711 (no listing)" test "$(stat -c %U:%a "$RUN/jobs/$JOB")" = root:711
+check "jobs dir root's, 0711 (no listing)" test "$(stat -c %U:%a "$RUN/jobs")" = root:711
+check "nft: the node's users reach VMs only through reverse NAT" bash -c \
+  "grep -q 'oifname \"svmgw$JOBHEX\" meta skuid { 0, 65534 } accept' <<<'$nat' && grep -q 'chain output_filter' <<<'$nat'"
+check "nft: no way out (allow-outbound: none)" bash -c "! grep -q masquerade <<<'$nat'"
+check "nft: the node's own networks listed (10.99.0.0/24)" bash -c "grep -q '10.99.0.0/24' <<<'$nat'"
+check "flows: tunnel from nodeB's address only, keyed by the job id" bash -c \
+  "ovs-ofctl dump-flows unix:$OVS/br-int.mgmt cookie=$COOKIE/-1 | grep 'tun_id=0x1092' | grep -q 'tun_src=10.99.0.2'"
 check "vms.json content" python3 - "$RUN/jobs/$JOB/vms.json" "$gwaddr" <<'EOF'
 import json, sys
 d = json.load(open(sys.argv[1]))
 gw, prefix = sys.argv[2].split("/")
 assert set(d["vms"]) == {"0", "1"}, d
-assert d["network_id"] == 149, d  # network_id_for_job(4242), default plan
+assert d["network_id"] == 163, d  # network_id_for_job(4242): int-network 10.251.0.0/16 in /24s
 for rank, port in (("0", 60222), ("1", 60223)):
     v = d["vms"][rank]
     assert v["ssh_port"] == port and v["resource_set"] == "default" and len(v["nics"]) == 1, v
@@ -164,7 +171,7 @@ rc=0
 helper "$PROLOG" $JOB 2,1 master:1,compute:2 || rc=$?
 check "port range exhausted: exit 0 (the job's fault)" test "$rc" = 0
 check "error file names the port range" grep -q 'host ports are needed, but only 0 of \[60222, 60322\]' "$RUN/jobs/$JOB/error"
-check "error file mode 0644" test "$(stat -c %a "$RUN/jobs/$JOB/error")" = 644
+check "error file: the job's user's, 0400" test "$(stat -c %U:%a "$RUN/jobs/$JOB/error")" = nobody:400
 kill "$LISTENER"; wait "$LISTENER" 2>/dev/null || :; LISTENER=
 check "epilog after a refused job exit 0" helper "$EPILOG" $JOB 2,1 master:1,compute:2
 nothing_left_of $JOB $JOBHEX $COOKIE
@@ -175,6 +182,20 @@ helper "$PROLOG" $JOB 2,1 'master:0' || rc=$?
 check "bad definition: exit 0" test "$rc" = 0
 check "bad definition: error file" grep -q 'invalid cluster definition' "$RUN/jobs/$JOB/error"
 check "epilog exit 0" helper "$EPILOG" $JOB 2,1 'master:0'
+nothing_left_of $JOB $JOBHEX $COOKIE
+
+# --- 7b. A job subnet that would shadow a network the node is on is refused (the job's
+#         fault: exit 0), the message naming both; nothing is left.
+nsx ip link add site0 type dummy
+nsx ip addr add 10.251.163.77/24 dev site0
+rc=0
+helper "$PROLOG" $JOB 2,1 master:1,compute:2 || rc=$?
+check "overlapping subnet: exit 0 (refused, the node is fine)" test "$rc" = 0
+check "the error names the subnet and what it shadows" grep -q \
+  "subnet 10.251.163.0/24 (network nat-rssh, int-network 10.251.0.0/16) overlaps address 10.251.163.77/24 on site0 on node nodeA" \
+  "$RUN/jobs/$JOB/error"
+nsx ip link delete site0
+check "epilog exit 0" helper "$EPILOG" $JOB 2,1 master:1,compute:2
 nothing_left_of $JOB $JOBHEX $COOKIE
 
 # --- 8. Site settings (slurm-vm.yaml ovs:): another integration bridge, the datapath named.
@@ -191,8 +212,13 @@ check "tunnel port still on br-int: node fault (exit 1)" test "$rc" = 1
 check "the error names the port and the fix" grep -q 'port svm-gre exists on another bridge.*ovs-vsctl del-port svm-gre' "$RUN/jobs/$JOB/error"
 helper "$EPILOG" $JOB 2,1 master:1,compute:2
 vsctl del-port br-int svm-gre
+# An admin's bridge, standalone as `ovs-vsctl add-br` makes it: the prolog makes it secure.
+vsctl add-br br-vm -- set bridge br-vm datapath_type=netdev
 check "prolog on br-vm exit 0" helper "$PROLOG" $JOB 2,1 master:1,compute:2
-check "br-vm created, netdev" test "$(vsctl get bridge br-vm datapath_type 2>/dev/null)" = netdev
+check "br-vm netdev" test "$(vsctl get bridge br-vm datapath_type 2>/dev/null)" = netdev
+check "br-vm made fail_mode=secure" test "$(vsctl get bridge br-vm fail_mode 2>/dev/null)" = secure
+check "br-vm in-band control off" test "$(vsctl get bridge br-vm other_config:disable-in-band 2>/dev/null)" = '"true"'
+
 check "the job's ports on br-vm" test "$(vsctl list-ports br-vm | grep -c "svm$JOBHEX\.")" = 2
 check "the job's flows on br-vm" test "$(ovs-ofctl dump-flows "unix:$OVS/br-vm.mgmt" "cookie=$COOKIE/-1" | grep -c cookie=)" -gt 10
 unset SYSCONF  # the epilog reads no configuration: the ledger knows the bridge
