@@ -186,7 +186,7 @@ nothing_left_of $JOB $JOBHEX $COOKIE
 
 # --- 7b. A job subnet that would shadow a network the node is on is refused (the job's
 #         fault: exit 0), the message naming both; nothing is left.
-nsx ip link add site0 type dummy
+nsx ip link add site0 type veth peer name site0peer  # (this kernel has no dummy driver)
 nsx ip addr add 10.251.163.77/24 dev site0
 rc=0
 helper "$PROLOG" $JOB 2,1 master:1,compute:2 || rc=$?
@@ -204,6 +204,9 @@ mkdir -p "$SYSCONF"
 cp "$REPO"/templates/*.yaml "$SYSCONF"/
 printf 'ovs:\n  bridge: br-vm\n  datapath: netdev\n' >"$SYSCONF/slurm-vm.yaml"
 export SYSCONF
+# An admin's bridge, standalone as `ovs-vsctl add-br` makes it: the prolog makes it secure.
+vsctl add-br br-vm -- set bridge br-vm datapath_type=netdev
+check "br-vm starts standalone" test -z "$(vsctl get bridge br-vm fail_mode | tr -d '[]')"
 # Port names are unique across bridges: the old bridge's tunnel port is in the way, and the
 # prolog says so (node fault, rolled back) until an admin removes it.
 rc=0
@@ -212,8 +215,6 @@ check "tunnel port still on br-int: node fault (exit 1)" test "$rc" = 1
 check "the error names the port and the fix" grep -q 'port svm-gre exists on another bridge.*ovs-vsctl del-port svm-gre' "$RUN/jobs/$JOB/error"
 helper "$EPILOG" $JOB 2,1 master:1,compute:2
 vsctl del-port br-int svm-gre
-# An admin's bridge, standalone as `ovs-vsctl add-br` makes it: the prolog makes it secure.
-vsctl add-br br-vm -- set bridge br-vm datapath_type=netdev
 check "prolog on br-vm exit 0" helper "$PROLOG" $JOB 2,1 master:1,compute:2
 check "br-vm netdev" test "$(vsctl get bridge br-vm datapath_type 2>/dev/null)" = netdev
 check "br-vm made fail_mode=secure" test "$(vsctl get bridge br-vm fail_mode 2>/dev/null)" = secure
