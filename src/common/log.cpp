@@ -3,6 +3,7 @@
 #include <syslog.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <memory>
 
@@ -23,6 +24,29 @@ const char* level_word(LogLevel level) {
 }
 
 }  // namespace
+
+std::string escape_for_log(std::string_view message, std::size_t max) {
+  std::string out;
+  const std::size_t n = std::min(message.size(), max);
+  out.reserve(n + 16);
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto c = static_cast<unsigned char>(message[i]);
+    switch (c) {
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      case '\\': out += "\\\\"; break;
+      default:
+        if (c < 0x20 || c == 0x7f) {
+          out += fmt::format("\\x{:02x}", c);
+        } else {
+          out += static_cast<char>(c);
+        }
+    }
+  }
+  if (message.size() > max) out += fmt::format("... ({} more bytes)", message.size() - max);
+  return out;
+}
 
 void set_log_sink(LogSink sink) { g_sink = std::move(sink); }
 void set_log_level(LogLevel level) { g_level = level; }
@@ -49,7 +73,10 @@ LogSink stderr_sink(std::string program) {
   };
 }
 
-LogSink syslog_sink(std::string ident) {
+namespace {
+
+// syslog(3) as it is: callers escape.
+LogSink raw_syslog_sink(std::string ident) {
   // openlog keeps the pointer: the string must outlive every syslog call.
   auto owned = std::make_shared<std::string>(std::move(ident));
   openlog(owned->c_str(), LOG_PID, LOG_DAEMON);
@@ -65,10 +92,19 @@ LogSink syslog_sink(std::string ident) {
   };
 }
 
+}  // namespace
+
+LogSink syslog_sink(std::string ident) {
+  return [to_syslog = raw_syslog_sink(std::move(ident))](LogLevel level, std::string_view message) {
+    to_syslog(level, escape_for_log(message));
+  };
+}
+
 LogSink helper_sink(std::string ident) {
-  return [to_syslog = syslog_sink(ident), to_stderr = stderr_sink(ident)](LogLevel level, std::string_view message) {
-    to_syslog(level, message);
-    to_stderr(level, message);
+  return [to_syslog = raw_syslog_sink(ident), to_stderr = stderr_sink(ident)](LogLevel level, std::string_view message) {
+    const std::string safe = escape_for_log(message);
+    to_syslog(level, safe);
+    to_stderr(level, safe);
   };
 }
 

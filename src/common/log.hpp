@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include <cstddef>
 #include <functional>
 #include <string>
 #include <string_view>
@@ -21,11 +22,19 @@ LogLevel log_level() noexcept;
 bool log_enabled(LogLevel level) noexcept;
 void log_message(LogLevel level, std::string_view message);
 
+// A message made safe for a log others read (syslog, slurmd's log): control characters
+// (newlines, escape sequences, NUL) written as \n, \t, \xHH and a backslash as \\, so that
+// text a user controls (a cluster definition, a resource set name) can never forge a line or
+// drive a terminal; cut after `max` bytes with a note of how many were left out.
+std::string escape_for_log(std::string_view message, std::size_t max = 4096);
+
 // "vm: error: message" on stderr; warnings and errors only get a prefix a person can grep.
 LogSink stderr_sink(std::string program);
-// syslog(3) with the given identity, facility LOG_DAEMON (helpers run from slurmd).
+// syslog(3) with the given identity, facility LOG_DAEMON (helpers run from slurmd); messages
+// go through escape_for_log.
 LogSink syslog_sink(std::string ident);
-// The root helpers' sink: syslog for the admin, and stderr, which slurmd keeps in its log.
+// The root helpers' sink: syslog for the admin, and stderr, which slurmd keeps in its log;
+// messages go through escape_for_log.
 LogSink helper_sink(std::string ident);
 
 template <class... Args>

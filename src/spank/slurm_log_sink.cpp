@@ -1,6 +1,7 @@
 // slurm-vm's log through Slurm's (slurm_log_sink.hpp).
 #include "slurm_log_sink.hpp"
 
+#include <string>
 #include <string_view>
 
 #include "log.hpp"
@@ -9,7 +10,9 @@
 namespace slurmvm::spank {
 namespace {
 
-void to_slurm(LogLevel level, std::string_view message) {
+void to_slurm(LogLevel level, std::string_view raw) {
+  // The option value is the user's: no forged slurmd log lines (log.hpp, escape_for_log).
+  const std::string message = escape_for_log(raw);
   const int n = static_cast<int>(message.size());
   const char* m = message.data();
   switch (level) {
