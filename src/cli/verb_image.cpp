@@ -115,7 +115,9 @@ class ImageVerb final : public Verb {
     if (cfg.repos.repos.empty()) throw Error("no image repository is configured (repos.yaml)", ErrorKind::config);
     for (const auto& r : cfg.repos.repos) {
       if (!ref.repo.empty() && r.name != ref.repo) continue;
-      auto repo = ImageRepo::open_or_create(r.name, config::expand_substitutions(r.path, subst));
+      auto repo = ImageRepo::open_or_create(r.name, config::expand_substitutions(r.path, subst),
+                                         r.origin == config::Origin::user ? ImageRepo::Visibility::owner_only
+                                                                          : ImageRepo::Visibility::site);
       const auto rev = repo.import_file(ref.name, fs::absolute(file_), user_name());
       std::cout << fmt::format("imported {} as {}:{} revision {}\n", file_, repo.name(), rev.name, rev.revision);
       return 0;

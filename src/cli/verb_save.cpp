@@ -163,7 +163,9 @@ class SaveVerb final : public Verb {
     }
     for (const auto& r : cfg.repos.repos) {
       if (repo.empty() || r.name == repo) {
-        return ImageRepo::open_or_create(r.name, config::expand_substitutions(r.path, subst));
+        return ImageRepo::open_or_create(r.name, config::expand_substitutions(r.path, subst),
+                                         r.origin == config::Origin::user ? ImageRepo::Visibility::owner_only
+                                                                          : ImageRepo::Visibility::site);
       }
     }
     throw Error(fmt::format("no repository named {} (see repos.yaml)", repo), ErrorKind::not_found);

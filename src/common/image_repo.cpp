@@ -172,13 +172,17 @@ ImageRepo ImageRepo::open(std::string name, fs::path path) {
   return ImageRepo(std::move(name), std::move(path));
 }
 
-ImageRepo ImageRepo::open_or_create(std::string name, fs::path path) {
+ImageRepo ImageRepo::open_or_create(std::string name, fs::path path, Visibility visibility) {
   if (!fs::exists(path / ".config")) {
+    const mode_t dir_mode = visibility == Visibility::owner_only ? 0700 : 0755;
     std::error_code ec;
-    fs::create_directories(path, ec);
-    if (ec) throw Error::from_errno("cannot create " + path.string(), ec.value());
+    fs::create_directories(path.parent_path(), ec);
+    if (ec) throw Error::from_errno("cannot create " + path.parent_path().string(), ec.value());
+    if (::mkdir(path.c_str(), dir_mode) != 0 && errno != EEXIST) {
+      throw Error::from_errno("cannot create " + path.string(), errno);
+    }
     for (const fs::path& d : {path / "data", path / "meta", path / ".tmp"}) {
-      if (::mkdir(d.c_str(), 0755) != 0 && errno != EEXIST) throw Error::from_errno("cannot create " + d.string(), errno);
+      if (::mkdir(d.c_str(), dir_mode) != 0 && errno != EEXIST) throw Error::from_errno("cannot create " + d.string(), errno);
     }
     const auto tmp = scratch_name(path / ".tmp", "config");
     write_new_file(tmp, "{version: 2}\n", 0644);

@@ -50,8 +50,12 @@ class ImageRepo {
   // An existing repository; Error(not_found) when `path` holds none (no .config), Error(config)
   // for another version.
   static ImageRepo open(std::string name, std::filesystem::path path);
-  // Creates the layout when missing (mode 0755 for directories), then opens it.
-  static ImageRepo open_or_create(std::string name, std::filesystem::path path);
+  // Creates the layout when missing, then opens it. A user's own repository (repos.yaml in
+  // ~/.config) is created 0700: saved images hold the guest's host keys, /root and user data,
+  // and homes are often traversable by others. A site's is 0755.
+  enum class Visibility { site, owner_only };
+  static ImageRepo open_or_create(std::string name, std::filesystem::path path,
+                                  Visibility visibility = Visibility::site);
 
   const std::string& name() const noexcept { return name_; }
   const std::filesystem::path& path() const noexcept { return path_; }

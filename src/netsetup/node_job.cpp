@@ -375,9 +375,10 @@ UndoHandlers undo_handlers(const NodePaths& paths, std::uint32_t job_id) {
   };
   h[ops::ovs_ports] = [paths](const nlohmann::json& a) {
     auto client = OvsdbClient::connect(paths.ovsdb_socket);
-    Vswitch vs(client);
-    vs.remove_ports(a.at("bridge").get<std::string>(),
-                    a.at("names").get<std::vector<std::string>>(),
+    const auto names = a.at("names").get<std::vector<std::string>>();
+    // The userspace datapath removes about 64 ports a second: the deadline grows with them.
+    Vswitch vs(client, std::chrono::seconds(10) + std::chrono::milliseconds(100) * static_cast<long>(names.size()));
+    vs.remove_ports(a.at("bridge").get<std::string>(), names,
                     fmt::format("slurm-vm epilog job {}", a.value("job", 0U)));
   };
   h[ops::gateway_address] = [](const nlohmann::json& a) {

@@ -63,6 +63,13 @@ constexpr int kExitRollbackFailed = 2;
 constexpr auto kNodeLockTimeout = 60s;
 constexpr auto kResolveTimeout = 10s;
 constexpr auto kOvsTimeout = 10s;
+// ovs-vswitchd's userspace datapath needs about 1 s per 64 ports added or removed
+// (bench/node-setup): every OVS deadline grows by this much per port of the job on the node.
+constexpr auto kOvsTimeoutPerPort = 100ms;
+
+std::chrono::milliseconds ovs_timeout(std::size_t ports) {
+  return kOvsTimeout + kOvsTimeoutPerPort * static_cast<long>(ports);
+}
 
 // The process environment, as the pure parsers (node_plan.hpp) read it.
 const auto env_lookup = config::process_env;
@@ -247,6 +254,16 @@ class Prolog {
     const auto plan = plan_node(in_, address_plan, std::move(site.nets));
     log_info("job {}: {} VMs, {} on this node ({}), network id {}, {} networks", in_.job_id, in_.vm_count,
              plan.local.size(), in_.node, plan.network_id, plan.nets.networks.size());
+    // 4b. No more OVS ports here than the site allows: a job too large for the node is the
+    //     job's fault, not a node drain after overrun deadlines.
+    if (const auto ports = job_port_specs(plan).size();
+        ports > static_cast<std::size_t>(site.ovs.max_ports_per_node)) {
+      throw JobError(fmt::format("the job puts {} VM NICs and gateways on node {} ({} VMs there); the site allows "
+                                 "{} per node (slurm-vm.yaml ovs.max-ports-per-node): use fewer VMs per node "
+                                 "(more CPUs per VM, or more nodes)",
+                                 ports, in_.node, plan.local.size(), site.ovs.max_ports_per_node),
+                     ErrorKind::config);
+    }
     // 5. Underlay addresses of the nodes running the job's other VMs on each tunnelled network:
     //    the address of <node><host-if-suffix> (networks.yaml; e.g. "-ib" for tunnels over IPoIB).
     std::map<std::string, std::uint32_t> node_ips;
@@ -349,10 +366,11 @@ class Prolog {
     const JobNet* l3 = plan.nets.l3_network();
     const bool gateway = l3 != nullptr && local_vms_on_l3(plan) > 0;
     const std::vector<PortSpec> specs = job_port_specs(plan);
+    const auto ovs_deadline = ovs_timeout(specs.size());
     std::optional<OvsdbClient> client;
     if (!specs.empty()) {
       client.emplace(OvsdbClient::connect(paths_.ovsdb_socket));
-      Vswitch vs(*client, kOvsTimeout);
+      Vswitch vs(*client, ovs_deadline);
       // 11. Node level (kept by the epilog): bridge, tunnel port, base flows.
       const auto datapath = bridge_datapath(*client, paths_.bridge, ovs.datapath);
       ledger.record({{"op", ops::node_bridge}, {"bridge", paths_.bridge}, {"datapath", datapath}});
@@ -360,7 +378,9 @@ class Prolog {
       ledger.record({{"op", ops::node_tunnel}, {"bridge", paths_.bridge}, {"port", paths_.tunnel_port}});
       vs.ensure_tunnel_port(paths_.bridge, paths_.tunnel_port);
       ledger.record({{"op", ops::node_base_flows}, {"bridge", paths_.bridge}});
-      apply_flows(paths_.ofctl(), node_base_flows());
+      auto ofctl = paths_.ofctl();
+      ofctl.timeout = ovs_deadline;
+      apply_flows(ofctl, node_base_flows());
     }
 
     // 12. IPv4 forwarding, for the gateways' reverse NAT and outbound connections, unless the
@@ -398,7 +418,7 @@ class Prolog {
 
     if (!specs.empty()) {
       // 14. The TAPs and the job's gateway port on the bridge, in one transaction.
-      Vswitch vs(*client, kOvsTimeout);
+      Vswitch vs(*client, ovs_deadline);
       std::vector<std::string> names;
       for (const auto& spec : specs) names.push_back(spec.name);
       ledger.record({{"op", ops::ovs_ports}, {"job", job}, {"bridge", paths_.bridge}, {"names", names}});
@@ -407,7 +427,7 @@ class Prolog {
 
     if (gateway) {
       // 15. The gateway address on the internal port (ovs-vswitchd creates it asynchronously).
-      wait_for_interface(plan.gateway_port, kOvsTimeout);
+      wait_for_interface(plan.gateway_port, ovs_deadline);
       ledger.record({{"op", ops::gateway_address}, {"job", job}, {"name", plan.gateway_port},
                      {"address", fmt::format("{}/{}", format_ipv4(plan.gateway_ip), plan.prefix)}});
       set_interface_ipv4(plan.gateway_port, plan.gateway_ip, plan.prefix);
@@ -423,7 +443,9 @@ class Prolog {
     // 16. The job's flows under its cookie, every tunnelled network in one bundle.
     if (const auto nets = job_networks(plan, in_.nodes, paths_.tunnel_port, node_ips); !nets.empty()) {
       ledger.record({{"op", ops::job_flows}, {"job", job}, {"bridge", paths_.bridge}});
-      apply_flows(paths_.ofctl(), job_flows(nets));
+      auto ofctl = paths_.ofctl();
+      ofctl.timeout = ovs_deadline;
+      apply_flows(ofctl, job_flows(nets));
     }
 
     // 17. The node's record of the job (root only): network id, host ports, NAT rules.

@@ -198,6 +198,22 @@ nsx ip link delete site0
 check "epilog exit 0" helper "$EPILOG" $JOB 2,1 master:1,compute:2
 nothing_left_of $JOB $JOBHEX $COOKIE
 
+# --- 7c. A job with more ports on the node than the site allows is refused as the job's
+#         fault (never a node drain after overrun OVS deadlines).
+SYSCONF=$TMP/etc-small
+mkdir -p "$SYSCONF"
+cp "$REPO"/templates/*.yaml "$SYSCONF"/
+printf 'ovs:\n  max-ports-per-node: 2\n' >"$SYSCONF/slurm-vm.yaml"
+export SYSCONF
+rc=0
+helper "$PROLOG" $JOB 2,1 master:1,compute:2 || rc=$?
+check "too many ports for the node: exit 0 (the job's fault)" test "$rc" = 0
+check "the error says how many and the site's cap" grep -q \
+  "the job puts 3 VM NICs and gateways on node nodeA (2 VMs there); the site allows 2 per node" "$RUN/jobs/$JOB/error"
+unset SYSCONF
+check "epilog exit 0" helper "$EPILOG" $JOB 2,1 master:1,compute:2
+nothing_left_of $JOB $JOBHEX $COOKIE
+
 # --- 8. Site settings (slurm-vm.yaml ovs:): another integration bridge, the datapath named.
 SYSCONF=$TMP/etc-br-vm
 mkdir -p "$SYSCONF"

@@ -98,5 +98,10 @@ TEST(ConfigSiteSettings, OvsBridgeAndDatapath) {
             "slurm-vm.yaml:1: ovs.bridge: expected an interface name (1 to 15 of letters, digits, _ . -; not "
             "starting with - or .)");
   EXPECT_EQ(error_of("ovs: {bridge: a-bridge-name-too-long}").substr(0, 31), "slurm-vm.yaml:1: ovs.bridge: ex");
-  EXPECT_EQ(error_of("ovs: {tunnel: gre}"), "slurm-vm.yaml:1: ovs.tunnel: unknown key; expected one of: bridge, datapath");
+  EXPECT_EQ(error_of("ovs: {tunnel: gre}"),
+            "slurm-vm.yaml:1: ovs.tunnel: unknown key; expected one of: bridge, datapath, max-ports-per-node");
+  EXPECT_EQ(d.ovs.max_ports_per_node, 1024);
+  EXPECT_EQ(site("ovs: {max-ports-per-node: 64}").ovs.max_ports_per_node, 64);
+  EXPECT_EQ(error_of("ovs: {max-ports-per-node: 0}"),
+            "slurm-vm.yaml:1: ovs.max-ports-per-node: expected an integer between 1 and 65535, got \"0\"");
 }

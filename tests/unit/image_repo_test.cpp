@@ -75,6 +75,21 @@ TEST(ImageRef, Parse) {
   }
 }
 
+// A user's repository holds guest host keys and user data: nobody else may read it (issue 11, L4).
+TEST_F(ImageRepoTest, AUsersRepositoryIsTheirsAlone) {
+  ::umask(022);
+  ImageRepo::open_or_create("user", dir_ / "mine", ImageRepo::Visibility::owner_only);
+  ImageRepo::open_or_create("site", dir_ / "site");
+  for (const char* d : {"mine", "mine/data", "mine/meta", "mine/.tmp"}) {
+    struct stat st{};
+    ASSERT_EQ(::stat((dir_ / d).c_str(), &st), 0) << d;
+    EXPECT_EQ(st.st_mode & 0777, 0700u) << d;
+  }
+  struct stat st{};
+  ASSERT_EQ(::stat((dir_ / "site/data").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0755u);
+}
+
 TEST_F(ImageRepoTest, ImportThenSaveALayerThenLookUp) {
   auto repo = ImageRepo::open_or_create("user", dir_ / "repo");
   EXPECT_TRUE(fs::exists(dir_ / "repo/.config"));

@@ -66,6 +66,7 @@ OvsSettings read_ovs(const Value& v) {
     if (!ok) b->fail("expected an interface name (1 to 15 of letters, digits, _ . -; not starting with - or .)");
   }
   if (auto d = m.get("datapath")) ovs.datapath = d->as_enum<OvsDatapath>(kOvsDatapaths);
+  if (auto p = m.get("max-ports-per-node")) ovs.max_ports_per_node = p->as_int32(1, 65535);
   m.reject_unknown_keys();
   return ovs;
 }

@@ -13,6 +13,7 @@
 //   ovs:                               # the nodes' Open vSwitch (vm-prolog)
 //     bridge: br-int                   # integration bridge; created when missing
 //     datapath: auto                   # system (kernel), netdev (userspace), auto
+//     max-ports-per-node: 1024         # a job's VMs x NICs on one node; more is the job's fault
 #pragma once
 
 #include <optional>
@@ -49,6 +50,9 @@ std::string_view to_string(OvsDatapath datapath) noexcept;
 struct OvsSettings {
   std::string bridge = "br-int";  // an interface name: 1-15 of [A-Za-z0-9_.-], no leading - or .
   OvsDatapath datapath = OvsDatapath::auto_detect;
+  // A job that would put more OVS ports (TAPs of tunnelled NICs) on one node is refused as the
+  // job's fault instead of overrunning the prolog's deadlines and draining the node.
+  int max_ports_per_node = 1024;
 };
 
 struct SiteSettings {
