@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 
 #include <cerrno>
+#include <cstring>
 #include <charconv>
 #include <fstream>
 #include <string_view>
@@ -62,7 +63,7 @@ std::uint16_t default_pvid(const std::string& bridge) {
 
 }  // namespace
 
-void check_host_bridge(const std::string& bridge) {
+void check_host_bridge(const std::string& bridge, bool needs_vlan_filtering) {
   validate_ifname(bridge);
   // if_nametoindex asks the kernel through a socket of the calling thread's namespace; /sys
   // may show another one. Whether it is a bridge, the kernel says when the TAP joins it.
@@ -70,6 +71,44 @@ void check_host_bridge(const std::string& bridge) {
     throw Error(fmt::format("host bridge {} does not exist on this node (networks.yaml host-bridge)", bridge),
                 ErrorKind::config);
   }
+  if (needs_vlan_filtering && bridge_vlan_filtering(bridge) != true) {
+    throw Error(fmt::format("host bridge {} does not filter VLANs (vlan_filtering=0, or no Linux bridge), so the "
+                            "network's vlans: would not confine the VMs: turn VLAN filtering on (ip link set {} "
+                            "type bridge vlan_filtering 1) or drop vlans: from networks.yaml",
+                            bridge, bridge),
+                ErrorKind::config);
+  }
+}
+
+std::optional<bool> bridge_vlan_filtering(const std::string& name) {
+  validate_ifname(name);
+  ifinfomsg info{};
+  info.ifi_family = AF_UNSPEC;
+  const auto bytes = rtnl_dump(RTM_GETLINK, &info, sizeof info);
+  std::optional<bool> out;
+  for_each_rtnl_message(bytes, [&](std::uint16_t type, std::span<const unsigned char> payload) {
+    if (type != RTM_NEWLINK || payload.size() < sizeof(ifinfomsg)) return;
+    std::string ifname;
+    bool bridge = false;
+    bool filtering = false;
+    for_each_rtnl_attr(payload, sizeof(ifinfomsg), [&](std::uint16_t attr, std::span<const unsigned char> data) {
+      if (attr == IFLA_IFNAME) {
+        ifname.assign(reinterpret_cast<const char*>(data.data()), ::strnlen(reinterpret_cast<const char*>(data.data()), data.size()));
+      } else if ((attr & NLA_TYPE_MASK) == IFLA_LINKINFO) {
+        for_each_rtnl_attr(data, 0, [&](std::uint16_t info_attr, std::span<const unsigned char> info_data) {
+          if (info_attr == IFLA_INFO_KIND) {
+            bridge = std::string_view(reinterpret_cast<const char*>(info_data.data()), info_data.size()).starts_with("bridge");
+          } else if ((info_attr & NLA_TYPE_MASK) == IFLA_INFO_DATA) {
+            for_each_rtnl_attr(info_data, 0, [&](std::uint16_t br_attr, std::span<const unsigned char> br_data) {
+              if (br_attr == IFLA_BR_VLAN_FILTERING && !br_data.empty()) filtering = br_data[0] != 0;
+            });
+          }
+        });
+      }
+    });
+    if (ifname == name && bridge) out = filtering;
+  });
+  return out;
 }
 
 void attach_to_bridge(const std::string& tap, const std::string& bridge, const std::vector<config::Vlan>& vlans) {

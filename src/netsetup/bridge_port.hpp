@@ -4,6 +4,7 @@
 // deletes it, only its own TAPs' membership and VLAN entries, which go with the TAP.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -12,8 +13,14 @@
 namespace slurmvm::netsetup {
 
 // Throws Error(config) unless `bridge` exists in the calling thread's namespace: a node
-// missing its site bridge is a node fault.
-void check_host_bridge(const std::string& bridge);
+// missing its site bridge is a node fault. With `needs_vlan_filtering` (the network sets
+// `vlans:`), also unless it is a Linux bridge with vlan_filtering=1: without it a VLAN entry
+// filters nothing and the guest may send frames tagged for any VLAN the uplink trunks.
+void check_host_bridge(const std::string& bridge, bool needs_vlan_filtering = false);
+
+// What the kernel says of the bridge over rtnetlink (RTM_GETLINK; /sys may show another
+// namespace): nullopt when `name` is no Linux bridge, else whether VLAN filtering is on.
+std::optional<bool> bridge_vlan_filtering(const std::string& name);
 
 // Makes `tap` a port of `bridge` (IFLA_MASTER; Error(config) when it is no Linux bridge). With VLANs: each is added to the port
 // (native: PVID and egress untagged; untagged: egress untagged; tagged: tagged), and the

@@ -19,6 +19,8 @@ namespace {
 constexpr std::size_t align4(std::size_t n) { return (n + 3) & ~std::size_t{3}; }
 constexpr std::size_t kNlHeader = align4(sizeof(nlmsghdr));
 constexpr std::size_t kAttrHeader = align4(sizeof(rtattr));
+// A dump larger than this is not a compute node's (a full BGP table is ~1M routes: refused).
+constexpr std::size_t kMaxDumpBytes = std::size_t{64} << 20;
 
 void set_length(std::vector<unsigned char>& buf) {
   const auto len = static_cast<std::uint32_t>(buf.size());
@@ -89,6 +91,79 @@ int RtnlMessage::transact() const {
       }
       off += align4(h.nlmsg_len);
     }
+  }
+}
+
+void for_each_rtnl_message(std::span<const unsigned char> bytes,
+                           const std::function<void(std::uint16_t, std::span<const unsigned char>)>& each) {
+  std::size_t off = 0;
+  while (off + sizeof(nlmsghdr) <= bytes.size()) {
+    nlmsghdr h;
+    std::memcpy(&h, bytes.data() + off, sizeof h);
+    if (h.nlmsg_len < kNlHeader || off + h.nlmsg_len > bytes.size()) {
+      throw Error("rtnetlink: a truncated message in the dump", ErrorKind::system);
+    }
+    if (h.nlmsg_type == NLMSG_DONE) return;
+    if (h.nlmsg_type == NLMSG_ERROR) {
+      int err = 0;
+      if (h.nlmsg_len >= kNlHeader + sizeof(int)) std::memcpy(&err, bytes.data() + off + kNlHeader, sizeof err);
+      throw Error::from_errno("rtnetlink dump", -err);
+    }
+    each(h.nlmsg_type, bytes.subspan(off + kNlHeader, h.nlmsg_len - kNlHeader));
+    off += align4(h.nlmsg_len);
+  }
+}
+
+void for_each_rtnl_attr(std::span<const unsigned char> payload, std::size_t header_len,
+                        const std::function<void(std::uint16_t, std::span<const unsigned char>)>& attr) {
+  std::size_t off = align4(header_len);
+  while (off + sizeof(rtattr) <= payload.size()) {
+    rtattr a;
+    std::memcpy(&a, payload.data() + off, sizeof a);
+    if (a.rta_len < sizeof(rtattr) || off + a.rta_len > payload.size()) break;
+    attr(a.rta_type, payload.subspan(off + kAttrHeader, a.rta_len - kAttrHeader));
+    off += align4(a.rta_len);
+  }
+}
+
+std::vector<unsigned char> rtnl_dump(std::uint16_t type, const void* header, std::size_t header_len) {
+  UniqueFd fd(::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE));
+  if (!fd) throw Error::from_errno("opening an rtnetlink socket", errno);
+  const timeval timeout{5, 0};
+  ::setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  std::vector<unsigned char> req(kNlHeader + align4(header_len));
+  nlmsghdr h{};
+  h.nlmsg_len = static_cast<std::uint32_t>(req.size());
+  h.nlmsg_type = type;
+  h.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+  h.nlmsg_seq = 1;
+  std::memcpy(req.data(), &h, sizeof h);
+  std::memcpy(req.data() + kNlHeader, header, header_len);
+  sockaddr_nl kernel{};
+  kernel.nl_family = AF_NETLINK;
+  if (::sendto(fd.get(), req.data(), req.size(), 0, reinterpret_cast<const sockaddr*>(&kernel), sizeof kernel) < 0) {
+    throw Error::from_errno("sending an rtnetlink dump request", errno);
+  }
+  std::vector<unsigned char> out;
+  std::vector<unsigned char> buf(32768);
+  for (;;) {
+    const ssize_t n = ::recv(fd.get(), buf.data(), buf.size(), 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EAGAIN) throw Error("no rtnetlink answer from the kernel within 5 s", ErrorKind::timeout);
+    if (n < 0) throw Error::from_errno("reading an rtnetlink dump", errno);
+    if (n == 0) throw Error("rtnetlink: the dump ended without NLMSG_DONE", ErrorKind::system);
+    out.insert(out.end(), buf.begin(), buf.begin() + n);
+    if (out.size() > kMaxDumpBytes) throw Error("rtnetlink: the dump is larger than 64 MiB", ErrorKind::system);
+    // The last message of the last datagram says whether the dump is complete.
+    bool done = false;
+    for (std::size_t off = 0; off + sizeof(nlmsghdr) <= static_cast<std::size_t>(n);) {
+      nlmsghdr m;
+      std::memcpy(&m, buf.data() + off, sizeof m);
+      if (m.nlmsg_len < kNlHeader) break;
+      if (m.nlmsg_type == NLMSG_DONE || m.nlmsg_type == NLMSG_ERROR) done = true;
+      off += align4(m.nlmsg_len);
+    }
+    if (done) return out;
   }
 }
 

@@ -5,6 +5,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
+#include <span>
 #include <vector>
 
 namespace slurmvm::netsetup {
@@ -31,5 +33,19 @@ class RtnlMessage {
  private:
   std::vector<unsigned char> buf_;
 };
+
+// One NLM_F_DUMP request of `type` (RTM_GETLINK, RTM_GETADDR, RTM_GETROUTE) whose fixed header
+// is `header`, and every answer up to NLMSG_DONE, concatenated (at most 64 MiB; 5 s per read).
+// Throws Error.
+std::vector<unsigned char> rtnl_dump(std::uint16_t type, const void* header, std::size_t header_len);
+
+// Calls `each(type, payload)` for every message of a dump (payload: what follows the netlink
+// header) until NLMSG_DONE; an NLMSG_ERROR or a truncated message is an Error.
+void for_each_rtnl_message(std::span<const unsigned char> bytes,
+                           const std::function<void(std::uint16_t, std::span<const unsigned char>)>& each);
+// Calls `attr(type, data)` for every attribute that follows a fixed header of `header_len`
+// bytes in `payload` (or, header_len 0, for the members of a nested attribute's data).
+void for_each_rtnl_attr(std::span<const unsigned char> payload, std::size_t header_len,
+                        const std::function<void(std::uint16_t, std::span<const unsigned char>)>& attr);
 
 }  // namespace slurmvm::netsetup

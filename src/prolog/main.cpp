@@ -273,7 +273,8 @@ class Prolog {
       for (const auto& nic : vm.nics) {
         const JobNet& net = plan.nets.networks.at(nic.network);
         if (net.kind == NetKind::bridged) {
-          with_context(fmt::format("network {}", net.name), [&] { check_host_bridge(net.host_bridge); });
+          with_context(fmt::format("network {}", net.name),
+                       [&] { check_host_bridge(net.host_bridge, !net.vlans.empty()); });
         }
       }
     }
