@@ -67,6 +67,17 @@ std::string format_mac(const MacAddress& m) {
   return fmt::format("{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", m[0], m[1], m[2], m[3], m[4], m[5]);
 }
 
+MacAddress parse_mac(std::string_view text) {
+  MacAddress out{};
+  if (text.size() != 17) bad("MAC address", text, "six hex octets like 52:54:00:0a:30:01");
+  for (std::size_t i = 0; i < 6; ++i) {
+    if (i > 0 && text[i * 3 - 1] != ':') bad("MAC address", text, "six hex octets like 52:54:00:0a:30:01");
+    auto [end, ec] = std::from_chars(text.data() + i * 3, text.data() + i * 3 + 2, out[i], 16);
+    if (ec != std::errc() || end != text.data() + i * 3 + 2) bad("MAC address", text, "six hex octets like 52:54:00:0a:30:01");
+  }
+  return out;
+}
+
 std::array<std::uint8_t, 3> parse_mac_prefix(std::string_view text) {
   constexpr std::string_view expected = "three hex bytes like 52:54:00, locally administered and unicast";
   std::array<std::uint8_t, 3> out{};

@@ -24,6 +24,8 @@ std::string format_ipv4(std::uint32_t address);
 
 using MacAddress = std::array<std::uint8_t, 6>;
 std::string format_mac(const MacAddress& mac);
+// "52:54:00:0a:30:01" (six hex octets, either case); throws Error(config) otherwise.
+MacAddress parse_mac(std::string_view text);
 // "52:54:00" -> 3 bytes; throws Error(config) on anything but a locally administered unicast
 // three-byte prefix.
 std::array<std::uint8_t, 3> parse_mac_prefix(std::string_view text);

@@ -75,9 +75,30 @@ std::string nat_table_batch(NodeTable t) {
   std::sort(t.owners.begin(), t.owners.end(),
             [](const GatewayOwner& a, const GatewayOwner& b) { return std::tie(a.job_id, a.uid) < std::tie(b.job_id, b.uid); });
   t.node_networks = without_overlaps(std::move(t.node_networks));
-  // Declaring the table first makes the delete valid whether or not it exists; the batch is
-  // one transaction, so other hosts' packets never see the table half-built.
+  std::sort(t.bridged.begin(), t.bridged.end(), [](const BridgedPort& a, const BridgedPort& b) {
+    return std::tie(a.job_id, a.rank, a.tap) < std::tie(b.job_id, b.rank, b.tap);
+  });
+  // Declaring a table first makes its delete valid whether or not it exists; the batch is
+  // one transaction, so other hosts' packets never see a table half-built.
   std::string out = fmt::format("table ip {0} {{}}\ndelete table ip {0}\n", kNatTable);
+  out += fmt::format("table bridge {0} {{}}\ndelete table bridge {0}\n", kNatTable);
+  if (!t.bridged.empty()) {
+    // Before the bridge forwards anything (priority -200: ahead of br_netfilter's hooks).
+    out += fmt::format("table bridge {} {{\n", kNatTable);
+    out += "  chain prerouting {\n    type filter hook prerouting priority -200; policy accept;\n";
+    for (const auto& b : t.bridged) {
+      const std::string in = fmt::format("    iifname \"{}\"", b.tap);
+      const std::string tag = fmt::format("comment \"job {} vm{}\"", b.job_id, b.rank);
+      out += fmt::format("{} ether saddr != {} drop {}\n", in, format_mac(b.mac), tag);
+      out += fmt::format("{} ether type arp arp saddr ether != {} drop {}\n", in, format_mac(b.mac), tag);
+      out += fmt::format("{} meta l4proto udp udp sport {{ 67, 547 }} drop {}\n", in, tag);
+      out += fmt::format("{} icmpv6 type {{ nd-router-advert, nd-redirect }} drop {}\n", in, tag);
+      out += fmt::format("{} icmp type redirect drop {}\n", in, tag);
+      out += fmt::format("{} {} drop {}\n", in, kTunnelProtocols, tag);
+      out += fmt::format("{} {} drop {}\n", in, kTunnelUdpPorts, tag);
+    }
+    out += "  }\n}\n";
+  }
   if (t.vm_jobs == 0) return out;
 
   std::string dnat;

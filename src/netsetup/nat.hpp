@@ -69,6 +69,15 @@ struct GatewayOwner {
   std::uint32_t uid = 0;
 };
 
+// A VM's NIC on a site bridge (networks.yaml `bridged`): it shares the site's LAN, so the
+// `bridge slurm_vm` table keeps it to its own MAC and off the LAN's infrastructure roles.
+struct BridgedPort {
+  std::uint32_t job_id = 0;
+  std::uint32_t rank = 0;
+  std::string tap;
+  MacAddress mac{};
+};
+
 // Everything the node's table holds.
 struct NodeTable {
   std::vector<NatRule> reverse_nat;
@@ -81,6 +90,7 @@ struct NodeTable {
   // The node forwarded nothing before slurm-vm turned forwarding on for its gateways: it still
   // routes nothing but the VMs' traffic.
   bool forward_only_vms = false;
+  std::vector<BridgedPort> bridged;
 };
 
 // The `nft -f` batch that replaces the whole table with exactly these rules (sorted, so the
@@ -92,7 +102,9 @@ struct NodeTable {
 // (kVmInterfacePrefix) bring nothing to the node and are routed nowhere but where a job's
 // outbound rule says, no tunnel protocol leaves a gateway, and only a job's owner and root open
 // connections to its VMs from the node (reverse NAT stays open to all). With no VM job left
-// the table simply disappears.
+// the table simply disappears. A second table, `bridge slurm_vm`, replaced in the same batch,
+// holds what bridged NICs may send: their own MAC only (Ethernet and ARP source), no DHCP or
+// DHCPv6 server answers, no router advertisements or redirects, no tunnel protocol.
 std::string nat_table_batch(NodeTable table);
 // The same with reverse NAT rules only (tests, the simplest cases).
 std::string nat_table_batch(std::vector<NatRule> rules, std::size_t vm_jobs);

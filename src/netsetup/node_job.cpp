@@ -218,6 +218,7 @@ NodeTable node_table(const NodePaths& paths, std::uint32_t exclude) {
     if (s.network_id != 0) ++t.vm_jobs;  // 0: the job has no VM on this node
     if (s.outbound) t.outbound.push_back(*s.outbound);
     if (s.owner) t.owners.push_back({s.job_id, *s.owner});
+    t.bridged.insert(t.bridged.end(), s.bridged.begin(), s.bridged.end());
   }
   if (t.vm_jobs == 0) return t;
   t.node_networks = node_networks(host_ipv4_addresses());

@@ -8,6 +8,7 @@
 
 #include "cluster_def.hpp"
 #include "job_names.hpp"
+#include "netsetup/tap.hpp"
 #include "slurm_lists.hpp"
 
 namespace slurmvm::netsetup {
@@ -311,6 +312,11 @@ nlohmann::json to_json(const JobState& s) {
                      {"deny", std::move(deny)}};
   }
   if (s.owner) j["owner"] = *s.owner;
+  if (!s.bridged.empty()) {
+    nlohmann::json bridged = nlohmann::json::array();
+    for (const auto& b : s.bridged) bridged.push_back({{"rank", b.rank}, {"tap", b.tap}, {"mac", format_mac(b.mac)}});
+    j["bridged"] = std::move(bridged);
+  }
   return j;
 }
 
@@ -357,6 +363,17 @@ JobState parse_job_state(std::string_view text, std::string_view source) {
       s.outbound = std::move(rule);
     }
     if (j.contains("owner")) s.owner = j.at("owner").get<std::uint32_t>();
+    if (j.contains("bridged")) {
+      for (const auto& b : j.at("bridged")) {
+        BridgedPort port;
+        port.job_id = s.job_id;
+        port.rank = b.at("rank").get<std::uint32_t>();
+        port.tap = b.at("tap").get<std::string>();
+        validate_ifname(port.tap);  // it becomes nft text
+        port.mac = parse_mac(b.at("mac").get<std::string>());
+        s.bridged.push_back(std::move(port));
+      }
+    }
     return s;
   } catch (const std::exception& e) {
     throw Error(fmt::format("{}: not a job state file: {}", source, e.what()), ErrorKind::config);

@@ -148,6 +148,8 @@ struct JobState {
   // The job's owner, when the job has a gateway on this node ("owner"): who besides root may
   // open connections to its VMs from the node.
   std::optional<std::uint32_t> owner;
+  // The job's bridged NICs on this node ("bridged"): the bridge table's rules.
+  std::vector<BridgedPort> bridged;
 };
 nlohmann::json to_json(const JobState& s);
 // Throws Error(config) naming `source` when the text is not a valid state.

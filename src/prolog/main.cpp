@@ -325,7 +325,16 @@ class Prolog {
     // 9. Host ports for reverse NAT: free in the range, not held by another job, not listened on.
     std::vector<std::uint16_t> ports;
     // A node without VMs of the job holds no network id (0: none).
-    JobState state{in_.job_id, plan.local.empty() ? 0 : plan.network_id, {}, std::nullopt, std::nullopt};
+    JobState state;
+    state.job_id = in_.job_id;
+    state.network_id = plan.local.empty() ? 0 : plan.network_id;
+    for (const auto& vm : plan.local) {
+      for (const auto& nic : vm.nics) {
+        if (plan.nets.networks.at(nic.network).kind == NetKind::bridged) {
+          state.bridged.push_back({in_.job_id, vm.rank, nic.tap, nic.mac});
+        }
+      }
+    }
     if (l3 != nullptr && l3_vms > 0) {
       state.owner = in_.uid;
       // No forwarding, no outbound: a site that manages forwarding itself and left it off.

@@ -2,12 +2,14 @@
 #include <gtest/gtest.h>
 
 #include "error.hpp"
+#include "addressing.hpp"
 #include "netsetup/nat.hpp"
 
 using namespace slurmvm::netsetup;
 
 TEST(NatTable, NoVmJobDeletesTheTable) {
-  EXPECT_EQ(nat_table_batch({}, 0), "table ip slurm_vm {}\ndelete table ip slurm_vm\n");
+  EXPECT_EQ(nat_table_batch({}, 0),
+            "table ip slurm_vm {}\ndelete table ip slurm_vm\ntable bridge slurm_vm {}\ndelete table bridge slurm_vm\n");
 }
 
 TEST(NatTable, VmJobsWithoutReverseNatStillGetTheFilter) {
@@ -141,4 +143,21 @@ TEST(NatTable, OutputFilterAndTunnelDrops) {
   t.forward_only_vms = true;
   EXPECT_NE(nat_table_batch(t).find("    drop comment \"the node forwarded nothing before slurm-vm\"\n  }\n  chain output_filter"),
             std::string::npos);
+}
+
+// Issue 11, bridged NICs: a guest on the site's LAN sends from its own MAC only and plays no
+// DHCP server, router or tunnel endpoint there.
+TEST(NatTable, BridgedPortsKeepToTheirOwnMac) {
+  NodeTable t;
+  t.vm_jobs = 1;
+  t.bridged = {{42, 1, "svm2a.2001", slurmvm::parse_mac("42:00:00:2a:20:01")}};
+  const std::string text = nat_table_batch(t);
+  EXPECT_NE(text.find("table bridge slurm_vm {\n  chain prerouting {\n    type filter hook prerouting priority -200;"),
+            std::string::npos) << text;
+  for (const char* rule : {"ether saddr != 42:00:00:2a:20:01 drop", "arp saddr ether != 42:00:00:2a:20:01 drop",
+                           "udp sport { 67, 547 } drop", "nd-router-advert", "icmp type redirect drop",
+                           "meta l4proto { gre, ipip, ipv6 } drop", "udp dport { 4789, 6081 } drop"}) {
+    EXPECT_NE(text.find(std::string("iifname \"svm2a.2001\" ") ), std::string::npos);
+    EXPECT_NE(text.find(rule), std::string::npos) << rule << "\n" << text;
+  }
 }

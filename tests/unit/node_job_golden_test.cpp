@@ -100,6 +100,7 @@ TEST(NodeJobGolden, NftBatchWithAnotherJobOnTheNode) {
   t.node_networks = {Ipv4Cidr::parse("10.99.0.0/24"), Ipv4Cidr::parse("10.99.0.1/32"),
                      Ipv4Cidr::parse("127.0.0.0/8"), Ipv4Cidr::parse("10.99.0.1/32")};
   t.forward_only_vms = true;
+  t.bridged = {{4243, 1, "svm1093.2001", bridged_mac(4243, 2, 1)}};  // job 4243's vm1 on br-lan
   expect_golden("job-4242-nodeA/nft-batch.nft", nat_table_batch(t));
 }
 

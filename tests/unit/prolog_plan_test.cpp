@@ -198,8 +198,10 @@ TEST(PrologPlan, VmsJson) {
 }
 
 TEST(PrologPlan, JobStateRoundTripAndRejects) {
-  JobState s{4242, 7, {{4242, 0, 60222, 0x0a806002, 22}, {4242, 1, 60223, 0x0a806003, 22}}, std::nullopt,
-             std::nullopt};
+  JobState s;
+  s.job_id = 4242;
+  s.network_id = 7;
+  s.nat = {{4242, 0, 60222, 0x0a806002, 22}, {4242, 1, 60223, 0x0a806003, 22}};
   const auto back = parse_job_state(to_json(s).dump(), "x");
   EXPECT_EQ(back.job_id, 4242u);
   EXPECT_EQ(back.network_id, 7u);
@@ -226,6 +228,15 @@ TEST(PrologPlan, JobStateRoundTripAndRejects) {
   b.outbound = {*again.outbound};
   a.vm_jobs = b.vm_jobs = 1;
   EXPECT_EQ(nat_table_batch(a), nat_table_batch(b));
+  s.bridged = {{4242, 1, "svm1092.2001", parse_mac("42:00:00:10:92:01")}};
+  const auto with_bridged = parse_job_state(to_json(s).dump(), "x");
+  ASSERT_EQ(with_bridged.bridged.size(), 1u);
+  EXPECT_EQ(with_bridged.bridged[0].tap, "svm1092.2001");
+  EXPECT_EQ(with_bridged.bridged[0].job_id, 4242u);
+  EXPECT_EQ(format_mac(with_bridged.bridged[0].mac), "42:00:00:10:92:01");
+  auto bad_tap = to_json(s);
+  bad_tap["bridged"][0]["tap"] = "x\" drop; accept";  // would become nft text
+  EXPECT_THROW(parse_job_state(bad_tap.dump(), "x"), Error);
   // A proto nft would read as something else is refused.
   auto bad = to_json(s);
   bad["outbound"]["allow"][0]["proto"] = "gre";
