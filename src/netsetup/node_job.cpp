@@ -109,6 +109,10 @@ fs::path NodePaths::state_file(std::uint32_t job_id) const {
   return state_dir() / fmt::format("{}.json", job_id);
 }
 
+fs::path NodePaths::flows_file(std::uint32_t job_id) const {
+  return state_dir() / fmt::format("{}.flows", job_id);
+}
+
 OfctlTarget NodePaths::ofctl() const {
   OfctlTarget t;
   t.target = fmt::format("unix:{}/{}.mgmt", fs::path(ovsdb_socket).parent_path().string(), bridge);
@@ -327,8 +331,8 @@ UndoReport clean_job(const NodePaths& paths, std::uint32_t job_id) {
   UndoReport report = undo_ledger(paths.ledger_dir(), job_id, undo_handlers(paths, job_id));
   if (!report.ok()) return report;
   remove_job_dir(paths, job_id);
-  if (::unlink(paths.state_file(job_id).c_str()) != 0 && errno != ENOENT) {
-    throw Error::from_errno("removing " + paths.state_file(job_id).string(), errno);
+  for (const auto& file : {paths.state_file(job_id), paths.flows_file(job_id)}) {
+    if (::unlink(file.c_str()) != 0 && errno != ENOENT) throw Error::from_errno("removing " + file.string(), errno);
   }
   return report;
 }
@@ -396,9 +400,9 @@ UndoHandlers undo_handlers(const NodePaths& paths, std::uint32_t job_id) {
     delete_job_flows(on_bridge.ofctl(), a.at("job").get<std::uint32_t>());
   };
   h[ops::job_state] = [paths](const nlohmann::json& a) {
-    const auto file = paths.state_file(a.at("job").get<std::uint32_t>());
-    if (::unlink(file.c_str()) != 0 && errno != ENOENT) {
-      throw Error::from_errno("removing " + file.string(), errno);
+    const auto job = a.at("job").get<std::uint32_t>();
+    for (const auto& file : {paths.state_file(job), paths.flows_file(job)}) {
+      if (::unlink(file.c_str()) != 0 && errno != ENOENT) throw Error::from_errno("removing " + file.string(), errno);
     }
   };
   h[ops::job_dir] = [paths](const nlohmann::json& a) {

@@ -47,6 +47,7 @@ struct NodePaths {
   std::filesystem::path dnsmasq_dir() const { return run_dir / "dnsmasq"; }  // <jobid>.pid
   std::filesystem::path job_dir(std::uint32_t job_id) const;
   std::filesystem::path state_file(std::uint32_t job_id) const;
+  std::filesystem::path flows_file(std::uint32_t job_id) const;  // state/<id>.flows: the job's flow text
   std::filesystem::path lock_file() const { return run_dir / "node.lock"; }
   // ovs-vswitchd's OpenFlow socket for the bridge: it sits next to db.sock (OVS_RUNDIR).
   OfctlTarget ofctl() const;

@@ -312,6 +312,10 @@ nlohmann::json to_json(const JobState& s) {
                      {"deny", std::move(deny)}};
   }
   if (s.owner) j["owner"] = *s.owner;
+  if (!s.bridge.empty()) j["bridge"] = s.bridge;
+  if (s.gateway) {
+    j["gateway"] = {{"port", s.gateway->port}, {"address", fmt::format("{}/{}", format_ipv4(s.gateway->ip), s.gateway->prefix)}};
+  }
   if (!s.bridged.empty()) {
     nlohmann::json bridged = nlohmann::json::array();
     for (const auto& b : s.bridged) bridged.push_back({{"rank", b.rank}, {"tap", b.tap}, {"mac", format_mac(b.mac)}});
@@ -363,6 +367,23 @@ JobState parse_job_state(std::string_view text, std::string_view source) {
       s.outbound = std::move(rule);
     }
     if (j.contains("owner")) s.owner = j.at("owner").get<std::uint32_t>();
+    if (j.contains("bridge")) {
+      s.bridge = j.at("bridge").get<std::string>();
+      validate_ifname(s.bridge);
+    }
+    if (j.contains("gateway")) {
+      JobState::Gateway gw;
+      gw.port = j.at("gateway").at("port").get<std::string>();
+      validate_ifname(gw.port);
+      const auto address = j.at("gateway").at("address").get<std::string>();
+      const auto slash = address.find('/');
+      if (slash == std::string::npos) throw Error("gateway address without a prefix");
+      gw.ip = Ipv4Cidr::parse(address.substr(0, slash) + "/32").address;
+      const auto net = Ipv4Cidr::parse(fmt::format("0.0.0.0/{}", address.substr(slash + 1)));
+      gw.prefix = net.prefix;
+      if (gw.prefix == 0) throw Error("gateway prefix /0");
+      s.gateway = gw;
+    }
     if (j.contains("bridged")) {
       for (const auto& b : j.at("bridged")) {
         BridgedPort port;

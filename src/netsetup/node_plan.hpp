@@ -150,6 +150,16 @@ struct JobState {
   std::optional<std::uint32_t> owner;
   // The job's bridged NICs on this node ("bridged"): the bridge table's rules.
   std::vector<BridgedPort> bridged;
+  // What vm-node-restore puts back after an ovs-vswitchd restart: the bridge the job's flows
+  // are on ("bridge"; the flow text itself is state/<id>.flows) and its gateway port's address
+  // ("gateway": {"port", "address"}), which the userspace datapath's internal port loses.
+  std::string bridge;
+  struct Gateway {
+    std::string port;
+    std::uint32_t ip = 0;
+    unsigned prefix = 0;
+  };
+  std::optional<Gateway> gateway;
 };
 nlohmann::json to_json(const JobState& s);
 // Throws Error(config) naming `source` when the text is not a valid state.

@@ -451,16 +451,23 @@ class Prolog {
     }
 
     // 16. The job's flows under its cookie, every tunnelled network in one bundle.
+    std::string flows;
     if (const auto nets = job_networks(plan, in_.nodes, paths_.tunnel_port, node_ips); !nets.empty()) {
+      flows = job_flows(nets);
       ledger.record({{"op", ops::job_flows}, {"job", job}, {"bridge", paths_.bridge}});
       auto ofctl = paths_.ofctl();
       ofctl.timeout = ovs_deadline;
-      apply_flows(ofctl, job_flows(nets));
+      apply_flows(ofctl, flows);
     }
 
-    // 17. The node's record of the job (root only): network id, host ports, NAT rules.
+    // 17. The node's record of the job (root only): network id, host ports, NAT rules, and
+    //     what vm-node-restore needs after an ovs-vswitchd restart (the flows, the gateway).
+    JobState record = state;
+    if (!flows.empty()) record.bridge = paths_.bridge;
+    if (gateway) record.gateway = JobState::Gateway{plan.gateway_port, plan.gateway_ip, plan.prefix};
     ledger.record({{"op", ops::job_state}, {"job", job}});
-    write_file_atomic(paths_.state_file(job), to_json(state).dump() + "\n", 0600);
+    if (!flows.empty()) write_file_atomic(paths_.flows_file(job), flows, 0600);
+    write_file_atomic(paths_.state_file(job), to_json(record).dump() + "\n", 0600);
 
     // 18. vms.json for vm-launch.
     ledger.record({{"op", ops::job_dir}, {"job", job}});

@@ -2,8 +2,9 @@
 # tests/system/hardening_test.sh - the attacks of issue 11 (network hardening), each run for real
 # on a 2-node sandbox against two concurrent jobs, each next to a positive control that shows
 # the test could see a success:
-#   - job ids that collided under the old `job id % 2047` keys (100 and 2147, chosen through
-#     FirstJobId): the jobs get distinct GRE keys and each reaches only its own VMs;
+#   - job ids that collided under the old `job id % 2047` keys (N and N + 2047, chosen through
+#     FirstJobId): the jobs get distinct GRE keys and each reaches only its own VMs; a job whose
+#     subnet is still held by a running job (N + 255) fails whole, saying why;
 #   - a guest's root connects out from source port 600: the site's listener sees the node's
 #     address from a port >= 1024 (allow-outbound lists it), and nothing where the site's
 #     configuration does not list the destination (another port, the login host);
@@ -13,6 +14,8 @@
 #     that VM's node: nothing arrives (the same packet from a peer node of that job does, and
 #     from a host that is no peer of the job it does not);
 #   - the sandbox's standalone br-int was made fail_mode=secure;
+#   - ovs-vswitchd restarted mid-job: the jobs are cut off until vm-node-restore puts their
+#     flows back, then each job's VMs reach each other again and still not the other job's;
 #   - a job subnet that overlaps a route of its node is refused, the message naming both.
 # Then nothing of any job remains on any node.
 #
@@ -86,6 +89,15 @@ as_user_bg "$STATE/A.out" env TAG=A vm alloc -N 2 --timeout 300 -E "$hold" tiny:
 a_pid=$BG_PID
 wait_for "job A allocated" 120 test -s "$HOME_SRC/A.job"
 JOB_A=$(cat "$HOME_SRC/A.job") JOB_B=$(($(cat "$HOME_SRC/A.job") + 2047))
+# A job whose subnet is A's (ids 255 apart: the 255 /24s of the shipped int-network) cannot run
+# next to it: every node of it refuses, the whole job fails with the reason, A is untouched.
+JOB_C=$((JOB_A + 255))
+sed -i "s/^FirstJobId=.*/FirstJobId=$JOB_C/" "$STATE/etc/slurm.conf"
+as_root_on login scontrol reconfigure
+as_user vm alloc -N 2 --timeout 120 -E 'vm list' tiny:2
+[[ $RC != 0 ]] && pass "job $JOB_C (the subnet of job $JOB_A) fails (exit $RC)" || fail "job $JOB_C ran next to $JOB_A: $OUT"
+grep -qE "virtual network [0-9]+ is still in use by job $JOB_A on node node[12]" <<<"$OUT" &&
+  pass "job $JOB_C says which job holds its network, and where" || { fail "no reason given:"; echo "$OUT" | tail -n 15; }
 sed -i "s/^FirstJobId=.*/FirstJobId=$JOB_B/" "$STATE/etc/slurm.conf"
 as_root_on login scontrol reconfigure
 as_user_bg "$STATE/B.out" env TAG=B vm alloc -N 2 --timeout 300 -E "$hold" tiny:2
@@ -197,6 +209,32 @@ for k in 1 2; do
   as_root_on "node$k" ovs-vsctl get bridge br-int fail_mode
   [[ $OUT == secure ]] && pass "node$k: br-int fail_mode=secure" || fail "node$k: br-int fail_mode '$OUT'"
 done
+
+# --- ovs-vswitchd restarted mid-job on node1: OpenFlow rules live in its memory only, so the
+#     jobs are cut off (fail_mode=secure: nothing passes) until vm-node-restore, which a site
+#     runs when ovs-vswitchd starts, puts every job's flows back; isolation holds throughout.
+kill "$(cat "$STATE/nodes/node1/ovs/ovs-vswitchd.pid")"
+wait_for "node1's ovs-vswitchd stopped" 20 bash -c "! kill -0 $(cat "$STATE/nodes/node1/ovs/ovs-vswitchd.pid") 2>/dev/null"
+sed -i "s/^FirstJobId=.*/FirstJobId=$FIRST_JOB_ID/" "$STATE/etc/slurm.conf"  # (what `up` expects)
+OUT=$("$SANDBOX" up --nodes 2 2>&1) && pass "node1's ovs-vswitchd restarted" || fail "sandbox up (restart): $OUT"
+as_root_on node1 ovs-ofctl dump-flows br-int
+[[ $(grep -c 'cookie=0x5356' <<<"$OUT") == 0 ]] && pass "control: the restart left br-int on node1 without a single flow" ||
+  fail "flows survived the restart: $OUT"
+vm_as ssh -j "$a" vm1 ping -c1 -W3 "$a0"
+[[ $RC != 0 ]] && pass "control: job A's vm1 (node2) no longer reaches vm0 (node1)" || fail "vm1 -> vm0 worked without flows"
+as_root_on node1 "$BUILD/src/prolog/vm-node-restore"
+expect_rc "vm-node-restore on node1" 0
+expect_out "it restored both jobs" "restored 2 job\(s\), 0 failed"
+reaches() { vm_as ssh -j "$1" "$2" ping -c1 -W3 "$3"; [[ $RC == 0 ]]; }
+# (node1's neighbour entries that failed meanwhile expire within seconds)
+wait_for "job A's vm0 reaches vm1 again" 30 reaches "$a" vm0 "$a1" && pass "after vm-node-restore job A's vm0 reaches vm1 again"
+wait_for "job B's vm1 reaches vm0 again" 30 reaches "$b" vm1 "$b0" && pass "after vm-node-restore job B's vm1 reaches vm0 again"
+reaches "$a" vm0 "$b0" && fail "after the restart job A's vm0 reaches job B's vm0: LEAK" ||
+  pass "after the restart job A's vm0 still cannot reach job B's vm0"
+reaches "$a" vm0 "$b1" && fail "after the restart job A's vm0 reaches job B's vm1: LEAK" ||
+  pass "after the restart job A's vm0 still cannot reach job B's vm1"
+as_root_on node1 "$BUILD/src/prolog/vm-node-restore"
+expect_rc "vm-node-restore on a healthy node changes nothing and succeeds" 0
 
 touch "$HOME_SRC/A.stop" "$HOME_SRC/B.stop"
 bg_done() { ! kill -0 "$1" 2>/dev/null; }
