@@ -214,6 +214,21 @@ unset SYSCONF
 check "epilog exit 0" helper "$EPILOG" $JOB 2,1 master:1,compute:2
 nothing_left_of $JOB $JOBHEX $COOKIE
 
+# --- 7d. manage-ip-forward: false: forwarding is the site's. With it off, the prolog leaves it
+#         off, records no forwarding change, and the job gets no outbound rule.
+SYSCONF=$TMP/etc-noforward
+mkdir -p "$SYSCONF"
+cp "$REPO"/templates/*.yaml "$SYSCONF"/
+sed -i 's/^    allow-outbound: none$/    allow-outbound: all\n    manage-ip-forward: false/' "$SYSCONF/networks.yaml"
+export SYSCONF
+check "prolog with manage-ip-forward: false exit 0" helper "$PROLOG" $JOB 2,1 master:1,compute:2
+check "forwarding left off" test "$(nsx cat /proc/sys/net/ipv4/ip_forward)" = 0
+check "no forwarding change in the ledger" bash -c "! grep -q node.ip_forward '$RUN/ledger/$JOB.jsonl'"
+check "no way out without forwarding (no masquerade)" bash -c "! ip netns exec $NS nft list table ip slurm_vm | grep -q masquerade"
+unset SYSCONF
+check "epilog exit 0" helper "$EPILOG" $JOB 2,1 master:1,compute:2
+nothing_left_of $JOB $JOBHEX $COOKIE
+
 # --- 8. Site settings (slurm-vm.yaml ovs:): another integration bridge, the datapath named.
 SYSCONF=$TMP/etc-br-vm
 mkdir -p "$SYSCONF"

@@ -213,10 +213,18 @@ done
 # --- ovs-vswitchd restarted mid-job on node1: OpenFlow rules live in its memory only, so the
 #     jobs are cut off (fail_mode=secure: nothing passes) until vm-node-restore, which a site
 #     runs when ovs-vswitchd starts, puts every job's flows back; isolation holds throughout.
-kill "$(cat "$STATE/nodes/node1/ovs/ovs-vswitchd.pid")"
-wait_for "node1's ovs-vswitchd stopped" 20 bash -c "! kill -0 $(cat "$STATE/nodes/node1/ovs/ovs-vswitchd.pid") 2>/dev/null"
-sed -i "s/^FirstJobId=.*/FirstJobId=$FIRST_JOB_ID/" "$STATE/etc/slurm.conf"  # (what `up` expects)
-OUT=$("$SANDBOX" up --nodes 2 2>&1) && pass "node1's ovs-vswitchd restarted" || fail "sandbox up (restart): $OUT"
+ovs1=$STATE/nodes/node1/ovs
+vswitchd_pid=$(cat "$ovs1/ovs-vswitchd.pid")
+kill "$vswitchd_pid"
+# (A zombie until PID 1 reaps it: gone means not running.)
+wait_for "node1's ovs-vswitchd stopped" 20 bash -c "! grep -qs '^State:.*[RSD]' /proc/$vswitchd_pid/status"
+# Started again as the sandbox starts it (its namespace, run directory and logs).
+nsenter --net="/run/netns/${PREFIX}node1" -- env OVS_RUNDIR="$ovs1" OVS_DBDIR="$ovs1" OVS_LOGDIR="$STATE/log" \
+  OVS_SYSCONFDIR="$ovs1" timeout 20 ovs-vswitchd "unix:$ovs1/db.sock" --pidfile \
+  --log-file="$STATE/log/ovs-vswitchd-node1.log" -vconsole:off --no-chdir --detach </dev/null &&
+  pass "node1's ovs-vswitchd restarted" || fail "node1's ovs-vswitchd did not start again"
+ofctl_answers() { as_root_on node1 ovs-ofctl show br-int; [[ $RC == 0 ]]; }
+wait_for "node1's ovs-vswitchd answers" 20 ofctl_answers
 as_root_on node1 ovs-ofctl dump-flows br-int
 [[ $(grep -c 'cookie=0x5356' <<<"$OUT") == 0 ]] && pass "control: the restart left br-int on node1 without a single flow" ||
   fail "flows survived the restart: $OUT"
