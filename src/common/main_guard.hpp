@@ -1,4 +1,4 @@
-// The one place where exceptions stop (DESIGN.md §4, errors): every program's main() runs its
+// The one place where exceptions stop (docs/design.md §4, errors): every program's main() runs its
 // body through guarded_main(), so that an error becomes one logged line a person can act on
 // and a documented exit code, and nothing escapes into the C runtime. The SPANK plugin has its
 // own guard (src/spank/guard.hpp): there the C boundary is each entry point, not main().

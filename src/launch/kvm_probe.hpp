@@ -1,7 +1,7 @@
 // Whether QEMU can use KVM here, or must emulate the CPU (TCG). /dev/kvm existing is not
 // enough: the task's user may lack access to it, a container may expose it without letting a
 // VM be created, and a PVM host (kvm_pvm, a nested hypervisor that runs only PVM-aware guests;
-// measured in ../shared/reference/net-and-vm-on-one-machine.md §2.4) creates VMs that stock
+// measured in docs/design.md §7.5) creates VMs that stock
 // QEMU cannot boot. So: /dev/kvm opens read-write, KVM_CREATE_VM succeeds, and the KVM vendor
 // module is not PVM's alone.
 #pragma once

@@ -129,7 +129,7 @@ std::vector<std::string> build_qemu_argv(const VmSpec& s) {
     std::string opts = fmt::format("{},id=nic{},netdev=n{},mac={}", device, i, i, nic.mac);
     // Checksum offload off: on an Open vSwitch userspace (netdev) datapath, partial checksums
     // and oversized GSO frames from the guest are forwarded as they are and TCP breaks
-    // (../shared/reference/net-and-vm-on-one-machine.md §2.5, §4.4). Sites on the kernel
+    // (docs/design.md §7.6). Sites on the kernel
     // datapath lose a little throughput; this should become a site setting.
     if (device == "virtio-net-pci") opts += ",csum=off,guest_csum=off";
     add({"-device", opts});

@@ -24,7 +24,7 @@ std::string flow(std::uint64_t cookie, int table, int priority, const std::strin
                      priority, match.empty() ? "" : ",", match, actions);
 }
 
-// ARP responder (reference §1.4): turn the request into the reply in place and send it back
+// ARP responder (docs/design.md §7.3): turn the request into the reply in place and send it back
 // out of the port it came in by: eth_dst := eth_src, eth_src := MAC, op := 2 (reply),
 // tha := sha, tpa := spa, sha := MAC, spa := IP.
 std::string arp_reply_actions(const MacAddress& mac, std::uint32_t ip) {

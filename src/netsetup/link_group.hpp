@@ -2,7 +2,7 @@
 // kernel unregisters a device it deletes alone with its own RCU grace periods: about 20-30 ms
 // per TAP, so an epilog deleting 64 TAPs one by one took 1.4-2.2 s (bench/node-setup); one
 // RTM_DELLINK for the group unregisters them together (25 ms for 64). Two rtnetlink requests,
-// no libnl (DESIGN.md names it; it is not worth a dependency for this).
+// no libnl (docs/design.md §4).
 #pragma once
 
 #include <cstdint>

@@ -103,7 +103,7 @@ std::string nat_table_batch(NodeTable t) {
 
   std::string dnat;
   for (const auto& r : rules) {
-    // nft 1.0.6 rejects a '}' on the line of a rule (reference §3): one rule per line.
+    // nft 1.0.6 rejects a '}' on the line of a rule (docs/design.md §7.7): one rule per line.
     dnat += fmt::format(
         "    fib daddr type local tcp dport {} dnat to {}:{} comment \"job {} vm{}\"\n",
         r.host_port, format_ipv4(r.vm_ip), r.vm_port, r.job_id, r.rank);

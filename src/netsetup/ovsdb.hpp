@@ -20,7 +20,7 @@
 namespace slurmvm::netsetup {
 
 // Splits the byte stream into JSON values. RFC 7047 §4 frames nothing: messages are JSON
-// objects sent back to back, without newlines (reference §1.5), so we track nesting and
+// objects sent back to back, without newlines (docs/design.md §7.4), so we track nesting and
 // strings to find where each top-level value ends, then parse exactly that slice.
 class JsonStreamDecoder {
  public:

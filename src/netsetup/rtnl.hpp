@@ -1,6 +1,5 @@
 // One rtnetlink request and its acknowledgement, built attribute by attribute: what the link
-// group, bridge port and VLAN calls send (no libnl: DESIGN.md names it, and these few
-// messages are not worth a dependency). Every call acts in the calling thread's namespace.
+// group, bridge port and VLAN calls send (no libnl: docs/design.md §4). Every call acts in the calling thread's namespace.
 #pragma once
 
 #include <cstddef>

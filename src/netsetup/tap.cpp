@@ -32,7 +32,7 @@ UniqueFd open_tun() {
 }
 
 // SIOCSIFMTU and SIOCSIFFLAGS need a socket of any family in the target namespace; they act
-// on the device by name. (DESIGN.md names libnl for links; two ioctls do not justify it.)
+// on the device by name. (docs/design.md §4: no libnl; two ioctls do not justify it.)
 UniqueFd control_socket() {
   UniqueFd fd(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
   if (!fd) throw Error::from_errno("socket(AF_INET, SOCK_DGRAM)", errno);

@@ -21,7 +21,7 @@ struct TapSpec {
   std::string name;
   uid_t owner = 0;   // TUNSETOWNER: this user, and only this user, may attach
   // 1450 leaves room for GRE + key (42 bytes) on a 1500-byte underlay: the userspace tunnel
-  // silently drops what does not fit (reference §1.3).
+  // silently drops what does not fit (docs/design.md §7.2).
   unsigned mtu = 1450;
   // QEMU's `queues=N>1` needs IFF_MULTI_QUEUE set when the device is created.
   bool multi_queue = false;

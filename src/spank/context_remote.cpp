@@ -5,7 +5,7 @@
 // The value is the user's. It is parsed again, since a user can bypass the check at
 // submission (another plugstack.conf, or Slurm's own _SLURM_SPANK_OPTION_ variable), but no
 // file is read: this process is root, and a user's files are opened as the user only
-// (DESIGN.md §5). The extern step gets no option and no user environment: nothing to do.
+// (docs/design.md §5). The extern step gets no option and no user environment: nothing to do.
 //
 // Nothing here fails the step. A failed init_post_opt in a batch step drains the node
 // ("batch job complete failure", measured on 22.05), which would let any user drain nodes

@@ -36,7 +36,7 @@ config::ConfigDirs submission_config_dirs(const config::EnvLookup& env, const Pl
 
 // Handed to Prolog=/Epilog= as SPANK_VM_RESOURCES: the resource set of each group's template,
 // comma-separated, in the definition's order. The prolog cannot read the user's templates
-// (DESIGN.md §5); the names it gets are checked against the system's resources.yaml.
+// (docs/design.md §5); the names it gets are checked against the system's resources.yaml.
 inline constexpr const char* kResourcesJobControlVar = "VM_RESOURCES";
 
 struct CheckedDefinition {

@@ -1,4 +1,4 @@
-// Exceptions never cross into Slurm (DESIGN.md §4): every function Slurm calls (the SPANK
+// Exceptions never cross into Slurm (docs/design.md §4): every function Slurm calls (the SPANK
 // entry points, the option callback) runs its body through guarded().
 #pragma once
 

@@ -122,7 +122,7 @@ bool have(const char* path) { return ::access(path, X_OK) == 0; }
     if (::geteuid() != 0) GTEST_SKIP() << "needs root (network namespaces)"; \
   } while (0)
 
-// A private ovsdb-server and ovs-vswitchd in `ns` (reference §1.2), stopped by pid.
+// A private ovsdb-server and ovs-vswitchd in `ns` (docs/design.md §7.1), stopped by pid.
 class PrivateOvs {
  public:
   explicit PrivateOvs(const TestNetns& ns) {

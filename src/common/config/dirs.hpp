@@ -1,4 +1,4 @@
-// Where configuration lives (DESIGN.md §5): the system directory (/etc/slurm-vm, or
+// Where configuration lives (docs/design.md §5): the system directory (/etc/slurm-vm, or
 // SLURM_VM_SYSCONFDIR) and the user directory (${XDG_CONFIG_HOME:-~/.config}/slurm-vm, or
 // SLURM_VM_USERCONFDIR), and which files of each are read.
 #pragma once
