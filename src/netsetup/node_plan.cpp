@@ -346,7 +346,16 @@ JobState parse_job_state(std::string_view text, std::string_view source) {
       rule.vm_port = port("vm_port");
       s.nat.push_back(rule);
     }
-    if (j.contains("outbound")) {
+    if (j.contains("outbound") && j.at("outbound").is_string()) {
+      // A record written before issue 11 (a job that outlives an upgrade): its subnet went
+      // anywhere; it keeps going out, now from unprivileged ports and never to the node's
+      // own networks.
+      OutboundRule rule;
+      rule.job_id = s.job_id;
+      rule.subnet = Ipv4Cidr::parse(j.at("outbound").get<std::string>());
+      rule.anywhere = true;
+      s.outbound = std::move(rule);
+    } else if (j.contains("outbound")) {
       const auto& o = j.at("outbound");
       OutboundRule rule;
       rule.job_id = s.job_id;

@@ -89,9 +89,9 @@ check "vms.json: the job's user's, 0400" test "$(stat -c %U:%a "$RUN/jobs/$JOB/v
 dns_pid=$(cat "$RUN/dnsmasq/$JOB.pid" 2>/dev/null)
 check "the job's dnsmasq runs (pid ${dns_pid:-none})" test "$(cat /proc/${dns_pid:-0}/comm 2>/dev/null)" = dnsmasq
 check "it answers vm2.vm.internal (a VM on the other node)" bash -c \
-  "ip netns exec $NS busybox nslookup vm2.vm.internal 10.251.163.1 2>&1 | grep -q 'Address: 10.251.163.4'"
+  "ip netns exec $NS busybox nslookup vm2.vm.internal 10.251.88.1 2>&1 | grep -q 'Address: 10.251.88.4'"
 check "it answers vm0 (short name)" bash -c \
-  "ip netns exec $NS busybox nslookup vm0 10.251.163.1 2>&1 | grep -q 'Address: 10.251.163.2'"
+  "ip netns exec $NS busybox nslookup vm0 10.251.88.1 2>&1 | grep -q 'Address: 10.251.88.2'"
 check "job dir root's, 0711 (no listing)" test "$(stat -c %U:%a "$RUN/jobs/$JOB")" = root:711
 check "jobs dir root's, 0711 (no listing)" test "$(stat -c %U:%a "$RUN/jobs")" = root:711
 check "nft: the node's users reach VMs only through reverse NAT" bash -c \
@@ -105,7 +105,7 @@ import json, sys
 d = json.load(open(sys.argv[1]))
 gw, prefix = sys.argv[2].split("/")
 assert set(d["vms"]) == {"0", "1"}, d
-assert d["network_id"] == 163, d  # network_id_for_job(4242): int-network 10.251.0.0/16 in /24s
+assert d["network_id"] == 22, d  # network_id_for_job(4242): 4242 % 63 + 1, int-network 10.251.0.0/16 in /22s
 for rank, port in (("0", 60222), ("1", 60223)):
     v = d["vms"][rank]
     assert v["ssh_port"] == port and v["resource_set"] == "default" and len(v["nics"]) == 1, v
@@ -187,12 +187,12 @@ nothing_left_of $JOB $JOBHEX $COOKIE
 # --- 7b. A job subnet that would shadow a network the node is on is refused (the job's
 #         fault: exit 0), the message naming both; nothing is left.
 nsx ip link add site0 type veth peer name site0peer  # (this kernel has no dummy driver)
-nsx ip addr add 10.251.163.77/24 dev site0
+nsx ip addr add 10.251.88.77/24 dev site0
 rc=0
 helper "$PROLOG" $JOB 2,1 master:1,compute:2 || rc=$?
 check "overlapping subnet: exit 0 (refused, the node is fine)" test "$rc" = 0
 check "the error names the subnet and what it shadows" grep -q \
-  "subnet 10.251.163.0/24 (network nat-rssh, int-network 10.251.0.0/16) overlaps address 10.251.163.77/24 on site0 on node nodeA" \
+  "subnet 10.251.88.0/22 (network nat-rssh, int-network 10.251.0.0/16) overlaps address 10.251.88.77/24 on site0 on node nodeA" \
   "$RUN/jobs/$JOB/error"
 nsx ip link delete site0
 check "epilog exit 0" helper "$EPILOG" $JOB 2,1 master:1,compute:2

@@ -4,7 +4,7 @@
 # the test could see a success:
 #   - job ids that collided under the old `job id % 2047` keys (N and N + 2047, chosen through
 #     FirstJobId): the jobs get distinct GRE keys and each reaches only its own VMs; a job whose
-#     subnet is still held by a running job (N + 255) fails whole, saying why;
+#     subnet is still held by a running job (N + 63) fails whole, saying why;
 #   - a guest's root connects out from source port 600: the site's listener sees the node's
 #     address from a port >= 1024 (allow-outbound lists it), and nothing where the site's
 #     configuration does not list the destination (another port, the login host);
@@ -89,9 +89,9 @@ as_user_bg "$STATE/A.out" env TAG=A vm alloc -N 2 --timeout 300 -E "$hold" tiny:
 a_pid=$BG_PID
 wait_for "job A allocated" 120 test -s "$HOME_SRC/A.job"
 JOB_A=$(cat "$HOME_SRC/A.job") JOB_B=$(($(cat "$HOME_SRC/A.job") + 2047))
-# A job whose subnet is A's (ids 255 apart: the 255 /24s of the shipped int-network) cannot run
+# A job whose subnet is A's (ids 63 apart: the 63 /22s of the shipped int-network) cannot run
 # next to it: every node of it refuses, the whole job fails with the reason, A is untouched.
-JOB_C=$((JOB_A + 255))
+JOB_C=$((JOB_A + 63))
 sed -i "s/^FirstJobId=.*/FirstJobId=$JOB_C/" "$STATE/etc/slurm.conf"
 as_root_on login scontrol reconfigure
 as_user vm alloc -N 2 --timeout 120 -E 'vm list' tiny:2
@@ -258,7 +258,7 @@ ip -n "${PREFIX}node1" route add 10.251.0.0/16 via 10.77.0.1
 as_user vm alloc -N 1 -w node1 --timeout 120 -E 'vm list' tiny:1
 ip -n "${PREFIX}node1" route del 10.251.0.0/16 via 10.77.0.1
 [[ $RC != 0 ]] && pass "a job whose subnet overlaps a node route fails (exit $RC)" || fail "the overlapping job ran: $OUT"
-grep -qE "subnet 10\.251\.[0-9]+\.0/24 \(network nat-rssh, int-network 10\.251\.0\.0/16\) overlaps route 10\.251\.0\.0/16 dev br-phy on node node1" <<<"$OUT" &&
+grep -qE "subnet 10\.251\.[0-9]+\.0/22 \(network nat-rssh, int-network 10\.251\.0\.0/16\) overlaps route 10\.251\.0\.0/16 dev br-phy on node node1" <<<"$OUT" &&
   pass "the message names the subnet and the route" || { fail "no message naming both:"; echo "$OUT" | tail -n 15; }
 
 check_nodes_clean "after every job"

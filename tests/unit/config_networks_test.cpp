@@ -48,7 +48,10 @@ TEST(ConfigNetworks, EthernetDefaults) {
   // Unlike pcocc's, slurm-vm's default lets VMs reach nothing through their node.
   EXPECT_EQ(eth.allow_outbound, AllowOutbound::none);
   EXPECT_TRUE(eth.cluster_networks.empty());
-  EXPECT_EQ(default_vm_subnet_prefix(eth.int_network), 24);
+  EXPECT_EQ(default_vm_subnet_prefix(eth.int_network), 22);
+  EXPECT_EQ(default_vm_subnet_prefix(Ipv4Network{0x0A800000, 9}), 20);
+  EXPECT_EQ(default_vm_subnet_prefix(Ipv4Network{0x0A000000, 20}), 24);
+  EXPECT_EQ(default_vm_subnet_prefix(Ipv4Network{0x0A000000, 24}), 28);
   EXPECT_TRUE(eth.manage_ip_forward);
   EXPECT_FALSE(eth.reverse_nat);
   EXPECT_FALSE(eth.domain_name);

@@ -237,6 +237,12 @@ TEST(PrologPlan, JobStateRoundTripAndRejects) {
   auto bad_tap = to_json(s);
   bad_tap["bridged"][0]["tap"] = "x\" drop; accept";  // would become nft text
   EXPECT_THROW(parse_job_state(bad_tap.dump(), "x"), Error);
+  // A record of the previous format (outbound: the subnet) still parses: the job keeps its way out.
+  const auto old_format = parse_job_state(
+      R"({"job_id":7,"network_id":8,"nat":[],"outbound":"10.128.96.0/20"})", "x");
+  ASSERT_TRUE(old_format.outbound);
+  EXPECT_TRUE(old_format.outbound->anywhere);
+  EXPECT_EQ(old_format.outbound->subnet.to_string(), "10.128.96.0/20");
   // A proto nft would read as something else is refused.
   auto bad = to_json(s);
   bad["outbound"]["allow"][0]["proto"] = "gre";

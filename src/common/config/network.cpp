@@ -416,8 +416,9 @@ std::vector<Ipv4Network> default_private_networks() {
 }
 
 int default_vm_subnet_prefix(const Ipv4Network& pool) noexcept {
-  // A pool too small for /24s still gets 16 subnets (at most /29: one VM each).
-  return std::max(std::clamp(pool.prefix_length + 11, 20, 24), std::min(pool.prefix_length + 4, 29));
+  // 64 subnets of a pool (/22s of a /16: 63 jobs of up to 1021 VMs each), between /20 (the
+  // 4093 ranks a MAC carries) and /24; a pool too small for that is cut in 16 (/29 at most).
+  return std::max(std::clamp(pool.prefix_length + 6, 20, 24), std::min(pool.prefix_length + 4, 29));
 }
 
 std::string_view to_string(OutboundProto proto) noexcept {

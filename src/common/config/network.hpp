@@ -138,9 +138,9 @@ struct Network {
 
 using NetworkMap = std::map<std::string, Network, std::less<>>;
 
-// The job subnet prefix for a pool: at least 255 networks where the pool allows it, at most
-// 4093 VMs (the rank bits of the MAC) and at least 253 per job: /24 for a /16, /20 for a /9;
-// a pool smaller than a /13 is cut in 16 (/28 for a /24).
+// The job subnet prefix for a pool: 64 subnets where that leaves between 253 and 4093 VMs
+// (the rank bits of the MAC) per job: /22 for a /16 (1021 VMs), /20 for a /9 (2047 subnets),
+// /24 for a /20; a pool too small for /24s is cut in 16 (/28 for a /24).
 int default_vm_subnet_prefix(const Ipv4Network& pool) noexcept;
 
 // Reads the root value of networks.yaml (empty: no networks). Throws Error(ErrorKind::config).
