@@ -56,7 +56,7 @@ saver=$(sed -n 's/^salloc: Granted job allocation \([0-9]*\)$/\1/p' <<<"$OUT")
 expect_out "cloud-init set the host name (and vm ssh accepted the published host key)" "^host=vm0$"
 expect_out "the template's inline user-data ran (write_files)" "^written by cloud-init from the template$"
 expect_out "/etc/hosts names the VMs (bootcmd)" "^hosts=1$"
-expect_out "the static address of the seed's network-config" "^eth0 +UP +10\.128\.[0-9.]+/20"
+expect_out "the static address of the seed's network-config" "^eth0 +UP +10\.251\.[0-9.]+/22"
 expect_out "the VM reads the user's file over 9p" "^marker-$$\$"
 expect_out "the home directory is a 9p mount at its own path" "^mounts=1\$"
 [[ $(cat "$HOME_SRC/from-debian.txt" 2>/dev/null) == written-in-debian && $(stat -c %U "$HOME_SRC/from-debian.txt") == vmuser ]] &&
