@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <cstdio>
 #include <memory>
 
@@ -25,12 +26,55 @@ const char* level_word(LogLevel level) {
 
 }  // namespace
 
+namespace {
+
+// The length of the valid UTF-8 sequence at `p` (1 to 4), or 0 when it is not one (a lone
+// continuation byte, an overlong form, a surrogate, past U+10FFFF, cut short).
+std::size_t utf8_length(std::string_view s, std::size_t p, char32_t& cp) {
+  const auto b = [&](std::size_t i) { return static_cast<unsigned char>(s[p + i]); };
+  const unsigned char c = b(0);
+  std::size_t n = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 ? 2 : 0;
+  if (c < 0x80 || n == 0 || c > 0xf4 || p + n > s.size()) return 0;
+  cp = c & (0x7f >> n);
+  for (std::size_t i = 1; i < n; ++i) {
+    if ((b(i) & 0xc0) != 0x80) return 0;
+    cp = (cp << 6) | (b(i) & 0x3f);
+  }
+  const bool overlong = (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000);
+  if (overlong || (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff) return 0;
+  return n;
+}
+
+// C1 controls (U+0080-U+009F: 8-bit CSI among them), line and paragraph separators, and the
+// bidirectional overrides and isolates that reorder what a terminal shows.
+bool is_invisible_control(char32_t cp) {
+  return (cp >= 0x80 && cp <= 0x9f) || cp == 0x2028 || cp == 0x2029 || (cp >= 0x202a && cp <= 0x202e) ||
+         (cp >= 0x2066 && cp <= 0x2069);
+}
+
+}  // namespace
+
 std::string escape_for_log(std::string_view message, std::size_t max) {
   std::string out;
-  const std::size_t n = std::min(message.size(), max);
-  out.reserve(n + 16);
-  for (std::size_t i = 0; i < n; ++i) {
-    const auto c = static_cast<unsigned char>(message[i]);
+  const std::string_view m = message.substr(0, std::min(message.size(), max));
+  out.reserve(m.size() + 16);
+  for (std::size_t i = 0; i < m.size();) {
+    const auto c = static_cast<unsigned char>(m[i]);
+    if (c >= 0x80) {
+      char32_t cp = 0;
+      const std::size_t n = utf8_length(m, i, cp);
+      if (n == 0) {
+        out += fmt::format("\\x{:02x}", c);  // not UTF-8: the byte itself, visibly
+        ++i;
+      } else if (is_invisible_control(cp)) {
+        out += fmt::format("\\u{:04x}", static_cast<std::uint32_t>(cp));
+        i += n;
+      } else {
+        out.append(m.substr(i, n));
+        i += n;
+      }
+      continue;
+    }
     switch (c) {
       case '\n': out += "\\n"; break;
       case '\r': out += "\\r"; break;
@@ -43,6 +87,7 @@ std::string escape_for_log(std::string_view message, std::size_t max) {
           out += static_cast<char>(c);
         }
     }
+    ++i;
   }
   if (message.size() > max) out += fmt::format("... ({} more bytes)", message.size() - max);
   return out;

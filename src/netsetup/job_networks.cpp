@@ -48,7 +48,10 @@ JobNet job_net(const config::Network& net, std::uint32_t index) {
         d.max_port = static_cast<std::uint16_t>(a.max_port);
         j.outbound_allow.push_back(d);
       }
-      std::vector<config::Ipv4Network> deny = eth->cluster_networks;
+      // Never, with `all` either: this network (0/8), link-local (a cloud node's metadata
+      // service hands out the node's credentials at 169.254.169.254), multicast and reserved.
+      std::vector<config::Ipv4Network> deny = {{0x00000000, 8}, {0xA9FE0000, 16}, {0xE0000000, 3}};
+      deny.insert(deny.end(), eth->cluster_networks.begin(), eth->cluster_networks.end());
       if (eth->allow_outbound == config::AllowOutbound::external) {
         for (const auto& n : config::default_private_networks()) deny.push_back(n);
       }

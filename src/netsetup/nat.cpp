@@ -89,9 +89,28 @@ std::string nat_table_batch(NodeTable t) {
     for (const auto& b : t.bridged) {
       const std::string in = fmt::format("    iifname \"{}\"", b.tap);
       const std::string tag = fmt::format("comment \"job {} vm{}\"", b.job_id, b.rank);
-      out += fmt::format("{} ether saddr != {} drop {}\n", in, format_mac(b.mac), tag);
-      out += fmt::format("{} ether type arp arp saddr ether != {} drop {}\n", in, format_mac(b.mac), tag);
+      const std::string mac = format_mac(b.mac);
+      out += fmt::format("{} ether saddr != {} drop {}\n", in, mac, tag);
+      // nft sees the tag the kernel took off the frame: without this a tagged ARP or DHCP
+      // answer would pass every check below, and on a bridge that does not filter VLANs
+      // the frame would leave on any VLAN the uplink trunks.
+      if (b.tagged) {
+        out += fmt::format("{} ether type 8021ad drop {}\n", in, tag);
+        out += fmt::format("{} vlan type {{ 8021q, 8021ad }} drop {}\n", in, tag);
+        out += fmt::format("{} vlan type arp arp saddr ether != {} drop {}\n", in, mac, tag);
+        out += fmt::format("{} vlan type ip udp sport {{ 67, 68 }} drop {}\n", in, tag);
+        out += fmt::format("{} vlan type ip udp dport {{ 4789, 6081 }} drop {}\n", in, tag);
+        out += fmt::format("{} vlan type ip ip protocol {{ gre, ipip, ipv6 }} drop {}\n", in, tag);
+        out += fmt::format("{} vlan type ip icmp type redirect drop {}\n", in, tag);
+        out += fmt::format("{} vlan type ip6 udp sport {{ 546, 547 }} drop {}\n", in, tag);
+        out += fmt::format("{} vlan type ip6 icmpv6 type {{ nd-router-advert, nd-redirect }} drop {}\n", in, tag);
+      } else {
+        out += fmt::format("{} ether type {{ 8021q, 8021ad }} drop {}\n", in, tag);
+      }
+      out += fmt::format("{} ether type arp arp saddr ether != {} drop {}\n", in, mac, tag);
+      // DHCP and DHCPv6 answers, whatever port they claim to come from.
       out += fmt::format("{} meta l4proto udp udp sport {{ 67, 547 }} drop {}\n", in, tag);
+      out += fmt::format("{} meta l4proto udp udp dport {{ 68, 546 }} drop {}\n", in, tag);
       out += fmt::format("{} icmpv6 type {{ nd-router-advert, nd-redirect }} drop {}\n", in, tag);
       out += fmt::format("{} icmp type redirect drop {}\n", in, tag);
       out += fmt::format("{} {} drop {}\n", in, kTunnelProtocols, tag);
@@ -99,7 +118,8 @@ std::string nat_table_batch(NodeTable t) {
     }
     out += "  }\n}\n";
   }
-  if (t.vm_jobs == 0) return out;
+  // Between VM jobs the table only stays to keep the node from forwarding (forward_only_vms).
+  if (t.vm_jobs == 0 && !t.forward_only_vms) return out;
 
   std::string dnat;
   for (const auto& r : rules) {
@@ -180,7 +200,9 @@ std::string nat_table_batch(NodeTable t) {
   // Connections the node itself opens to VMs: a node user's reach only what reverse NAT
   // publishes; the job's owner and root reach its VMs directly.
   out += "  chain output_filter {\n    type filter hook output priority 0; policy accept;\n";
-  out += fmt::format("    oifname {} ct state established,related accept\n", any_vm);
+  // Replies only: an original-direction packet of a connection the owner opened (a UDP flow
+  // another user reuses after the owner's socket closed) must pass the owner check itself.
+  out += fmt::format("    oifname {} ct state established,related ct direction reply accept\n", any_vm);
   out += fmt::format("    oifname {} ct status dnat accept\n", gw);
   out += fmt::format("    oifname {} udp sport 67 accept\n", gw);  // the job's dnsmasq: DHCP replies
   for (const auto& o : t.owners) {

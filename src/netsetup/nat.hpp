@@ -76,6 +76,9 @@ struct BridgedPort {
   std::uint32_t rank = 0;
   std::string tap;
   MacAddress mac{};
+  // The network has a `tagged` VLAN: the guest sends 802.1Q frames (the bridge's VLAN filtering
+  // decides which); otherwise any tagged frame is dropped.
+  bool tagged = false;
 };
 
 // Everything the node's table holds.
@@ -104,7 +107,8 @@ struct NodeTable {
 // connections to its VMs from the node (reverse NAT stays open to all). With no VM job left
 // the table simply disappears. A second table, `bridge slurm_vm`, replaced in the same batch,
 // holds what bridged NICs may send: their own MAC only (Ethernet and ARP source), no DHCP or
-// DHCPv6 server answers, no router advertisements or redirects, no tunnel protocol.
+// DHCPv6 server answers, no router advertisements or redirects, no tunnel protocol, no VLAN tag
+// (one tag on a network with tagged VLANs, with the same checks behind it; never two).
 std::string nat_table_batch(NodeTable table);
 // The same with reverse NAT rules only (tests, the simplest cases).
 std::string nat_table_batch(std::vector<NatRule> rules, std::size_t vm_jobs);

@@ -195,7 +195,8 @@ NodeLock NodeLock::acquire(const NodePaths& paths, std::chrono::milliseconds tim
   }
 }
 
-std::vector<JobState> read_job_states(const NodePaths& paths, std::uint32_t exclude) {
+std::vector<JobState> read_job_states(const NodePaths& paths, std::uint32_t exclude,
+                                      std::vector<std::string>* unreadable) {
   std::vector<JobState> out;
   std::error_code ec;
   fs::directory_iterator it(paths.state_dir(), ec);
@@ -210,32 +211,42 @@ std::vector<JobState> read_job_states(const NodePaths& paths, std::uint32_t excl
       if (s.job_id != exclude) out.push_back(std::move(s));
     } catch (const Error& e) {
       log_warning("ignoring {}: {}", entry.path().string(), e.what());
+      if (unreadable != nullptr) unreadable->push_back(entry.path().string());
     }
   }
   return out;
 }
 
-NodeTable node_table(const NodePaths& paths, std::uint32_t exclude) {
+NodeTable node_table(const NodePaths& paths, std::uint32_t exclude, const std::vector<BridgedPort>& pending) {
   NodeTable t;
-  for (const auto& s : read_job_states(paths, exclude)) {
+  std::vector<std::string> unreadable;
+  for (const auto& s : read_job_states(paths, exclude, &unreadable)) {
     t.reverse_nat.insert(t.reverse_nat.end(), s.nat.begin(), s.nat.end());
     if (s.network_id != 0) ++t.vm_jobs;  // 0: the job has no VM on this node
     if (s.outbound) t.outbound.push_back(*s.outbound);
     if (s.owner) t.owners.push_back({s.job_id, *s.owner});
     t.bridged.insert(t.bridged.end(), s.bridged.begin(), s.bridged.end());
   }
-  if (t.vm_jobs == 0) return t;
-  t.node_networks = node_networks(host_ipv4_addresses());
-  // Forwarding was off before the first job turned it on: route the VMs' traffic only.
+  // A record that does not parse would take its job's filters out of the table while its VMs
+  // run: fail instead (a node fault an admin looks at).
+  if (!unreadable.empty()) {
+    throw Error(fmt::format("cannot rebuild table ip {} without the unreadable job record {}", kNatTable,
+                            unreadable.front()),
+                ErrorKind::config);
+  }
+  t.bridged.insert(t.bridged.end(), pending.begin(), pending.end());
+  // Forwarding was off before the first job turned it on: route the VMs' traffic only, for as
+  // long as forwarding is slurm-vm's (the table then stays even between jobs).
   const auto saved = paths.state_dir() / ip_forward_saved;
   if (::access(saved.c_str(), F_OK) == 0) t.forward_only_vms = trim(read_small_file(saved)) == "0";
+  if (t.vm_jobs > 0) t.node_networks = node_networks(host_ipv4_addresses());
   return t;
 }
 
-void sync_nat(const NodePaths& paths, std::uint32_t exclude) {
+void sync_nat(const NodePaths& paths, std::uint32_t exclude, const std::vector<BridgedPort>& pending) {
   NftProgram nft;
   nft.program = paths.nft;
-  apply_nat_batch(nft, nat_table_batch(node_table(paths, exclude)));
+  apply_nat_batch(nft, nat_table_batch(node_table(paths, exclude, pending)));
 }
 
 void enable_ip_forward(const NodePaths& paths) {
@@ -245,6 +256,9 @@ void enable_ip_forward(const NodePaths& paths) {
     write_file_atomic(saved, current + "\n", 0600);
   }
   if (current != "1") {
+    // The forward chain's last drop first (the saved 0 puts it there): the node must not
+    // route between its own networks for a moment before this job's table exists.
+    sync_nat(paths);
     write_sysctl(paths.ip_forward_sysctl, "1");
     log_info("enabled IPv4 forwarding (was {})", current);
   }
@@ -272,6 +286,8 @@ void release_ip_forward(const NodePaths& paths, std::uint32_t job_id) {
   if (::unlink(saved.c_str()) != 0 && errno != ENOENT) {
     throw Error::from_errno("removing " + saved.string(), errno);
   }
+  // Without the saved value the table holds no forwarding drop: gone with the last VM job.
+  sync_nat(paths, job_id);
   log_info("restored IPv4 forwarding to {}", value);
 }
 
@@ -431,7 +447,16 @@ UndoHandlers undo_handlers(const NodePaths& paths, std::uint32_t job_id) {
     stop_dnsmasq(pid_file);
   };
   h[ops::nat_sync] = [paths](const nlohmann::json& a) {
-    sync_nat(paths, a.at("job").get<std::uint32_t>());
+    const auto job = a.at("job").get<std::uint32_t>();
+    // Its bridged TAPs leave their bridges before their filter goes: nobody (the user can
+    // open a TAP the VM no longer holds) sends unfiltered on the site's LAN meanwhile.
+    std::error_code ec;
+    if (std::filesystem::exists(paths.state_file(job), ec)) {
+      for (const auto& b : parse_job_state(read_small_file(paths.state_file(job)), paths.state_file(job).string()).bridged) {
+        detach_from_bridge(b.tap);
+      }
+    }
+    sync_nat(paths, job);
   };
   return h;
 }

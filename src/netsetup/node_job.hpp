@@ -94,15 +94,18 @@ void write_file_atomic(const std::filesystem::path& file, const std::string& con
                        unsigned mode, FileOwner owner = {});
 
 // The records of the jobs on this node (state/<id>.json), except `exclude` (0: none). A file
-// that does not parse is skipped with a warning: it must not block every later job.
-std::vector<JobState> read_job_states(const NodePaths& paths, std::uint32_t exclude = 0);
+// that does not parse is skipped with a warning (and its path added to `unreadable`).
+std::vector<JobState> read_job_states(const NodePaths& paths, std::uint32_t exclude = 0,
+                                      std::vector<std::string>* unreadable = nullptr);
 
 // What table ip slurm_vm holds: the node's job records (except `exclude`), the node's own
-// networks (read from the kernel) and whether the node forwarded before slurm-vm.
-NodeTable node_table(const NodePaths& paths, std::uint32_t exclude = 0);
+// networks (read from the kernel), whether the node forwarded before slurm-vm, and `pending`
+// bridged NICs of a job whose record is not written yet. An unreadable record is an Error: the
+// table is never rebuilt without a running job's filters.
+NodeTable node_table(const NodePaths& paths, std::uint32_t exclude = 0, const std::vector<BridgedPort>& pending = {});
 
 // Rebuilds table ip slurm_vm from node_table(), atomically.
-void sync_nat(const NodePaths& paths, std::uint32_t exclude = 0);
+void sync_nat(const NodePaths& paths, std::uint32_t exclude = 0, const std::vector<BridgedPort>& pending = {});
 
 // IPv4 forwarding (the gateways route DNAT'ed connections). The first job that needs it saves
 // the value it found in state/ip_forward.saved and sets 1; the epilog of the last job whose

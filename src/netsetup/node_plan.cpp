@@ -318,7 +318,9 @@ nlohmann::json to_json(const JobState& s) {
   }
   if (!s.bridged.empty()) {
     nlohmann::json bridged = nlohmann::json::array();
-    for (const auto& b : s.bridged) bridged.push_back({{"rank", b.rank}, {"tap", b.tap}, {"mac", format_mac(b.mac)}});
+    for (const auto& b : s.bridged) {
+      bridged.push_back({{"rank", b.rank}, {"tap", b.tap}, {"mac", format_mac(b.mac)}, {"tagged", b.tagged}});
+    }
     j["bridged"] = std::move(bridged);
   }
   return j;
@@ -401,6 +403,7 @@ JobState parse_job_state(std::string_view text, std::string_view source) {
         port.tap = b.at("tap").get<std::string>();
         validate_ifname(port.tap);  // it becomes nft text
         port.mac = parse_mac(b.at("mac").get<std::string>());
+        port.tagged = b.value("tagged", false);
         s.bridged.push_back(std::move(port));
       }
     }

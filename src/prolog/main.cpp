@@ -309,15 +309,27 @@ class Prolog {
       }
     }
 
-    // 8b. The job's subnet must not shadow anything the node reaches already (a site network
-    //     inside int-network, another job's subnet cut from an overlapping pool): its
-    //     gateway's connected route would win over the node's own.
+    // 8b. The job's subnet must not shadow anything the node reaches already: another job's
+    //     subnet cut from an overlapping pool (the job's fault: it can be retried), or a site
+    //     network inside int-network (a node fault: every such job would fail until an admin
+    //     picks an unused int-network). Its gateway's connected route would win either way.
     if (l3 != nullptr && l3_vms > 0) {
-      if (const auto conflict = subnet_conflict(plan.subnet, host_ipv4_addresses(), host_ipv4_routes())) {
-        throw JobError(fmt::format("the job's subnet {} (network {}, int-network {}) overlaps {} on node {}: "
-                                   "the VMs would shadow it; an administrator must give the network an "
-                                   "int-network that the site does not use (networks.yaml)",
-                                   plan.subnet.to_string(), l3->name, l3->pool.to_string(), *conflict, in_.node),
+      std::vector<HostAddress> ours_a, site_a;
+      std::vector<HostRoute> ours_r, site_r;
+      for (auto& a : host_ipv4_addresses()) (a.ifname.starts_with(kVmInterfacePrefix) ? ours_a : site_a).push_back(a);
+      for (auto& r : host_ipv4_routes()) (r.ifname.starts_with(kVmInterfacePrefix) ? ours_r : site_r).push_back(r);
+      const auto message = [&](const std::string& conflict, const char* fix) {
+        return fmt::format("the job's subnet {} (network {}, int-network {}) overlaps {} on node {}: the VMs "
+                           "would shadow it; {}",
+                           plan.subnet.to_string(), l3->name, l3->pool.to_string(), conflict, in_.node, fix);
+      };
+      if (const auto conflict = subnet_conflict(plan.subnet, site_a, site_r)) {
+        throw Error(message(*conflict, "an administrator must give the network an int-network that the site does "
+                                       "not use (networks.yaml)"),
+                    ErrorKind::config);
+      }
+      if (const auto conflict = subnet_conflict(plan.subnet, ours_a, ours_r)) {
+        throw JobError(message(*conflict, "another job's network holds it: retry when that job has ended"),
                        ErrorKind::config);
       }
     }
@@ -330,8 +342,11 @@ class Prolog {
     state.network_id = plan.local.empty() ? 0 : plan.network_id;
     for (const auto& vm : plan.local) {
       for (const auto& nic : vm.nics) {
-        if (plan.nets.networks.at(nic.network).kind == NetKind::bridged) {
-          state.bridged.push_back({in_.job_id, vm.rank, nic.tap, nic.mac});
+        const JobNet& net = plan.nets.networks.at(nic.network);
+        if (net.kind == NetKind::bridged) {
+          const bool tagged = std::any_of(net.vlans.begin(), net.vlans.end(),
+                                          [](const config::Vlan& v) { return v.mode == config::VlanMode::tagged; });
+          state.bridged.push_back({in_.job_id, vm.rank, nic.tap, nic.mac, tagged});
         }
       }
     }
@@ -407,7 +422,11 @@ class Prolog {
     }
 
     // 13. One TAP per NIC of each local VM, owned by the job's user; a bridged NIC's TAP is
-    //     put on its host bridge.
+    //     put on its host bridge, after its filter (table bridge slurm_vm) is in place.
+    if (!state.bridged.empty()) {
+      ledger.record({{"op", ops::nat_sync}, {"job", job}});
+      sync_nat(paths_, 0, state.bridged);
+    }
     const std::uint32_t link_group = tap_link_group(plan.network_id);
     for (const auto& vm : plan.local) {
       for (const auto& nic : vm.nics) {

@@ -57,7 +57,13 @@ int run_main(int argc, char** argv) {
   const auto lock = NodeLock::acquire(paths, 60s);
   int failed = 0, restored = 0;
   std::set<std::string> bridges_with_base_flows;
-  for (const auto& job : read_job_states(paths)) {
+  std::vector<std::string> unreadable;
+  const auto jobs = read_job_states(paths, 0, &unreadable);
+  for (const auto& file : unreadable) {
+    log_error("{}: not a job record: that job's network is not restored", file);
+    ++failed;
+  }
+  for (const auto& job : jobs) {
     try {
       if (!job.bridge.empty()) {
         NodePaths on_bridge = paths;

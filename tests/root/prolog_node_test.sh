@@ -184,13 +184,14 @@ check "bad definition: error file" grep -q 'invalid cluster definition' "$RUN/jo
 check "epilog exit 0" helper "$EPILOG" $JOB 2,1 'master:0'
 nothing_left_of $JOB $JOBHEX $COOKIE
 
-# --- 7b. A job subnet that would shadow a network the node is on is refused (the job's
-#         fault: exit 0), the message naming both; nothing is left.
+# --- 7b. A job subnet that would shadow a network the node is on is refused (a node fault:
+#         every job would fail until an admin picks another int-network), the message naming
+#         both; nothing is left.
 nsx ip link add site0 type veth peer name site0peer  # (this kernel has no dummy driver)
 nsx ip addr add 10.251.88.77/24 dev site0
 rc=0
 helper "$PROLOG" $JOB 2,1 master:1,compute:2 || rc=$?
-check "overlapping subnet: exit 0 (refused, the node is fine)" test "$rc" = 0
+check "subnet overlapping a site address: exit 1 (a node fault: the site's int-network is wrong)" test "$rc" = 1
 check "the error names the subnet and what it shadows" grep -q \
   "subnet 10.251.88.0/22 (network nat-rssh, int-network 10.251.0.0/16) overlaps address 10.251.88.77/24 on site0 on node nodeA" \
   "$RUN/jobs/$JOB/error"

@@ -16,7 +16,8 @@
 #   - the sandbox's standalone br-int was made fail_mode=secure;
 #   - ovs-vswitchd restarted mid-job: the jobs are cut off until vm-node-restore puts their
 #     flows back, then each job's VMs reach each other again and still not the other job's;
-#   - a job subnet that overlaps a route of its node is refused, the message naming both.
+#   - a job subnet that overlaps a route of its node is refused as a node fault, the message
+#     naming both.
 # Then nothing of any job remains on any node.
 #
 # usage: hardening_test.sh [REPO_ROOT]; needs root (exit 77 otherwise) and a release build
@@ -253,12 +254,16 @@ wait "$b_pid"; b_rc=$?
 [[ $a_rc == 0 && $b_rc == 0 ]] && pass "both jobs ended well" || { fail "job A exit $a_rc, job B exit $b_rc"; cat "$STATE/A.out" "$STATE/B.out"; }
 
 # --- Item 5: node1 routes the whole int-network somewhere (a site network): every job subnet
-#     would shadow it, so a job there is refused, the message naming both.
+#     would shadow it, so the prolog refuses as a node fault (an admin must pick another
+#     int-network), naming the subnet and the route, and Slurm drains node1.
 ip -n "${PREFIX}node1" route add 10.251.0.0/16 via 10.77.0.1
 as_user vm alloc -N 1 -w node1 --timeout 120 -E 'vm list' tiny:1
 ip -n "${PREFIX}node1" route del 10.251.0.0/16 via 10.77.0.1
 [[ $RC != 0 ]] && pass "a job whose subnet overlaps a node route fails (exit $RC)" || fail "the overlapping job ran: $OUT"
-grep -qE "subnet 10\.251\.[0-9]+\.0/22 \(network nat-rssh, int-network 10\.251\.0\.0/16\) overlaps route 10\.251\.0\.0/16 dev br-phy on node node1" <<<"$OUT" &&
-  pass "the message names the subnet and the route" || { fail "no message naming both:"; echo "$OUT" | tail -n 15; }
-
+grep -qE "node fault: the job's subnet 10\.251\.[0-9]+\.0/22 \(network nat-rssh, int-network 10\.251\.0\.0/16\) overlaps route 10\.251\.0\.0/16 dev br-phy on node node1" \
+  "$STATE/log/slurmd-node1.log" &&
+  pass "node1's log names the subnet and the route" || { fail "no message naming both:"; grep vm-prolog "$STATE/log/slurmd-node1.log" | tail -n 5; }
+as_user sinfo -h -n node1 -o %T
+[[ $OUT == drain* ]] && pass "node1 drained (a site configuration to fix)" || fail "node1 is '$OUT', not drained"
+as_root_on login scontrol update nodename=node1 state=resume
 check_nodes_clean "after every job"

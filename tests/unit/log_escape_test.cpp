@@ -16,8 +16,17 @@ TEST(LogEscape, ControlCharactersBecomeVisible) {
   EXPECT_EQ(escape_for_log("del\x7f"), "del\\x7f");
   // A backslash is escaped too, so "\\n" typed by a user stays distinguishable from a newline.
   EXPECT_EQ(escape_for_log("back\\n"), "back\\\\n");
-  // UTF-8 passes unchanged.
-  EXPECT_EQ(escape_for_log("nœud"), "nœud");
+  // UTF-8 passes unchanged...
+  EXPECT_EQ(escape_for_log("nœud 节点 🖥"), "nœud 节点 🖥");
+  // ...but not the controls it can carry: 8-bit CSI (U+009B), a bidi override, a line separator.
+  EXPECT_EQ(escape_for_log("a\u009b2Jb"), "a\\u009b2Jb");
+  EXPECT_EQ(escape_for_log("x\u202eevil"), "x\\u202eevil");
+  EXPECT_EQ(escape_for_log("l1\u2028l2"), "l1\\u2028l2");
+  // Bytes that are not UTF-8 (a raw 0x9b, a lone continuation, an overlong '/', a cut sequence).
+  EXPECT_EQ(escape_for_log("\x9b[2J"), "\\x9b[2J");
+  EXPECT_EQ(escape_for_log("\x80"), "\\x80");
+  EXPECT_EQ(escape_for_log("\xc0\xaf"), "\\xc0\\xaf");
+  EXPECT_EQ(escape_for_log("\xe2\x82"), "\\xe2\\x82");
 }
 
 TEST(LogEscape, LongMessagesAreCut) {

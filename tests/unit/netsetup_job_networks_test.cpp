@@ -140,3 +140,34 @@ TEST(JobNetworks, SpankResourcesAreNamesOnePerGroup) {
   env.erase("SPANK_VM_RESOURCES");
   EXPECT_TRUE(parse_job_inputs(lookup).resource_sets.empty());
 }
+
+// allow-outbound into the job's outbound rule: nothing with `none`; with `all` never this
+// network, link-local (a cloud node's metadata service) or multicast, nor the site's
+// cluster-networks; `external` not the private ranges either; a list only what it lists.
+TEST(JobNetworks, OutboundRuleFromAllowOutbound) {
+  auto with = [](config::AllowOutbound mode, std::vector<config::OutboundAllow> allow = {}) {
+    auto cfg = example();
+    auto& eth = std::get<config::EthernetNetwork>(cfg.networks.at("nat-rssh").settings);
+    eth.allow_outbound = mode;
+    eth.outbound_allow = std::move(allow);
+    eth.cluster_networks = {{0x0A4D0000, 16}};  // 10.77.0.0/16
+    return choose_job_networks(cfg, ClusterDef::parse("a:1"), {}).outbound_rule(42, Ipv4Cidr::parse("10.251.4.0/22"));
+  };
+  EXPECT_FALSE(with(config::AllowOutbound::none));
+  const auto all = with(config::AllowOutbound::all);
+  ASSERT_TRUE(all);
+  EXPECT_TRUE(all->anywhere);
+  std::vector<std::string> deny;
+  for (const auto& d : all->deny) deny.push_back(d.to_string());
+  EXPECT_EQ(deny, (std::vector<std::string>{"0.0.0.0/8", "169.254.0.0/16", "224.0.0.0/3", "10.77.0.0/16"}));
+  const auto external = with(config::AllowOutbound::external);
+  ASSERT_TRUE(external);
+  EXPECT_EQ(external->deny.size(), deny.size() + 5);
+  const auto list = with(config::AllowOutbound::list, {{{0xC0000207, 32}, config::OutboundProto::tcp, 3128, 3128}});
+  ASSERT_TRUE(list);
+  EXPECT_FALSE(list->anywhere);
+  EXPECT_TRUE(list->deny.empty());
+  ASSERT_EQ(list->allow.size(), 1u);
+  EXPECT_EQ(list->allow[0].to.to_string(), "192.0.2.7/32");
+  EXPECT_EQ(list->allow[0].proto, "tcp");
+}

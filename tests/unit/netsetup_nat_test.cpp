@@ -154,10 +154,43 @@ TEST(NatTable, BridgedPortsKeepToTheirOwnMac) {
   const std::string text = nat_table_batch(t);
   EXPECT_NE(text.find("table bridge slurm_vm {\n  chain prerouting {\n    type filter hook prerouting priority -200;"),
             std::string::npos) << text;
-  for (const char* rule : {"ether saddr != 42:00:00:2a:20:01 drop", "arp saddr ether != 42:00:00:2a:20:01 drop",
-                           "udp sport { 67, 547 } drop", "nd-router-advert", "icmp type redirect drop",
+  for (const char* rule : {"ether saddr != 42:00:00:2a:20:01 drop", "ether type { 8021q, 8021ad } drop",
+                           "arp saddr ether != 42:00:00:2a:20:01 drop", "udp sport { 67, 547 } drop",
+                           "udp dport { 68, 546 } drop", "nd-router-advert", "icmp type redirect drop",
                            "meta l4proto { gre, ipip, ipv6 } drop", "udp dport { 4789, 6081 } drop"}) {
-    EXPECT_NE(text.find(std::string("iifname \"svm2a.2001\" ") ), std::string::npos);
     EXPECT_NE(text.find(rule), std::string::npos) << rule << "\n" << text;
   }
+  // Untagged: no VLAN-typed rule at all (every tagged frame is dropped before).
+  EXPECT_EQ(text.find("vlan type"), std::string::npos) << text;
+}
+
+// A NIC on tagged VLANs sends one tag, never two, and the same checks hold behind it.
+TEST(NatTable, TaggedBridgedPortsGetTheChecksBehindTheTag) {
+  NodeTable t;
+  t.vm_jobs = 1;
+  t.bridged = {{42, 1, "svm2a.2001", slurmvm::parse_mac("42:00:00:2a:20:01"), true}};
+  const std::string text = nat_table_batch(t);
+  for (const char* rule : {"ether type 8021ad drop", "vlan type { 8021q, 8021ad } drop",
+                           "vlan type arp arp saddr ether != 42:00:00:2a:20:01 drop", "vlan type ip udp sport { 67, 68 } drop",
+                           "vlan type ip ip protocol { gre, ipip, ipv6 } drop", "vlan type ip6 icmpv6 type"}) {
+    EXPECT_NE(text.find(rule), std::string::npos) << rule << "\n" << text;
+  }
+  EXPECT_EQ(text.find("ether type { 8021q, 8021ad } drop"), std::string::npos) << text;
+}
+
+// Between VM jobs, a node whose forwarding slurm-vm turned on keeps the forwarding drop.
+TEST(NatTable, ForwardDropStaysBetweenJobs) {
+  NodeTable t;
+  t.forward_only_vms = true;
+  const std::string text = nat_table_batch(t);
+  EXPECT_NE(text.find("drop comment \"the node forwarded nothing before slurm-vm\""), std::string::npos) << text;
+  EXPECT_EQ(text.find("dnat to"), std::string::npos) << text;
+}
+
+// The output filter lets replies through, never an original-direction packet of someone else's
+// connection.
+TEST(NatTable, OutputFilterAcceptsRepliesOnly) {
+  const std::string text = nat_table_batch({}, 1);
+  EXPECT_NE(text.find("oifname \"svm*\" ct state established,related ct direction reply accept"), std::string::npos)
+      << text;
 }
