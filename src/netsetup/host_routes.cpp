@@ -14,6 +14,7 @@
 #include <fmt/format.h>
 
 #include "error.hpp"
+#include "netsetup/job_error.hpp"
 #include "netsetup/nat.hpp"
 #include "netsetup/rtnl.hpp"
 #include "unique_fd.hpp"
@@ -136,6 +137,28 @@ std::optional<std::string> subnet_conflict(const Ipv4Cidr& subnet, const std::ve
     }
   }
   return std::nullopt;
+}
+
+void refuse_shadowing_subnet(const Ipv4Cidr& subnet, const std::string& network, const Ipv4Cidr& pool,
+                             const std::string& node) {
+  std::vector<HostAddress> ours_a, site_a;
+  std::vector<HostRoute> ours_r, site_r;
+  for (auto& a : host_ipv4_addresses()) (a.ifname.starts_with(kVmInterfacePrefix) ? ours_a : site_a).push_back(a);
+  for (auto& r : host_ipv4_routes()) (r.ifname.starts_with(kVmInterfacePrefix) ? ours_r : site_r).push_back(r);
+  const auto message = [&](const std::string& conflict, const char* fix) {
+    return fmt::format("the job's subnet {} (network {}, int-network {}) overlaps {} on node {}: the VMs would "
+                       "shadow it; {}",
+                       subnet.to_string(), network, pool.to_string(), conflict, node, fix);
+  };
+  if (const auto conflict = subnet_conflict(subnet, site_a, site_r)) {
+    throw Error(message(*conflict, "an administrator must give the network an int-network that the site does "
+                                   "not use (networks.yaml)"),
+                ErrorKind::config);
+  }
+  if (const auto conflict = subnet_conflict(subnet, ours_a, ours_r)) {
+    throw JobError(message(*conflict, "another job's network holds it: retry when that job has ended"),
+                   ErrorKind::config);
+  }
 }
 
 }  // namespace slurmvm::netsetup

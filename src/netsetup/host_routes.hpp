@@ -50,4 +50,12 @@ std::optional<std::string> subnet_conflict(const Ipv4Cidr& subnet, const std::ve
 
 bool overlaps(const Ipv4Cidr& a, const Ipv4Cidr& b) noexcept;
 
+// vm-prolog step 8b, on the live node: refuses a job subnet that would shadow something the
+// node reaches already, naming both. A site network (anything but slurm-vm's own `svm*`
+// interfaces) is Error(config), a node fault: every such job would fail until an admin picks
+// an unused int-network. Another job's subnet, cut from an overlapping pool, is JobError: the
+// job can be retried.
+void refuse_shadowing_subnet(const Ipv4Cidr& subnet, const std::string& network, const Ipv4Cidr& pool,
+                             const std::string& node);
+
 }  // namespace slurmvm::netsetup

@@ -22,6 +22,7 @@
 #include "error.hpp"
 #include "netsetup/job_error.hpp"
 #include "netsetup/job_networks.hpp"
+#include "netsetup/job_state.hpp"
 #include "netsetup/nat.hpp"
 #include "vm_layout.hpp"
 
@@ -135,34 +136,5 @@ std::string gateway_port_name(std::uint32_t job_id);
 // for this node's VMs, "hosts": {"vmR": ip} for every VM on the L3 network. `ssh_ports` is
 // empty (no reverse NAT) or one per local VM on the L3 network.
 nlohmann::json vms_json(const NodePlan& plan, const std::vector<std::uint16_t>& ssh_ports);
-
-// The node's own record of a job (root-only, <rundir>/state/<jobid>.json): what node-wide
-// decisions need to know about the jobs already on the node: their network ids and the host
-// ports and NAT rules they hold.
-struct JobState {
-  std::uint32_t job_id = 0;
-  std::uint32_t network_id = 0;
-  std::vector<NatRule> nat;
-  // Set when the job's network allows outbound connections ("outbound" in JSON).
-  std::optional<OutboundRule> outbound;
-  // The job's owner, when the job has a gateway on this node ("owner"): who besides root may
-  // open connections to its VMs from the node.
-  std::optional<std::uint32_t> owner;
-  // The job's bridged NICs on this node ("bridged"): the bridge table's rules.
-  std::vector<BridgedPort> bridged;
-  // What vm-node-restore puts back after an ovs-vswitchd restart: the bridge the job's flows
-  // are on ("bridge"; the flow text itself is state/<id>.flows) and its gateway port's address
-  // ("gateway": {"port", "address"}), which the userspace datapath's internal port loses.
-  std::string bridge;
-  struct Gateway {
-    std::string port;
-    std::uint32_t ip = 0;
-    unsigned prefix = 0;
-  };
-  std::optional<Gateway> gateway;
-};
-nlohmann::json to_json(const JobState& s);
-// Throws Error(config) naming `source` when the text is not a valid state.
-JobState parse_job_state(std::string_view text, std::string_view source);
 
 }  // namespace slurmvm::netsetup

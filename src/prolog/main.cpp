@@ -47,6 +47,7 @@
 #include "netsetup/node_plan.hpp"
 #include "netsetup/ovsdb.hpp"
 #include "netsetup/reclaim.hpp"
+#include "netsetup/resolve_nodes.hpp"
 #include "netsetup/tap.hpp"
 
 namespace fs = std::filesystem;
@@ -99,69 +100,6 @@ gid_t primary_group(uid_t uid) {
                             rc);
   }
   return pw.pw_gid;
-}
-
-// 5. IPv4 addresses of the nodes that run the job's other VMs, all looked up at once with one
-// deadline (getaddrinfo_a): a hung resolver must not hang the prolog.
-std::map<std::string, std::uint32_t> resolve_nodes(const std::vector<std::string>& names,
-                                                   std::chrono::milliseconds timeout) {
-  std::map<std::string, std::uint32_t> out;
-  if (names.empty()) return out;
-  struct Request {
-    std::string name;
-    addrinfo hints{};
-    gaicb cb{};
-  };
-  // Requests still running at the deadline belong to glibc's resolver thread: they are
-  // released on purpose (the process ends soon after).
-  auto* reqs = new std::vector<Request>(names.size());
-  std::vector<gaicb*> list;
-  for (std::size_t i = 0; i < names.size(); ++i) {
-    auto& r = (*reqs)[i];
-    r.name = names[i];
-    r.hints.ai_family = AF_INET;
-    r.hints.ai_socktype = SOCK_DGRAM;
-    r.cb.ar_name = r.name.c_str();
-    r.cb.ar_request = &r.hints;
-    list.push_back(&r.cb);
-  }
-  if (const int rc = ::getaddrinfo_a(GAI_NOWAIT, list.data(), static_cast<int>(list.size()), nullptr);
-      rc != 0) {
-    delete reqs;
-    throw Error(fmt::format("getaddrinfo_a: {}", ::gai_strerror(rc)), ErrorKind::system);
-  }
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  for (;;) {
-    bool pending = false;
-    for (auto* cb : list) pending = pending || ::gai_error(cb) == EAI_INPROGRESS;
-    if (!pending) break;
-    if (std::chrono::steady_clock::now() >= deadline) {
-      for (auto* cb : list) ::gai_cancel(cb);
-      throw Error(fmt::format("resolving the job's node names took longer than {} ms",
-                              timeout.count()),
-                  ErrorKind::timeout);
-    }
-    std::this_thread::sleep_for(5ms);
-  }
-  try {
-    for (auto& r : *reqs) {
-      const int rc = ::gai_error(&r.cb);
-      if (rc != 0 || r.cb.ar_result == nullptr) {
-        throw Error(fmt::format("cannot resolve node {} to an IPv4 address: {}", r.name,
-                                ::gai_strerror(rc)),
-                    ErrorKind::system);
-      }
-      const auto* sin = reinterpret_cast<const sockaddr_in*>(r.cb.ar_result->ai_addr);
-      out[r.name] = ntohl(sin->sin_addr.s_addr);
-    }
-  } catch (...) {
-    for (auto& r : *reqs) if (r.cb.ar_result) ::freeaddrinfo(r.cb.ar_result);
-    delete reqs;
-    throw;
-  }
-  for (auto& r : *reqs) if (r.cb.ar_result) ::freeaddrinfo(r.cb.ar_result);
-  delete reqs;
-  return out;
 }
 
 // The bridge's datapath: the site's choice (slurm-vm.yaml ovs.datapath), else the existing
@@ -309,30 +247,8 @@ class Prolog {
       }
     }
 
-    // 8b. The job's subnet must not shadow anything the node reaches already: another job's
-    //     subnet cut from an overlapping pool (the job's fault: it can be retried), or a site
-    //     network inside int-network (a node fault: every such job would fail until an admin
-    //     picks an unused int-network). Its gateway's connected route would win either way.
-    if (l3 != nullptr && l3_vms > 0) {
-      std::vector<HostAddress> ours_a, site_a;
-      std::vector<HostRoute> ours_r, site_r;
-      for (auto& a : host_ipv4_addresses()) (a.ifname.starts_with(kVmInterfacePrefix) ? ours_a : site_a).push_back(a);
-      for (auto& r : host_ipv4_routes()) (r.ifname.starts_with(kVmInterfacePrefix) ? ours_r : site_r).push_back(r);
-      const auto message = [&](const std::string& conflict, const char* fix) {
-        return fmt::format("the job's subnet {} (network {}, int-network {}) overlaps {} on node {}: the VMs "
-                           "would shadow it; {}",
-                           plan.subnet.to_string(), l3->name, l3->pool.to_string(), conflict, in_.node, fix);
-      };
-      if (const auto conflict = subnet_conflict(plan.subnet, site_a, site_r)) {
-        throw Error(message(*conflict, "an administrator must give the network an int-network that the site does "
-                                       "not use (networks.yaml)"),
-                    ErrorKind::config);
-      }
-      if (const auto conflict = subnet_conflict(plan.subnet, ours_a, ours_r)) {
-        throw JobError(message(*conflict, "another job's network holds it: retry when that job has ended"),
-                       ErrorKind::config);
-      }
-    }
+    // 8b. The job's subnet must not shadow anything the node reaches already (host_routes.hpp).
+    if (l3 != nullptr && l3_vms > 0) refuse_shadowing_subnet(plan.subnet, l3->name, l3->pool, in_.node);
 
     // 9. Host ports for reverse NAT: free in the range, not held by another job, not listened on.
     std::vector<std::uint16_t> ports;
