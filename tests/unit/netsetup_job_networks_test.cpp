@@ -171,3 +171,23 @@ TEST(JobNetworks, OutboundRuleFromAllowOutbound) {
   EXPECT_EQ(list->allow[0].to.to_string(), "192.0.2.7/32");
   EXPECT_EQ(list->allow[0].proto, "tcp");
 }
+
+// pcocc's addressing keys reach the plan: int-network (cut in /vm-subnet-prefix), mac-prefix
+// (padded to 3 octets) and dns-search (DHCP option 119 of the job's dnsmasq).
+TEST(JobNetworks, AddressingKeysReachThePlan) {
+  auto cfg = example();
+  auto& eth = std::get<config::EthernetNetwork>(cfg.networks.at("nat-rssh").settings);
+  eth.int_network = {0xAC100000, 12};  // 172.16.0.0/12
+  eth.vm_subnet_prefix = 24;
+  eth.mac_prefix = {{0x0a, 0xbc, 0, 0}, 2};
+  eth.dns_search = "example.org";
+  const auto nets = choose_job_networks(cfg, ClusterDef::parse("a:2"), {});
+  const auto plan = nets.address_plan();
+  EXPECT_EQ(plan.max_network_id(), 4095u);  // 2^12 subnets, capped by the MAC's 12 bits
+  const auto vm1 = plan.vm(7, 1);
+  EXPECT_EQ(format_ipv4(vm1.ip), "172.16.7.3");
+  EXPECT_EQ(vm1.prefix, 24u);
+  EXPECT_EQ(format_mac(vm1.mac), "0a:bc:00:00:70:01");
+  ASSERT_TRUE(nets.l3_network()->dns_search);
+  EXPECT_EQ(*nets.l3_network()->dns_search, "example.org");
+}

@@ -11,6 +11,7 @@
 // a set with a bridged NIC added for the computes.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 #include <optional>
 #include <string>
@@ -80,6 +81,16 @@ TEST(NodeJobGolden, Dnsmasq) {
   std::string text;
   for (const auto& arg : dnsmasq_argv(cfg)) text += arg + "\n";
   expect_golden("job-4242-nodeA/dnsmasq.argv", text);
+}
+
+// networks.yaml dns-search reaches the VMs as DHCP option 119.
+TEST(NodeJobGolden, DnsmasqHandsOutTheSearchDomain) {
+  auto plan = job_4242();
+  plan.nets.networks.at(0).dns_search = "example.org";
+  const auto argv = dnsmasq_argv(job_dnsmasq(plan, "/run/slurm-vm/dnsmasq/4242.pid"));
+  EXPECT_NE(std::find(argv.begin(), argv.end(), "--dhcp-option=option:domain-search,example.org"), argv.end());
+  plan.nets.networks.at(0).dns_search = "bad domain";
+  EXPECT_THROW(dnsmasq_argv(job_dnsmasq(plan, "/run/slurm-vm/dnsmasq/4242.pid")), Error);
 }
 
 TEST(NodeJobGolden, NftBatchWithAnotherJobOnTheNode) {
