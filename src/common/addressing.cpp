@@ -112,8 +112,8 @@ std::uint32_t AddressPlan::max_network_id() const noexcept {
 }
 
 std::uint32_t AddressPlan::max_rank() const noexcept {
-  // Per subnet: network address, gateway, VMs..., broadcast.
-  const std::uint32_t hosts = (std::uint32_t{1} << (32 - job_prefix_)) - 3;
+  // Per subnet: network address, gateway, VMs..., DHCP/DNS server, broadcast.
+  const std::uint32_t hosts = (std::uint32_t{1} << (32 - job_prefix_)) - 4;
   return std::min(hosts - 1, kMaxRank);
 }
 
@@ -139,6 +139,7 @@ VmAddress AddressPlan::vm(std::uint32_t network_id, std::uint32_t rank) const {
   a.mac = {mac_prefix_[0], mac_prefix_[1], mac_prefix_[2], static_cast<std::uint8_t>(low >> 16),
            static_cast<std::uint8_t>(low >> 8), static_cast<std::uint8_t>(low)};
   a.gateway = subnet.address + 1;
+  a.dns = subnet.address + subnet.size() - 2;
   a.ip = subnet.address + 2 + rank;
   a.prefix = subnet.prefix;
   a.hostname = fmt::format("vm{}", rank);

@@ -35,19 +35,21 @@ struct VmAddress {
   std::uint32_t ip;          // host byte order
   unsigned prefix;           // the job subnet's prefix length
   std::uint32_t gateway;     // the job subnet's first host address
+  std::uint32_t dns;         // its last: the job's DHCP and DNS server (dnsmasq_jail.hpp)
   std::string hostname;      // "vm3"
 };
 
 // How a site's address pool is cut into one subnet per virtual network.
 class AddressPlan {
  public:
-  // 12 bits of the MAC carry the network id, 12 bits the rank.
+  // 12 bits of the MAC carry the network id, 12 bits the rank; the two highest "ranks" are
+  // the gateway's (0xfff) and the DHCP/DNS server's (0xffe) MACs.
   static constexpr std::uint32_t kMaxNetworkId = 4095;
-  static constexpr std::uint32_t kMaxRank = 4092;
+  static constexpr std::uint32_t kMaxRank = 4091;
 
   // pool: where job subnets are carved from; job_prefix: each job subnet's prefix length.
   AddressPlan(Ipv4Cidr pool, unsigned job_prefix, std::array<std::uint8_t, 3> mac_prefix);
-  // The default: pool 10.128.0.0/9 cut into /20 subnets (2048 networks of 4093 VMs),
+  // The default: pool 10.128.0.0/9 cut into /20 subnets (2047 networks of 4092 VMs),
   // MAC prefix 52:54:00 (QEMU's, locally administered).
   static AddressPlan default_plan();
 

@@ -13,7 +13,7 @@ namespace slurmvm {
 
 // A bound that catches typos like `compute:1000000` before Slurm is asked for the cores.
 // It matches the addressing plan's per-job limit (addressing.hpp).
-inline constexpr std::uint32_t kMaxVmsPerCluster = 4093;
+inline constexpr std::uint32_t kMaxVmsPerCluster = 4092;
 
 struct ClusterGroup {
   std::string template_name;

@@ -15,8 +15,6 @@
 #include "error.hpp"
 #include "log.hpp"
 #include "netsetup/node_job.hpp"
-#include "netsetup/tap.hpp"
-#include "subprocess.hpp"
 #include "unique_fd.hpp"
 
 namespace slurmvm::netsetup {
@@ -62,19 +60,19 @@ std::string text_or_empty(const std::filesystem::path& p) {
 }  // namespace
 
 std::vector<std::string> dnsmasq_argv(const DnsmasqConfig& cfg) {
-  validate_ifname(cfg.interface);
-  if (!cfg.pid_file.is_absolute()) throw Error("dnsmasq: the pid file must be an absolute path", ErrorKind::internal);
   const std::string gw = format_ipv4(cfg.gateway_ip);
+  const std::string self = format_ipv4(cfg.server_ip);
   std::vector<std::string> a = {
       cfg.program,
       "--conf-file=/dev/null",  // nothing from /etc/dnsmasq.conf or /etc/dnsmasq.d
-      "--pid-file=" + cfg.pid_file.string(),
-      "--user=nobody",
-      "--group=nogroup",
-      "--interface=" + cfg.interface,
+      "--keep-in-foreground",
+      "--pid-file",  // none: its jail started it and knows its pid
+      // The jail's root is the node's nobody: there is no one lower to change to, and changing
+      // to "nobody" would need that id mapped in the jail.
+      "--user=root",
+      "--group=root",
+      std::string("--interface=") + kDnsmasqInterface,
       "--except-interface=lo",
-      // Bound to the gateway's address and, for DHCP, to the device itself: each job's instance
-      // sees its own VMs only, and several instances share the node.
       "--bind-interfaces",
       "--no-hosts",  // the node's /etc/hosts is not the VMs' business
       "--no-poll",
@@ -82,12 +80,12 @@ std::vector<std::string> dnsmasq_argv(const DnsmasqConfig& cfg) {
       "--dhcp-authoritative",
       "--quiet-dhcp",
       // Every address is a static lease nobody else holds: no ICMP probe before handing one
-      // out, and so no CAP_NET_RAW kept after dropping root (dnsmasq.c keeps it for the probe).
+      // out.
       "--no-ping",
       // Static leases only: an address nobody planned is never handed out.
       fmt::format("--dhcp-range={},static,{},infinite", format_ipv4(cfg.subnet.address), netmask(cfg.subnet.prefix)),
       "--dhcp-option=option:router," + gw,
-      "--dhcp-option=option:dns-server," + gw,
+      "--dhcp-option=option:dns-server," + self,
       fmt::format("--dhcp-option=option:mtu,{}", cfg.mtu),
   };
   if (cfg.ntp_server) a.push_back("--dhcp-option=option:ntp-server," + ipv4_of("ntp-server", *cfg.ntp_server));
@@ -114,16 +112,7 @@ std::vector<std::string> dnsmasq_argv(const DnsmasqConfig& cfg) {
   return a;
 }
 
-void start_dnsmasq(const DnsmasqConfig& cfg) {
-  Command c;
-  c.argv = dnsmasq_argv(cfg);
-  c.env_set = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin"};
-  c.timeout = std::chrono::seconds(10);
-  // dnsmasq's daemon leaves our process group (setsid): run() does not wait for it.
-  with_context(fmt::format("starting dnsmasq on {}", cfg.interface), [&] { run_checked(c); });
-}
-
-void stop_dnsmasq(const std::filesystem::path& pid_file, std::chrono::milliseconds grace) {
+void stop_legacy_dnsmasq(const std::filesystem::path& pid_file, std::chrono::milliseconds grace) {
   std::error_code ec;
   if (!std::filesystem::exists(pid_file, ec)) return;
   const std::string text = text_or_empty(pid_file);

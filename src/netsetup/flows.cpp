@@ -144,30 +144,30 @@ std::string network_flows(const JobNetwork& net) {
     out += flow(c, kTableIngress, kPrioForward, arp_match, go);
     out += flow(c, kTableIngress, kPrioJobDrop, "in_port=" + p.port, "drop");
   }
-  // DHCP before the VM has an address: requests to the router port only, its broadcast
-  // replies (a client may ask for them) to this node's VMs only.
+  // DHCP before the VM has an address: requests to the DHCP server's port only, its
+  // broadcast replies (a client may ask for them) to this node's VMs only.
   if (net.dhcp) {
-    const LocalPort* router = nullptr;
+    const LocalPort* server = nullptr;
     std::string to_vms;
     for (const auto& p : net.local) {
-      if (p.any_source_ip) {
-        router = &p;
-      } else {
+      if (p.dhcp_server) {
+        server = &p;
+      } else if (!p.any_source_ip) {
         to_vms += (to_vms.empty() ? "output:" : ",output:") + p.port;
       }
     }
-    if (router == nullptr) throw Error("job flows: DHCP needs a router port", ErrorKind::internal);
+    if (server == nullptr) throw Error("job flows: DHCP needs a DHCP server port", ErrorKind::internal);
     for (const auto& p : net.local) {
-      if (p.any_source_ip) continue;
+      if (p.any_source_ip || p.dhcp_server) continue;
       out += flow(c, kTableIngress, kPrioDhcp,
                   fmt::format("in_port={},dl_src={},udp,nw_src=0.0.0.0,nw_dst=255.255.255.255,tp_src=68,tp_dst=67",
                               p.port, format_mac(p.mac)),
-                  "output:" + router->port);
+                  "output:" + server->port);
     }
     if (!to_vms.empty()) {
       out += flow(c, kTableIngress, kPrioDhcp,
-                  fmt::format("in_port={},dl_src={},dl_dst=ff:ff:ff:ff:ff:ff,udp,tp_src=67,tp_dst=68", router->port,
-                              format_mac(router->mac)),
+                  fmt::format("in_port={},dl_src={},dl_dst=ff:ff:ff:ff:ff:ff,udp,nw_src={},tp_src=67,tp_dst=68",
+                              server->port, format_mac(server->mac), format_ipv4(server->ip)),
                   to_vms);
     }
   }

@@ -23,7 +23,7 @@ inline constexpr int kTableFromTunnel = 2;
 
 // Priority bands, disjoint so a job's rules never shadow each other by accident:
 inline constexpr int kPrioArpResponder = 3000;  // t1: answer ARP for the job's IPs
-inline constexpr int kPrioDhcp = 2500;          // t0: DHCP between the VMs and the router port
+inline constexpr int kPrioDhcp = 2500;          // t0: DHCP between the VMs and the DHCP server
 inline constexpr int kPrioForward = 2000;       // t0: accepted sources; t1/t2: unicast by MAC
 inline constexpr int kPrioL2Flood = 1500;       // t1/t2 (L2 networks): broadcast and multicast
 inline constexpr int kPrioJobDrop = 100;        // all tables: the rest of the job's traffic
@@ -44,6 +44,9 @@ struct LocalPort {
   // A router port (the job's gateway for reverse NAT) forwards traffic of any source IP;
   // a VM port may only send as its own IP.
   bool any_source_ip = false;
+  // The job's DHCP server (dnsmasq_jail.hpp): it alone gets the VMs' DHCP broadcasts, and it
+  // alone may broadcast DHCP answers to them. It sends as its own MAC and IP like a VM.
+  bool dhcp_server = false;
 };
 
 // A VM of the job on another node.
@@ -59,9 +62,9 @@ struct JobNetwork {
   std::string tunnel_port;        // the node's flow-based GRE port name
   std::vector<LocalPort> local;
   std::vector<RemoteVm> remote;
-  // The router port (any_source_ip) serves DHCP to this node's VMs: a VM's DHCP broadcasts
-  // (from 0.0.0.0, before it has an address) go to it and nowhere else, and its broadcast
-  // replies go to this node's VM ports. The only broadcast the job's network carries.
+  // The dhcp_server port serves DHCP to this node's VMs: a VM's DHCP broadcasts (from
+  // 0.0.0.0, before it has an address) go to it and nowhere else, and its broadcast replies go
+  // to this node's VM ports. The only broadcast the job's network carries.
   bool dhcp = false;
   // An L2 segment: the VMs' IP addresses are theirs to choose, so ports are checked by MAC
   // only, nothing answers ARP, and broadcast and multicast frames go to the segment's other

@@ -27,6 +27,7 @@ std::vector<PortSpec> job_port_specs(const NodePlan& plan) {
   }
   if (const JobNet* l3 = plan.nets.l3_network(); l3 != nullptr && local_vms_on_l3(plan) > 0) {
     specs.push_back({plan.gateway_port, "internal", {}, ids, l3->tap_mtu, format_mac(plan.gateway_mac)});
+    specs.push_back({plan.dns_port, "", {}, ids, std::nullopt, std::nullopt});
   }
   return specs;
 }
@@ -77,7 +78,10 @@ std::vector<JobNetwork> job_networks(const NodePlan& plan, const std::vector<std
     }
     // A node without VMs on this network has nothing to switch for it.
     if (jn.local.empty()) continue;
-    if (net.kind == NetKind::l3) jn.local.push_back({plan.gateway_port, plan.gateway_mac, plan.gateway_ip, true});
+    if (net.kind == NetKind::l3) {
+      jn.local.push_back({plan.gateway_port, plan.gateway_mac, plan.gateway_ip, true});
+      jn.local.push_back({plan.dns_port, plan.dns_mac, plan.dns_ip, false, true});
+    }
     for (const auto& vm : plan.remote) {
       const auto* nic = nic_on(vm, net.index);
       if (nic == nullptr) continue;
@@ -93,12 +97,11 @@ std::vector<JobNetwork> job_networks(const NodePlan& plan, const std::vector<std
   return out;
 }
 
-DnsmasqConfig job_dnsmasq(const NodePlan& plan, const std::filesystem::path& pid_file) {
+DnsmasqConfig job_dnsmasq(const NodePlan& plan) {
   const JobNet* l3 = plan.nets.l3_network();
   if (l3 == nullptr) throw Error("job_dnsmasq: the job has no L3 network", ErrorKind::internal);
   DnsmasqConfig cfg;
-  cfg.pid_file = pid_file;
-  cfg.interface = plan.gateway_port;
+  cfg.server_ip = plan.dns_ip;
   cfg.gateway_ip = plan.gateway_ip;
   cfg.subnet = plan.subnet;
   cfg.mtu = l3->tap_mtu;

@@ -34,6 +34,7 @@ nlohmann::json to_json(const JobState& s) {
   if (s.gateway) {
     j["gateway"] = {{"port", s.gateway->port}, {"address", fmt::format("{}/{}", format_ipv4(s.gateway->ip), s.gateway->prefix)}};
   }
+  if (s.dns) j["dns"] = {{"server", format_ipv4(s.dns->server)}, {"upstream", format_ipv4(s.dns->upstream)}};
   if (!s.bridged.empty()) {
     nlohmann::json bridged = nlohmann::json::array();
     for (const auto& b : s.bridged) {
@@ -112,6 +113,12 @@ JobState parse_job_state(std::string_view text, std::string_view source) {
       gw.prefix = net.prefix;
       if (gw.prefix == 0) throw Error("gateway prefix /0");
       s.gateway = gw;
+    }
+    if (j.contains("dns")) {
+      const auto ip = [&](const char* key) {
+        return Ipv4Cidr::parse(j.at("dns").at(key).get<std::string>() + "/32").address;
+      };
+      s.dns = DnsUpstream{s.job_id, ip("server"), ip("upstream")};
     }
     if (j.contains("bridged")) {
       for (const auto& b : j.at("bridged")) {

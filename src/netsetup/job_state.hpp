@@ -39,6 +39,9 @@ struct JobState {
     unsigned prefix = 0;
   };
   std::optional<Gateway> gateway;
+  // Its DHCP/DNS server's upstream, when the network names a dns-server and the node forwards
+  // ("dns": {"server", "upstream"}; DnsUpstream::job_id is job_id).
+  std::optional<DnsUpstream> dns;
 };
 nlohmann::json to_json(const JobState& s);
 // Throws Error(config) naming `source` when the text is not a valid state.

@@ -72,6 +72,8 @@ std::string nat_table_batch(NodeTable t) {
   });
   std::sort(t.outbound.begin(), t.outbound.end(),
             [](const OutboundRule& a, const OutboundRule& b) { return a.job_id < b.job_id; });
+  std::sort(t.dns.begin(), t.dns.end(),
+            [](const DnsUpstream& a, const DnsUpstream& b) { return a.job_id < b.job_id; });
   std::sort(t.owners.begin(), t.owners.end(),
             [](const GatewayOwner& a, const GatewayOwner& b) { return std::tie(a.job_id, a.uid) < std::tie(b.job_id, b.uid); });
   t.node_networks = without_overlaps(std::move(t.node_networks));
@@ -147,7 +149,7 @@ std::string nat_table_batch(NodeTable t) {
   // Outbound: masqueraded behind the node's address from unprivileged ports only (tcp and udp
   // to 1024-65535; nf_nat would otherwise keep a port below 1024 in that range), never
   // towards a slurm-vm interface; what may leave is the forward chain's to say.
-  std::string masquerade, out_fwd, back_fwd;
+  std::string masquerade, dns_fwd, out_fwd, back_fwd;
   for (const auto& o : t.outbound) {
     const std::string gw_port = fmt::format("{}{:x}", kGatewayPortPrefix, o.job_id);
     const std::string from = fmt::format("iifname \"{}\" ip saddr {}", gw_port, o.subnet.to_string());
@@ -167,29 +169,35 @@ std::string nat_table_batch(NodeTable t) {
     }
     back_fwd += fmt::format("    oifname \"{}\" ct state established,related accept {}\n", gw_port, tag);
   }
+  for (const auto& d : t.dns) {
+    const std::string gw_port = fmt::format("{}{:x}", kGatewayPortPrefix, d.job_id);
+    const std::string tag = fmt::format("comment \"job {} dns\"", d.job_id);
+    const std::string flow = fmt::format("ip saddr {} ip daddr {} meta l4proto {{ tcp, udp }} th dport 53",
+                                         format_ipv4(d.server), format_ipv4(d.upstream));
+    masquerade += fmt::format("    {} masquerade to :1024-65535 {}\n", flow, tag);
+    // Before the outbound rules: the site's DNS server is often on a node network they deny.
+    dns_fwd += fmt::format("    iifname \"{}\" {} accept {}\n", gw_port, flow, tag);
+    back_fwd += fmt::format("    oifname \"{}\" ct state established,related accept {}\n", gw_port, tag);
+  }
   if (!masquerade.empty()) {
     out += "  chain postrouting {\n    type nat hook postrouting priority 100; policy accept;\n";
     out += masquerade;
     out += "  }\n";
   }
   // The gateways exist for the DNAT'ed connections only: a VM may not reach the node's own
-  // services (input) nor be routed anywhere else (forward), and nothing but a DNAT'ed
-  // connection is routed to it. A TAP brings nothing at all: with the userspace datapath the
-  // kernel sees the VM's frames on it too (tap.cpp, keep_host_stack_off).
+  // services (input; its DHCP and DNS server is in a jail of its own, dnsmasq_jail.hpp) nor be
+  // routed anywhere else (forward), and nothing but a DNAT'ed connection is routed to it. A TAP
+  // brings nothing at all: with the userspace datapath the kernel sees the VM's frames on it
+  // too (tap.cpp, keep_host_stack_off).
   out += "  chain input {\n    type filter hook input priority 0; policy accept;\n";
   out += fmt::format("    iifname {} ct state established,related accept\n", gw);
-  // The job's dnsmasq on its gateway (dnsmasq.hpp): DHCP (it binds to the device, so only
-  // the instance of the job whose gateway this is answers) and DNS, only to the address of
-  // the very gateway the query came in by (fib: not another job's gateway address).
-  out += fmt::format("    iifname {} udp dport 67 accept\n", gw);
-  out += fmt::format("    iifname {} fib daddr . iif type local udp dport 53 accept\n", gw);
-  out += fmt::format("    iifname {} fib daddr . iif type local tcp dport 53 accept\n", gw);
   out += fmt::format("    iifname {} drop\n", any_vm);
   out += "  }\n";
   out += "  chain forward {\n    type filter hook forward priority 0; policy accept;\n";
   out += fmt::format("    iifname {} {} drop\n", any_vm, kTunnelProtocols);
   out += fmt::format("    iifname {} {} drop\n", any_vm, kTunnelUdpPorts);
   out += fmt::format("    iifname {} ct status dnat accept\n", gw);
+  out += dns_fwd;
   out += out_fwd;
   out += fmt::format("    iifname {} drop\n", any_vm);
   out += fmt::format("    oifname {} ct status dnat accept\n", gw);
@@ -204,7 +212,6 @@ std::string nat_table_batch(NodeTable t) {
   // another user reuses after the owner's socket closed) must pass the owner check itself.
   out += fmt::format("    oifname {} ct state established,related ct direction reply accept\n", any_vm);
   out += fmt::format("    oifname {} ct status dnat accept\n", gw);
-  out += fmt::format("    oifname {} udp sport 67 accept\n", gw);  // the job's dnsmasq: DHCP replies
   for (const auto& o : t.owners) {
     const std::string who = o.uid == 0 ? "0" : fmt::format("{{ 0, {} }}", o.uid);
     out += fmt::format("    oifname \"{}{:x}\" meta skuid {} accept comment \"job {} owner\"\n", kGatewayPortPrefix,
@@ -226,7 +233,7 @@ void apply_nat_batch(const NftProgram& nft, const std::string& batch) {
                [&] { run_checked(cmd); });
 }
 
-std::set<std::uint16_t> parse_listening_ports(std::string_view text) {
+std::set<std::uint16_t> parse_listening_ports(std::string_view text, std::string_view wanted_state) {
   // "  0: 0100007F:0016 00000000:0000 0A ..." (tcp6: 32 hex digits before the colon).
   std::set<std::uint16_t> ports;
   auto next_field = [](std::string_view& line) {
@@ -246,7 +253,7 @@ std::set<std::uint16_t> parse_listening_ports(std::string_view text) {
     const auto local = next_field(line);
     next_field(line);  // remote address
     const auto state = next_field(line);
-    if (slot.empty() || slot.back() != ':' || state != "0A") continue;
+    if (slot.empty() || slot.back() != ':' || state != wanted_state) continue;
     const auto colon = local.rfind(':');
     if (colon == std::string_view::npos || local.size() - colon - 1 != 4) continue;
     unsigned port = 0;

@@ -24,6 +24,9 @@ inline constexpr const char* kNatTable = "slurm_vm";
 // Job gateway ports (OVS internal ports carrying the job subnet's gateway address) are named
 // kGatewayPortPrefix + the job id in hex; the filter rules match them by this prefix.
 inline constexpr const char* kGatewayPortPrefix = "svmgw";
+// The host end of the veth that leads to a job's DHCP and DNS server (dnsmasq_jail.hpp):
+// kDnsPortPrefix + the job id in hex. An OVS port; nothing of it reaches the node.
+inline constexpr const char* kDnsPortPrefix = "svmdh";
 // Every kernel interface slurm-vm makes on a node starts with this: the VMs' TAPs
 // (svm<job>.<rank>, job_names.hpp) and the gateways. The prefix is reserved on VM nodes: the
 // filter drops what such an interface brings to the node, except on a gateway what belongs to
@@ -81,12 +84,22 @@ struct BridgedPort {
   bool tagged = false;
 };
 
+// A job's DHCP/DNS server (dnsmasq_jail.hpp) forwards the names it does not know to the
+// site's `dns-server` (networks.yaml): from its own address to that one, DNS only, masqueraded
+// like outbound traffic, whatever the job's allow-outbound says.
+struct DnsUpstream {
+  std::uint32_t job_id = 0;
+  std::uint32_t server = 0;    // the jail's address (no VM can send as it: the flows check)
+  std::uint32_t upstream = 0;  // the site's dns-server
+};
+
 // Everything the node's table holds.
 struct NodeTable {
   std::vector<NatRule> reverse_nat;
   std::size_t vm_jobs = 0;  // jobs with VMs on the node; 0: the table is deleted
   std::vector<OutboundRule> outbound;
   std::vector<GatewayOwner> owners;
+  std::vector<DnsUpstream> dns;
   // The node's own addresses and the networks it is on (its underlay, its controller's network
   // when it is on one): no VM reaches them, unless an allow-outbound entry names them.
   std::vector<Ipv4Cidr> node_networks;
@@ -102,8 +115,8 @@ struct NodeTable {
 // type local`, so only connections to the node's own addresses are redirected, and `comment
 // "job N vmR"`), the outbound masquerade, and input, forward and output filter chains that
 // keep the VMs off the node's own stack and the node's users off the VMs: their interfaces
-// (kVmInterfacePrefix) bring nothing to the node and are routed nowhere but where a job's
-// outbound rule says, no tunnel protocol leaves a gateway, and only a job's owner and root open
+// (kVmInterfacePrefix) bring the node nothing but replies to its own connections and are
+// routed nowhere but where a job's outbound rule (or its DNS server's upstream) says, no tunnel protocol leaves a gateway, and only a job's owner and root open
 // connections to its VMs from the node (reverse NAT stays open to all). With no VM job left
 // the table simply disappears. A second table, `bridge slurm_vm`, replaced in the same batch,
 // holds what bridged NICs may send: their own MAC only (Ethernet and ARP source), no DHCP or
@@ -122,9 +135,14 @@ struct NftProgram {
 // nft's stderr when it fails; the kernel then applied nothing.
 void apply_nat_batch(const NftProgram& nft, const std::string& batch);
 
-// Local TCP ports in state LISTEN (0A) in the text of /proc/net/tcp or /proc/net/tcp6.
-// Lines that do not parse are skipped (the header, a future column layout).
-std::set<std::uint16_t> parse_listening_ports(std::string_view proc_net_tcp);
+// The "st" column of /proc/net/{tcp,udp}: a listening TCP socket, a bound UDP one.
+inline constexpr std::string_view kTcpListen = "0A";
+inline constexpr std::string_view kUdpBound = "07";
+
+// Local ports of the sockets in `state` in the text of /proc/net/tcp, tcp6, udp or udp6: by
+// default listening TCP ports. Lines that do not parse are skipped (the header, a future
+// column layout).
+std::set<std::uint16_t> parse_listening_ports(std::string_view proc_net_tcp, std::string_view state = kTcpListen);
 
 // The `count` lowest ports of [min_port, max_port] not in `used`, in increasing order. Throws
 // Error(config) saying how many were free when the range holds fewer than `count`.

@@ -22,6 +22,7 @@
 #include "log.hpp"
 #include "netsetup/bridge_port.hpp"
 #include "netsetup/dnsmasq.hpp"
+#include "netsetup/dnsmasq_jail.hpp"
 #include "netsetup/host_routes.hpp"
 #include "netsetup/link_group.hpp"
 #include "netsetup/ovsdb.hpp"
@@ -225,6 +226,7 @@ NodeTable node_table(const NodePaths& paths, std::uint32_t exclude, const std::v
     if (s.network_id != 0) ++t.vm_jobs;  // 0: the job has no VM on this node
     if (s.outbound) t.outbound.push_back(*s.outbound);
     if (s.owner) t.owners.push_back({s.job_id, *s.owner});
+    if (s.dns) t.dns.push_back(*s.dns);
     t.bridged.insert(t.bridged.end(), s.bridged.begin(), s.bridged.end());
   }
   // A record that does not parse would take its job's filters out of the table while its VMs
@@ -438,13 +440,20 @@ UndoHandlers undo_handlers(const NodePaths& paths, std::uint32_t job_id) {
     }
     delete_link_group(group);
   };
-  h[ops::dhcp_start] = [paths](const nlohmann::json& a) {
-    // The ledger is root's own file; still, only a pid file of ours is ever acted on.
-    const fs::path pid_file = a.at("pid_file").get<std::string>();
-    if (pid_file.parent_path() != paths.dnsmasq_dir()) {
-      throw Error("dhcp.start: pid file outside " + paths.dnsmasq_dir().string(), ErrorKind::internal);
+  // The ledger is root's own file; still, only files of ours are ever acted on.
+  const auto dnsmasq_file = [paths](const nlohmann::json& a, const char* key) {
+    const fs::path file = a.at(key).get<std::string>();
+    if (file.parent_path() != paths.dnsmasq_dir()) {
+      throw Error(fmt::format("{}: {} outside {}", a.value("op", "?"), key, paths.dnsmasq_dir().string()),
+                  ErrorKind::internal);
     }
-    stop_dnsmasq(pid_file);
+    return file;
+  };
+  h[ops::dhcp_start] = [dnsmasq_file](const nlohmann::json& a) { stop_legacy_dnsmasq(dnsmasq_file(a, "pid_file")); };
+  h[ops::dhcp_jail] = [dnsmasq_file](const nlohmann::json& a) {
+    const auto port = a.at("port").get<std::string>();
+    if (!port.starts_with(kDnsPortPrefix)) throw Error("dhcp.jail: not a DNS port: " + port, ErrorKind::internal);
+    stop_jailed_dnsmasq(dnsmasq_file(a, "pid_file"), dnsmasq_file(a, "log_file"), port);
   };
   h[ops::nat_sync] = [paths](const nlohmann::json& a) {
     const auto job = a.at("job").get<std::uint32_t>();

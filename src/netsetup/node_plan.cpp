@@ -181,6 +181,8 @@ std::string gateway_port_name(std::uint32_t job_id) {
   return fmt::format("{}{:x}", kGatewayPortPrefix, job_id);
 }
 
+std::string dns_port_name(std::uint32_t job_id) { return fmt::format("{}{:x}", kDnsPortPrefix, job_id); }
+
 NodePlan plan_node(const JobInputs& in, const AddressPlan& plan, JobNetworks nets) {
   NodePlan p;
   if (nets.nics_of_rank.size() != in.vm_count) {
@@ -243,6 +245,9 @@ NodePlan plan_node(const JobInputs& in, const AddressPlan& plan, JobNetworks net
     p.gateway_mac = nic_mac(first.mac, p.nets.l3.value_or(0));
     p.gateway_mac[4] = static_cast<std::uint8_t>(p.gateway_mac[4] | 0x0f);
     p.gateway_mac[5] = 0xff;
+    p.dns_ip = first.dns;
+    p.dns_mac = p.gateway_mac;
+    p.dns_mac[5] = 0xfe;
   } catch (const JobError&) {
     throw;
   } catch (const Error& e) {
@@ -251,6 +256,7 @@ NodePlan plan_node(const JobInputs& in, const AddressPlan& plan, JobNetworks net
     throw je;
   }
   p.gateway_port = gateway_port_name(in.job_id);
+  p.dns_port = dns_port_name(in.job_id);
   return p;
 }
 

@@ -43,7 +43,8 @@ inline constexpr const char* tap_bridge = "tap.bridge";  // a bridged NIC's TAP 
 inline constexpr const char* taps_group = "taps.group";  // undone before the tap.create entries
 inline constexpr const char* ovs_ports = "ovs.ports";
 inline constexpr const char* gateway_address = "gateway.address";
-inline constexpr const char* dhcp_start = "dhcp.start";
+inline constexpr const char* dhcp_start = "dhcp.start";  // ledgers from before the jail only
+inline constexpr const char* dhcp_jail = "dhcp.jail";
 inline constexpr const char* job_flows = "flows.job";
 inline constexpr const char* job_state = "state.write";
 inline constexpr const char* job_dir = "jobdir.write";
@@ -115,8 +116,13 @@ struct NodePlan {
   std::vector<PlannedVm> all;     // every VM, by rank (vms.json "hosts")
   // The job's L3 network on this node (nets.l3 set): its gateway and subnet.
   std::string gateway_port;       // svmgw<hex job id>: OVS internal port carrying the gateway
-  MacAddress gateway_mac{};       // MAC prefix, network id, 0xfff (never a VM's: ranks < 4093)
+  MacAddress gateway_mac{};       // MAC prefix, network id, 0xfff (never a VM's: ranks < 4092)
   std::uint32_t gateway_ip = 0;
+  // The job's DHCP and DNS server on this node (dnsmasq_jail.hpp): the host end of its veth,
+  // svmdh<hex job id>, an OVS port like the TAPs; the MAC (0xffe) and address of its other end.
+  std::string dns_port;
+  MacAddress dns_mac{};
+  std::uint32_t dns_ip = 0;
   unsigned prefix = 0;
   Ipv4Cidr subnet;                // the job's subnet (AddressPlan::job_subnet)
 };
@@ -130,6 +136,8 @@ JobNetworks single_l3_network(std::uint32_t vm_count);
 
 // svmgw<hex job id>, at most 13 characters.
 std::string gateway_port_name(std::uint32_t job_id);
+// svmdh<hex job id>, at most 13 characters.
+std::string dns_port_name(std::uint32_t job_id);
 
 // vms.json for vm-launch (docs/prolog-epilog.md, "Outputs"): {"network_id", "vms": {"<rank>":
 // {resource_set, nics: [{network, kind, tap, mac, mtu[, ip, prefix, gateway]}][, ssh_port]}}

@@ -51,6 +51,13 @@ void RtnlMessage::put(std::uint16_t attr, const void* data, std::size_t len) {
   set_length(buf_);
 }
 
+void RtnlMessage::put_header(const void* data, std::size_t len) {
+  const std::size_t at = buf_.size();
+  buf_.resize(at + align4(len));
+  std::memcpy(buf_.data() + at, data, len);
+  set_length(buf_);
+}
+
 std::size_t RtnlMessage::begin_nest(std::uint16_t attr) {
   const std::size_t at = buf_.size();
   put(static_cast<std::uint16_t>(attr | NLA_F_NESTED), nullptr, 0);

@@ -21,6 +21,9 @@ class RtnlMessage {
   void put(std::uint16_t attr, const T& value) {
     put(attr, &value, sizeof value);
   }
+  // Raw bytes, padded to 4: the fixed header some nested attributes start with (a veth
+  // peer's ifinfomsg, VETH_INFO_PEER).
+  void put_header(const void* data, std::size_t len);
   // A nested attribute: put() its members between begin_nest() and end_nest().
   std::size_t begin_nest(std::uint16_t attr);
   void end_nest(std::size_t token);

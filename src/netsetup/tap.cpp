@@ -39,7 +39,10 @@ UniqueFd control_socket() {
   return fd;
 }
 
+}  // namespace
+
 void set_mtu_and_up(std::string_view name, unsigned mtu) {
+  validate_ifname(name);
   UniqueFd sock = control_socket();
   ifreq ifr = make_ifreq(name);
   ifr.ifr_mtu = static_cast<int>(mtu);
@@ -54,7 +57,20 @@ void set_mtu_and_up(std::string_view name, unsigned mtu) {
   }
 }
 
-}  // namespace
+void keep_host_stack_off(const std::string& name) {
+  validate_ifname(name);
+  const auto write_setting = [&](const std::string& file, const char* value) {
+    UniqueFd fd(::open(file.c_str(), O_WRONLY | O_CLOEXEC));
+    // No IPv6 in this kernel: nothing to turn off.
+    if (!fd && errno == ENOENT && file.starts_with("/proc/sys/net/ipv6/")) return;
+    if (!fd) throw Error::from_errno("opening " + file, errno);
+    const std::size_t len = std::strlen(value);
+    if (::write(fd.get(), value, len) != static_cast<ssize_t>(len)) throw Error::from_errno("writing " + file, errno);
+  };
+  write_setting("/proc/sys/net/ipv6/conf/" + name + "/disable_ipv6", "1");
+  // 8: "do not reply for all local addresses" (Documentation/networking/ip-sysctl.rst).
+  write_setting("/proc/sys/net/ipv4/conf/" + name + "/arp_ignore", "8");
+}
 
 void validate_ifname(std::string_view name) {
   auto bad = [&](std::string_view why) {
@@ -76,28 +92,6 @@ bool interface_exists(std::string_view name) {
 }
 
 namespace {
-
-// The node's own IP stack must not talk to the VM through its TAP. With the userspace datapath
-// (OVS reads the TAP through AF_PACKET) the kernel also receives every frame the VM sends, and
-// by default it would answer the VM's ARP for the gateway address (weak host model: the
-// address sits on the gateway port) with the TAP's MAC; the VM would then reach the node's
-// services, and be routed anywhere, around OVS and its flows. Before the device goes up (the
-// IPv6 link-local address and router solicitations come with IFF_UP): no IPv6 on the TAP, no
-// ARP answers on it. The settings go with the device. The nftables filter drops what still
-// arrives (nat.hpp, kVmInterfacePrefix).
-void keep_host_stack_off(const std::string& name) {
-  const auto write_setting = [&](const std::string& file, const char* value) {
-    UniqueFd fd(::open(file.c_str(), O_WRONLY | O_CLOEXEC));
-    // No IPv6 in this kernel: nothing to turn off.
-    if (!fd && errno == ENOENT && file.starts_with("/proc/sys/net/ipv6/")) return;
-    if (!fd) throw Error::from_errno("opening " + file, errno);
-    const std::size_t len = std::strlen(value);
-    if (::write(fd.get(), value, len) != static_cast<ssize_t>(len)) throw Error::from_errno("writing " + file, errno);
-  };
-  write_setting("/proc/sys/net/ipv6/conf/" + name + "/disable_ipv6", "1");
-  // 8: "do not reply for all local addresses" (Documentation/networking/ip-sysctl.rst).
-  write_setting("/proc/sys/net/ipv4/conf/" + name + "/arp_ignore", "8");
-}
 
 }  // namespace
 

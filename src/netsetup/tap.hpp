@@ -42,4 +42,17 @@ bool delete_tap(std::string_view name);
 // True when a network device of that name exists in the calling thread's namespace.
 bool interface_exists(std::string_view name);
 
+// Sets the device's MTU and brings it up.
+void set_mtu_and_up(std::string_view name, unsigned mtu);
+
+// The node's own IP stack must not talk to a VM (or a job's DHCP server) through the device
+// that leads to it. With the userspace datapath (OVS reads the TAP through AF_PACKET) the
+// kernel also receives every frame the VM sends, and by default it would answer the VM's ARP
+// for the gateway address (weak host model: the address sits on the gateway port) with the
+// TAP's MAC; the VM would then reach the node's services, and be routed anywhere, around OVS
+// and its flows. Call it before the device goes up (the IPv6 link-local address and router
+// solicitations come with IFF_UP): no IPv6 on it, no ARP answers on it. The settings go with
+// the device. The nftables filter drops what still arrives (nat.hpp, kVmInterfacePrefix).
+void keep_host_stack_off(const std::string& name);
+
 }  // namespace slurmvm::netsetup

@@ -31,12 +31,14 @@
 
 #include "addressing.hpp"
 #include "config/config.hpp"
+#include "config/net_addresses.hpp"
 #include "error.hpp"
 #include "config/identity.hpp"
 #include "log.hpp"
 #include "main_guard.hpp"
 #include "cluster_def.hpp"
 #include "netsetup/bridge_port.hpp"
+#include "netsetup/dnsmasq_jail.hpp"
 #include "netsetup/flows.hpp"
 #include "netsetup/host_routes.hpp"
 #include "netsetup/job_changes.hpp"
@@ -64,6 +66,7 @@ constexpr int kExitRollbackFailed = 2;
 constexpr auto kNodeLockTimeout = 60s;
 constexpr auto kResolveTimeout = 10s;
 constexpr auto kOvsTimeout = 10s;
+constexpr auto kDnsmasqTimeout = 10s;
 // ovs-vswitchd's userspace datapath needs about 1 s per 64 ports added or removed
 // (bench/node-setup): every OVS deadline grows by this much per port of the job on the node.
 constexpr auto kOvsTimeoutPerPort = 100ms;
@@ -196,7 +199,8 @@ class Prolog {
     //     job's fault, not a node drain after overrun deadlines.
     if (const auto ports = job_port_specs(plan).size();
         ports > static_cast<std::size_t>(site.ovs.max_ports_per_node)) {
-      throw JobError(fmt::format("the job puts {} VM NICs and gateways on node {} ({} VMs there); the site allows "
+      throw JobError(fmt::format("the job puts {} OVS ports (its VMs' NICs, its gateway and DHCP server) on node {} "
+                                 "({} VMs there); the site allows "
                                  "{} per node (slurm-vm.yaml ovs.max-ports-per-node): use fewer VMs per node "
                                  "(more CPUs per VM, or more nodes)",
                                  ports, in_.node, plan.local.size(), site.ovs.max_ports_per_node),
@@ -269,7 +273,15 @@ class Prolog {
     if (l3 != nullptr && l3_vms > 0) {
       state.owner = in_.uid;
       // No forwarding, no outbound: a site that manages forwarding itself and left it off.
-      if (forwarding_available(*l3, paths_.ip_forward_sysctl)) state.outbound = plan.nets.outbound_rule(in_.job_id, plan.subnet);
+      if (forwarding_available(*l3, paths_.ip_forward_sysctl)) {
+        state.outbound = plan.nets.outbound_rule(in_.job_id, plan.subnet);
+        // Its DHCP/DNS server reaches the site's dns-server through the gateway.
+        if (l3->dns_server) {
+          const auto upstream = config::parse_ipv4(*l3->dns_server);
+          if (!upstream) throw Error("dns-server is not an IPv4 address: " + *l3->dns_server, ErrorKind::config);
+          state.dns = DnsUpstream{in_.job_id, plan.dns_ip, *upstream};
+        }
+      }
     }
     if (l3 != nullptr && l3->reverse_nat && l3_vms > 0) {
       auto used = listening_ports();
@@ -326,13 +338,13 @@ class Prolog {
 
     // 12. IPv4 forwarding, for the gateways' reverse NAT and outbound connections, unless the
     //     site manages it (manage-ip-forward: false).
-    if (gateway && (l3->reverse_nat || l3->outbound != config::AllowOutbound::none)) {
+    if (gateway && (l3->reverse_nat || l3->outbound != config::AllowOutbound::none || l3->dns_server)) {
       if (l3->manage_ip_forward) {
         ledger.record({{"op", ops::ip_forward}, {"job", job}});
         enable_ip_forward(paths_);
       } else if (!forwarding_available(*l3, paths_.ip_forward_sysctl)) {
         log_warning("job {}: IPv4 forwarding is off on {} and network {} says manage-ip-forward: false: "
-                    "its VMs get no reverse NAT (vm ssh) and no outbound connections",
+                    "its VMs get no reverse NAT (vm ssh), no outbound connections and no names from its dns-server",
                     job, in_.node, l3->name);
       }
     }
@@ -361,6 +373,20 @@ class Prolog {
       ledger.record({{"op", ops::taps_group}, {"job", job}, {"group", link_group}});
     }
 
+    // 13b. The job's DHCP and DNS server, jailed in namespaces of its own behind a veth whose
+    //      near end joins the bridge with the TAPs (dnsmasq_jail.hpp).
+    if (gateway) {
+      ensure_private_dir(paths_.dnsmasq_dir(), 0700);
+      DnsmasqConfig cfg = job_dnsmasq(plan);
+      cfg.program = paths_.dnsmasq;
+      DnsmasqJail jail{plan.dns_port, plan.dns_mac, plan.dns_ip, plan.prefix, plan.gateway_ip, l3->tap_mtu,
+                       link_group, paths_.dnsmasq_dir() / fmt::format("{}.pid", job),
+                       paths_.dnsmasq_dir() / fmt::format("{}.log", job)};
+      ledger.record({{"op", ops::dhcp_jail}, {"job", job}, {"pid_file", jail.pid_file.string()},
+                     {"log_file", jail.log_file.string()}, {"port", jail.port}});
+      start_jailed_dnsmasq(cfg, jail, kDnsmasqTimeout);
+    }
+
     if (!specs.empty()) {
       // 14. The TAPs and the job's gateway port on the bridge, in one transaction.
       Vswitch vs(*client, ovs_deadline);
@@ -376,13 +402,6 @@ class Prolog {
       ledger.record({{"op", ops::gateway_address}, {"job", job}, {"name", plan.gateway_port},
                      {"address", fmt::format("{}/{}", format_ipv4(plan.gateway_ip), plan.prefix)}});
       set_interface_ipv4(plan.gateway_port, plan.gateway_ip, plan.prefix);
-
-      // 15b. The job's DHCP and DNS server on this node, on the gateway port.
-      ensure_private_dir(paths_.dnsmasq_dir(), 0700);
-      auto cfg = job_dnsmasq(plan, paths_.dnsmasq_dir() / fmt::format("{}.pid", job));
-      cfg.program = paths_.dnsmasq;
-      ledger.record({{"op", ops::dhcp_start}, {"job", job}, {"pid_file", cfg.pid_file.string()}});
-      start_dnsmasq(cfg);
     }
 
     // 16. The job's flows under its cookie, every tunnelled network in one bundle.

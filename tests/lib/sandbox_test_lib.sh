@@ -48,7 +48,7 @@ expect_rc() { # DESCRIPTION WANT
   if [[ $RC == "$2" ]]; then pass "$1"; else fail "$1: exit code $RC, expected $2; output:"; echo "$OUT" | tail -n 25; fi
 }
 expect_out() { # DESCRIPTION PATTERN (grep -E)
-  if grep -qE -- "$2" <<<"$OUT"; then pass "$1"; else fail "$1: no /$2/ in the output"; fi
+  if grep -qE -- "$2" <<<"$OUT"; then pass "$1"; else fail "$1: no /$2/ in the output:"; echo "$OUT" | tail -n 25 | cat -A | cut -c1-200; fi
 }
 # wait_for DESCRIPTION SECONDS CMD...: polls CMD every 0.25 s until it succeeds.
 wait_for() {
@@ -59,16 +59,17 @@ wait_for() {
 }
 no_jobs_left() { [[ -z $("$SANDBOX" run -- squeue -h 2>/dev/null) ]]; }
 
-# Nothing of any job may remain on a node (node1..node$SANDBOX_NODES, default 2): TAPs, OVS ports, job flows, NAT, ledgers, dnsmasq
-# (in the node's own network namespace: other tests may run theirs meanwhile; a stopped one may
-# linger as a zombie until PID 1 reaps it), QEMU.
+# Nothing of any job may remain on a node (node1..node$SANDBOX_NODES, default 2): TAPs, DHCP
+# veths, OVS ports, job flows, NAT, ledgers, dnsmasq (the node's own: started in its mount
+# namespace, jailed in a network namespace of its own; other tests may run theirs meanwhile; a
+# stopped one may linger as a zombie until PID 1 reaps it), QEMU.
 check_nodes_clean() {
   local k out
   # The epilog runs after the allocation ends (job state CG): wait until Slurm has no job left.
   wait_for "$1: every job ended" 60 no_jobs_left
   for ((k = 1; k <= ${SANDBOX_NODES:-2}; k++)); do
     out=$("$SANDBOX" run --node "node$k" -- sh -c '
-      ip -o link show 2>/dev/null | grep -o " svm[0-9a-f]*[.][0-9a-f]*\| svmgw[0-9a-f]*" ;
+      ip -o link show 2>/dev/null | grep -o " svm[0-9a-f]*[.][0-9a-f]*\| svmgw[0-9a-f]*\| svmdh[0-9a-f]*" ;
       ovs-vsctl list-ports br-int | grep -v "^svm-gre$" ;
       ovs-ofctl dump-flows br-int | grep -o "cookie=0x5356[0-9a-f]*" | grep -v "cookie=0x5356000000000000$" ;
       nft list table ip slurm_vm 2>/dev/null | grep dnat ;
@@ -76,9 +77,9 @@ check_nodes_clean() {
       ls /run/slurm-vm/jobs 2>/dev/null ;
       ls /run/slurm-vm/state 2>/dev/null | grep -v "^ip_forward.saved$" ;
       ls /run/slurm-vm/dnsmasq 2>/dev/null ;
-      self=$(readlink /proc/self/ns/net) ;
+      self=$(readlink /proc/self/ns/mnt) ;
       for p in $(pgrep -x dnsmasq) ; do
-        [ "$(readlink /proc/$p/ns/net 2>/dev/null)" = "$self" ] && ! grep -q "^State:.*Z" /proc/$p/status 2>/dev/null &&
+        [ "$(readlink /proc/$p/ns/mnt 2>/dev/null)" = "$self" ] && ! grep -q "^State:.*Z" /proc/$p/status 2>/dev/null &&
           echo "dnsmasq $p" ;
       done ;
       true' 2>&1)

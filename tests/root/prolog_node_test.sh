@@ -50,7 +50,8 @@ node_ns_start
 nothing_left_of() {  # nothing_left_of JOB JOBHEX COOKIE
   local job=$1 hex=$2 cookie=$3
   check "job $job: no TAP left" bash -c "! ip netns exec $NS ip -o link show | grep -q 'svm$hex\\.'"
-  check "job $job: no port left on br-int" bash -c "! ovs-vsctl --db=unix:$OVS/db.sock list-ports br-int 2>/dev/null | grep -q -e 'svm$hex\\.' -e svmgw$hex"
+  check "job $job: no port left on br-int" bash -c "! ovs-vsctl --db=unix:$OVS/db.sock list-ports br-int 2>/dev/null | grep -q -e 'svm$hex\\.' -e svmgw$hex -e svmdh$hex"
+  check "job $job: no DNS veth left" bash -c "! ip netns exec $NS ip -o link show | grep -q 'svmdh$hex'"
   check "job $job: no flow left" test "$(flows_of "$cookie")" = 0
   check "job $job: no NAT rule left" bash -c "! ip netns exec $NS nft list ruleset | grep -q 'job $job '"
   check "job $job: no ledger" test ! -e "$RUN/ledger/$job.jsonl"
@@ -73,7 +74,7 @@ for tap in svm$JOBHEX.0 svm$JOBHEX.1; do
 done
 check "no TAP for vm2 (it runs on nodeB)" test ! -e "/proc/$$/root/nonexistent" -a -z "$(nsx ip -o link show svm$JOBHEX.2 2>/dev/null)"
 ports=$(vsctl list-ports br-int | tr '\n' ' ')
-check "br-int ports: $ports" test "$ports" = "svm-gre svm$JOBHEX.0 svm$JOBHEX.1 svmgw$JOBHEX "
+check "br-int ports: $ports" test "$ports" = "svm-gre svm$JOBHEX.0 svm$JOBHEX.1 svmdh$JOBHEX svmgw$JOBHEX "
 check "br-int datapath netdev" test "$(vsctl get bridge br-int datapath_type)" = netdev
 check "flows under the job cookie" test "$(flows_of $COOKIE)" -gt 10
 check "vm2's traffic tunnelled to nodeB (10.99.0.2)" bash -c \
@@ -86,12 +87,43 @@ check "nft: 2 DNAT rules in each of prerouting and output" test "$(grep -c 'dnat
 check "nft: nothing from a VM interface reaches the node" bash -c "grep -q 'iifname \"svm\*\" drop' <<<'$nat'"
 check "nft: ssh ports 60222 and 60223" bash -c "grep -q 'dport 60222 ' <<<'$nat' && grep -q 'dport 60223 ' <<<'$nat'"
 check "vms.json: the job's user's, 0400" test "$(stat -c %U:%a "$RUN/jobs/$JOB/vms.json")" = nobody:400
-dns_pid=$(cat "$RUN/dnsmasq/$JOB.pid" 2>/dev/null)
+dns_pid=$(cut -d' ' -f1 "$RUN/dnsmasq/$JOB.pid" 2>/dev/null)
 check "the job's dnsmasq runs (pid ${dns_pid:-none})" test "$(cat /proc/${dns_pid:-0}/comm 2>/dev/null)" = dnsmasq
+# It is at the subnet's last host address (10.251.91.254 of 10.251.88.0/22), behind the job's
+# flows: the node (root, allowed by the output filter) asks it through the gateway.
 check "it answers vm2.vm.internal (a VM on the other node)" bash -c \
-  "ip netns exec $NS busybox nslookup vm2.vm.internal 10.251.88.1 2>&1 | grep -q 'Address: 10.251.88.4'"
+  "ip netns exec $NS busybox nslookup vm2.vm.internal 10.251.91.254 2>&1 | grep -q 'Address: 10.251.88.4'"
 check "it answers vm0 (short name)" bash -c \
-  "ip netns exec $NS busybox nslookup vm0 10.251.88.1 2>&1 | grep -q 'Address: 10.251.88.2'"
+  "ip netns exec $NS busybox nslookup vm0 10.251.91.254 2>&1 | grep -q 'Address: 10.251.88.2'"
+check "the node's own stack does not answer DNS on the gateway" bash -c \
+  "! ip netns exec $NS busybox nslookup vm0 10.251.88.1 >/dev/null 2>&1"
+# The jail: nobody outside, no capability in the node's user namespace, namespaces of its own.
+check "dnsmasq runs as nobody (65534) outside its jail" bash -c \
+  "grep -q '^Uid:[[:space:]]*65534[[:space:]]65534' /proc/${dns_pid:-0}/status"
+check "its user namespace maps only its root to nobody" bash -c \
+  "test \"\$(awk '{print \$1, \$2, \$3}' /proc/${dns_pid:-0}/uid_map)\" = '0 65534 1'"
+check "its user and network namespaces are not the node's" bash -c \
+  "test \"\$(readlink /proc/${dns_pid:-0}/ns/user)\" != \"\$(readlink /proc/self/ns/user)\" &&
+   test \"\$(readlink /proc/${dns_pid:-0}/ns/net)\" != \"\$(ip netns exec $NS readlink /proc/self/ns/net)\""
+check "its network namespace holds lo and dhcp0 only" bash -c \
+  "test \"\$(nsenter -t ${dns_pid:-0} --net ip -o link show | awk -F': ' '{print \$2}' | cut -d@ -f1 | sort | tr '\n' ' ')\" = 'dhcp0 lo '"
+# As the jail's root (what a compromised dnsmasq is): CAP_NET_ADMIN works inside (the positive
+# control), but cannot move its interface into the node's namespace (that would need the
+# capability in the node's user namespace) nor touch the node's links.
+jail() { nsenter -t "${dns_pid:-0}" --user --net -S 0 -G 0 "$@"; }
+check "jail root: CAP_NET_ADMIN in its own namespace (adds a veth pair there)" \
+  jail ip link add svmjtest type veth peer name svmjtest2
+check "jail root: cannot move dhcp0 into the node's namespace" bash -c \
+  "! nsenter -t ${dns_pid:-0} --user --net -S 0 -G 0 ip link set dhcp0 netns $(cat "$OVS/ovs-vswitchd.pid") 2>/dev/null"
+# The same move by the node's root (its capability is the node's) works: the command could
+# succeed, the jail is what stops it. (The test's own link, deleted right after.)
+check "control: the node's root moves a link out of the jail" bash -c \
+  "nsenter -t ${dns_pid:-0} --net ip link set svmjtest2 netns $(cat "$OVS/ovs-vswitchd.pid") &&
+   ip netns exec $NS ip link delete svmjtest2"
+check "jail root: dhcp0 still there" bash -c \
+  "nsenter -t ${dns_pid:-0} --user --net -S 0 -G 0 ip link show dev dhcp0 >/dev/null"
+check "jail root: the node's links unreachable (no svmdh$JOBHEX in its view)" bash -c \
+  "! nsenter -t ${dns_pid:-0} --user --net -S 0 -G 0 ip link show svmdh$JOBHEX >/dev/null 2>&1"
 check "job dir root's, 0711 (no listing)" test "$(stat -c %U:%a "$RUN/jobs/$JOB")" = root:711
 check "jobs dir root's, 0711 (no listing)" test "$(stat -c %U:%a "$RUN/jobs")" = root:711
 check "nft: the node's users reach VMs only through reverse NAT" bash -c \
@@ -128,9 +160,10 @@ check "nft: 6 rules for both jobs" test "$(nsx nft list table ip slurm_vm | grep
 # --- 4. Epilog of 4242: everything of it gone, 4243 intact; twice is fine.
 check "epilog job $JOB exit 0" helper "$EPILOG" $JOB 2,1 master:1,compute:2
 nothing_left_of $JOB $JOBHEX $COOKIE
-# (A zombie until this machine's PID 1, its parent since it daemonized, reaps it.)
+# (A zombie until this machine's PID 1, its parent once the prolog ended, reaps it.)
 check "job $JOB's dnsmasq stopped" bash -c \
   "{ test ! -e /proc/${dns_pid:-0} || grep -q '^State:.*Z' /proc/${dns_pid:-0}/status; } && test ! -e $RUN/dnsmasq/$JOB.pid"
+check "job $JOB's DNS veth gone" bash -c "! ip netns exec $NS ip link show svmdh$JOBHEX >/dev/null 2>&1"
 check "job 4243 kept its NAT rules" test "$(nsx nft list table ip slurm_vm | grep -c 'job 4243 vm0')" = 2
 check "job 4243 kept its flows" test "$(flows_of 0x5356000000001093)" -gt 0
 check "ip_forward still on (job 4243 needs it)" test "$(nsx cat /proc/sys/net/ipv4/ip_forward)" = 1
@@ -210,7 +243,7 @@ rc=0
 helper "$PROLOG" $JOB 2,1 master:1,compute:2 || rc=$?
 check "too many ports for the node: exit 0 (the job's fault)" test "$rc" = 0
 check "the error says how many and the site's cap" grep -q \
-  "the job puts 3 VM NICs and gateways on node nodeA (2 VMs there); the site allows 2 per node" "$RUN/jobs/$JOB/error"
+  "the job puts 4 OVS ports (its VMs' NICs, its gateway and DHCP server) on node nodeA (2 VMs there); the site allows 2 per node" "$RUN/jobs/$JOB/error"
 unset SYSCONF
 check "epilog exit 0" helper "$EPILOG" $JOB 2,1 master:1,compute:2
 nothing_left_of $JOB $JOBHEX $COOKIE

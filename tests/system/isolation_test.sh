@@ -46,13 +46,22 @@ while read -r name addr; do
 done <"$HOME/$me.others"
 if [ "$me" = A ]; then
   gw=$(vm ssh vm0 ip route | awk '/^default/ { print $3 }')
-  # The other job's dnsmasq (on the same node as our vm0) must not answer us: its gateway is
-  # the first address of its subnet, just below its vm0.
-  ogw=$(awk '$1 == "vm0" { sub(/\.[0-9]+$/, ".1", $2); print $2 }' "$HOME/$me.others")
+  # A job's DHCP/DNS server is the last host address of its subnet (ADDRESS/PREFIX -> it).
+  dns_of() {
+    awk -v a="$1" 'BEGIN { split(a, p, "/"); split(p[1], o, "."); n = ((o[1] * 256 + o[2]) * 256 + o[3]) * 256 + o[4];
+      size = 2 ^ (32 - p[2]); n = n - n % size + size - 2;
+      printf "%d.%d.%d.%d\n", int(n / 16777216), int(n / 65536) % 256, int(n / 256) % 256, n % 256 }'
+  }
+  own=$(vm ssh vm0 ip -4 -o addr show dev eth0 | awk '{ print $4 }')
+  dns=$(dns_of "$own")
+  # The other job's dnsmasq (on the same node as our vm0) must not answer us.
+  odns=$(dns_of "$(awk '$1 == "vm0" { print $2 }' "$HOME/$me.others")/${own#*/}")
   # (busybox nslookup's exit status says nothing useful: look for an answer line.)
   answers() { grep -qE '^Address: [0-9.]+$'; }
-  vm ssh vm0 nslookup vm1 "$gw" 2>/dev/null | answers && result "control: own DNS ok" || result "control: own DNS FAILED"
-  vm ssh vm0 timeout 5 nslookup vm0 "$ogw" 2>/dev/null | answers && result "vm0->$other DNS LEAK" || result "vm0->$other DNS blocked"
+  vm ssh vm0 nslookup vm1 "$dns" 2>/dev/null | answers && result "control: own DNS ok" || result "control: own DNS FAILED"
+  vm ssh vm0 timeout 5 nslookup vm0 "$odns" 2>/dev/null | answers && result "vm0->$other DNS LEAK" || result "vm0->$other DNS blocked"
+  # The node's own stack serves a VM nothing, DNS included (dnsmasq is jailed).
+  vm ssh vm0 timeout 5 nslookup vm1 "$gw" 2>/dev/null | answers && result "vm0->gateway DNS LEAK" || result "vm0->gateway DNS blocked"
   vm ssh vm0 nc -w2 "$gw" "$SLURMD_PORT" </dev/null >/dev/null 2>&1 && result "vm0->gateway:slurmd LEAK" || result "vm0->gateway:slurmd blocked"
   vm ssh vm0 nc -w2 "$NODE1_IP" "$SLURMD_PORT" </dev/null >/dev/null 2>&1 && result "vm0->node1:slurmd LEAK" || result "vm0->node1:slurmd blocked"
   # allow-outbound: none (the shipped configuration): not even the login host.
@@ -105,7 +114,7 @@ n_blocked=$(grep -cE ' (ping|arp|tcp) blocked$' <<<"$results")
 for what in "own IP" "own MAC" "own DNS"; do
   grep -q "control: $what ok$" <<<"$results" && pass "control: $what" || fail "control: $(grep "$what" <<<"$results")"
 done
-for what in "gateway:slurmd" "node1:slurmd" "login:slurmctld outbound" "IP spoof" "MAC spoof" "B DNS"; do
+for what in "gateway:slurmd" "node1:slurmd" "login:slurmctld outbound" "IP spoof" "MAC spoof" "B DNS" "gateway DNS"; do
   grep -q "$what blocked$" <<<"$results" && pass "$what blocked" || fail "$what: $(grep "$what" <<<"$results")"
 done
 grep -q "after the spoofing ok$" <<<"$results" && pass "vm0 reaches vm1 again with its own addresses" || fail "after the spoofing: $(grep 'after the spoofing' <<<"$results")"

@@ -23,18 +23,21 @@ TEST(Addressing, DefaultPlanFirstVm) {
 TEST(Addressing, LastVmOfLastNetwork) {
   const auto plan = AddressPlan::default_plan();
   EXPECT_EQ(plan.max_network_id(), 2047u);
-  EXPECT_EQ(plan.max_rank(), 4092u);
-  const auto a = plan.vm(2047, 4092);
-  EXPECT_EQ(slurmvm::format_mac(a.mac), "52:54:00:7f:ff:fc");
-  EXPECT_EQ(slurmvm::format_ipv4(a.ip), "10.255.255.254");  // .255 is the broadcast
-  EXPECT_EQ(a.hostname, "vm4092");
+  EXPECT_EQ(plan.max_rank(), 4091u);
+  const auto a = plan.vm(2047, 4091);
+  EXPECT_EQ(slurmvm::format_mac(a.mac), "52:54:00:7f:ff:fb");
+  // .254 is the job's DHCP/DNS server, .255 the broadcast.
+  EXPECT_EQ(slurmvm::format_ipv4(a.ip), "10.255.255.253");
+  EXPECT_EQ(slurmvm::format_ipv4(a.dns), "10.255.255.254");
+  EXPECT_EQ(slurmvm::format_ipv4(a.gateway), "10.255.240.1");
+  EXPECT_EQ(a.hostname, "vm4091");
 }
 
 TEST(Addressing, OutOfPlanIsAnError) {
   const auto plan = AddressPlan::default_plan();
   EXPECT_THROW(plan.vm(0, 0), Error);
   EXPECT_THROW(plan.vm(2048, 0), Error);
-  EXPECT_THROW(plan.vm(1, 4093), Error);
+  EXPECT_THROW(plan.vm(1, 4092), Error);
 }
 
 TEST(Addressing, NoCollisionsAcrossJobsSmallPlanExhaustive) {
@@ -48,12 +51,13 @@ TEST(Addressing, NoCollisionsAcrossJobsSmallPlanExhaustive) {
       const auto a = plan.vm(n, r);
       EXPECT_TRUE(ips.insert(a.ip).second) << slurmvm::format_ipv4(a.ip);
       EXPECT_TRUE(macs.insert(slurmvm::format_mac(a.mac)).second);
-      // Inside the subnet, never its network, gateway or broadcast address.
+      // Inside the subnet, never its network, gateway, DHCP/DNS server or broadcast address.
       EXPECT_GT(a.ip, subnet.address + 1);
-      EXPECT_LT(a.ip, subnet.address + subnet.size() - 1);
+      EXPECT_LT(a.ip, subnet.address + subnet.size() - 2);
+      EXPECT_EQ(a.dns, subnet.address + subnet.size() - 2);
     }
   }
-  EXPECT_EQ(ips.size(), 15u * 13u);
+  EXPECT_EQ(ips.size(), 15u * 12u);
 }
 
 TEST(Addressing, NoCollisionsAcrossJobsDefaultPlanSampled) {
@@ -61,7 +65,7 @@ TEST(Addressing, NoCollisionsAcrossJobsDefaultPlanSampled) {
   std::set<std::uint32_t> ips;
   std::set<std::string> macs;
   for (std::uint32_t n : {1u, 2u, 3u, 255u, 256u, 1024u, 2047u}) {
-    for (std::uint32_t r : {0u, 1u, 255u, 256u, 4091u, 4092u}) {
+    for (std::uint32_t r : {0u, 1u, 255u, 256u, 4090u, 4091u}) {
       const auto a = plan.vm(n, r);
       EXPECT_TRUE(ips.insert(a.ip).second);
       EXPECT_TRUE(macs.insert(slurmvm::format_mac(a.mac)).second);

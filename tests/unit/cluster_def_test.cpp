@@ -49,8 +49,8 @@ TEST(ClusterDef, SameTemplateTwiceKeepsOrder) {
 }
 
 TEST(ClusterDef, LargestAllowedCluster) {
-  EXPECT_EQ(ClusterDef::parse("compute:4093").vm_count(), 4093u);
-  EXPECT_EQ(ClusterDef::parse("a:4000,b:93").vm_count(), 4093u);
+  EXPECT_EQ(ClusterDef::parse("compute:4092").vm_count(), 4092u);
+  EXPECT_EQ(ClusterDef::parse("a:4000,b:92").vm_count(), 4092u);
 }
 
 TEST(ClusterDef, GoldenErrors) {
@@ -67,11 +67,11 @@ TEST(ClusterDef, GoldenErrors) {
   EXPECT_EQ(error_of("a:1,"), "invalid cluster definition \"a:1,\" at column 5: empty item" + hint);
   EXPECT_EQ(error_of(":3"), "invalid cluster definition \":3\" at column 1: missing template name" + hint);
   EXPECT_EQ(error_of("tiny:1000000"),
-            "invalid cluster definition \"tiny:1000000\" at column 6: count 1000000 is too large (at most 4093 VMs)" + hint);
+            "invalid cluster definition \"tiny:1000000\" at column 6: count 1000000 is too large (at most 4092 VMs)" + hint);
   EXPECT_EQ(error_of("tiny:99999999999999999999999"),
-            "invalid cluster definition \"tiny:99999999999999999999999\" at column 6: count 99999999999999999999999 is too large (at most 4093 VMs)" + hint);
-  EXPECT_EQ(error_of("a:4000,b:94"),
-            "invalid cluster definition \"a:4000,b:94\" at column 8: the cluster would have 4094 VMs, more than the limit of 4093" + hint);
+            "invalid cluster definition \"tiny:99999999999999999999999\" at column 6: count 99999999999999999999999 is too large (at most 4092 VMs)" + hint);
+  EXPECT_EQ(error_of("a:4000,b:93"),
+            "invalid cluster definition \"a:4000,b:93\" at column 8: the cluster would have 4093 VMs, more than the limit of 4092" + hint);
   EXPECT_EQ(error_of("9lives:2"),
             "invalid cluster definition \"9lives:2\" at column 1: \"9lives\" is not a valid template name (a letter, then letters, digits, '_', '-', '.')" + hint);
   EXPECT_EQ(error_of("a b:2"),

@@ -86,18 +86,27 @@ TEST(NetsetupFlows, EveryJobFlowCarriesTheCookieAndEveryTableEndsInADrop) {
 TEST(NetsetupFlows, DhcpIsTheOnlyBroadcastAndStaysOnTheNode) {
   auto n = small_job();
   n.dhcp = true;
+  // The job's jailed DHCP/DNS server (dnsmasq_jail.hpp): the subnet's last host address.
+  n.local.push_back({"svmdh42", {0x52, 0x54, 0, 0, 0x7f, 0xfe}, 0x0a807ffe, false, true});
   const std::string text = job_flows(n);
   std::size_t broadcasts = 0;
   for (std::size_t p = 0; (p = text.find("255.255.255.255", p)) != std::string::npos; ++p) ++broadcasts;
-  EXPECT_EQ(broadcasts, 1u);  // the VM's DHCP request, to the router port only
+  EXPECT_EQ(broadcasts, 1u);  // the VM's DHCP request, to the DHCP server's port only
   EXPECT_NE(text.find("priority=2500,in_port=svm42-0,dl_src=52:54:00:00:70:00,udp,nw_src=0.0.0.0,"
-                      "nw_dst=255.255.255.255,tp_src=68,tp_dst=67 actions=output:svmgw42\n"),
+                      "nw_dst=255.255.255.255,tp_src=68,tp_dst=67 actions=output:svmdh42\n"),
             std::string::npos)
       << text;
-  EXPECT_NE(text.find("in_port=svmgw42,dl_src=52:54:00:00:7f:ff,dl_dst=ff:ff:ff:ff:ff:ff,udp,tp_src=67,tp_dst=68 "
-                      "actions=output:svm42-0\n"),
+  // Its broadcast answers go to the VMs, never to the gateway (the node's stack).
+  EXPECT_NE(text.find("in_port=svmdh42,dl_src=52:54:00:00:7f:fe,dl_dst=ff:ff:ff:ff:ff:ff,udp,nw_src=10.128.127.254,"
+                      "tp_src=67,tp_dst=68 actions=output:svm42-0\n"),
             std::string::npos)
       << text;
+  // Otherwise it is held to its own MAC and address like a VM, and is reached by ARP like one.
+  EXPECT_NE(text.find("in_port=svmdh42,dl_src=52:54:00:00:7f:fe,ip,nw_src=10.128.127.254 actions="), std::string::npos)
+      << text;
+  EXPECT_NE(text.find("arp,arp_op=1,arp_tpa=10.128.127.254 actions="), std::string::npos) << text;
+  // The gateway (the node) never sends DHCP answers to the VMs.
+  EXPECT_EQ(text.find("in_port=svmgw42,dl_src=52:54:00:00:7f:ff,dl_dst=ff:ff:ff:ff:ff:ff"), std::string::npos) << text;
   // Never into the tunnel: each node serves its own VMs.
   for (std::size_t p = 0; (p = text.find("tp_dst=67", p)) != std::string::npos; ++p) {
     const auto eol = text.find('\n', p);
@@ -105,7 +114,7 @@ TEST(NetsetupFlows, DhcpIsTheOnlyBroadcastAndStaysOnTheNode) {
   }
   EXPECT_GT(kPrioArpResponder, kPrioDhcp);
   EXPECT_GT(kPrioDhcp, kPrioForward);
-  n.local.pop_back();  // no router port: nothing to serve DHCP from
+  n.local.pop_back();  // no DHCP server port: nothing to serve DHCP from
   EXPECT_THROW(job_flows(n), Error);
 }
 

@@ -49,6 +49,18 @@ TEST(ProcNetTcp, ListeningPortsOnly) {
   EXPECT_TRUE(parse_listening_ports("").empty());
 }
 
+// The jail's readiness: dnsmasq has bound the DHCP (67) and DNS (53) ports (/proc/<pid>/net/udp,
+// where a bound socket is in state 07); a connected one (01) is not a listener.
+TEST(ProcNetUdp, BoundPorts) {
+  const char* udp =
+      "   sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops\n"
+      "  100: FE5BFB0A:0035 00000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 4711 2 0 0\n"
+      "  101: 00000000:0043 00000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 4712 2 0 0\n"
+      "  102: FE5BFB0A:A000 3500630A:0035 01 00000000:00000000 00:00000000 00000000     0        0 4713 2 0 0\n";
+  EXPECT_EQ(parse_listening_ports(udp, kUdpBound), (std::set<std::uint16_t>{53, 67}));
+  EXPECT_TRUE(parse_listening_ports(udp).empty());  // no TCP listener in it
+}
+
 TEST(HostPorts, LowestFreeInRange) {
   EXPECT_EQ(allocate_host_ports(3, 60222, 60230, {60222, 60224}),
             (std::vector<std::uint16_t>{60223, 60225, 60226}));
@@ -135,14 +147,47 @@ TEST(NatTable, OutputFilterAndTunnelDrops) {
   EXPECT_NE(text.find("oifname \"svmgw2a\" meta skuid { 0, 1000 } accept"), std::string::npos) << text;
   EXPECT_NE(text.find("oifname \"svmgw2b\" meta skuid 0 accept"), std::string::npos) << text;
   EXPECT_LT(text.find("oifname \"svmgw2a\" meta skuid"), text.find("oifname \"svmgw2b\" meta skuid"));
-  EXPECT_LT(text.find("oifname \"svmgw*\" ct status dnat accept\n    oifname \"svmgw*\" udp sport 67"),
-            text.find("skuid"));
+  EXPECT_LT(text.find("oifname \"svmgw*\" ct status dnat accept\n"), text.find("skuid"));
+  // The node serves VMs nothing (their DHCP/DNS server is jailed): replies only, in and out.
+  EXPECT_EQ(text.find("dport 67"), std::string::npos) << text;
+  EXPECT_EQ(text.find("sport 67"), std::string::npos) << text;
+  EXPECT_EQ(text.find("dport 53"), std::string::npos) << text;
+  EXPECT_NE(text.find("chain input {\n    type filter hook input priority 0; policy accept;\n"
+                      "    iifname \"svmgw*\" ct state established,related accept\n"
+                      "    iifname \"svm*\" drop\n  }"),
+            std::string::npos)
+      << text;
   EXPECT_NE(text.find("iifname \"svm*\" meta l4proto { gre, ipip, ipv6 } drop"), std::string::npos) << text;
   EXPECT_NE(text.find("iifname \"svm*\" udp dport { 4789, 6081 } drop"), std::string::npos) << text;
   EXPECT_EQ(text.find("forwarded nothing"), std::string::npos);
   t.forward_only_vms = true;
   EXPECT_NE(nat_table_batch(t).find("    drop comment \"the node forwarded nothing before slurm-vm\"\n  }\n  chain output_filter"),
             std::string::npos);
+}
+
+// A job's jailed DNS server reaches the site's dns-server, and only that, whatever the job's
+// allow-outbound: before the outbound rules (the upstream is often on a node network they
+// deny), masqueraded from an unprivileged port, replies back.
+TEST(NatTable, DnsServerReachesItsUpstreamOnly) {
+  NodeTable t;
+  t.vm_jobs = 1;
+  t.node_networks = {slurmvm::Ipv4Cidr::parse("10.99.0.0/24")};
+  t.outbound = {{42, slurmvm::Ipv4Cidr::parse("10.251.88.0/22"), {}, true, {}}};
+  t.dns = {{42, 0x0afb5bfe, 0x0a630035}};  // 10.251.91.254 -> 10.99.0.53
+  const std::string text = nat_table_batch(t);
+  const std::string flow = "ip saddr 10.251.91.254 ip daddr 10.99.0.53 meta l4proto { tcp, udp } th dport 53";
+  const auto accept = text.find("iifname \"svmgw2a\" " + flow + " accept comment \"job 42 dns\"");
+  ASSERT_NE(accept, std::string::npos) << text;
+  EXPECT_LT(accept, text.find("@node_networks drop")) << text;
+  EXPECT_NE(text.find(flow + " masquerade to :1024-65535 comment \"job 42 dns\""), std::string::npos) << text;
+  EXPECT_NE(text.find("oifname \"svmgw2a\" ct state established,related accept comment \"job 42 dns\""),
+            std::string::npos)
+      << text;
+  // Without outbound connections, still only that.
+  t.outbound.clear();
+  const std::string alone = nat_table_batch(t);
+  EXPECT_NE(alone.find("iifname \"svmgw2a\" " + flow + " accept"), std::string::npos) << alone;
+  EXPECT_EQ(alone.find("oifname != \"svm*\" meta l4proto { tcp, udp, icmp } accept"), std::string::npos) << alone;
 }
 
 // Issue 11, bridged NICs: a guest on the site's LAN sends from its own MAC only and plays no

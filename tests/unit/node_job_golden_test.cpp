@@ -77,7 +77,7 @@ TEST(NodeJobGolden, FlowTable) {
 TEST(NodeJobGolden, Dnsmasq) {
   auto plan = job_4242();
   plan.nets.networks.at(0).dns_server = "10.99.0.53";
-  const auto cfg = job_dnsmasq(plan, "/run/slurm-vm/dnsmasq/4242.pid");
+  const auto cfg = job_dnsmasq(plan);
   std::string text;
   for (const auto& arg : dnsmasq_argv(cfg)) text += arg + "\n";
   expect_golden("job-4242-nodeA/dnsmasq.argv", text);
@@ -87,10 +87,10 @@ TEST(NodeJobGolden, Dnsmasq) {
 TEST(NodeJobGolden, DnsmasqHandsOutTheSearchDomain) {
   auto plan = job_4242();
   plan.nets.networks.at(0).dns_search = "example.org";
-  const auto argv = dnsmasq_argv(job_dnsmasq(plan, "/run/slurm-vm/dnsmasq/4242.pid"));
+  const auto argv = dnsmasq_argv(job_dnsmasq(plan));
   EXPECT_NE(std::find(argv.begin(), argv.end(), "--dhcp-option=option:domain-search,example.org"), argv.end());
   plan.nets.networks.at(0).dns_search = "bad domain";
-  EXPECT_THROW(dnsmasq_argv(job_dnsmasq(plan, "/run/slurm-vm/dnsmasq/4242.pid")), Error);
+  EXPECT_THROW(dnsmasq_argv(job_dnsmasq(plan)), Error);
 }
 
 TEST(NodeJobGolden, NftBatchWithAnotherJobOnTheNode) {
@@ -108,6 +108,8 @@ TEST(NodeJobGolden, NftBatchWithAnotherJobOnTheNode) {
                        false, {}};
   t.outbound = {out4243, out4242};
   t.owners = {{4243, 1001}, {4242, 1000}};
+  // Job 4242's DHCP/DNS server forwards other names to the site's dns-server.
+  t.dns = {{4242, plan.dns_ip, 0x0a630035}};  // 10.99.0.53
   t.node_networks = {Ipv4Cidr::parse("10.99.0.0/24"), Ipv4Cidr::parse("10.99.0.1/32"),
                      Ipv4Cidr::parse("127.0.0.0/8"), Ipv4Cidr::parse("10.99.0.1/32")};
   t.forward_only_vms = true;

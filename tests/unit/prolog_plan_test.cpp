@@ -228,6 +228,16 @@ TEST(PrologPlan, JobStateRoundTripAndRejects) {
   b.outbound = {*again.outbound};
   a.vm_jobs = b.vm_jobs = 1;
   EXPECT_EQ(nat_table_batch(a), nat_table_batch(b));
+  EXPECT_FALSE(again.dns);
+  s.dns = DnsUpstream{4242, 0x0a806ffe, 0x0a630035};
+  const auto with_dns = parse_job_state(to_json(s).dump(), "x");
+  ASSERT_TRUE(with_dns.dns);
+  EXPECT_EQ(with_dns.dns->job_id, 4242u);
+  EXPECT_EQ(format_ipv4(with_dns.dns->server), "10.128.111.254");
+  EXPECT_EQ(format_ipv4(with_dns.dns->upstream), "10.99.0.53");
+  auto bad_dns = to_json(s);
+  bad_dns["dns"]["upstream"] = "10.99.0.53; accept";
+  EXPECT_THROW(parse_job_state(bad_dns.dump(), "x"), Error);
   s.bridged = {{4242, 1, "svm1092.2001", parse_mac("42:00:00:10:92:01")}};
   const auto with_bridged = parse_job_state(to_json(s).dump(), "x");
   ASSERT_EQ(with_bridged.bridged.size(), 1u);

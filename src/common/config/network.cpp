@@ -344,8 +344,8 @@ std::string_view to_string(NetworkLayer layer) noexcept {
   return name_of<NetworkLayer>(kLayers, layer);
 }
 int default_vm_subnet_prefix(const Ipv4Network& pool) noexcept {
-  // 64 subnets of a pool (/22s of a /16: 63 jobs of up to 1021 VMs each), between /20 (the
-  // 4093 ranks a MAC carries) and /24; a pool too small for that is cut in 16 (/29 at most).
+  // 64 subnets of a pool (/22s of a /16: 63 jobs of up to 1020 VMs each), between /20 (the
+  // 4092 ranks a MAC carries) and /24; a pool too small for that is cut in 16 (/29 at most).
   return std::max(std::clamp(pool.prefix_length + 6, 20, 24), std::min(pool.prefix_length + 4, 29));
 }
 

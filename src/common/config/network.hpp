@@ -138,8 +138,8 @@ struct Network {
 
 using NetworkMap = std::map<std::string, Network, std::less<>>;
 
-// The job subnet prefix for a pool: 64 subnets where that leaves between 253 and 4093 VMs
-// (the rank bits of the MAC) per job: /22 for a /16 (1021 VMs), /20 for a /9 (2047 subnets),
+// The job subnet prefix for a pool: 64 subnets where that leaves between 252 and 4092 VMs
+// (the rank bits of the MAC) per job: /22 for a /16 (1020 VMs), /20 for a /9 (2047 subnets),
 // /24 for a /20; a pool too small for /24s is cut in 16 (/28 for a /24).
 int default_vm_subnet_prefix(const Ipv4Network& pool) noexcept;
 

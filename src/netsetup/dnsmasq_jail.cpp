@@ -1,0 +1,416 @@
+// The job's dnsmasq in namespaces of its own (dnsmasq_jail.hpp).
+#include "netsetup/dnsmasq_jail.hpp"
+
+#include <fcntl.h>
+#include <grp.h>
+#include <linux/ethtool.h>
+#include <linux/if_link.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <linux/sockios.h>
+#include <linux/veth.h>
+#include <net/if.h>
+#include <net/route.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pwd.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <charconv>
+#include <cstdio>
+#include <cstring>
+#include <optional>
+#include <exception>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "error.hpp"
+#include "log.hpp"
+#include "netsetup/nat.hpp"
+#include "netsetup/node_job.hpp"
+#include "netsetup/rtnl.hpp"
+#include "netsetup/tap.hpp"
+#include "unique_fd.hpp"
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+namespace slurmvm::netsetup {
+namespace {
+
+// What the child reports on its error pipe before it execs (nothing, then EOF, on success).
+struct ChildFailure {
+  int stage = 0;
+  int err = 0;
+};
+enum ChildStage : int { kUnshare = 1, kIds = 2, kExec = 3 };
+
+Error child_error(const ChildFailure& f, const std::string& program) {
+  switch (f.stage) {
+    case kUnshare:
+      return Error::from_errno(
+          fmt::format("dnsmasq jail: unshare(CLONE_NEWUSER|CLONE_NEWNET) failed{}",
+                      f.err == ENOSPC || f.err == EPERM || f.err == EUSERS
+                          ? " (are user namespaces disabled? the job's dnsmasq needs one: set user.max_user_namespaces "
+                            "above 0 on VM nodes)"
+                          : ""),
+          f.err);
+    case kIds: return Error::from_errno("dnsmasq jail: becoming the jail's root failed", f.err);
+    default: return Error::from_errno("dnsmasq jail: exec " + program + " failed", f.err);
+  }
+}
+
+struct OutsideIds {
+  uid_t uid = 0;
+  gid_t gid = 0;
+};
+
+// The node's `nobody` and its primary group: what the jail's root is outside.
+OutsideIds nobody_ids() {
+  passwd pw{};
+  passwd* found = nullptr;
+  std::string buf(16384, '\0');
+  const int rc = ::getpwnam_r("nobody", &pw, buf.data(), buf.size(), &found);
+  if (rc != 0 || found == nullptr || pw.pw_uid == 0 || pw.pw_gid == 0) {
+    throw Error("the node has no unprivileged user `nobody` for the job's dnsmasq to run as", ErrorKind::config,
+                rc);
+  }
+  return {pw.pw_uid, pw.pw_gid};
+}
+
+std::pair<UniqueFd, UniqueFd> make_pipe() {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) throw Error::from_errno("pipe2", errno);
+  return {UniqueFd(fds[0]), UniqueFd(fds[1])};
+}
+
+// Waits until `fd` is readable (or hung up) or the deadline passes.
+bool wait_readable(int fd, Clock::time_point deadline) {
+  for (;;) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+    pollfd p{fd, POLLIN, 0};
+    const int n = ::poll(&p, 1, static_cast<int>(std::max<long long>(left, 0)));
+    if (n > 0) return true;
+    if (n == 0) return false;
+    if (errno != EINTR) throw Error::from_errno("poll", errno);
+  }
+}
+
+std::optional<unsigned long long> start_time_of(pid_t pid) {
+  try {
+    return parse_proc_start_time(read_small_file(fmt::format("/proc/{}/stat", pid)));
+  } catch (const Error&) {
+    return std::nullopt;  // it ended
+  }
+}
+
+void write_proc_file(pid_t pid, const char* name, const std::string& text) {
+  const std::string path = fmt::format("/proc/{}/{}", pid, name);
+  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
+  if (!fd || ::write(fd.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size())) {
+    throw Error::from_errno("writing " + path, errno);
+  }
+}
+
+// RTM_NEWLINK kind veth: `near` here, its peer kDnsmasqInterface created directly in the
+// namespace `netns_fd` with the jail's MAC.
+void create_veth(const DnsmasqJail& jail, int netns_fd) {
+  validate_ifname(jail.port);
+  ifinfomsg info{};
+  info.ifi_family = AF_UNSPEC;
+  RtnlMessage req(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, &info, sizeof info);
+  req.put(IFLA_IFNAME, jail.port.c_str(), jail.port.size() + 1);
+  req.put(IFLA_MTU, std::uint32_t{jail.mtu});
+  if (jail.link_group != 0) req.put(IFLA_GROUP, jail.link_group);
+  const auto linkinfo = req.begin_nest(IFLA_LINKINFO);
+  req.put(IFLA_INFO_KIND, "veth", 5);
+  const auto data = req.begin_nest(IFLA_INFO_DATA);
+  const auto peer = req.begin_nest(VETH_INFO_PEER);
+  ifinfomsg peer_info{};
+  peer_info.ifi_family = AF_UNSPEC;
+  req.put_header(&peer_info, sizeof peer_info);
+  req.put(IFLA_IFNAME, kDnsmasqInterface, std::strlen(kDnsmasqInterface) + 1);
+  req.put(IFLA_MTU, std::uint32_t{jail.mtu});
+  req.put(IFLA_ADDRESS, jail.mac.data(), jail.mac.size());
+  req.put(IFLA_NET_NS_FD, static_cast<std::uint32_t>(netns_fd));
+  req.end_nest(peer);
+  req.end_nest(data);
+  req.end_nest(linkinfo);
+  if (const int rc = req.transact(); rc != 0) {
+    throw Error::from_errno(fmt::format("creating veth {} (its other end in the dnsmasq jail)", jail.port), -rc);
+  }
+}
+
+// Runs `f` in a thread that has joined the network namespace `netns_fd` (setns acts on the
+// calling thread only), and rethrows what it threw.
+template <class F>
+void in_netns(int netns_fd, F f) {
+  std::exception_ptr failure;
+  std::thread worker([&] {
+    try {
+      if (::setns(netns_fd, CLONE_NEWNET) != 0) throw Error::from_errno("setns(CLONE_NEWNET)", errno);
+      f();
+    } catch (...) {
+      failure = std::current_exception();
+    }
+  });
+  worker.join();
+  if (failure) std::rethrow_exception(failure);
+}
+
+// Inside the jail's namespace: address and link up, no transmit checksum offload (what
+// dnsmasq sends would reach the VMs with checksums nobody filled in), the default route.
+void configure_inside(const DnsmasqJail& jail) {
+  const std::string ifname = kDnsmasqInterface;
+  set_interface_ipv4(ifname, jail.ip, jail.prefix);
+  UniqueFd s(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  if (!s) throw Error::from_errno("socket(AF_INET)", errno);
+  ethtool_value off{};
+  off.cmd = ETHTOOL_STXCSUM;
+  off.data = 0;
+  ifreq ifr{};
+  std::memcpy(ifr.ifr_name, ifname.c_str(), ifname.size());
+  ifr.ifr_data = reinterpret_cast<char*>(&off);
+  if (::ioctl(s.get(), SIOCETHTOOL, &ifr) != 0) {
+    throw Error::from_errno("turning transmit checksum offload off on " + ifname, errno);
+  }
+  rtentry rt{};
+  const auto put = [](sockaddr& sa, std::uint32_t ip) {
+    sockaddr_in sin{};
+    sin.sin_family = AF_INET;
+    sin.sin_addr.s_addr = htonl(ip);
+    std::memcpy(&sa, &sin, sizeof sin);
+  };
+  put(rt.rt_dst, 0);
+  put(rt.rt_genmask, 0);
+  put(rt.rt_gateway, jail.gateway);
+  rt.rt_flags = RTF_UP | RTF_GATEWAY;
+  std::string dev = ifname;
+  rt.rt_dev = dev.data();
+  if (::ioctl(s.get(), SIOCADDRT, &rt) != 0) {
+    throw Error::from_errno(fmt::format("adding the default route via {}", format_ipv4(jail.gateway)), errno);
+  }
+}
+
+std::string log_tail(const fs::path& log_file) {
+  std::string text;
+  try {
+    text = read_small_file(log_file);
+  } catch (const Error&) {
+    return {};
+  }
+  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
+  if (text.size() > 600) text = "..." + text.substr(text.size() - 600);
+  return text.empty() ? std::string{} : ": " + text;
+}
+
+bool listening(pid_t pid) {
+  std::string udp;
+  try {
+    udp = read_small_file(fmt::format("/proc/{}/net/udp", pid));
+  } catch (const Error&) {
+    return false;
+  }
+  const auto ports = parse_listening_ports(udp, kUdpBound);
+  return ports.count(67) && ports.count(53);
+}
+
+// The child, between fork and exec: async-signal-safe calls only (the prolog may have other
+// threads, e.g. a name lookup that outlived its deadline).
+[[noreturn]] void child_main(int ready_w, int go_r, int err_w, int null_fd, int log_fd, char* const* argv,
+                             char* const* envp) {
+  const auto fail = [err_w](int stage) {
+    const ChildFailure f{stage, errno};
+    [[maybe_unused]] const auto n = ::write(err_w, &f, sizeof f);
+    ::_exit(127);
+  };
+  ::setsid();
+  if (::unshare(CLONE_NEWUSER | CLONE_NEWNET) != 0) fail(kUnshare);
+  const char byte = 'r';
+  if (::write(ready_w, &byte, 1) != 1) ::_exit(126);
+  char go = 0;
+  // EOF: the prolog gave up or died; never run unconfigured.
+  if (::read(go_r, &go, 1) != 1 || go != 'g') ::_exit(126);
+  if (::setgroups(0, nullptr) != 0 || ::setresgid(0, 0, 0) != 0 || ::setresuid(0, 0, 0) != 0) fail(kIds);
+  if (::dup2(null_fd, 0) < 0 || ::dup2(log_fd, 1) < 0 || ::dup2(log_fd, 2) < 0) fail(kExec);
+  // Nothing else of the prolog's crosses exec (the pipes are O_CLOEXEC already).
+  ::syscall(SYS_close_range, 3U, ~0U, 4U /* CLOSE_RANGE_CLOEXEC */);
+  ::execve(argv[0], argv, envp);
+  fail(kExec);
+  ::_exit(127);
+}
+
+// Kills and reaps the child unless released: a failed start leaves no process behind.
+class ChildGuard {
+ public:
+  explicit ChildGuard(pid_t pid) : pid_(pid) {}
+  ChildGuard(const ChildGuard&) = delete;
+  ChildGuard& operator=(const ChildGuard&) = delete;
+  ~ChildGuard() {
+    if (pid_ <= 0) return;
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, nullptr, 0);
+  }
+  void release() { pid_ = -1; }
+
+ private:
+  pid_t pid_;
+};
+
+}  // namespace
+
+std::optional<unsigned long long> parse_proc_start_time(std::string_view stat) {
+  const auto close = stat.rfind(')');
+  if (close == std::string_view::npos) return std::nullopt;
+  std::string_view rest = stat.substr(close + 1);
+  // Fields after the command: state is field 3, start time field 22.
+  for (int field = 3; field <= 22; ++field) {
+    const auto b = rest.find_first_not_of(' ');
+    if (b == std::string_view::npos) return std::nullopt;
+    rest.remove_prefix(b);
+    const auto e = std::min(rest.find(' '), rest.size());
+    if (field == 22) {
+      unsigned long long v = 0;
+      const auto tok = rest.substr(0, e);
+      const auto [ptr, ec] = std::from_chars(tok.data(), tok.data() + tok.size(), v);
+      if (ec != std::errc{} || ptr != tok.data() + tok.size()) return std::nullopt;
+      return v;
+    }
+    rest.remove_prefix(e);
+  }
+  return std::nullopt;
+}
+
+void start_jailed_dnsmasq(const DnsmasqConfig& cfg, const DnsmasqJail& jail, std::chrono::milliseconds timeout) {
+  validate_ifname(jail.port);
+  if (!jail.pid_file.is_absolute() || !jail.log_file.is_absolute()) {
+    throw Error("dnsmasq jail: pid and log files must be absolute paths", ErrorKind::internal);
+  }
+  const auto deadline = Clock::now() + timeout;
+  const OutsideIds ids = nobody_ids();
+  std::vector<std::string> args = dnsmasq_argv(cfg);
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  std::string path = kChildPath;
+  char* envp[] = {path.data(), nullptr};
+
+  UniqueFd null_fd(::open("/dev/null", O_RDWR | O_CLOEXEC));
+  if (!null_fd) throw Error::from_errno("opening /dev/null", errno);
+  UniqueFd log_fd(::open(jail.log_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600));
+  if (!log_fd) throw Error::from_errno("opening " + jail.log_file.string(), errno);
+  auto [ready_r, ready_w] = make_pipe();
+  auto [go_r, go_w] = make_pipe();
+  auto [err_r, err_w] = make_pipe();
+
+  const pid_t pid = ::fork();
+  if (pid < 0) throw Error::from_errno("fork", errno);
+  if (pid == 0) child_main(ready_w.get(), go_r.get(), err_w.get(), null_fd.get(), log_fd.get(), argv.data(), envp);
+  ChildGuard guard(pid);
+  ready_w.reset();
+  go_r.reset();
+  err_w.reset();
+
+  const auto child_failure = [&](const std::string& when) {
+    ChildFailure f;
+    if (::read(err_r.get(), &f, sizeof f) == static_cast<ssize_t>(sizeof f)) return child_error(f, cfg.program);
+    return Error(fmt::format("dnsmasq jail: the child ended {}{}", when, log_tail(jail.log_file)), ErrorKind::system);
+  };
+  with_context(fmt::format("starting the job's dnsmasq behind {}", jail.port), [&] {
+    // Known before anything else can run in it: the ledger's undo finds it even if this
+    // process dies from here on.
+    const auto started = start_time_of(pid);
+    if (!started) throw child_failure("at once");
+    write_file_atomic(jail.pid_file, fmt::format("{} {}\n", pid, *started), 0600);
+
+    if (!wait_readable(ready_r.get(), deadline)) throw Error("dnsmasq jail: no namespaces within the deadline", ErrorKind::timeout);
+    char byte = 0;
+    if (::read(ready_r.get(), &byte, 1) != 1) throw child_failure("before making its namespaces");
+    // Its root is nobody outside; the map is written by root (CAP_SETUID here), so setgroups
+    // stays allowed for the child to drop the prolog's supplementary groups.
+    write_proc_file(pid, "uid_map", fmt::format("0 {} 1\n", ids.uid));
+    write_proc_file(pid, "gid_map", fmt::format("0 {} 1\n", ids.gid));
+    UniqueFd netns(::open(fmt::format("/proc/{}/ns/net", pid).c_str(), O_RDONLY | O_CLOEXEC));
+    if (!netns) throw Error::from_errno("opening the jail's network namespace", errno);
+    create_veth(jail, netns.get());
+    keep_host_stack_off(jail.port);
+    set_mtu_and_up(jail.port, jail.mtu);
+    in_netns(netns.get(), [&] { configure_inside(jail); });
+
+    if (::write(go_w.get(), "g", 1) != 1) throw Error::from_errno("starting the jailed dnsmasq", errno);
+    go_w.reset();
+    if (!wait_readable(err_r.get(), deadline)) throw Error("dnsmasq jail: no exec within the deadline", ErrorKind::timeout);
+    ChildFailure f;
+    if (const auto n = ::read(err_r.get(), &f, sizeof f); n == static_cast<ssize_t>(sizeof f)) {
+      throw child_error(f, cfg.program);
+    }
+    // Exec'd: dnsmasq is serving once it has bound the DHCP and DNS ports in its namespace.
+    for (;;) {
+      int status = 0;
+      if (::waitpid(pid, &status, WNOHANG) == pid) {
+        guard.release();
+        throw Error(fmt::format("dnsmasq exited ({}){}",
+                                WIFEXITED(status) ? fmt::format("status {}", WEXITSTATUS(status))
+                                                  : fmt::format("signal {}", WTERMSIG(status)),
+                                log_tail(jail.log_file)),
+                    ErrorKind::system);
+      }
+      if (listening(pid)) break;
+      if (Clock::now() >= deadline) {
+        throw Error(fmt::format("dnsmasq did not listen on the DHCP and DNS ports within {} ms{}", timeout.count(),
+                                log_tail(jail.log_file)),
+                    ErrorKind::timeout);
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    guard.release();
+  });
+}
+
+void stop_jailed_dnsmasq(const fs::path& pid_file, const fs::path& log_file, const std::string& port,
+                         std::chrono::milliseconds grace) {
+  std::string text;
+  try {
+    text = read_small_file(pid_file);
+  } catch (const Error& e) {
+    if (e.errnum() != ENOENT) throw;
+  }
+  pid_t pid = 0;
+  unsigned long long started = 0;
+  if (std::sscanf(text.c_str(), "%d %llu", &pid, &started) == 2 && pid > 1) {
+    UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
+    // The same process only: a pidfd opened after checking the start time could name a new
+    // process, one opened before cannot.
+    if (pidfd && start_time_of(pid) == started) {
+      if (::syscall(SYS_pidfd_send_signal, pidfd.get(), SIGTERM, nullptr, 0) == 0) {
+        pollfd p{pidfd.get(), POLLIN, 0};
+        if (::poll(&p, 1, static_cast<int>(grace.count())) == 0) {
+          log_warning("dnsmasq {} did not stop within {} ms of SIGTERM: killing it", pid, grace.count());
+          ::syscall(SYS_pidfd_send_signal, pidfd.get(), SIGKILL, nullptr, 0);
+          ::poll(&p, 1, 2000);
+        }
+      }
+    }
+  }
+  validate_ifname(port);
+  ifinfomsg info{};
+  info.ifi_family = AF_UNSPEC;
+  RtnlMessage req(RTM_DELLINK, 0, &info, sizeof info);
+  req.put(IFLA_IFNAME, port.c_str(), port.size() + 1);
+  if (const int rc = req.transact(); rc != 0 && rc != -ENODEV) {
+    throw Error::from_errno("deleting veth " + port, -rc);
+  }
+  for (const auto& f : {pid_file, log_file}) {
+    if (::unlink(f.c_str()) != 0 && errno != ENOENT) throw Error::from_errno("removing " + f.string(), errno);
+  }
+}
+
+}  // namespace slurmvm::netsetup
