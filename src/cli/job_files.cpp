@@ -13,6 +13,7 @@
 
 #include <fmt/format.h>
 
+#include "atomic_file.hpp"
 #include "error.hpp"
 #include "job_names.hpp"
 #include "log.hpp"
@@ -53,23 +54,7 @@ void JobDir::create() const {
 }
 
 void write_file_atomically(const std::filesystem::path& path, const std::string& content) {
-  const std::filesystem::path tmp = path.string() + fmt::format(".tmp{}", ::getpid());
-  {
-    UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600));
-    if (!fd) throw Error::from_errno("cannot write " + tmp.string(), errno);
-    std::string_view rest = content;
-    while (!rest.empty()) {
-      const ssize_t n = ::write(fd.get(), rest.data(), rest.size());
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) throw Error::from_errno("cannot write " + tmp.string(), errno);
-      rest.remove_prefix(static_cast<std::size_t>(n));
-    }
-  }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    const int err = errno;
-    ::unlink(tmp.c_str());
-    throw Error::from_errno("cannot rename " + tmp.string(), err);
-  }
+  write_file_atomic(path, content, 0600, {}, Durability::flushed);
 }
 
 void JobDir::write_cluster(const ClusterFile& c) const {

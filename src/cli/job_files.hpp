@@ -80,8 +80,8 @@ class JobDir {
   std::uint32_t job_id_;
 };
 
-// Writes `content` to `path` through a temporary file and rename(2), mode 0600: readers never
-// see half a file.
+// write_file_atomic (atomic_file.hpp) as the CLI writes its files: mode 0600, not fsync'ed
+// (they describe a job that a crash ends anyway).
 void write_file_atomically(const std::filesystem::path& path, const std::string& content);
 
 // The job the user means: -j JOBID when given (0 = not given), else SLURM_JOB_ID inside an

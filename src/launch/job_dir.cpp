@@ -79,32 +79,6 @@ void make_private_dir(const fs::path& home, const fs::path& dir) {
   }
 }
 
-void write_file_atomic(const fs::path& path, std::string_view content, unsigned mode) {
-  std::random_device rd;
-  const fs::path tmp = path.parent_path() / fmt::format(".{}.{:08x}", path.filename().string(), rd());
-  UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode));
-  if (!fd) throw Error::from_errno(fmt::format("cannot create {}", tmp.string()), errno);
-  auto fail = [&](const std::string& what, int e) {
-    ::unlink(tmp.c_str());
-    return Error::from_errno(what, e);
-  };
-  // The umask may have taken bits away; the caller said what the mode is.
-  if (::fchmod(fd.get(), mode) != 0) throw fail(fmt::format("chmod {}", tmp.string()), errno);
-  std::string_view rest = content;
-  while (!rest.empty()) {
-    const ssize_t n = ::write(fd.get(), rest.data(), rest.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      throw fail(fmt::format("cannot write {}", tmp.string()), errno);
-    }
-    rest.remove_prefix(static_cast<std::size_t>(n));
-  }
-  if (::close(fd.release()) != 0) throw fail(fmt::format("cannot write {}", tmp.string()), errno);
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    throw fail(fmt::format("cannot rename {} to {}", tmp.string(), path.string()), errno);
-  }
-}
-
 std::string read_file(const fs::path& path, std::size_t limit) {
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
   if (!fd) throw Error::from_errno(fmt::format("cannot open {}", path.string()), errno);

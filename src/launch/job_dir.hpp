@@ -9,6 +9,8 @@
 #include <string>
 #include <string_view>
 
+#include "atomic_file.hpp"
+
 namespace slurmvm::launch {
 
 // Every path of one VM, absolute (QEMU records backing and socket paths as given).
@@ -34,9 +36,8 @@ VmPaths vm_paths(const std::filesystem::path& job_dir, std::uint32_t rank);
 // Throws Error(ErrorKind::system) naming the path.
 void make_private_dir(const std::filesystem::path& home, const std::filesystem::path& dir);
 
-// Writes `content` to `path` through a temporary file in the same directory and a rename, so
-// readers see the old file or the whole new one. The file gets `mode`.
-void write_file_atomic(const std::filesystem::path& path, std::string_view content, unsigned mode);
+// Files of the job's directory are written with write_file_atomic (atomic_file.hpp),
+// Durability::flushed: they die with the job.
 
 // The whole content of a regular file. Throws Error(ErrorKind::system) naming the path;
 // `limit` bounds what is read (user-supplied files).

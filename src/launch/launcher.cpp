@@ -17,6 +17,7 @@
 #include "config/config.hpp"
 #include "drive_lock.hpp"
 #include "error.hpp"
+#include "node_constants.hpp"
 #include "image_repo.hpp"
 #include "overrides.hpp"
 #include "job_names.hpp"
@@ -357,7 +358,7 @@ void launch_vm(const LaunchOptions& options, const TaskEnv& task, const std::vec
   info.emulator_cpus = placement.plan.emulator_cpus;
   info.numa_nodes = placement.numa_nodes;
   for (const fs::path& l : drive_locks) info.drive_locks.push_back(l.string());
-  write_file_atomic(paths.vm_json, vm_info_json(info).dump(2) + "\n", 0600);
+  write_file_atomic(paths.vm_json, vm_info_json(info).dump(2) + "\n", 0600, {}, Durability::flushed);
 
   // QEMU's working directory: where relative socket names (long home paths) resolve.
   if (::chdir(paths.vm_dir.c_str()) != 0) {

@@ -25,8 +25,6 @@
 
 namespace slurmvm::launch {
 
-inline constexpr std::string_view kDefaultRunDir = "/run/slurm-vm";
-
 // What a NIC's network is: the job's L3 network (address, gateway, names, reverse NAT), a bare
 // L2 segment (no address from slurm-vm), or a host bridge (the site's LAN: DHCP from it).
 enum class NicKind { l3, l2, bridged };

@@ -32,15 +32,15 @@ void write_seed_iso(const SeedFiles& files, const fs::path& seed_dir, const fs::
     throw Error::from_errno(fmt::format("cannot create {}", seed_dir.string()), errno);
   }
   // The user-data holds the VM's private host key: nobody else reads these files.
-  write_file_atomic(seed_dir / "meta-data", files.meta_data, 0600);
-  write_file_atomic(seed_dir / "user-data", files.user_data, 0600);
+  write_file_atomic(seed_dir / "meta-data", files.meta_data, 0600, {}, Durability::flushed);
+  write_file_atomic(seed_dir / "user-data", files.user_data, 0600, {}, Durability::flushed);
   std::vector<std::string> names = {"meta-data", "user-data"};
   const std::pair<const char*, const std::string*> optional_files[] = {
       {"network-config", &files.network_config}, {"hosts", &files.hosts}, {"ssh_host_ed25519_key", &files.host_key}};
   for (const auto& [name, content] : optional_files) {
     remove_if_exists(seed_dir / name);
     if (content->empty()) continue;
-    write_file_atomic(seed_dir / name, *content, 0600);
+    write_file_atomic(seed_dir / name, *content, 0600, {}, Durability::flushed);
     names.push_back(name);
   }
 

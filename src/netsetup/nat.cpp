@@ -8,6 +8,7 @@
 
 #include "addressing.hpp"
 #include "error.hpp"
+#include "node_constants.hpp"
 #include "subprocess.hpp"
 
 namespace slurmvm::netsetup {
@@ -226,7 +227,7 @@ std::string nat_table_batch(NodeTable t) {
 void apply_nat_batch(const NftProgram& nft, const std::string& batch) {
   Command cmd;
   cmd.argv = {nft.program, "-f", "-"};
-  cmd.env_set = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin"};
+  cmd.env_set = {kChildPath};
   cmd.stdin_data = batch;
   cmd.timeout = nft.timeout;
   with_context(fmt::format("replacing nftables table ip {}", kNatTable),

@@ -21,8 +21,7 @@
 #include "error.hpp"
 #include "log.hpp"
 #include "netsetup/bridge_port.hpp"
-#include "netsetup/dnsmasq.hpp"
-#include "netsetup/dnsmasq_jail.hpp"
+#include "netsetup/host_changes.hpp"
 #include "netsetup/host_routes.hpp"
 #include "netsetup/link_group.hpp"
 #include "netsetup/ovsdb.hpp"
@@ -146,36 +145,6 @@ void ensure_private_dir(const fs::path& dir, unsigned mode) {
   }
 }
 
-void write_file_atomic(const fs::path& file, const std::string& content, unsigned mode, FileOwner owner) {
-  const fs::path tmp = file.parent_path() / fmt::format(".{}.{}.tmp", file.filename().string(), ::getpid());
-  UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
-                     static_cast<mode_t>(mode)));
-  if (!fd) throw Error::from_errno("creating " + tmp.string(), errno);
-  try {
-    if ((owner.uid != 0 || owner.gid != 0) && ::fchown(fd.get(), owner.uid, owner.gid) != 0) {
-      throw Error::from_errno(fmt::format("chown {}:{} {}", owner.uid, owner.gid, tmp.string()), errno);
-    }
-    if (::fchmod(fd.get(), static_cast<mode_t>(mode)) != 0) {
-      throw Error::from_errno("chmod " + tmp.string(), errno);
-    }
-    std::size_t done = 0;
-    while (done < content.size()) {
-      const ssize_t n = ::write(fd.get(), content.data() + done, content.size() - done);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) throw Error::from_errno("writing " + tmp.string(), errno);
-      done += static_cast<std::size_t>(n);
-    }
-    if (::fsync(fd.get()) != 0) throw Error::from_errno("fsync " + tmp.string(), errno);
-    fd.reset();
-    if (::rename(tmp.c_str(), file.c_str()) != 0) {
-      throw Error::from_errno("renaming " + tmp.string() + " to " + file.string(), errno);
-    }
-  } catch (...) {
-    ::unlink(tmp.c_str());
-    throw;
-  }
-}
-
 NodeLock NodeLock::acquire(const NodePaths& paths, std::chrono::milliseconds timeout) {
   ensure_private_dir(paths.run_dir, 0755);
   const auto file = paths.lock_file();
@@ -271,7 +240,7 @@ void release_ip_forward(const NodePaths& paths, std::uint32_t job_id) {
     if (other == job_id) continue;
     try {
       for (const auto& e : read_ledger(ledger_path(paths.ledger_dir(), other)).entries) {
-        if (e.action.value("op", "") == ops::ip_forward) return;  // still needed
+        if (e.action.value("op", "") == change::IpForward::op) return;  // still needed
       }
     } catch (const Error&) {
       return;  // unreadable: assume it is needed, keeping forwarding on is the safe side
@@ -346,7 +315,7 @@ void remove_job_dir(const NodePaths& paths, std::uint32_t job_id) {
 }
 
 UndoReport clean_job(const NodePaths& paths, std::uint32_t job_id) {
-  UndoReport report = undo_ledger(paths.ledger_dir(), job_id, undo_handlers(paths, job_id));
+  UndoReport report = undo_ledger(paths.ledger_dir(), job_id, change_undo_handlers(paths, job_id));
   if (!report.ok()) return report;
   remove_job_dir(paths, job_id);
   for (const auto& file : {paths.state_file(job_id), paths.flows_file(job_id)}) {
@@ -376,98 +345,6 @@ std::set<std::uint32_t> jobs_with_leftovers(const NodePaths& paths) {
   add_named(paths.state_dir(), ".json");
   add_named(paths.jobs_dir(), "");
   return ids;
-}
-
-UndoHandlers undo_handlers(const NodePaths& paths, std::uint32_t job_id) {
-  UndoHandlers h;
-  // Node-level objects outlive jobs: recorded so the ledger tells the whole story, kept.
-  const auto keep = [](const nlohmann::json&) {};
-  h[ops::node_bridge] = keep;
-  h[ops::node_tunnel] = keep;
-  h[ops::node_base_flows] = keep;
-  h[ops::ip_forward] = [paths, job_id](const nlohmann::json&) {
-    release_ip_forward(paths, job_id);
-  };
-  h[ops::tap_create] = [](const nlohmann::json& a) {
-    delete_tap(a.at("name").get<std::string>());
-  };
-  // The TAP leaves its bridge when it is deleted; detaching first keeps the bridge clean even
-  // if the deletion fails (QEMU still attached).
-  h[ops::tap_bridge] = [](const nlohmann::json& a) {
-    detach_from_bridge(a.at("name").get<std::string>());
-  };
-  h[ops::ovs_ports] = [paths](const nlohmann::json& a) {
-    auto client = OvsdbClient::connect(paths.ovsdb_socket);
-    const auto names = a.at("names").get<std::vector<std::string>>();
-    // The userspace datapath removes about 64 ports a second: the deadline grows with them.
-    Vswitch vs(client, std::chrono::seconds(10) + std::chrono::milliseconds(100) * static_cast<long>(names.size()));
-    vs.remove_ports(a.at("bridge").get<std::string>(), names,
-                    fmt::format("slurm-vm epilog job {}", a.value("job", 0U)));
-  };
-  h[ops::gateway_address] = [](const nlohmann::json& a) {
-    clear_interface_ipv4(a.at("name").get<std::string>());
-  };
-  h[ops::job_flows] = [paths](const nlohmann::json& a) {
-    // The bridge the prolog used (slurm-vm.yaml ovs.bridge), not today's default: the epilog
-    // reads no configuration.
-    NodePaths on_bridge = paths;
-    if (a.contains("bridge")) {
-      on_bridge.bridge = a.at("bridge").get<std::string>();
-      validate_ifname(on_bridge.bridge);
-    }
-    delete_job_flows(on_bridge.ofctl(), a.at("job").get<std::uint32_t>());
-  };
-  h[ops::job_state] = [paths](const nlohmann::json& a) {
-    const auto job = a.at("job").get<std::uint32_t>();
-    for (const auto& file : {paths.state_file(job), paths.flows_file(job)}) {
-      if (::unlink(file.c_str()) != 0 && errno != ENOENT) throw Error::from_errno("removing " + file.string(), errno);
-    }
-  };
-  h[ops::job_dir] = [paths](const nlohmann::json& a) {
-    remove_job_dir(paths, a.at("job").get<std::uint32_t>());
-  };
-  // All of the job's TAPs in one kernel operation (link_group.hpp); the tap.create entries
-  // undone after it then find nothing left. Skipped, leaving the TAPs to those entries, should
-  // another job of the node hold the same network id (and so the same group).
-  h[ops::taps_group] = [paths, job_id](const nlohmann::json& a) {
-    const auto group = a.at("group").get<std::uint32_t>();
-    for (const auto& other : read_job_states(paths, job_id)) {
-      if (other.network_id != 0 && tap_link_group(other.network_id) == group) {
-        log_warning("job {}: link group {:#x} is job {}'s too: deleting the TAPs one by one", job_id, group,
-                    other.job_id);
-        return;
-      }
-    }
-    delete_link_group(group);
-  };
-  // The ledger is root's own file; still, only files of ours are ever acted on.
-  const auto dnsmasq_file = [paths](const nlohmann::json& a, const char* key) {
-    const fs::path file = a.at(key).get<std::string>();
-    if (file.parent_path() != paths.dnsmasq_dir()) {
-      throw Error(fmt::format("{}: {} outside {}", a.value("op", "?"), key, paths.dnsmasq_dir().string()),
-                  ErrorKind::internal);
-    }
-    return file;
-  };
-  h[ops::dhcp_start] = [dnsmasq_file](const nlohmann::json& a) { stop_legacy_dnsmasq(dnsmasq_file(a, "pid_file")); };
-  h[ops::dhcp_jail] = [dnsmasq_file](const nlohmann::json& a) {
-    const auto port = a.at("port").get<std::string>();
-    if (!port.starts_with(kDnsPortPrefix)) throw Error("dhcp.jail: not a DNS port: " + port, ErrorKind::internal);
-    stop_jailed_dnsmasq(dnsmasq_file(a, "pid_file"), dnsmasq_file(a, "log_file"), port);
-  };
-  h[ops::nat_sync] = [paths](const nlohmann::json& a) {
-    const auto job = a.at("job").get<std::uint32_t>();
-    // Its bridged TAPs leave their bridges before their filter goes: nobody (the user can
-    // open a TAP the VM no longer holds) sends unfiltered on the site's LAN meanwhile.
-    std::error_code ec;
-    if (std::filesystem::exists(paths.state_file(job), ec)) {
-      for (const auto& b : parse_job_state(read_small_file(paths.state_file(job)), paths.state_file(job).string()).bridged) {
-        detach_from_bridge(b.tap);
-      }
-    }
-    sync_nat(paths, job);
-  };
-  return h;
 }
 
 }  // namespace slurmvm::netsetup

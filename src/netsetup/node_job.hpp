@@ -1,9 +1,8 @@
 // The node-side effects vm-prolog and vm-epilog share: where the helpers keep their state on
 // a node, the node-wide lock, the node's record of its jobs, the nftables table rebuilt from
-// those records, IPv4 forwarding with its reference rule, the gateway address, and the undo
-// handler of every ledger operation (ops in node_plan.hpp). The prolog's own steps live in
-// src/prolog; its rollback and the epilog both undo through undo_handlers() here, so there is
-// one undo per operation. See docs/prolog-epilog.md.
+// those records, IPv4 forwarding with its reference rule, the gateway address, and cleaning up
+// a job. The changes themselves, their ledger records and their undo are host_changes.hpp; the
+// prolog's own steps live in src/prolog. See docs/prolog-epilog.md.
 #pragma once
 
 #include <sys/types.h>
@@ -15,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include "atomic_file.hpp"
+#include "node_constants.hpp"
 #include "netsetup/flows.hpp"
 #include "netsetup/ledger.hpp"
 #include "netsetup/nat.hpp"
@@ -23,11 +24,8 @@
 
 namespace slurmvm::netsetup {
 
-inline constexpr const char* kDefaultRunDir = "/run/slurm-vm";
 inline constexpr const char* kDefaultOvsdbSocket = "/run/openvswitch/db.sock";
 inline constexpr const char* kDefaultSysconfDir = "/etc/slurm-vm";
-// Children of the helpers get exactly this PATH (slurmd gives the prolog none).
-inline constexpr const char* kChildPath = "PATH=/usr/sbin:/usr/bin:/sbin:/bin";
 
 // Where things are on this node. Every path is absolute.
 struct NodePaths {
@@ -83,15 +81,7 @@ std::string read_small_file(const std::filesystem::path& file);
 inline constexpr unsigned kJobsDirMode = 0711;
 inline constexpr unsigned kJobFileMode = 0400;
 
-// Who a file written by write_file_atomic belongs to (root's own by default).
-struct FileOwner {
-  uid_t uid = 0;
-  gid_t gid = 0;
-};
-
-// Writes `content` to a temporary file in the same directory, fsyncs, renames it over `file`.
-void write_file_atomic(const std::filesystem::path& file, const std::string& content,
-                       unsigned mode, FileOwner owner = {});
+// Files are written with write_file_atomic (atomic_file.hpp; synced: the helpers' state).
 
 // The records of the jobs on this node (state/<id>.json), except `exclude` (0: none). A file
 // that does not parse is skipped with a warning (and its path added to `unreadable`).
@@ -120,13 +110,10 @@ void clear_interface_ipv4(const std::string& ifname);
 // Waits until the interface exists (ovs-vswitchd creates internal ports asynchronously).
 void wait_for_interface(const std::string& ifname, std::chrono::milliseconds timeout);
 
-// The undo handler of every op in node_plan.hpp's `ops`, for one job.
-UndoHandlers undo_handlers(const NodePaths& paths, std::uint32_t job_id);
-
 // Removes <rundir>/jobs/<jobid> and what is in it (vms.json, error). Absent is fine.
 void remove_job_dir(const NodePaths& paths, std::uint32_t job_id);
 
-// Everything a job left on this node, undone: its ledger in reverse (undo_handlers), then what
+// Everything a job left on this node, undone: its ledger in reverse (host_changes.hpp), then what
 // a prolog may leave without a ledger entry (the error file of a refused job; a record whose
 // entry a crashed rollback had undone). The caller holds the node lock. When an undo fails,
 // the ledger and the record are kept whole for the next attempt and the report says why.

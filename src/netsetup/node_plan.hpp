@@ -2,8 +2,7 @@
 // functions (unit-tested): the job's inputs as slurmd hands them over (validated strictly:
 // the SPANK value is user input), this node's share of the job's VMs (the same layout the
 // `vm` CLI starts them with), their names and addresses, the file vm-launch reads
-// (vms.json) and the node's own record of the job (state/<jobid>.json). Also the names of the
-// ledger operations, shared by the prolog that records them and the epilog that undoes them.
+// (vms.json) and the node's own record of the job (state/<jobid>.json).
 // See docs/prolog-epilog.md.
 #pragma once
 
@@ -30,26 +29,6 @@ namespace slurmvm::netsetup {
 
 // Reads one variable of the helper's environment; nullopt when unset.
 using EnvLookup = std::function<std::optional<std::string>(const std::string&)>;
-
-// The ledger operations (docs/prolog-epilog.md, "Steps"). One place, so the prolog records
-// exactly what the epilog knows how to undo.
-namespace ops {
-inline constexpr const char* node_bridge = "node.bridge";        // kept: node-level
-inline constexpr const char* node_tunnel = "node.tunnel";        // kept: node-level
-inline constexpr const char* node_base_flows = "node.base_flows";  // kept: node-level
-inline constexpr const char* ip_forward = "node.ip_forward";     // restored by the last job
-inline constexpr const char* tap_create = "tap.create";
-inline constexpr const char* tap_bridge = "tap.bridge";  // a bridged NIC's TAP on a host bridge
-inline constexpr const char* taps_group = "taps.group";  // undone before the tap.create entries
-inline constexpr const char* ovs_ports = "ovs.ports";
-inline constexpr const char* gateway_address = "gateway.address";
-inline constexpr const char* dhcp_start = "dhcp.start";  // ledgers from before the jail only
-inline constexpr const char* dhcp_jail = "dhcp.jail";
-inline constexpr const char* job_flows = "flows.job";
-inline constexpr const char* job_state = "state.write";
-inline constexpr const char* job_dir = "jobdir.write";
-inline constexpr const char* nat_sync = "nat.sync";
-}  // namespace ops
 
 // The job as slurmd describes it to the prolog and epilog.
 struct JobInputs {

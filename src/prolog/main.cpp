@@ -40,6 +40,7 @@
 #include "netsetup/bridge_port.hpp"
 #include "netsetup/dnsmasq_jail.hpp"
 #include "netsetup/flows.hpp"
+#include "netsetup/host_changes.hpp"
 #include "netsetup/host_routes.hpp"
 #include "netsetup/job_changes.hpp"
 #include "netsetup/ledger.hpp"
@@ -326,11 +327,11 @@ class Prolog {
       Vswitch vs(*client, ovs_deadline);
       // 11. Node level (kept by the epilog): bridge, tunnel port, base flows.
       const auto datapath = bridge_datapath(*client, paths_.bridge, ovs.datapath);
-      ledger.record({{"op", ops::node_bridge}, {"bridge", paths_.bridge}, {"datapath", datapath}});
+      record(ledger, change::NodeBridge{paths_.bridge, datapath});
       vs.ensure_bridge(paths_.bridge, datapath);
-      ledger.record({{"op", ops::node_tunnel}, {"bridge", paths_.bridge}, {"port", paths_.tunnel_port}});
+      record(ledger, change::NodeTunnel{paths_.bridge, paths_.tunnel_port});
       vs.ensure_tunnel_port(paths_.bridge, paths_.tunnel_port);
-      ledger.record({{"op", ops::node_base_flows}, {"bridge", paths_.bridge}});
+      record(ledger, change::NodeBaseFlows{paths_.bridge});
       auto ofctl = paths_.ofctl();
       ofctl.timeout = ovs_deadline;
       apply_flows(ofctl, node_base_flows());
@@ -340,7 +341,7 @@ class Prolog {
     //     site manages it (manage-ip-forward: false).
     if (gateway && (l3->reverse_nat || l3->outbound != config::AllowOutbound::none || l3->dns_server)) {
       if (l3->manage_ip_forward) {
-        ledger.record({{"op", ops::ip_forward}, {"job", job}});
+        record(ledger, change::IpForward{job});
         enable_ip_forward(paths_);
       } else if (!forwarding_available(*l3, paths_.ip_forward_sysctl)) {
         log_warning("job {}: IPv4 forwarding is off on {} and network {} says manage-ip-forward: false: "
@@ -352,17 +353,17 @@ class Prolog {
     // 13. One TAP per NIC of each local VM, owned by the job's user; a bridged NIC's TAP is
     //     put on its host bridge, after its filter (table bridge slurm_vm) is in place.
     if (!state.bridged.empty()) {
-      ledger.record({{"op", ops::nat_sync}, {"job", job}});
+      record(ledger, change::NatSync{job});
       sync_nat(paths_, 0, state.bridged);
     }
     const std::uint32_t link_group = tap_link_group(plan.network_id);
     for (const auto& vm : plan.local) {
       for (const auto& nic : vm.nics) {
         const JobNet& net = plan.nets.networks.at(nic.network);
-        ledger.record({{"op", ops::tap_create}, {"job", job}, {"name", nic.tap}, {"owner", in_.uid}});
+        record(ledger, change::TapCreate{job, nic.tap, in_.uid});
         create_tap({nic.tap, static_cast<uid_t>(in_.uid), net.tap_mtu, false, link_group});
         if (net.kind == NetKind::bridged) {
-          ledger.record({{"op", ops::tap_bridge}, {"job", job}, {"name", nic.tap}, {"bridge", net.host_bridge}});
+          record(ledger, change::TapBridge{job, nic.tap, net.host_bridge});
           attach_to_bridge(nic.tap, net.host_bridge, net.vlans);
         }
       }
@@ -370,7 +371,7 @@ class Prolog {
     if (!plan.local.empty()) {
       // Recorded after them so that it is undone first: the epilog deletes all of the job's
       // TAPs at once (~25 ms for 64) instead of one unregister at a time (~30 ms each).
-      ledger.record({{"op", ops::taps_group}, {"job", job}, {"group", link_group}});
+      record(ledger, change::TapsGroup{job, link_group});
     }
 
     // 13b. The job's DHCP and DNS server, jailed in namespaces of its own behind a veth whose
@@ -382,8 +383,7 @@ class Prolog {
       DnsmasqJail jail{plan.dns_port, plan.dns_mac, plan.dns_ip, plan.prefix, plan.gateway_ip, l3->tap_mtu,
                        link_group, paths_.dnsmasq_dir() / fmt::format("{}.pid", job),
                        paths_.dnsmasq_dir() / fmt::format("{}.log", job)};
-      ledger.record({{"op", ops::dhcp_jail}, {"job", job}, {"pid_file", jail.pid_file.string()},
-                     {"log_file", jail.log_file.string()}, {"port", jail.port}});
+      record(ledger, change::DhcpJail{job, jail.pid_file.string(), jail.log_file.string(), jail.port});
       start_jailed_dnsmasq(cfg, jail, kDnsmasqTimeout);
     }
 
@@ -392,15 +392,15 @@ class Prolog {
       Vswitch vs(*client, ovs_deadline);
       std::vector<std::string> names;
       for (const auto& spec : specs) names.push_back(spec.name);
-      ledger.record({{"op", ops::ovs_ports}, {"job", job}, {"bridge", paths_.bridge}, {"names", names}});
+      record(ledger, change::OvsPorts{job, paths_.bridge, names});
       vs.add_ports(paths_.bridge, specs, comment);
     }
 
     if (gateway) {
       // 15. The gateway address on the internal port (ovs-vswitchd creates it asynchronously).
       wait_for_interface(plan.gateway_port, ovs_deadline);
-      ledger.record({{"op", ops::gateway_address}, {"job", job}, {"name", plan.gateway_port},
-                     {"address", fmt::format("{}/{}", format_ipv4(plan.gateway_ip), plan.prefix)}});
+      record(ledger, change::GatewayAddress{job, plan.gateway_port,
+                                            fmt::format("{}/{}", format_ipv4(plan.gateway_ip), plan.prefix)});
       set_interface_ipv4(plan.gateway_port, plan.gateway_ip, plan.prefix);
     }
 
@@ -408,7 +408,7 @@ class Prolog {
     std::string flows;
     if (const auto nets = job_networks(plan, in_.nodes, paths_.tunnel_port, node_ips); !nets.empty()) {
       flows = job_flows(nets);
-      ledger.record({{"op", ops::job_flows}, {"job", job}, {"bridge", paths_.bridge}});
+      record(ledger, change::JobFlows{job, paths_.bridge});
       auto ofctl = paths_.ofctl();
       ofctl.timeout = ovs_deadline;
       apply_flows(ofctl, flows);
@@ -416,22 +416,22 @@ class Prolog {
 
     // 17. The node's record of the job (root only): network id, host ports, NAT rules, and
     //     what vm-node-restore needs after an ovs-vswitchd restart (the flows, the gateway).
-    JobState record = state;
-    if (!flows.empty()) record.bridge = paths_.bridge;
-    if (gateway) record.gateway = JobState::Gateway{plan.gateway_port, plan.gateway_ip, plan.prefix};
-    ledger.record({{"op", ops::job_state}, {"job", job}});
+    JobState job_record = state;
+    if (!flows.empty()) job_record.bridge = paths_.bridge;
+    if (gateway) job_record.gateway = JobState::Gateway{plan.gateway_port, plan.gateway_ip, plan.prefix};
+    record(ledger, change::StateWrite{job});
     if (!flows.empty()) write_file_atomic(paths_.flows_file(job), flows, 0600);
-    write_file_atomic(paths_.state_file(job), to_json(record).dump() + "\n", 0600);
+    write_file_atomic(paths_.state_file(job), to_json(job_record).dump() + "\n", 0600);
 
     // 18. vms.json for vm-launch.
-    ledger.record({{"op", ops::job_dir}, {"job", job}});
+    record(ledger, change::JobDirWrite{job});
     ensure_private_dir(paths_.job_dir(job), kJobsDirMode);
     write_file_atomic(paths_.job_dir(job) / "vms.json", vms_json(plan, ports).dump(2) + "\n", kJobFileMode,
                       FileOwner{in_.uid, gid});
 
     // 19. The nftables table, rebuilt with this job's rules and its VMs behind the filter.
     if (!plan.local.empty()) {
-      ledger.record({{"op", ops::nat_sync}, {"job", job}});
+      record(ledger, change::NatSync{job});
       sync_nat(paths_);
     }
     log_info("job {}: node ready ({} VMs{})", job, plan.local.size(),
@@ -441,7 +441,7 @@ class Prolog {
   void rollback() {
     try {
       const auto report = undo_ledger(paths_.ledger_dir(), in_.job_id,
-                                      undo_handlers(paths_, in_.job_id));
+                                      change_undo_handlers(paths_, in_.job_id));
       for (const auto& f : report.failures) {
         log_error("job {}: rollback: ledger line {} ({}): {}", in_.job_id, f.line, f.op, f.error);
       }

@@ -165,8 +165,8 @@ TEST(LaunchJobDir, VmPaths) {
 TEST(LaunchJobDir, AtomicWritesReplaceWholeFilesWithTheirMode) {
   TempDir dir;
   const fs::path f = dir.path() / "vm.json";
-  write_file_atomic(f, "one", 0600);
-  write_file_atomic(f, "two\n", 0644);
+  write_file_atomic(f, "one", 0600, {}, slurmvm::Durability::flushed);
+  slurmvm::write_file_atomic(f, "two\n", 0644);  // synced, the default
   EXPECT_EQ(read_file(f), "two\n");
   EXPECT_EQ(mode_of(f), 0644u);
   EXPECT_EQ(std::distance(fs::directory_iterator(dir.path()), fs::directory_iterator()), 1);

@@ -1,0 +1,202 @@
+// The host changes' records and undo (host_changes.hpp).
+#include "netsetup/host_changes.hpp"
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <filesystem>
+#include <type_traits>
+
+#include <fmt/format.h>
+
+#include "error.hpp"
+#include "log.hpp"
+#include "netsetup/bridge_port.hpp"
+#include "netsetup/dnsmasq.hpp"
+#include "netsetup/dnsmasq_jail.hpp"
+#include "netsetup/flows.hpp"
+#include "netsetup/job_state.hpp"
+#include "netsetup/link_group.hpp"
+#include "netsetup/nat.hpp"
+#include "netsetup/node_job.hpp"
+#include "netsetup/ovsdb.hpp"
+#include "netsetup/tap.hpp"
+
+namespace fs = std::filesystem;
+
+namespace slurmvm::netsetup {
+namespace change {
+
+// The records' fields are the members' names: one declaration gives both directions.
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(NodeBridge, bridge, datapath)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(NodeTunnel, bridge, port)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(NodeBaseFlows, bridge)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(IpForward, job)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(TapCreate, job, name, owner)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(TapBridge, job, name, bridge)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(TapsGroup, job, group)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(DhcpJail, job, pid_file, log_file, port)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(DhcpStart, job, pid_file)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(OvsPorts, job, bridge, names)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(GatewayAddress, job, name, address)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(StateWrite, job)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(JobDirWrite, job)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(NatSync, job)
+
+// `bridge` may be missing (records from before ovs.bridge): written only when set.
+void to_json(nlohmann::json& j, const JobFlows& c) {
+  j = {{"job", c.job}};
+  if (!c.bridge.empty()) j["bridge"] = c.bridge;
+}
+void from_json(const nlohmann::json& j, JobFlows& c) {
+  j.at("job").get_to(c.job);
+  c.bridge = j.value("bridge", std::string{});
+}
+
+}  // namespace change
+
+namespace {
+
+template <class T>
+void try_parse(const nlohmann::json& record, std::string_view op, std::optional<HostChange>& out) {
+  if (out || op != T::op) return;
+  out = record.get<T>();
+}
+
+template <class... Ts>
+std::optional<HostChange> parse_any(const nlohmann::json& record, std::string_view op, std::variant<Ts...>*) {
+  std::optional<HostChange> out;
+  (try_parse<Ts>(record, op, out), ...);
+  return out;
+}
+
+template <class... Ts>
+void add_handlers(UndoHandlers& h, const UndoHandler& handler, std::variant<Ts...>*) {
+  (h.emplace(std::string(Ts::op), handler), ...);
+}
+
+// The ledger is root's own file; still, only files of ours are ever acted on.
+fs::path dnsmasq_file(const NodePaths& paths, std::string_view op, const std::string& file) {
+  const fs::path p = file;
+  if (p.parent_path() != paths.dnsmasq_dir()) {
+    throw Error(fmt::format("{}: {} is outside {}", op, file, paths.dnsmasq_dir().string()), ErrorKind::internal);
+  }
+  return p;
+}
+
+void remove_state_files(const NodePaths& paths, std::uint32_t job) {
+  for (const auto& file : {paths.state_file(job), paths.flows_file(job)}) {
+    if (::unlink(file.c_str()) != 0 && errno != ENOENT) throw Error::from_errno("removing " + file.string(), errno);
+  }
+}
+
+// Each change's undo. Idempotent: what is already gone is success.
+struct Undo {
+  const NodePaths& paths;
+  std::uint32_t job_id;
+
+  // Node-level objects outlive jobs.
+  void operator()(const change::NodeBridge&) const {}
+  void operator()(const change::NodeTunnel&) const {}
+  void operator()(const change::NodeBaseFlows&) const {}
+  void operator()(const change::IpForward&) const { release_ip_forward(paths, job_id); }
+  void operator()(const change::TapCreate& c) const { delete_tap(c.name); }
+  // The TAP leaves its bridge when it is deleted; detaching first keeps the bridge clean even
+  // if the deletion fails (QEMU still attached).
+  void operator()(const change::TapBridge& c) const { detach_from_bridge(c.name); }
+  // All of the job's TAPs (and its DHCP veth) in one kernel operation (link_group.hpp); the
+  // tap.create entries undone after it then find nothing left. Skipped, leaving the TAPs to
+  // those entries, should another job of the node hold the same network id (and so group).
+  void operator()(const change::TapsGroup& c) const {
+    for (const auto& other : read_job_states(paths, job_id)) {
+      if (other.network_id != 0 && tap_link_group(other.network_id) == c.group) {
+        log_warning("job {}: link group {:#x} is job {}'s too: deleting the TAPs one by one", job_id, c.group,
+                    other.job_id);
+        return;
+      }
+    }
+    delete_link_group(c.group);
+  }
+  void operator()(const change::DhcpJail& c) const {
+    if (!c.port.starts_with(kDnsPortPrefix)) {
+      throw Error(fmt::format("{}: {} is not a DHCP port", change::DhcpJail::op, c.port), ErrorKind::internal);
+    }
+    stop_jailed_dnsmasq(dnsmasq_file(paths, change::DhcpJail::op, c.pid_file),
+                        dnsmasq_file(paths, change::DhcpJail::op, c.log_file), c.port);
+  }
+  void operator()(const change::DhcpStart& c) const {
+    stop_legacy_dnsmasq(dnsmasq_file(paths, change::DhcpStart::op, c.pid_file));
+  }
+  void operator()(const change::OvsPorts& c) const {
+    auto client = OvsdbClient::connect(paths.ovsdb_socket);
+    // The userspace datapath removes about 64 ports a second: the deadline grows with them.
+    Vswitch vs(client, std::chrono::seconds(10) + std::chrono::milliseconds(100) * static_cast<long>(c.names.size()));
+    vs.remove_ports(c.bridge, c.names, fmt::format("slurm-vm epilog job {}", c.job));
+  }
+  void operator()(const change::GatewayAddress& c) const { clear_interface_ipv4(c.name); }
+  void operator()(const change::JobFlows& c) const {
+    // The bridge the prolog used (slurm-vm.yaml ovs.bridge), not today's default: the epilog
+    // reads no configuration.
+    NodePaths on_bridge = paths;
+    if (!c.bridge.empty()) {
+      validate_ifname(c.bridge);
+      on_bridge.bridge = c.bridge;
+    }
+    delete_job_flows(on_bridge.ofctl(), c.job);
+  }
+  void operator()(const change::StateWrite& c) const { remove_state_files(paths, c.job); }
+  void operator()(const change::JobDirWrite& c) const { remove_job_dir(paths, c.job); }
+  void operator()(const change::NatSync& c) const {
+    // Its bridged TAPs leave their bridges before their filter goes: nobody (the user can
+    // open a TAP the VM no longer holds) sends unfiltered on the site's LAN meanwhile.
+    std::error_code ec;
+    if (fs::exists(paths.state_file(c.job), ec)) {
+      const auto file = paths.state_file(c.job);
+      for (const auto& b : parse_job_state(read_small_file(file), file.string()).bridged) detach_from_bridge(b.tap);
+    }
+    sync_nat(paths, c.job);
+  }
+};
+
+}  // namespace
+
+std::string_view op_of(const HostChange& change) {
+  return std::visit([](const auto& c) { return std::remove_cvref_t<decltype(c)>::op; }, change);
+}
+
+nlohmann::json to_record(const HostChange& change) {
+  nlohmann::json j = std::visit([](const auto& c) { return nlohmann::json(c); }, change);
+  j["op"] = std::string(op_of(change));
+  return j;
+}
+
+HostChange parse_change(const nlohmann::json& record) {
+  if (!record.is_object() || !record.contains("op") || !record.at("op").is_string()) {
+    throw Error("a ledger record without an op", ErrorKind::config);
+  }
+  const auto op = record.at("op").get<std::string>();
+  try {
+    if (auto c = parse_any(record, op, static_cast<HostChange*>(nullptr))) return *c;
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(fmt::format("ledger record {}: {}", op, e.what()), ErrorKind::config);
+  }
+  throw Error(fmt::format("unknown ledger op '{}'", op), ErrorKind::config);
+}
+
+void record(Ledger& ledger, const HostChange& change) { ledger.record(to_record(change)); }
+
+void undo_change(const HostChange& change, const NodePaths& paths, std::uint32_t job_id) {
+  std::visit(Undo{paths, job_id}, change);
+}
+
+UndoHandlers change_undo_handlers(const NodePaths& paths, std::uint32_t job_id) {
+  UndoHandlers h;
+  const UndoHandler handler = [paths, job_id](const nlohmann::json& record) {
+    undo_change(parse_change(record), paths, job_id);
+  };
+  add_handlers(h, handler, static_cast<HostChange*>(nullptr));
+  return h;
+}
+
+}  // namespace slurmvm::netsetup
