@@ -1,57 +1,43 @@
 // vm-prolog: the root job prolog (slurm.conf Prolog=, PrologFlags=Alloc,Contain). Builds what
 // this node's VMs of a job need, each change recorded in the node's ledger before it is made,
-// and rolls its own changes back when a step fails. The numbered steps below are the contract
-// of docs/prolog-epilog.md, section 2; keep both in the same order.
+// and rolls its own changes back when a step fails. The numbered steps below (1-10) and in
+// netsetup/prolog_apply.cpp (11-19, the changes) are the contract of docs/prolog-epilog.md,
+// section 2; keep both in the same order.
 //
 // Exit codes: 0 done, or not a VM job, or a failure caused by the job (rolled back, reported
 // in <rundir>/jobs/<id>/error for vm-launch to show the user); 1 a node fault (rolled back,
 // Slurm drains the node); 2 a node fault whose rollback failed too (the ledger is kept for the
 // epilog).
-#include <arpa/inet.h>
-#include <netdb.h>
 #include <pwd.h>
-#include <sys/stat.h>
 
-#include <algorithm>
 #include <chrono>
-#include <cstdlib>
 #include <exception>
 #include <fstream>
 #include <map>
-#include <memory>
 #include <optional>
 #include <set>
 #include <sstream>
 #include <string>
-#include <thread>
 
 #include <fmt/format.h>
-#include <fmt/ranges.h>
-#include <nlohmann/json.hpp>
 
-#include "addressing.hpp"
+#include "cluster_def.hpp"
 #include "config/config.hpp"
 #include "config/net_addresses.hpp"
 #include "error.hpp"
-#include "config/identity.hpp"
 #include "log.hpp"
 #include "main_guard.hpp"
-#include "cluster_def.hpp"
 #include "netsetup/bridge_port.hpp"
-#include "netsetup/dnsmasq_jail.hpp"
-#include "netsetup/flows.hpp"
 #include "netsetup/host_changes.hpp"
 #include "netsetup/host_routes.hpp"
 #include "netsetup/job_changes.hpp"
 #include "netsetup/ledger.hpp"
-#include "netsetup/link_group.hpp"
 #include "netsetup/nat.hpp"
 #include "netsetup/node_job.hpp"
 #include "netsetup/node_plan.hpp"
-#include "netsetup/ovsdb.hpp"
+#include "netsetup/prolog_apply.hpp"
 #include "netsetup/reclaim.hpp"
 #include "netsetup/resolve_nodes.hpp"
-#include "netsetup/tap.hpp"
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
@@ -66,15 +52,6 @@ constexpr int kExitRollbackFailed = 2;
 
 constexpr auto kNodeLockTimeout = 60s;
 constexpr auto kResolveTimeout = 10s;
-constexpr auto kOvsTimeout = 10s;
-constexpr auto kDnsmasqTimeout = 10s;
-// ovs-vswitchd's userspace datapath needs about 1 s per 64 ports added or removed
-// (bench/node-setup): every OVS deadline grows by this much per port of the job on the node.
-constexpr auto kOvsTimeoutPerPort = 100ms;
-
-std::chrono::milliseconds ovs_timeout(std::size_t ports) {
-  return kOvsTimeout + kOvsTimeoutPerPort * static_cast<long>(ports);
-}
 
 // The process environment, as the pure parsers (node_plan.hpp) read it.
 const auto env_lookup = config::process_env;
@@ -104,20 +81,6 @@ gid_t primary_group(uid_t uid) {
                             rc);
   }
   return pw.pw_gid;
-}
-
-// The bridge's datapath: the site's choice (slurm-vm.yaml ovs.datapath), else the existing
-// bridge's, else `system` when the kernel module is loaded, else `netdev` (userspace; the
-// sandbox and CI). An existing bridge of another datapath is refused by ensure_bridge.
-std::string bridge_datapath(OvsdbClient& client, const std::string& bridge, config::OvsDatapath wanted) {
-  if (wanted != config::OvsDatapath::auto_detect) return std::string(config::to_string(wanted));
-  const nlohmann::json ops = nlohmann::json::array(
-      {{{"op", "select"}, {"table", "Bridge"}, {"where", {{"name", "==", bridge}}},
-        {"columns", {"datapath_type"}}}});
-  const auto result = client.transact(ops, kOvsTimeout);
-  const auto& rows = result.at(0).at("rows");
-  if (!rows.empty()) return rows.at(0).at("datapath_type").get<std::string>();
-  return ::access("/sys/module/openvswitch", F_OK) == 0 ? "system" : "netdev";
 }
 
 std::set<std::uint16_t> listening_ports() {
@@ -301,7 +264,8 @@ class Prolog {
     // 10. The ledger. From here on every change is recorded first, and a failure rolls back.
     std::optional<Ledger> ledger = Ledger::open(paths_.ledger_dir(), in_.job_id);
     try {
-      apply(*ledger, plan, site.ovs, gid, node_ips, state, ports);
+      RealNodeEffects effects(paths_);
+      apply_prolog_changes(*ledger, effects, {paths_, in_, plan, site.ovs.datapath, gid, node_ips, state, ports});
     } catch (...) {
       ledger.reset();  // release its lock: the rollback takes it again
       rollback();
@@ -312,132 +276,6 @@ class Prolog {
   bool rollback_failed() const noexcept { return rollback_failed_; }
 
  private:
-  void apply(Ledger& ledger, const NodePlan& plan, const config::OvsSettings& ovs, gid_t gid,
-             const std::map<std::string, std::uint32_t>& node_ips, const JobState& state,
-             const std::vector<std::uint16_t>& ports) {
-    const std::uint32_t job = in_.job_id;
-    const std::string comment = ovsdb_comment(job);
-    const JobNet* l3 = plan.nets.l3_network();
-    const bool gateway = l3 != nullptr && local_vms_on_l3(plan) > 0;
-    const std::vector<PortSpec> specs = job_port_specs(plan);
-    const auto ovs_deadline = ovs_timeout(specs.size());
-    std::optional<OvsdbClient> client;
-    if (!specs.empty()) {
-      client.emplace(OvsdbClient::connect(paths_.ovsdb_socket));
-      Vswitch vs(*client, ovs_deadline);
-      // 11. Node level (kept by the epilog): bridge, tunnel port, base flows.
-      const auto datapath = bridge_datapath(*client, paths_.bridge, ovs.datapath);
-      record(ledger, change::NodeBridge{paths_.bridge, datapath});
-      vs.ensure_bridge(paths_.bridge, datapath);
-      record(ledger, change::NodeTunnel{paths_.bridge, paths_.tunnel_port});
-      vs.ensure_tunnel_port(paths_.bridge, paths_.tunnel_port);
-      record(ledger, change::NodeBaseFlows{paths_.bridge});
-      auto ofctl = paths_.ofctl();
-      ofctl.timeout = ovs_deadline;
-      apply_flows(ofctl, node_base_flows());
-    }
-
-    // 12. IPv4 forwarding, for the gateways' reverse NAT and outbound connections, unless the
-    //     site manages it (manage-ip-forward: false).
-    if (gateway && (l3->reverse_nat || l3->outbound != config::AllowOutbound::none || l3->dns_server)) {
-      if (l3->manage_ip_forward) {
-        record(ledger, change::IpForward{job});
-        enable_ip_forward(paths_);
-      } else if (!forwarding_available(*l3, paths_.ip_forward_sysctl)) {
-        log_warning("job {}: IPv4 forwarding is off on {} and network {} says manage-ip-forward: false: "
-                    "its VMs get no reverse NAT (vm ssh), no outbound connections and no names from its dns-server",
-                    job, in_.node, l3->name);
-      }
-    }
-
-    // 13. One TAP per NIC of each local VM, owned by the job's user; a bridged NIC's TAP is
-    //     put on its host bridge, after its filter (table bridge slurm_vm) is in place.
-    if (!state.bridged.empty()) {
-      record(ledger, change::NatSync{job});
-      sync_nat(paths_, 0, state.bridged);
-    }
-    const std::uint32_t link_group = tap_link_group(plan.network_id);
-    for (const auto& vm : plan.local) {
-      for (const auto& nic : vm.nics) {
-        const JobNet& net = plan.nets.networks.at(nic.network);
-        record(ledger, change::TapCreate{job, nic.tap, in_.uid});
-        create_tap({nic.tap, static_cast<uid_t>(in_.uid), net.tap_mtu, false, link_group});
-        if (net.kind == NetKind::bridged) {
-          record(ledger, change::TapBridge{job, nic.tap, net.host_bridge});
-          attach_to_bridge(nic.tap, net.host_bridge, net.vlans);
-        }
-      }
-    }
-    if (!plan.local.empty()) {
-      // Recorded after them so that it is undone first: the epilog deletes all of the job's
-      // TAPs at once (~25 ms for 64) instead of one unregister at a time (~30 ms each).
-      record(ledger, change::TapsGroup{job, link_group});
-    }
-
-    // 13b. The job's DHCP and DNS server, jailed in namespaces of its own behind a veth whose
-    //      near end joins the bridge with the TAPs (dnsmasq_jail.hpp).
-    if (gateway) {
-      ensure_private_dir(paths_.dnsmasq_dir(), 0700);
-      DnsmasqConfig cfg = job_dnsmasq(plan);
-      cfg.program = paths_.dnsmasq;
-      DnsmasqJail jail{plan.dns_port, plan.dns_mac, plan.dns_ip, plan.prefix, plan.gateway_ip, l3->tap_mtu,
-                       link_group, paths_.dnsmasq_dir() / fmt::format("{}.pid", job),
-                       paths_.dnsmasq_dir() / fmt::format("{}.log", job)};
-      record(ledger, change::DhcpJail{job, jail.pid_file.string(), jail.log_file.string(), jail.port});
-      start_jailed_dnsmasq(cfg, jail, kDnsmasqTimeout);
-    }
-
-    if (!specs.empty()) {
-      // 14. The TAPs and the job's gateway port on the bridge, in one transaction.
-      Vswitch vs(*client, ovs_deadline);
-      std::vector<std::string> names;
-      for (const auto& spec : specs) names.push_back(spec.name);
-      record(ledger, change::OvsPorts{job, paths_.bridge, names});
-      vs.add_ports(paths_.bridge, specs, comment);
-    }
-
-    if (gateway) {
-      // 15. The gateway address on the internal port (ovs-vswitchd creates it asynchronously).
-      wait_for_interface(plan.gateway_port, ovs_deadline);
-      record(ledger, change::GatewayAddress{job, plan.gateway_port,
-                                            fmt::format("{}/{}", format_ipv4(plan.gateway_ip), plan.prefix)});
-      set_interface_ipv4(plan.gateway_port, plan.gateway_ip, plan.prefix);
-    }
-
-    // 16. The job's flows under its cookie, every tunnelled network in one bundle.
-    std::string flows;
-    if (const auto nets = job_networks(plan, in_.nodes, paths_.tunnel_port, node_ips); !nets.empty()) {
-      flows = job_flows(nets);
-      record(ledger, change::JobFlows{job, paths_.bridge});
-      auto ofctl = paths_.ofctl();
-      ofctl.timeout = ovs_deadline;
-      apply_flows(ofctl, flows);
-    }
-
-    // 17. The node's record of the job (root only): network id, host ports, NAT rules, and
-    //     what vm-node-restore needs after an ovs-vswitchd restart (the flows, the gateway).
-    JobState job_record = state;
-    if (!flows.empty()) job_record.bridge = paths_.bridge;
-    if (gateway) job_record.gateway = JobState::Gateway{plan.gateway_port, plan.gateway_ip, plan.prefix};
-    record(ledger, change::StateWrite{job});
-    if (!flows.empty()) write_file_atomic(paths_.flows_file(job), flows, 0600);
-    write_file_atomic(paths_.state_file(job), to_json(job_record).dump() + "\n", 0600);
-
-    // 18. vms.json for vm-launch.
-    record(ledger, change::JobDirWrite{job});
-    ensure_private_dir(paths_.job_dir(job), kJobsDirMode);
-    write_file_atomic(paths_.job_dir(job) / "vms.json", vms_json(plan, ports).dump(2) + "\n", kJobFileMode,
-                      FileOwner{in_.uid, gid});
-
-    // 19. The nftables table, rebuilt with this job's rules and its VMs behind the filter.
-    if (!plan.local.empty()) {
-      record(ledger, change::NatSync{job});
-      sync_nat(paths_);
-    }
-    log_info("job {}: node ready ({} VMs{})", job, plan.local.size(),
-             ports.empty() ? "" : fmt::format(", ssh ports {}", fmt::join(ports, ",")));
-  }
-
   void rollback() {
     try {
       const auto report = undo_ledger(paths_.ledger_dir(), in_.job_id,

@@ -21,48 +21,11 @@
 #include "config/config.hpp"
 #include "golden_file.hpp"
 #include "netsetup/job_changes.hpp"
+#include "reference_jobs.hpp"
 
 using namespace slurmvm;
 using namespace slurmvm::netsetup;
-
-namespace {
-
-JobInputs job_on_node_a(const std::string& job, const std::optional<std::string>& resources) {
-  std::map<std::string, std::string> env = {
-      {"SLURM_JOB_ID", job},       {"SLURM_JOB_UID", "1000"},
-      {"SLURM_JOB_GID", "1000"},      {"SLURMD_NODENAME", "nodeA"},
-      {"SLURM_JOB_NODELIST", "nodeA,nodeB"}, {"SLURM_JOB_CPUS_PER_NODE", "2,1"},
-      {"SPANK_VM_TEMPLATE", "master:1,compute:2"}};
-  if (resources) env["SPANK_VM_RESOURCES"] = *resources;
-  return parse_job_inputs([env](const std::string& name) -> std::optional<std::string> {
-    const auto it = env.find(name);
-    if (it == env.end()) return std::nullopt;
-    return it->second;
-  });
-}
-
-config::Config example_config() {
-  auto cfg = config::load_config(config::ConfigDirs{std::filesystem::path(SLURM_VM_TEST_DATA) / "../../templates",
-                                                    std::nullopt});
-  config::Network lan{"lan", {}, 0, config::BridgedNetwork{"br-lan", "", 1500, {{12, config::VlanMode::native}}}};
-  cfg.networks.emplace("lan", lan);
-  cfg.resource_sets.emplace("cluster-lan", config::ResourceSet{"cluster-lan", {"nat-rssh", "private", "lan"}, false, {}, 0});
-  return cfg;
-}
-
-// As vm-prolog plans: with the job's address plan (int-network of its L3 network).
-NodePlan plan_for(const JobInputs& in) {
-  auto nets = choose_job_networks(example_config(), ClusterDef::parse(in.definition), in.resource_sets);
-  const auto plan = nets.address_plan();
-  return plan_node(in, plan, std::move(nets));
-}
-
-NodePlan job_4242() { return plan_for(job_on_node_a("4242", std::nullopt)); }
-NodePlan job_4243() { return plan_for(job_on_node_a("4243", "cluster,cluster-lan")); }
-
-const std::map<std::string, std::uint32_t> kNodeIps = {{"nodeB", 0x0a630002}};  // 10.99.0.2
-
-}  // namespace
+using namespace slurmvm::test;
 
 TEST(NodeJobGolden, OvsdbTransaction) {
   const auto ops = ovsdb_ops::add_ports("br-int", job_port_specs(job_4242()), ovsdb_comment(4242));

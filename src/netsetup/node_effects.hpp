@@ -1,0 +1,92 @@
+// What vm-prolog does to a node (steps 11-19 of docs/prolog-epilog.md), as calls on one
+// interface: the real node (RealNodeEffects: OVSDB, OpenFlow, TAPs, nftables, the dnsmasq jail,
+// sysctls, files), or a recording fake that lets tests/unit/prolog_apply_test.cpp pin the exact
+// sequence of ledger records and effects of a reference job in a golden file.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "atomic_file.hpp"
+#include "config/config.hpp"
+#include "netsetup/dnsmasq.hpp"
+#include "netsetup/dnsmasq_jail.hpp"
+#include "netsetup/nat.hpp"
+#include "netsetup/node_job.hpp"
+#include "netsetup/ovsdb.hpp"
+#include "netsetup/tap.hpp"
+
+namespace slurmvm::netsetup {
+
+class NodeEffects {
+ public:
+  virtual ~NodeEffects() = default;
+
+  // Open vSwitch (`deadline`: the job's OVS deadline, grown with its ports).
+  // The integration bridge's datapath: the site's choice, else the existing bridge's, else
+  // `system` when the kernel module is loaded, else `netdev`.
+  virtual std::string bridge_datapath(const std::string& bridge, config::OvsDatapath wanted) = 0;
+  virtual void ensure_bridge(const std::string& bridge, const std::string& datapath,
+                             std::chrono::milliseconds deadline) = 0;
+  virtual void ensure_tunnel_port(const std::string& bridge, const std::string& port,
+                                  std::chrono::milliseconds deadline) = 0;
+  virtual void add_ports(const std::string& bridge, const std::vector<PortSpec>& ports, const std::string& comment,
+                         std::chrono::milliseconds deadline) = 0;
+  virtual void apply_flows(const std::string& flows, std::chrono::milliseconds deadline) = 0;
+  virtual void wait_for_interface(const std::string& name, std::chrono::milliseconds deadline) = 0;
+
+  // The kernel.
+  virtual bool ip_forward_enabled() = 0;
+  virtual void enable_ip_forward() = 0;
+  // Rebuilds the nftables tables from the node's job records, plus `pending` bridged NICs.
+  virtual void sync_nat(const std::vector<BridgedPort>& pending) = 0;
+  virtual void create_tap(const TapSpec& tap) = 0;
+  virtual void attach_to_bridge(const std::string& tap, const std::string& bridge,
+                                const std::vector<config::Vlan>& vlans) = 0;
+  virtual void set_interface_ipv4(const std::string& name, std::uint32_t ip, unsigned prefix) = 0;
+  virtual void start_dnsmasq(const DnsmasqConfig& cfg, const DnsmasqJail& jail) = 0;
+
+  // Files (root's directories; write_file_atomic, synced).
+  virtual void make_private_dir(const std::filesystem::path& dir, unsigned mode) = 0;
+  virtual void write_file(const std::filesystem::path& file, const std::string& content, unsigned mode,
+                          FileOwner owner) = 0;
+};
+
+// The real node, through the functions of netsetup.
+class RealNodeEffects final : public NodeEffects {
+ public:
+  explicit RealNodeEffects(NodePaths paths) : paths_(std::move(paths)) {}
+
+  std::string bridge_datapath(const std::string& bridge, config::OvsDatapath wanted) override;
+  void ensure_bridge(const std::string& bridge, const std::string& datapath,
+                     std::chrono::milliseconds deadline) override;
+  void ensure_tunnel_port(const std::string& bridge, const std::string& port,
+                          std::chrono::milliseconds deadline) override;
+  void add_ports(const std::string& bridge, const std::vector<PortSpec>& ports, const std::string& comment,
+                 std::chrono::milliseconds deadline) override;
+  void apply_flows(const std::string& flows, std::chrono::milliseconds deadline) override;
+  void wait_for_interface(const std::string& name, std::chrono::milliseconds deadline) override;
+  bool ip_forward_enabled() override;
+  void enable_ip_forward() override;
+  void sync_nat(const std::vector<BridgedPort>& pending) override;
+  void create_tap(const TapSpec& tap) override;
+  void attach_to_bridge(const std::string& tap, const std::string& bridge,
+                        const std::vector<config::Vlan>& vlans) override;
+  void set_interface_ipv4(const std::string& name, std::uint32_t ip, unsigned prefix) override;
+  void start_dnsmasq(const DnsmasqConfig& cfg, const DnsmasqJail& jail) override;
+  void make_private_dir(const std::filesystem::path& dir, unsigned mode) override;
+  void write_file(const std::filesystem::path& file, const std::string& content, unsigned mode,
+                  FileOwner owner) override;
+
+ private:
+  OvsdbClient& ovsdb();
+
+  NodePaths paths_;
+  std::optional<OvsdbClient> client_;  // connected on first use
+};
+
+}  // namespace slurmvm::netsetup

@@ -1,0 +1,187 @@
+// The exact sequence of what vm-prolog records and does on a node for the reference jobs
+// (reference_jobs.hpp), pinned in golden files: every ledger record (host_changes.hpp) must
+// come before the effect it describes, and nothing may be added, dropped or reordered without
+// the diff showing it. The effects go to a recording fake (node_effects.hpp); the ledger is a
+// real one in a temporary directory. The same sequence runs against the real kernel and OVS in
+// tests/root/prolog_node_test.sh.
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "golden_file.hpp"
+#include "netsetup/job_changes.hpp"
+#include "netsetup/prolog_apply.hpp"
+#include "reference_jobs.hpp"
+
+using namespace slurmvm;
+using namespace slurmvm::netsetup;
+using namespace slurmvm::test;
+namespace fs = std::filesystem;
+
+namespace {
+
+// Appends "effect ..." lines, each preceded by the ledger lines recorded since the last effect.
+class RecordingEffects final : public NodeEffects {
+ public:
+  explicit RecordingEffects(fs::path ledger_file) : ledger_file_(std::move(ledger_file)) {}
+
+  std::string bridge_datapath(const std::string& bridge, config::OvsDatapath wanted) override {
+    note(fmt::format("bridge_datapath {} {}", bridge, config::to_string(wanted)));
+    return "netdev";
+  }
+  void ensure_bridge(const std::string& bridge, const std::string& datapath, std::chrono::milliseconds d) override {
+    note(fmt::format("ensure_bridge {} {} deadline={}ms", bridge, datapath, d.count()));
+  }
+  void ensure_tunnel_port(const std::string& bridge, const std::string& port, std::chrono::milliseconds d) override {
+    note(fmt::format("ensure_tunnel_port {} {} deadline={}ms", bridge, port, d.count()));
+  }
+  void add_ports(const std::string& bridge, const std::vector<PortSpec>& ports, const std::string& comment,
+                 std::chrono::milliseconds d) override {
+    std::vector<std::string> names;
+    for (const auto& p : ports) names.push_back(p.type.empty() ? p.name : p.name + ":" + p.type);
+    note(fmt::format("add_ports {} [{}] \"{}\" deadline={}ms", bridge, fmt::join(names, " "), comment, d.count()));
+  }
+  void apply_flows(const std::string& flows, std::chrono::milliseconds d) override {
+    const auto lines = std::count(flows.begin(), flows.end(), '\n');
+    note(fmt::format("apply_flows {} lines deadline={}ms", lines, d.count()));
+  }
+  void wait_for_interface(const std::string& name, std::chrono::milliseconds d) override {
+    note(fmt::format("wait_for_interface {} deadline={}ms", name, d.count()));
+  }
+  bool ip_forward_enabled() override {
+    note("ip_forward_enabled");
+    return false;
+  }
+  void enable_ip_forward() override { note("enable_ip_forward"); }
+  void sync_nat(const std::vector<BridgedPort>& pending) override {
+    std::vector<std::string> taps;
+    for (const auto& b : pending) taps.push_back(b.tap);
+    note(fmt::format("sync_nat pending=[{}]", fmt::join(taps, " ")));
+  }
+  void create_tap(const TapSpec& t) override {
+    note(fmt::format("create_tap {} owner={} mtu={} group={:#x}", t.name, t.owner, t.mtu, t.link_group));
+  }
+  void attach_to_bridge(const std::string& tap, const std::string& bridge,
+                        const std::vector<config::Vlan>& vlans) override {
+    note(fmt::format("attach_to_bridge {} {} vlans={}", tap, bridge, vlans.size()));
+  }
+  void set_interface_ipv4(const std::string& name, std::uint32_t ip, unsigned prefix) override {
+    note(fmt::format("set_interface_ipv4 {} {}/{}", name, format_ipv4(ip), prefix));
+  }
+  void start_dnsmasq(const DnsmasqConfig& cfg, const DnsmasqJail& jail) override {
+    note(fmt::format("start_dnsmasq {} port={} mac={} address={}/{} gateway={} mtu={} group={:#x} pid_file={} "
+                     "({} arguments)",
+                     cfg.program, jail.port, format_mac(jail.mac), format_ipv4(jail.ip), jail.prefix,
+                     format_ipv4(jail.gateway), jail.mtu, jail.link_group, jail.pid_file.string(),
+                     dnsmasq_argv(cfg).size()));
+  }
+  void make_private_dir(const fs::path& dir, unsigned mode) override {
+    note(fmt::format("make_private_dir {} {:o}", dir.string(), mode));
+  }
+  void write_file(const fs::path& file, const std::string& content, unsigned mode, FileOwner owner) override {
+    note(fmt::format("write_file {} {:o} {}:{} {} bytes", file.string(), mode, owner.uid, owner.gid, content.size()));
+  }
+
+  // Everything so far, with the ledger's trailing records.
+  std::string text() {
+    flush_ledger();
+    return out_;
+  }
+
+ private:
+  void flush_ledger() {
+    std::ifstream in(ledger_file_);
+    std::string line;
+    std::size_t n = 0;
+    while (std::getline(in, line)) {
+      if (n++ >= seen_) out_ += "record " + line + "\n";
+    }
+    seen_ = n;
+  }
+  void note(const std::string& effect) {
+    flush_ledger();
+    out_ += "effect " + effect + "\n";
+  }
+
+  fs::path ledger_file_;
+  std::size_t seen_ = 0;
+  std::string out_;
+};
+
+class TempDir {
+ public:
+  TempDir() {
+    std::string tmpl = (fs::temp_directory_path() / "svm-apply-XXXXXX").string();
+    if (::mkdtemp(tmpl.data()) == nullptr) std::abort();
+    path_ = tmpl;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  const fs::path& path() const { return path_; }
+
+ private:
+  fs::path path_;
+};
+
+// Steps 11-19 of `plan` as vm-prolog runs them, with the record steps 8-9 built.
+std::string sequence_of(const JobInputs& in, const NodePlan& plan, const std::vector<std::uint16_t>& ports) {
+  TempDir tmp;
+  NodePaths paths;  // the defaults: /run/slurm-vm, br-int, svm-gre (nothing is touched)
+  JobState state;
+  state.job_id = in.job_id;
+  state.network_id = plan.network_id;
+  state.owner = in.uid;
+  for (const auto& vm : plan.local) {
+    for (const auto& nic : vm.nics) {
+      if (plan.nets.networks.at(nic.network).kind == NetKind::bridged) {
+        state.bridged.push_back({in.job_id, vm.rank, nic.tap, nic.mac, false});
+      }
+    }
+  }
+  if (!ports.empty()) state.nat = job_nat_rules(plan, ports, 22);
+  auto ledger = Ledger::open(tmp.path(), in.job_id);
+  RecordingEffects fx(ledger_path(tmp.path(), in.job_id));
+  apply_prolog_changes(ledger, fx, {paths, in, plan, config::OvsDatapath::auto_detect, 1000, kNodeIps, state, ports});
+  return fx.text();
+}
+
+}  // namespace
+
+TEST(PrologApply, ReferenceJobSequence) {
+  const auto in = job_on_node_a("4242", std::nullopt);
+  expect_golden("job-4242-nodeA/prolog-sequence.txt", sequence_of(in, plan_for(in), {60222, 60223}));
+}
+
+TEST(PrologApply, SeveralNetworksSequence) {
+  const auto in = job_on_node_a("4243", "cluster,cluster-lan");
+  expect_golden("job-4243-nodeA-networks/prolog-sequence.txt", sequence_of(in, plan_for(in), {60225, 60226}));
+}
+
+// Whatever the job, every effect that changes the node comes after a record (the write-ahead
+// rule), and the first line is a record.
+TEST(PrologApply, EveryChangeIsRecordedFirst) {
+  const auto in = job_on_node_a("4243", "cluster,cluster-lan");
+  const std::string text = sequence_of(in, plan_for(in), {60225, 60226});
+  std::istringstream lines(text);
+  std::string line;
+  bool recorded = false;
+  while (std::getline(lines, line)) {
+    if (line.rfind("record ", 0) == 0) {
+      recorded = true;
+    } else if (line.rfind("effect bridge_datapath", 0) != 0 && line.rfind("effect ip_forward_enabled", 0) != 0) {
+      EXPECT_TRUE(recorded) << "a change before any record: " << line;
+    }
+  }
+}
