@@ -3,21 +3,10 @@
 
 #include <fcntl.h>
 #include <grp.h>
-#include <linux/ethtool.h>
-#include <linux/if_link.h>
-#include <linux/netlink.h>
-#include <linux/rtnetlink.h>
-#include <linux/sockios.h>
-#include <linux/veth.h>
-#include <net/if.h>
-#include <net/route.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <pwd.h>
 #include <sched.h>
 #include <signal.h>
-#include <sys/ioctl.h>
-#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -35,8 +24,8 @@
 #include "error.hpp"
 #include "log.hpp"
 #include "netsetup/nat.hpp"
+#include "netsetup/netns_link.hpp"
 #include "netsetup/node_job.hpp"
-#include "netsetup/rtnl.hpp"
 #include "netsetup/tap.hpp"
 #include "unique_fd.hpp"
 
@@ -120,84 +109,12 @@ void write_proc_file(pid_t pid, const char* name, const std::string& text) {
   }
 }
 
-// RTM_NEWLINK kind veth: `near` here, its peer kDnsmasqInterface created directly in the
-// namespace `netns_fd` with the jail's MAC.
-void create_veth(const DnsmasqJail& jail, int netns_fd) {
-  validate_ifname(jail.port);
-  ifinfomsg info{};
-  info.ifi_family = AF_UNSPEC;
-  RtnlMessage req(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, &info, sizeof info);
-  req.put(IFLA_IFNAME, jail.port.c_str(), jail.port.size() + 1);
-  req.put(IFLA_MTU, std::uint32_t{jail.mtu});
-  if (jail.link_group != 0) req.put(IFLA_GROUP, jail.link_group);
-  const auto linkinfo = req.begin_nest(IFLA_LINKINFO);
-  req.put(IFLA_INFO_KIND, "veth", 5);
-  const auto data = req.begin_nest(IFLA_INFO_DATA);
-  const auto peer = req.begin_nest(VETH_INFO_PEER);
-  ifinfomsg peer_info{};
-  peer_info.ifi_family = AF_UNSPEC;
-  req.put_header(&peer_info, sizeof peer_info);
-  req.put(IFLA_IFNAME, kDnsmasqInterface, std::strlen(kDnsmasqInterface) + 1);
-  req.put(IFLA_MTU, std::uint32_t{jail.mtu});
-  req.put(IFLA_ADDRESS, jail.mac.data(), jail.mac.size());
-  req.put(IFLA_NET_NS_FD, static_cast<std::uint32_t>(netns_fd));
-  req.end_nest(peer);
-  req.end_nest(data);
-  req.end_nest(linkinfo);
-  if (const int rc = req.transact(); rc != 0) {
-    throw Error::from_errno(fmt::format("creating veth {} (its other end in the dnsmasq jail)", jail.port), -rc);
-  }
-}
-
-// Runs `f` in a thread that has joined the network namespace `netns_fd` (setns acts on the
-// calling thread only), and rethrows what it threw.
-template <class F>
-void in_netns(int netns_fd, F f) {
-  std::exception_ptr failure;
-  std::thread worker([&] {
-    try {
-      if (::setns(netns_fd, CLONE_NEWNET) != 0) throw Error::from_errno("setns(CLONE_NEWNET)", errno);
-      f();
-    } catch (...) {
-      failure = std::current_exception();
-    }
-  });
-  worker.join();
-  if (failure) std::rethrow_exception(failure);
-}
-
 // Inside the jail's namespace: address and link up, no transmit checksum offload (what
 // dnsmasq sends would reach the VMs with checksums nobody filled in), the default route.
 void configure_inside(const DnsmasqJail& jail) {
-  const std::string ifname = kDnsmasqInterface;
-  set_interface_ipv4(ifname, jail.ip, jail.prefix);
-  UniqueFd s(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
-  if (!s) throw Error::from_errno("socket(AF_INET)", errno);
-  ethtool_value off{};
-  off.cmd = ETHTOOL_STXCSUM;
-  off.data = 0;
-  ifreq ifr{};
-  std::memcpy(ifr.ifr_name, ifname.c_str(), ifname.size());
-  ifr.ifr_data = reinterpret_cast<char*>(&off);
-  if (::ioctl(s.get(), SIOCETHTOOL, &ifr) != 0) {
-    throw Error::from_errno("turning transmit checksum offload off on " + ifname, errno);
-  }
-  rtentry rt{};
-  const auto put = [](sockaddr& sa, std::uint32_t ip) {
-    sockaddr_in sin{};
-    sin.sin_family = AF_INET;
-    sin.sin_addr.s_addr = htonl(ip);
-    std::memcpy(&sa, &sin, sizeof sin);
-  };
-  put(rt.rt_dst, 0);
-  put(rt.rt_genmask, 0);
-  put(rt.rt_gateway, jail.gateway);
-  rt.rt_flags = RTF_UP | RTF_GATEWAY;
-  std::string dev = ifname;
-  rt.rt_dev = dev.data();
-  if (::ioctl(s.get(), SIOCADDRT, &rt) != 0) {
-    throw Error::from_errno(fmt::format("adding the default route via {}", format_ipv4(jail.gateway)), errno);
-  }
+  set_interface_ipv4(kDnsmasqInterface, jail.ip, jail.prefix);
+  disable_tx_checksum(kDnsmasqInterface);
+  add_default_route(kDnsmasqInterface, jail.gateway);
 }
 
 std::string log_tail(const fs::path& log_file) {
@@ -340,7 +257,7 @@ void start_jailed_dnsmasq(const DnsmasqConfig& cfg, const DnsmasqJail& jail, std
     write_proc_file(pid, "gid_map", fmt::format("0 {} 1\n", ids.gid));
     UniqueFd netns(::open(fmt::format("/proc/{}/ns/net", pid).c_str(), O_RDONLY | O_CLOEXEC));
     if (!netns) throw Error::from_errno("opening the jail's network namespace", errno);
-    create_veth(jail, netns.get());
+    create_veth({jail.port, kDnsmasqInterface, jail.mac, jail.mtu, jail.link_group}, netns.get());
     keep_host_stack_off(jail.port);
     set_mtu_and_up(jail.port, jail.mtu);
     in_netns(netns.get(), [&] { configure_inside(jail); });
@@ -400,14 +317,7 @@ void stop_jailed_dnsmasq(const fs::path& pid_file, const fs::path& log_file, con
       }
     }
   }
-  validate_ifname(port);
-  ifinfomsg info{};
-  info.ifi_family = AF_UNSPEC;
-  RtnlMessage req(RTM_DELLINK, 0, &info, sizeof info);
-  req.put(IFLA_IFNAME, port.c_str(), port.size() + 1);
-  if (const int rc = req.transact(); rc != 0 && rc != -ENODEV) {
-    throw Error::from_errno("deleting veth " + port, -rc);
-  }
+  delete_link(port);
   for (const auto& f : {pid_file, log_file}) {
     if (::unlink(f.c_str()) != 0 && errno != ENOENT) throw Error::from_errno("removing " + f.string(), errno);
   }
