@@ -1,18 +1,6 @@
-// The node-local map of a job's VM network attachments, written by the root prolog
-// (vm-prolog) before the VMs' step starts: /run/slurm-vm/jobs/<jobid>/vms.json (0644),
-//
-//   {"network_id": 42,
-//    "vms": {"0": {"resource_set": "cluster", "ssh_port": 40022,
-//                  "nics": [{"network": "nat-rssh", "kind": "L3", "tap": "svm2a.0",
-//                            "mac": "52:54:00:...", "mtu": 1450, "ip": "10.128.0.2",
-//                            "prefix": 20, "gateway": "10.128.0.1"},
-//                           {"network": "private", "kind": "L2", "tap": "svm2a.1000", ...}]},
-//            ...},
-//    "hosts": {"vm0": "10.128.0.2", ...}}
-//
-// with an entry per VM of the job that runs on this node. vm-launch attaches each NIC of the VM
-// to the TAP the prolog created (owned by the user) with the MAC it chose, in order (eth0,
-// eth1, ...).
+// This VM's view of vms.json (vms_file.hpp), the map vm-prolog writes before the VMs' step
+// starts: its NICs, in order (eth0, eth1, ...), each attached to the TAP the prolog created
+// (owned by the user) with the MAC it chose.
 #pragma once
 
 #include <cstdint>
@@ -23,23 +11,12 @@
 #include <utility>
 #include <vector>
 
+#include "vms_file.hpp"
+
 namespace slurmvm::launch {
 
-// What a NIC's network is: the job's L3 network (address, gateway, names, reverse NAT), a bare
-// L2 segment (no address from slurm-vm), or a host bridge (the site's LAN: DHCP from it).
-enum class NicKind { l3, l2, bridged };
-
-struct VmNic {
-  std::string network;  // its name in networks.yaml
-  NicKind kind = NicKind::l3;
-  std::string tap;
-  std::string mac;
-  std::optional<unsigned> mtu;
-  // L3 only.
-  std::string ip;
-  unsigned prefix = 0;  // 0: not given
-  std::string gateway;
-};
+using slurmvm::NicKind;
+using VmNic = slurmvm::VmsNic;
 
 struct VmNetwork {
   std::string resource_set;  // as the prolog planned the VM's NICs

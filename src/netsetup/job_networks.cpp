@@ -90,15 +90,6 @@ JobNet job_net(const config::Network& net, std::uint32_t index) {
 
 }  // namespace
 
-std::string_view to_string(NetKind kind) noexcept {
-  switch (kind) {
-    case NetKind::l3: return "L3";
-    case NetKind::l2: return "L2";
-    case NetKind::bridged: return "bridged";
-  }
-  return "?";
-}
-
 std::uint32_t network_key(std::uint32_t job_id, std::uint32_t index) {
   if (job_id == 0 || job_id > kMaxTunnelJobId || index >= kMaxJobNetworks) {
     throw Error(fmt::format("job {} network {} has no tunnel key (job ids above {:#x} are not supported)", job_id, index,

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "vms_file.hpp"
 #include "addressing.hpp"
 #include "cluster_def.hpp"
 #include "config/config.hpp"
@@ -22,8 +23,8 @@ namespace slurmvm::netsetup {
 
 // What a network is on a node: an L3 segment (gateway, DHCP/DNS, NAT; at most one per job), a
 // bare L2 segment (both through the node's OVS and GRE tunnel), or a port of a host bridge.
-enum class NetKind { l3, l2, bridged };
-std::string_view to_string(NetKind kind) noexcept;
+// The kind of a job's network is the kind of the NICs on it in vms.json (vms_file.hpp).
+using NetKind = NicKind;
 
 // A job uses at most this many networks (the GRE key keeps 4 bits for the index).
 inline constexpr std::uint32_t kMaxJobNetworks = 16;

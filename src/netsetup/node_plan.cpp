@@ -260,39 +260,39 @@ NodePlan plan_node(const JobInputs& in, const AddressPlan& plan, JobNetworks net
   return p;
 }
 
-nlohmann::json vms_json(const NodePlan& plan, const std::vector<std::uint16_t>& ssh_ports) {
+VmsFile vms_file(const NodePlan& plan, const std::vector<std::uint16_t>& ssh_ports) {
   const auto on_l3 = static_cast<std::size_t>(
       std::count_if(plan.local.begin(), plan.local.end(), [](const PlannedVm& vm) { return vm.on_l3(); }));
   if (!ssh_ports.empty() && ssh_ports.size() != on_l3) {
-    throw Error("vms_json: one ssh port per local VM on the L3 network expected", ErrorKind::internal);
+    throw Error("vms_file: one ssh port per local VM on the L3 network expected", ErrorKind::internal);
   }
-  nlohmann::json vms = nlohmann::json::object();
+  VmsFile file;
+  file.network_id = plan.network_id;
   std::size_t port = 0;
   for (const auto& vm : plan.local) {
-    nlohmann::json nics = nlohmann::json::array();
+    VmsEntry e;
+    e.resource_set = plan.nets.resource_set_of_rank.at(vm.rank);
     for (const auto& nic : vm.nics) {
       const JobNet& net = plan.nets.networks.at(nic.network);
-      nlohmann::json n = {{"network", net.name},
-                          {"kind", to_string(net.kind)},
-                          {"tap", nic.tap},
-                          {"mac", format_mac(nic.mac)},
-                          {"mtu", net.tap_mtu}};
+      VmsNic n{net.name, net.kind, nic.tap, format_mac(nic.mac), net.tap_mtu, {}, 0, {}};
       if (net.kind == NetKind::l3) {
-        n["ip"] = format_ipv4(nic.ip);
-        n["prefix"] = vm.address.prefix;
-        n["gateway"] = format_ipv4(vm.address.gateway);
+        n.ip = format_ipv4(nic.ip);
+        n.prefix = vm.address.prefix;
+        n.gateway = format_ipv4(vm.address.gateway);
       }
-      nics.push_back(std::move(n));
+      e.nics.push_back(std::move(n));
     }
-    nlohmann::json e = {{"resource_set", plan.nets.resource_set_of_rank.at(vm.rank)}, {"nics", std::move(nics)}};
-    if (!ssh_ports.empty() && vm.on_l3()) e["ssh_port"] = ssh_ports[port++];
-    vms[std::to_string(vm.rank)] = std::move(e);
+    if (!ssh_ports.empty() && vm.on_l3()) e.ssh_port = ssh_ports[port++];
+    file.vms.emplace(vm.rank, std::move(e));
   }
-  nlohmann::json hosts = nlohmann::json::object();
   for (const auto& vm : plan.all) {
-    if (vm.on_l3()) hosts[vm.address.hostname] = format_ipv4(vm.address.ip);
+    if (vm.on_l3()) file.hosts.emplace(vm.address.hostname, format_ipv4(vm.address.ip));
   }
-  return {{"network_id", plan.network_id}, {"vms", std::move(vms)}, {"hosts", std::move(hosts)}};
+  return file;
+}
+
+nlohmann::json vms_json(const NodePlan& plan, const std::vector<std::uint16_t>& ssh_ports) {
+  return to_json(vms_file(plan, ssh_ports));
 }
 
 }  // namespace slurmvm::netsetup

@@ -118,10 +118,11 @@ std::string gateway_port_name(std::uint32_t job_id);
 // svmdh<hex job id>, at most 13 characters.
 std::string dns_port_name(std::uint32_t job_id);
 
-// vms.json for vm-launch (docs/prolog-epilog.md, "Outputs"): {"network_id", "vms": {"<rank>":
-// {resource_set, nics: [{network, kind, tap, mac, mtu[, ip, prefix, gateway]}][, ssh_port]}}
-// for this node's VMs, "hosts": {"vmR": ip} for every VM on the L3 network. `ssh_ports` is
-// empty (no reverse NAT) or one per local VM on the L3 network.
+// vms.json for vm-launch (vms_file.hpp, docs/prolog-epilog.md "Outputs"): an entry for each
+// of this node's VMs, "hosts" for every VM on the L3 network. `ssh_ports` is empty (no reverse
+// NAT) or one per local VM on the L3 network.
+VmsFile vms_file(const NodePlan& plan, const std::vector<std::uint16_t>& ssh_ports);
+// Its JSON form (vms_file.hpp).
 nlohmann::json vms_json(const NodePlan& plan, const std::vector<std::uint16_t>& ssh_ports);
 
 }  // namespace slurmvm::netsetup
