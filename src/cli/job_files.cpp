@@ -91,34 +91,10 @@ std::optional<VmFile> JobDir::read_vm(std::uint32_t rank) const {
   const auto file = vm_dir(rank) / "vm.json";
   const auto text = read_text(file);
   if (!text) return std::nullopt;
-  const auto j = parse_json(file, *text);
-  try {
-    VmFile vm;
-    vm.rank = j.at("rank").get<std::uint32_t>();
-    vm.name = j.at("name").get<std::string>();
-    vm.node = j.at("node").get<std::string>();
-    if (j.contains("step_id") && !j.at("step_id").is_null()) vm.step_id = j.at("step_id").get<std::uint32_t>();
-    if (j.contains("ssh_port") && !j.at("ssh_port").is_null()) vm.ssh_port = j.at("ssh_port").get<std::uint16_t>();
-    vm.ip = j.value("ip", "");
-    vm.host_key_pub = j.value("host_key_pub", "");
-    vm.console_log = j.value("console_log", "");
-    vm.qmp = j.value("qmp", "");
-    vm.console = j.value("console", "");
-    vm.agent = j.value("agent", "");
-    vm.pid = j.value("pid", 0U);
-    vm.no_reboot = j.value("no_reboot", false);
-    vm.persistent_drives = j.value("persistent_drives", false);
-    if (const auto it = j.find("drive_locks"); it != j.end() && it->is_array()) {
-      for (const auto& l : *it) {
-        if (l.is_string()) vm.drive_locks.emplace_back(l.get<std::string>());
-      }
-    }
-    vm.image = j.value("image", nlohmann::json());
-    vm.disk = vm_dir(rank) / "disk.qcow2";
-    return vm;
-  } catch (const nlohmann::json::exception& e) {
-    throw Error(fmt::format("{}: {}", file.string(), e.what()), ErrorKind::system);
-  }
+  VmFile vm;
+  static_cast<VmRecord&>(vm) = parse_vm_record(*text, file.string());
+  vm.disk = vm_dir(rank) / "disk.qcow2";
+  return vm;
 }
 
 void JobDir::write_ssh_files(const std::vector<VmFile>& vms) const {

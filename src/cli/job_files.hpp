@@ -15,6 +15,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "vm_record.hpp"
+
 namespace slurmvm::cli {
 
 struct ClusterFile {
@@ -25,28 +27,9 @@ struct ClusterFile {
   std::vector<std::uint32_t> node_of_vm;  // index into nodes, per VM rank
 };
 
-// What vm-launch reports about one VM (docs/vm-launch.md).
-struct VmFile {
-  std::uint32_t rank = 0;
-  std::optional<std::uint32_t> step_id;
-  std::string name;
-  std::string node;
-  std::optional<std::uint16_t> ssh_port;
-  std::string ip;
-  std::string host_key_pub;
-  std::filesystem::path console_log;
-  // QEMU's sockets on the VM's node (absolute paths in the job directory).
-  std::filesystem::path qmp;
-  std::filesystem::path console;
-  std::filesystem::path agent;
-  std::uint32_t pid = 0;   // QEMU's, on the VM's node
-  bool no_reboot = false;  // the template runs QEMU with -no-reboot
-  bool persistent_drives = false;  // its writes outlive it: power it down, do not kill it
-  std::vector<std::filesystem::path> drive_locks;  // its mmp: cluster locks (drive_lock.hpp)
-  // What the disk overlay sits on (vm-launch's record): {"file"} or {"repo", "repo_path",
-  // "name", "revision", "file"}; null when the VM has no disk.
-  nlohmann::json image;
-  std::filesystem::path disk;  // the overlay, <vm dir>/disk.qcow2
+// What vm-launch reports about one VM (vm.json, vm_record.hpp), and where its disk overlay is.
+struct VmFile : VmRecord {
+  std::filesystem::path disk;  // <vm dir>/disk.qcow2
 };
 
 class JobDir {

@@ -5,41 +5,39 @@
 
 namespace slurmvm::launch {
 
-nlohmann::json vm_info_json(const VmInfo& info) {
-  using nlohmann::json;
-  auto or_null = [](const std::optional<VmNetwork>& net, auto field) -> json {
-    if (!net) return nullptr;
-    const std::string& v = (*net).*field;
-    return v.empty() ? json(nullptr) : json(v);
-  };
-  json j;
-  j["rank"] = info.rank;
-  j["name"] = fmt::format("vm{}", info.rank);
-  j["job_id"] = info.job_id;
-  j["step_id"] = info.step_id ? json(*info.step_id) : json(nullptr);
-  j["node"] = info.node;
-  j["pid"] = info.pid;
-  j["tap"] = or_null(info.network, &VmNetwork::tap);
-  j["mac"] = or_null(info.network, &VmNetwork::mac);
-  j["ip"] = or_null(info.network, &VmNetwork::ip);
-  j["hostname"] = info.hostname;
-  j["host_key_pub"] = info.host_key_pub;
-  j["qmp"] = info.paths.qmp.string();
-  j["console"] = info.paths.console.string();
-  j["console_log"] = info.paths.console_log.string();
-  j["agent"] = info.paths.agent.string();
-  j["ssh_port"] = info.network && info.network->ssh_port ? json(*info.network->ssh_port) : json(nullptr);
-  j["vcpus"] = info.vcpus;
-  j["memory_mib"] = info.memory_mib;
-  j["accel"] = info.accel;
-  j["no_reboot"] = info.no_reboot;
-  j["image"] = info.image;
-  j["vcpu_cpus"] = info.vcpu_cpus;
-  j["emulator_cpus"] = info.emulator_cpus;
-  j["numa_nodes"] = info.numa_nodes;
-  j["persistent_drives"] = info.persistent_drives;
-  j["drive_locks"] = info.drive_locks;
-  return j;
+VmRecord vm_record(const VmInfo& info) {
+  VmRecord vm;
+  vm.rank = info.rank;
+  vm.name = fmt::format("vm{}", info.rank);
+  vm.job_id = info.job_id;
+  vm.step_id = info.step_id;
+  vm.node = info.node;
+  vm.pid = info.pid;
+  if (info.network) {
+    vm.tap = info.network->tap;
+    vm.mac = info.network->mac;
+    vm.ip = info.network->ip;
+    vm.ssh_port = info.network->ssh_port;
+  }
+  vm.hostname = info.hostname;
+  vm.host_key_pub = info.host_key_pub;
+  vm.qmp = info.paths.qmp;
+  vm.console = info.paths.console;
+  vm.console_log = info.paths.console_log;
+  vm.agent = info.paths.agent;
+  vm.vcpus = info.vcpus;
+  vm.memory_mib = info.memory_mib;
+  vm.accel = info.accel;
+  vm.no_reboot = info.no_reboot;
+  vm.image = info.image;
+  vm.vcpu_cpus = info.vcpu_cpus;
+  vm.emulator_cpus = info.emulator_cpus;
+  vm.numa_nodes = info.numa_nodes;
+  vm.persistent_drives = info.persistent_drives;
+  vm.drive_locks.assign(info.drive_locks.begin(), info.drive_locks.end());
+  return vm;
 }
+
+nlohmann::json vm_info_json(const VmInfo& info) { return to_json(vm_record(info)); }
 
 }  // namespace slurmvm::launch

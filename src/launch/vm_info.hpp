@@ -1,6 +1,5 @@
-// vm.json: what the rest of slurm-vm (the CLI's ssh, console, list, save) needs to know about a
-// running VM, written into the VM's directory just before QEMU starts. docs/vm-launch.md
-// describes every field.
+// What vm-launch knows about the VM it starts, and the record of it the CLI reads (vm.json,
+// vm_record.hpp), written into the VM's directory just before QEMU starts.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -12,6 +11,7 @@
 
 #include "launch/job_dir.hpp"
 #include "launch/network_map.hpp"
+#include "vm_record.hpp"
 
 namespace slurmvm::launch {
 
@@ -45,7 +45,8 @@ struct VmInfo {
   std::vector<std::string> drive_locks;
 };
 
-// Pure.
+// Pure: vm.json's content.
+VmRecord vm_record(const VmInfo& info);
 nlohmann::json vm_info_json(const VmInfo& info);
 
 }  // namespace slurmvm::launch

@@ -1,0 +1,60 @@
+// vm.json: what vm-launch records about a running VM in its directory just before QEMU starts,
+// and everything the CLI (ssh, console, list, save, boot's readiness and teardown) reads back:
+// one type, written and read by the same code. docs/vm-launch.md describes every field.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace slurmvm {
+
+struct VmRecord {
+  std::uint32_t rank = 0;
+  std::string name;  // vm<rank>
+  std::uint32_t job_id = 0;
+  std::optional<std::uint32_t> step_id;
+  std::string node;
+  std::int64_t pid = 0;  // QEMU's (vm-launch execs it), on the VM's node
+  // The VM's NIC on the job's L3 network; empty without one.
+  std::string tap;
+  std::string mac;
+  std::string ip;
+  std::optional<std::uint16_t> ssh_port;  // reverse NAT on its node
+  std::string hostname;
+  std::string host_key_pub;
+  // QEMU's sockets and the console log (absolute paths in the job directory).
+  std::filesystem::path qmp;
+  std::filesystem::path console;
+  std::filesystem::path console_log;
+  std::filesystem::path agent;
+  std::uint32_t vcpus = 0;
+  std::uint64_t memory_mib = 0;
+  std::string accel;  // "kvm" or "tcg"
+  // The template's custom-args hold -no-reboot: a reset must ask QEMU to reset, not exit.
+  bool no_reboot = false;
+  // What the disk overlay sits on: {"file"} or {"repo", "repo_path", "name", "revision",
+  // "file"}; null without an image. `vm save` adds its layer to exactly this revision.
+  nlohmann::json image;
+  // Where the VM runs: each vCPU's CPUs (empty: not pinned), the emulator threads' CPUs, the
+  // NUMA nodes its memory is bound to (empty: unbound).
+  std::vector<std::vector<int>> vcpu_cpus;
+  std::vector<int> emulator_cpus;
+  std::vector<int> numa_nodes;
+  // Its writes outlive it: `vm boot` powers it down before stopping the step.
+  bool persistent_drives = false;
+  // Its mmp: cluster drives' lock files (drive_lock.hpp), emptied by `vm boot` at the end.
+  std::vector<std::filesystem::path> drive_locks;
+};
+
+nlohmann::json to_json(const VmRecord& vm);
+// Throws Error(ErrorKind::system) naming `source` when rank, name or node is missing or a field
+// has the wrong type; the other fields default (a record of an earlier version).
+VmRecord parse_vm_record(std::string_view text, std::string_view source);
+
+}  // namespace slurmvm
