@@ -9,13 +9,13 @@
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
-#include <regex>
 #include <iostream>
 #include <thread>
 
 #include <fmt/format.h>
 
 #include "cluster_def.hpp"
+#include "cluster_stop.hpp"
 #include "config/config.hpp"
 #include "drive_lock.hpp"
 #include "error.hpp"
@@ -24,6 +24,7 @@
 #include "output_relay.hpp"
 #include "override_options.hpp"
 #include "programs.hpp"
+#include "slurm_job_info.hpp"
 #include "slurm_lists.hpp"
 #include "ssh_probe.hpp"
 #include "subprocess.hpp"
@@ -38,22 +39,8 @@ using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
-// How long guests with persistent drives get to shut down when the cluster stops.
-constexpr seconds kPowerDownGrace{90};
-
 std::atomic<int> g_signal{0};
 extern "C" void remember_signal(int sig) { g_signal = sig; }
-
-std::string required_env(const char* name) {
-  const char* v = std::getenv(name);
-  if (v == nullptr || *v == '\0') {
-    throw Error(fmt::format("{} is not set: `vm boot` runs inside a Slurm allocation (use `vm alloc` or "
-                            "`vm batch`, or call it from a batch script)",
-                            name),
-                ErrorKind::usage);
-  }
-  return v;
-}
 
 // The last lines of a VM's console log, to show why it is late.
 std::string console_tail(const std::filesystem::path& log, std::size_t lines) {
@@ -67,41 +54,6 @@ std::string console_tail(const std::filesystem::path& log, std::size_t lines) {
   std::string out;
   for (const auto& l : last) out += "  | " + l + "\n";
   return out;
-}
-
-// Slurm exports SLURM_MEM_PER_CPU / SLURM_MEM_PER_NODE only when the user asked for memory,
-// not when it comes from the partition's or the site's default (DefMemPerCPU), yet vm-launch
-// sizes each VM from it. Ask slurmctld what the job got: one scontrol call per boot.
-std::optional<std::string> job_memory_env() {
-  if (std::getenv("SLURM_MEM_PER_CPU") != nullptr || std::getenv("SLURM_MEM_PER_NODE") != nullptr) {
-    return std::nullopt;
-  }
-  Command c;
-  c.argv = {"scontrol", "show", "job", "--oneliner", required_env("SLURM_JOB_ID")};
-  c.search_path = true;
-  c.inherit_env = true;
-  c.timeout = seconds(20);
-  const RunResult r = run_checked(c);
-  auto mebibytes = [](const std::smatch& m, std::size_t number) {
-    std::uint64_t mib = std::stoull(m[number].str());
-    if (m[number + 1] == "G") mib *= 1024;
-    if (m[number + 1] == "T") mib *= 1024 * 1024;
-    return mib;
-  };
-  static const std::regex field(R"((?:^|\s)MinMemory(CPU|Node)=(\d+)([MGT]?)(?:\s|$))");
-  std::smatch m;
-  if (!std::regex_search(r.out, m, field)) return std::nullopt;
-  if (const std::uint64_t mib = mebibytes(m, 2); mib != 0) {
-    return fmt::format("{}={}", m[1] == "CPU" ? "SLURM_MEM_PER_CPU" : "SLURM_MEM_PER_NODE", mib);
-  }
-  // --mem=0 (full-node templates): the whole memory of each node, which Slurm exports nowhere;
-  // the job's allocated TRES hold the total (nodes of different sizes: their average).
-  static const std::regex tres(R"((?:^|\s)TRES=\S*\bmem=(\d+)([MGT]?))");
-  static const std::regex node_count(R"((?:^|\s)NumNodes=(\d+))");
-  std::smatch t, n;
-  if (!std::regex_search(r.out, t, tres) || !std::regex_search(r.out, n, node_count)) return std::nullopt;
-  const std::uint64_t nodes = std::max<std::uint64_t>(std::stoull(n[1].str()), 1);
-  return fmt::format("SLURM_MEM_PER_NODE={}", mebibytes(t, 1) / nodes);
 }
 
 class BootVerb final : public Verb {
@@ -313,102 +265,6 @@ class BootVerb final : public Verb {
     ::sigaction(SIGINT, &old_int, nullptr);
     ::sigaction(SIGQUIT, &old_quit, nullptr);
     return r->signal != 0 ? 128 + r->signal : r->exit_code;
-  }
-
-  // Stops the VMs we started. Their teardown messages (srun's "task N: Terminated", QEMU's
-  // "terminating on signal 15") are expected here and go to step.log only.
-  static void stop_vms(const JobDir& dir, std::uint32_t count, ChildProcess& step, OutputRelay& output) {
-    if (!step.running() || step.poll()) return;
-    std::cerr << "vm: stopping the virtual cluster\n";
-    output.mute();
-    power_down_persistent(dir, count, step);
-    if (!step.running() || step.poll()) return;  // every VM shut down by itself
-    // SIGTERM to the step's tasks: each QEMU closes its disks and exits. (SIGTERM to srun
-    // itself would make srun kill the step with SIGKILL.)
-    if (auto step_id = find_step_id(dir, count)) {
-      Command scancel;
-      scancel.argv = {"scancel", "--quiet", "--signal=TERM", fmt::format("{}.{}", dir.job_id(), *step_id)};
-      scancel.search_path = true;
-      scancel.inherit_env = true;
-      scancel.timeout = seconds(20);
-      const RunResult r = slurmvm::run(scancel);
-      if (r.ok() && step.wait_for(seconds(30))) return;
-    }
-    const RunResult r = step.stop(SIGTERM, seconds(30));
-    if (r.signal == SIGKILL) {
-      log_warning("the VMs' srun step did not end within 30 s and was killed; its messages are in {}",
-                  (dir.path() / "step.log").string());
-    }
-  }
-
-  // VMs with persistent drives get an ACPI power-down first (pcocc does the same): SIGTERM
-  // ends QEMU at once, and what the guest still held in its page cache would never reach the
-  // drive. The request goes through `vm monitor-cmd` (on the VMs' nodes); the guests get
-  // kPowerDownGrace to shut down before the step is stopped anyway.
-  static void power_down_persistent(const JobDir& dir, std::uint32_t count, ChildProcess& step) {
-    std::vector<std::uint32_t> ranks;
-    for (std::uint32_t r = 0; r < count; ++r) {
-      try {
-        if (auto vm = dir.read_vm(r); vm && vm->persistent_drives) ranks.push_back(r);
-      } catch (const Error&) {
-        // unreadable: it is stopped like the others
-      }
-    }
-    if (ranks.empty()) return;
-    Command c;
-    c.argv = {self_executable().string(), "monitor-cmd", "-j", std::to_string(dir.job_id()), format_vm_set(ranks),
-              "system_powerdown"};
-    c.inherit_env = true;
-    c.timeout = seconds(60);
-    const RunResult r = slurmvm::run(c);
-    if (!r.ok()) {
-      log_warning("could not power down {} (persistent drives): {}", format_vm_set(ranks), r.err);
-      return;
-    }
-    if (ranks.size() == count && step.wait_for(kPowerDownGrace)) return;
-    if (ranks.size() != count) {
-      // The others are stopped with the step; give the powered-down ones their time first.
-      const auto deadline = Clock::now() + kPowerDownGrace;
-      for (const auto rank : ranks) {
-        while (Clock::now() < deadline && vm_running(dir, rank)) std::this_thread::sleep_for(milliseconds(500));
-      }
-    }
-  }
-
-  // The VMs are gone: their mmp: cluster drives are free for the user's other jobs. (If vm
-  // boot dies first, the next job finds the lock's job ended and takes it over.)
-  static void release_drive_locks(const JobDir& dir, std::uint32_t count) {
-    for (std::uint32_t r = 0; r < count; ++r) {
-      try {
-        if (auto vm = dir.read_vm(r)) {
-          for (const auto& lock : vm->drive_locks) release_drive_lock(lock, dir.job_id());
-        }
-      } catch (const Error& e) {
-        log_warning("vm{}: drive locks not released: {}", r, e.what());
-      }
-    }
-  }
-
-  // QEMU unlinks its listening sockets when it exits; the job directory is on the shared home.
-  static bool vm_running(const JobDir& dir, std::uint32_t rank) {
-    try {
-      const auto vm = dir.read_vm(rank);
-      std::error_code ec;
-      return vm && std::filesystem::exists(vm->qmp, ec);
-    } catch (const Error&) {
-      return false;
-    }
-  }
-
-  static std::optional<std::uint32_t> find_step_id(const JobDir& dir, std::uint32_t count) {
-    for (std::uint32_t r = 0; r < count; ++r) {
-      try {
-        if (auto vm = dir.read_vm(r); vm && vm->step_id) return vm->step_id;
-      } catch (const Error&) {
-        // A VM file being rewritten: try the next one.
-      }
-    }
-    return std::nullopt;
   }
 
   CLI::App* cmd_ = nullptr;
