@@ -27,21 +27,14 @@ struct VmInfo {
   VmPaths paths;
   std::uint32_t vcpus = 0;
   std::uint64_t memory_mib = 0;
-  std::string accel;  // "kvm" or "tcg"
-  // The template's custom-args hold -no-reboot: a reset must ask QEMU to reset, not exit
-  // (`vm reset` sets QMP's reboot action for the moment).
+  // The rest as in vm.json (vm_record.hpp, which says what each field means).
+  std::string accel;
   bool no_reboot = false;
-  // What the disk overlay sits on: {"file"} or {"repo", "repo_path", "name", "revision",
-  // "file"}; null without an image. `vm save` adds its layer to exactly this revision.
   nlohmann::json image;
-  // Where the VM runs: each vCPU's CPUs (empty: not pinned), the emulator threads' CPUs
-  // (emulator-cores; empty: the task's), the NUMA nodes its memory is bound to (empty: unbound).
   std::vector<std::vector<int>> vcpu_cpus;
-  std::vector<int> emulator_cpus;
+  std::vector<int> emulator_cpus;  // emulator-cores; empty: the task's
   std::vector<int> numa_nodes;
-  // The VM writes files that outlive it: `vm boot` powers it down before stopping the step.
   bool persistent_drives = false;
-  // Its mmp: cluster drives' lock files (drive_lock.hpp), emptied by `vm boot` at the end.
   std::vector<std::string> drive_locks;
 };
 

@@ -22,35 +22,12 @@
 #include <fmt/format.h>
 
 #include "error.hpp"
+#include "netsetup/ifreq_util.hpp"
 #include "netsetup/rtnl.hpp"
 #include "netsetup/tap.hpp"
 #include "unique_fd.hpp"
 
 namespace slurmvm::netsetup {
-namespace {
-
-UniqueFd inet_socket() {
-  UniqueFd s(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
-  if (!s) throw Error::from_errno("socket(AF_INET)", errno);
-  return s;
-}
-
-ifreq ifreq_for(const std::string& ifname) {
-  validate_ifname(ifname);
-  ifreq ifr{};
-  std::memcpy(ifr.ifr_name, ifname.c_str(), ifname.size());
-  return ifr;
-}
-
-void put_ipv4(sockaddr& sa, std::uint32_t ip) {
-  sockaddr_in sin{};
-  sin.sin_family = AF_INET;
-  sin.sin_addr.s_addr = htonl(ip);
-  std::memcpy(&sa, &sin, sizeof sin);
-}
-
-}  // namespace
-
 void create_veth(const VethPair& pair, int netns_fd) {
   validate_ifname(pair.near);
   validate_ifname(pair.far);

@@ -23,6 +23,7 @@
 #include "netsetup/bridge_port.hpp"
 #include "netsetup/host_changes.hpp"
 #include "netsetup/host_routes.hpp"
+#include "netsetup/ifreq_util.hpp"
 #include "netsetup/link_group.hpp"
 #include "netsetup/ovsdb.hpp"
 #include "netsetup/tap.hpp"
@@ -59,25 +60,7 @@ std::string trim(std::string s) {
   return s;
 }
 
-UniqueFd inet_socket() {
-  UniqueFd s(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
-  if (!s) throw Error::from_errno("socket(AF_INET)", errno);
-  return s;
-}
-
-ifreq ifreq_for(const std::string& ifname) {
-  validate_ifname(ifname);
-  ifreq ifr{};
-  std::memcpy(ifr.ifr_name, ifname.data(), ifname.size());
-  return ifr;
-}
-
-void set_addr(ifreq& ifr, std::uint32_t ip) {
-  sockaddr_in sin{};
-  sin.sin_family = AF_INET;
-  sin.sin_addr.s_addr = htonl(ip);
-  std::memcpy(&ifr.ifr_addr, &sin, sizeof sin);
-}
+void set_addr(ifreq& ifr, std::uint32_t ip) { put_ipv4(ifr.ifr_addr, ip); }
 
 const std::string ip_forward_saved = "ip_forward.saved";
 
