@@ -158,6 +158,12 @@ bool listening(pid_t pid) {
   if (::read(go_r, &go, 1) != 1 || go != 'g') ::_exit(126);
   if (::setgroups(0, nullptr) != 0 || ::setresgid(0, 0, 0) != 0 || ::setresuid(0, 0, 0) != 0) fail(kIds);
   if (::dup2(null_fd, 0) < 0 || ::dup2(log_fd, 1) < 0 || ::dup2(log_fd, 2) < 0) fail(kExec);
+  // Ignored signals and the signal mask survive exec: whatever slurmd left the prolog with,
+  // dnsmasq must die on the epilog's SIGTERM (and reload on SIGHUP, as its manual says).
+  sigset_t none;
+  ::sigemptyset(&none);
+  ::sigprocmask(SIG_SETMASK, &none, nullptr);
+  for (const int sig : {SIGTERM, SIGHUP, SIGINT, SIGPIPE, SIGCHLD, SIGUSR1, SIGUSR2}) ::signal(sig, SIG_DFL);
   // Nothing else of the prolog's crosses exec (the pipes are O_CLOEXEC already).
   ::syscall(SYS_close_range, 3U, ~0U, 4U /* CLOSE_RANGE_CLOEXEC */);
   ::execve(argv[0], argv, envp);

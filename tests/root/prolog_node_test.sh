@@ -63,8 +63,12 @@ nothing_left_of() {  # nothing_left_of JOB JOBHEX COOKIE
 check "no SPANK_VM_TEMPLATE: exit 0" nsx env -i SLURM_JOB_ID=1 SLURM_VM_RUNDIR="$RUN" "$PROLOG"
 check "no SPANK_VM_TEMPLATE: no run directory" test ! -e "$RUN"
 
-# --- 2. Job 4242: 3 VMs on nodeA (2 CPUs) and nodeB (1 CPU).
-check "prolog job $JOB exit 0" helper "$PROLOG" $JOB 2,1 master:1,compute:2
+# --- 2. Job 4242: 3 VMs on nodeA (2 CPUs) and nodeB (1 CPU). The prolog starts with SIGTERM
+#        ignored (dispositions survive exec); the jail resets them and dnsmasq installs its own
+#        handler, so the epilog's SIGTERM must still stop it (checked below, and by the epilog's
+#        timing: a dnsmasq that ignored it would take the 5 s grace and a SIGKILL).
+helper_ignoring_term() { ( trap '' TERM; helper "$@" ); }
+check "prolog job $JOB exit 0" helper_ignoring_term "$PROLOG" $JOB 2,1 master:1,compute:2
 for tap in svm$JOBHEX.0 svm$JOBHEX.1; do
   check "$tap exists, owned by 65534" test "$(nsx cat /sys/class/net/$tap/owner 2>/dev/null)" = 65534
   check "$tap has no group (only its owner attaches)" test "$(nsx cat /sys/class/net/$tap/group 2>/dev/null)" = -1
@@ -98,6 +102,9 @@ check "it answers vm0 (short name)" bash -c \
 check "the node's own stack does not answer DNS on the gateway" bash -c \
   "! ip netns exec $NS busybox nslookup vm0 10.251.88.1 >/dev/null 2>&1"
 # The jail: nobody outside, no capability in the node's user namespace, namespaces of its own.
+check "dnsmasq neither ignores nor blocks SIGTERM (the epilog's)" bash -c \
+  "ign=\$(awk '/^SigIgn/ {print \$2}' /proc/${dns_pid:-0}/status); blk=\$(awk '/^SigBlk/ {print \$2}' /proc/${dns_pid:-0}/status);
+   test -n \"\$ign\" && (( (0x\$ign & 0x4000) == 0 && (0x\$blk & 0x4000) == 0 ))"
 check "dnsmasq runs as nobody (65534) outside its jail" bash -c \
   "grep -q '^Uid:[[:space:]]*65534[[:space:]]65534' /proc/${dns_pid:-0}/status"
 check "its user namespace maps only its root to nobody" bash -c \
