@@ -1,0 +1,75 @@
+// The user's job directory as the CLI writes and reads it (job_files.hpp): cluster.json
+// round-trips through its one type, and a VM's vm.json as vm-launch writes it reads back with
+// its disk path.
+#include <gtest/gtest.h>
+
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "error.hpp"
+#include "job_files.hpp"
+#include "launch/vm_info.hpp"
+
+namespace fs = std::filesystem;
+using namespace slurmvm;
+using namespace slurmvm::cli;
+
+namespace {
+
+class TempHome {
+ public:
+  TempHome() {
+    std::string tmpl = (fs::temp_directory_path() / "svm-home-XXXXXX").string();
+    if (::mkdtemp(tmpl.data()) == nullptr) std::abort();
+    path_ = tmpl;
+  }
+  ~TempHome() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  const fs::path& path() const { return path_; }
+
+ private:
+  fs::path path_;
+};
+
+}  // namespace
+
+TEST(CliJobFiles, ClusterFileRoundTrips) {
+  TempHome home;
+  JobDir dir(home.path(), 42);
+  dir.create();
+  const ClusterFile c{42, "master:1,compute:2", {"node1", "node2"}, 2, {0, 0, 1}};
+  dir.write_cluster(c);
+  const ClusterFile back = dir.read_cluster();
+  EXPECT_EQ(back.job_id, 42u);
+  EXPECT_EQ(back.definition, c.definition);
+  EXPECT_EQ(back.nodes, c.nodes);
+  EXPECT_EQ(back.cpus_per_vm, 2u);
+  EXPECT_EQ(back.node_of_vm, c.node_of_vm);
+  EXPECT_THROW(JobDir(home.path(), 43).read_cluster(), Error);  // no cluster: a hint, not a crash
+}
+
+TEST(CliJobFiles, LauncherVmJsonReadsBack) {
+  TempHome home;
+  JobDir dir(home.path(), 42);
+  dir.create();
+  launch::VmInfo info;
+  info.job_id = 42;
+  info.rank = 1;
+  info.node = "node2";
+  info.paths = launch::vm_paths(dir.path(), 1);
+  fs::create_directories(dir.vm_dir(1));
+  std::ofstream(dir.vm_dir(1) / "vm.json") << launch::vm_info_json(info).dump(2) << "\n";
+  const auto vm = dir.read_vm(1);
+  ASSERT_TRUE(vm);
+  EXPECT_EQ(vm->name, "vm1");
+  EXPECT_EQ(vm->node, "node2");
+  EXPECT_EQ(vm->qmp, info.paths.qmp);
+  EXPECT_EQ(vm->disk, dir.vm_dir(1) / "disk.qcow2");
+  EXPECT_FALSE(dir.read_vm(0));  // not started (yet)
+}
