@@ -7,6 +7,7 @@
 #include <pwd.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -40,19 +41,23 @@ struct ChildFailure {
   int stage = 0;
   int err = 0;
 };
-enum ChildStage : int { kUnshare = 1, kIds = 2, kExec = 3 };
+// What dnsmasq may write to its log (RLIMIT_FSIZE): its start-up errors, not a full /run.
+constexpr rlim_t kLogLimit = 1 << 20;
+
+enum ChildStage : int { kUnshare = 1, kIds = 2, kExec = 3, kFork = 4 };
 
 Error child_error(const ChildFailure& f, const std::string& program) {
   switch (f.stage) {
     case kUnshare:
       return Error::from_errno(
-          fmt::format("dnsmasq jail: unshare(CLONE_NEWUSER|CLONE_NEWNET) failed{}",
+          fmt::format("dnsmasq jail: unshare(CLONE_NEWUSER|CLONE_NEWNET|CLONE_NEWPID|CLONE_NEWIPC) failed{}",
                       f.err == ENOSPC || f.err == EPERM || f.err == EUSERS
                           ? " (are user namespaces disabled? the job's dnsmasq needs one: set user.max_user_namespaces "
                             "above 0 on VM nodes)"
                           : ""),
           f.err);
     case kIds: return Error::from_errno("dnsmasq jail: becoming the jail's root failed", f.err);
+    case kFork: return Error::from_errno("dnsmasq jail: starting the jail's first process failed", f.err);
     default: return Error::from_errno("dnsmasq jail: exec " + program + " failed", f.err);
   }
 }
@@ -140,53 +145,128 @@ bool listening(pid_t pid) {
   return ports.count(67) && ports.count(53);
 }
 
-// The child, between fork and exec: async-signal-safe calls only (the prolog may have other
-// threads, e.g. a name lookup that outlived its deadline).
-[[noreturn]] void child_main(int ready_w, int go_r, int err_w, int null_fd, int log_fd, char* const* argv,
-                             char* const* envp) {
-  const auto fail = [err_w](int stage) {
-    const ChildFailure f{stage, errno};
-    [[maybe_unused]] const auto n = ::write(err_w, &f, sizeof f);
-    ::_exit(127);
-  };
+// The pipes between the prolog and the jail's two processes: the jailer (the prolog's child,
+// which makes the namespaces) and the jail's init (the jailer's child, pid 1 of the new PID
+// namespace, which becomes dnsmasq). Each side closes the ends that are not its own at once, so
+// that a side that dies is seen as EOF.
+struct JailPipes {
+  int ready_r, ready_w;  // jailer -> prolog: 'r' once unshared, then the init's pid
+  int go_r, go_w;        // prolog -> jailer: the namespace is configured
+  int go2_r, go2_w;      // prolog -> init: its pid is in the pid file, exec
+  int err_r, err_w;      // jailer, init -> prolog: a ChildFailure, or EOF once dnsmasq runs
+};
+
+// Between fork and exec: async-signal-safe calls only (the prolog may have other threads, e.g.
+// a name lookup that outlived its deadline).
+[[noreturn]] void child_fail(int err_w, int stage) {
+  const ChildFailure f{stage, errno};
+  [[maybe_unused]] const auto n = ::write(err_w, &f, sizeof f);
+  ::_exit(127);
+}
+
+// Everything but stdio is closed on exec: close_range where the kernel has it (5.11), else
+// FD_CLOEXEC one by one.
+void cloexec_from_3() {
+  if (::syscall(SYS_close_range, 3U, ~0U, 4U /* CLOSE_RANGE_CLOEXEC */) == 0) return;
+  for (int fd = 3; fd < 65536; ++fd) ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+}
+
+[[noreturn]] void init_main(const JailPipes& p, char* const* argv, char* const* envp) {
+  ::close(p.ready_w);
+  ::close(p.go_r);
+  char go = 0;
+  // EOF: the prolog died before recording this process; never run untracked.
+  if (::read(p.go2_r, &go, 1) != 1 || go != 'g') ::_exit(126);
+  cloexec_from_3();
+  ::execve(argv[0], argv, envp);
+  child_fail(p.err_w, kExec);
+}
+
+[[noreturn]] void jailer_main(const JailPipes& p, int null_fd, int log_fd, char* const* argv, char* const* envp) {
+  ::close(p.ready_r);
+  ::close(p.go_w);
+  ::close(p.go2_w);
+  ::close(p.err_r);
   ::setsid();
-  if (::unshare(CLONE_NEWUSER | CLONE_NEWNET) != 0) fail(kUnshare);
+  // A PID namespace too: dnsmasq, the jail's root, shares the uid `nobody` with every other
+  // jail and nobody process of the node, and signals and resource limits go by uid; in its own
+  // PID namespace it can address no process but its own, and when it dies all it started dies.
+  if (::unshare(CLONE_NEWUSER | CLONE_NEWNET | CLONE_NEWPID | CLONE_NEWIPC) != 0) child_fail(p.err_w, kUnshare);
   const char byte = 'r';
-  if (::write(ready_w, &byte, 1) != 1) ::_exit(126);
+  if (::write(p.ready_w, &byte, 1) != 1) ::_exit(126);
   char go = 0;
   // EOF: the prolog gave up or died; never run unconfigured.
-  if (::read(go_r, &go, 1) != 1 || go != 'g') ::_exit(126);
-  if (::setgroups(0, nullptr) != 0 || ::setresgid(0, 0, 0) != 0 || ::setresuid(0, 0, 0) != 0) fail(kIds);
-  if (::dup2(null_fd, 0) < 0 || ::dup2(log_fd, 1) < 0 || ::dup2(log_fd, 2) < 0) fail(kExec);
+  if (::read(p.go_r, &go, 1) != 1 || go != 'g') ::_exit(126);
+  if (::setgroups(0, nullptr) != 0 || ::setresgid(0, 0, 0) != 0 || ::setresuid(0, 0, 0) != 0) {
+    child_fail(p.err_w, kIds);
+  }
+  if (::dup2(null_fd, 0) < 0 || ::dup2(log_fd, 1) < 0 || ::dup2(log_fd, 2) < 0) child_fail(p.err_w, kExec);
   // Ignored signals and the signal mask survive exec: whatever slurmd left the prolog with,
   // dnsmasq must die on the epilog's SIGTERM (and reload on SIGHUP, as its manual says).
   sigset_t none;
   ::sigemptyset(&none);
   ::sigprocmask(SIG_SETMASK, &none, nullptr);
   for (const int sig : {SIGTERM, SIGHUP, SIGINT, SIGPIPE, SIGCHLD, SIGUSR1, SIGUSR2}) ::signal(sig, SIG_DFL);
-  // Nothing else of the prolog's crosses exec (the pipes are O_CLOEXEC already).
-  ::syscall(SYS_close_range, 3U, ~0U, 4U /* CLOSE_RANGE_CLOEXEC */);
-  ::execve(argv[0], argv, envp);
-  fail(kExec);
-  ::_exit(127);
+  // The log is on the node's /run: what dnsmasq writes there stays small.
+  const rlimit fsize{kLogLimit, kLogLimit};
+  ::setrlimit(RLIMIT_FSIZE, &fsize);
+  const pid_t init = ::fork();
+  if (init < 0) child_fail(p.err_w, kFork);
+  if (init == 0) init_main(p, argv, envp);
+  ::close(p.go2_r);
+  [[maybe_unused]] const auto n = ::write(p.ready_w, &init, sizeof init);
+  ::_exit(0);
 }
 
-// Kills and reaps the child unless released: a failed start leaves no process behind.
-class ChildGuard {
+// Kills the jail's init (through its pidfd: never a recycled pid) unless released; a failed
+// start leaves no process behind.
+class InitGuard {
  public:
-  explicit ChildGuard(pid_t pid) : pid_(pid) {}
-  ChildGuard(const ChildGuard&) = delete;
-  ChildGuard& operator=(const ChildGuard&) = delete;
-  ~ChildGuard() {
-    if (pid_ <= 0) return;
-    ::kill(pid_, SIGKILL);
-    ::waitpid(pid_, nullptr, 0);
+  InitGuard() = default;
+  InitGuard(const InitGuard&) = delete;
+  InitGuard& operator=(const InitGuard&) = delete;
+  ~InitGuard() {
+    if (fd_) ::syscall(SYS_pidfd_send_signal, fd_.get(), SIGKILL, nullptr, 0);
   }
-  void release() { pid_ = -1; }
+  void watch(UniqueFd pidfd) { fd_ = std::move(pidfd); }
+  int fd() const { return fd_.get(); }
+  void release() { fd_.reset(); }
+
+ private:
+  UniqueFd fd_;
+};
+
+// Reaps the jailer (it exits as soon as the init runs), killing it first on a failure.
+class JailerGuard {
+ public:
+  explicit JailerGuard(pid_t pid) : pid_(pid) {}
+  JailerGuard(const JailerGuard&) = delete;
+  JailerGuard& operator=(const JailerGuard&) = delete;
+  ~JailerGuard() { reap(true); }
+  void reap(bool kill_first) {
+    if (pid_ <= 0) return;
+    if (kill_first) ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, nullptr, 0);
+    pid_ = -1;
+  }
 
  private:
   pid_t pid_;
 };
+
+// Reads exactly `size` bytes before the deadline; false on EOF or timeout.
+bool read_exact(int fd, void* buf, std::size_t size, Clock::time_point deadline) {
+  auto* out = static_cast<char*>(buf);
+  std::size_t got = 0;
+  while (got < size) {
+    if (!wait_readable(fd, deadline)) return false;
+    const ssize_t n = ::read(fd, out + got, size - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    got += static_cast<std::size_t>(n);
+  }
+  return true;
+}
 
 }  // namespace
 
@@ -232,61 +312,71 @@ void start_jailed_dnsmasq(const DnsmasqConfig& cfg, const DnsmasqJail& jail, std
   if (!log_fd) throw Error::from_errno("opening " + jail.log_file.string(), errno);
   auto [ready_r, ready_w] = make_pipe();
   auto [go_r, go_w] = make_pipe();
+  auto [go2_r, go2_w] = make_pipe();
   auto [err_r, err_w] = make_pipe();
+  const JailPipes pipes{ready_r.get(), ready_w.get(), go_r.get(), go_w.get(),
+                        go2_r.get(),   go2_w.get(),   err_r.get(), err_w.get()};
 
-  const pid_t pid = ::fork();
-  if (pid < 0) throw Error::from_errno("fork", errno);
-  if (pid == 0) child_main(ready_w.get(), go_r.get(), err_w.get(), null_fd.get(), log_fd.get(), argv.data(), envp);
-  ChildGuard guard(pid);
+  const pid_t jailer = ::fork();
+  if (jailer < 0) throw Error::from_errno("fork", errno);
+  if (jailer == 0) jailer_main(pipes, null_fd.get(), log_fd.get(), argv.data(), envp);
+  JailerGuard jailer_guard(jailer);
+  InitGuard init_guard;
   ready_w.reset();
   go_r.reset();
+  go2_r.reset();
   err_w.reset();
 
+  // What went wrong when a pipe ended early: the child's own report, or its log.
   const auto child_failure = [&](const std::string& when) {
     ChildFailure f;
-    if (::read(err_r.get(), &f, sizeof f) == static_cast<ssize_t>(sizeof f)) return child_error(f, cfg.program);
-    return Error(fmt::format("dnsmasq jail: the child ended {}{}", when, log_tail(jail.log_file)), ErrorKind::system);
+    if (wait_readable(err_r.get(), Clock::now()) &&
+        ::read(err_r.get(), &f, sizeof f) == static_cast<ssize_t>(sizeof f)) {
+      return child_error(f, cfg.program);
+    }
+    return Error(fmt::format("dnsmasq jail: ended {}{}", when, log_tail(jail.log_file)), ErrorKind::system);
   };
   with_context(fmt::format("starting the job's dnsmasq behind {}", jail.port), [&] {
-    // Known before anything else can run in it: the ledger's undo finds it even if this
-    // process dies from here on.
-    const auto started = start_time_of(pid);
-    if (!started) throw child_failure("at once");
-    write_file_atomic(jail.pid_file, fmt::format("{} {}\n", pid, *started), 0600);
-
-    if (!wait_readable(ready_r.get(), deadline)) throw Error("dnsmasq jail: no namespaces within the deadline", ErrorKind::timeout);
     char byte = 0;
-    if (::read(ready_r.get(), &byte, 1) != 1) throw child_failure("before making its namespaces");
+    if (!read_exact(ready_r.get(), &byte, 1, deadline)) throw child_failure("before making its namespaces");
     // Its root is nobody outside; the map is written by root (CAP_SETUID here), so setgroups
     // stays allowed for the child to drop the prolog's supplementary groups.
-    write_proc_file(pid, "uid_map", fmt::format("0 {} 1\n", ids.uid));
-    write_proc_file(pid, "gid_map", fmt::format("0 {} 1\n", ids.gid));
-    UniqueFd netns(::open(fmt::format("/proc/{}/ns/net", pid).c_str(), O_RDONLY | O_CLOEXEC));
+    write_proc_file(jailer, "uid_map", fmt::format("0 {} 1\n", ids.uid));
+    write_proc_file(jailer, "gid_map", fmt::format("0 {} 1\n", ids.gid));
+    UniqueFd netns(::open(fmt::format("/proc/{}/ns/net", jailer).c_str(), O_RDONLY | O_CLOEXEC));
     if (!netns) throw Error::from_errno("opening the jail's network namespace", errno);
     create_veth({jail.port, kDnsmasqInterface, jail.mac, jail.mtu, jail.link_group}, netns.get());
     keep_host_stack_off(jail.port);
     set_mtu_and_up(jail.port, jail.mtu);
     in_netns(netns.get(), [&] { configure_inside(jail); });
 
-    if (::write(go_w.get(), "g", 1) != 1) throw Error::from_errno("starting the jailed dnsmasq", errno);
-    go_w.reset();
+    // (Writes to a pipe whose reader died fail with EPIPE: the prolog ignores SIGPIPE.)
+    if (::write(go_w.get(), "g", 1) != 1) throw child_failure("before its go-ahead");
+    pid_t init = 0;
+    if (!read_exact(ready_r.get(), &init, sizeof init, deadline) || init <= 1) {
+      throw child_failure("before starting the jail's first process");
+    }
+    jailer_guard.reap(false);
+    UniqueFd init_fd(static_cast<int>(::syscall(SYS_pidfd_open, init, 0)));
+    if (!init_fd) throw Error::from_errno("pidfd_open of the jail's first process", errno);
+    init_guard.watch(std::move(init_fd));
+    // Recorded before dnsmasq runs: the ledger's undo finds it even if this process dies from
+    // here on (until then the init waits, and exits on EOF).
+    const auto started = start_time_of(init);
+    if (!started) throw child_failure("at once");
+    write_file_atomic(jail.pid_file, fmt::format("{} {}\n", init, *started), 0600);
+    if (::write(go2_w.get(), "g", 1) != 1) throw child_failure("before exec");
+    go2_w.reset();
+    // EOF: both children closed their end (the jailer exited, the init exec'd).
     if (!wait_readable(err_r.get(), deadline)) throw Error("dnsmasq jail: no exec within the deadline", ErrorKind::timeout);
     ChildFailure f;
-    if (const auto n = ::read(err_r.get(), &f, sizeof f); n == static_cast<ssize_t>(sizeof f)) {
-      throw child_error(f, cfg.program);
-    }
+    if (::read(err_r.get(), &f, sizeof f) == static_cast<ssize_t>(sizeof f)) throw child_error(f, cfg.program);
     // Exec'd: dnsmasq is serving once it has bound the DHCP and DNS ports in its namespace.
     for (;;) {
-      int status = 0;
-      if (::waitpid(pid, &status, WNOHANG) == pid) {
-        guard.release();
-        throw Error(fmt::format("dnsmasq exited ({}){}",
-                                WIFEXITED(status) ? fmt::format("status {}", WEXITSTATUS(status))
-                                                  : fmt::format("signal {}", WTERMSIG(status)),
-                                log_tail(jail.log_file)),
-                    ErrorKind::system);
+      if (wait_readable(init_guard.fd(), Clock::now())) {  // a pidfd is readable once its process ended
+        throw Error(fmt::format("dnsmasq exited at once{}", log_tail(jail.log_file)), ErrorKind::system);
       }
-      if (listening(pid)) break;
+      if (listening(init)) break;
       if (Clock::now() >= deadline) {
         throw Error(fmt::format("dnsmasq did not listen on the DHCP and DNS ports within {} ms{}", timeout.count(),
                                 log_tail(jail.log_file)),
@@ -294,7 +384,7 @@ void start_jailed_dnsmasq(const DnsmasqConfig& cfg, const DnsmasqJail& jail, std
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
-    guard.release();
+    init_guard.release();
   });
 }
 
@@ -309,17 +399,25 @@ void stop_jailed_dnsmasq(const fs::path& pid_file, const fs::path& log_file, con
   pid_t pid = 0;
   unsigned long long started = 0;
   if (std::sscanf(text.c_str(), "%d %llu", &pid, &started) == 2 && pid > 1) {
+    // The same process only: a pidfd opened before checking the start time names the process
+    // that was checked. Gone (ESRCH, another start time) is success; anything else keeps the pid
+    // file for the next attempt.
     UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
-    // The same process only: a pidfd opened after checking the start time could name a new
-    // process, one opened before cannot.
+    if (!pidfd && errno != ESRCH) throw Error::from_errno(fmt::format("pidfd_open of dnsmasq {}", pid), errno);
     if (pidfd && start_time_of(pid) == started) {
-      if (::syscall(SYS_pidfd_send_signal, pidfd.get(), SIGTERM, nullptr, 0) == 0) {
+      const auto ended = [&](int ms) {
         pollfd p{pidfd.get(), POLLIN, 0};
-        if (::poll(&p, 1, static_cast<int>(grace.count())) == 0) {
-          log_warning("dnsmasq {} did not stop within {} ms of SIGTERM: killing it", pid, grace.count());
-          ::syscall(SYS_pidfd_send_signal, pidfd.get(), SIGKILL, nullptr, 0);
-          ::poll(&p, 1, 2000);
+        for (;;) {
+          const int n = ::poll(&p, 1, ms);
+          if (n >= 0) return n > 0;
+          if (errno != EINTR) throw Error::from_errno("poll", errno);
         }
+      };
+      if (::syscall(SYS_pidfd_send_signal, pidfd.get(), SIGTERM, nullptr, 0) == 0 &&
+          !ended(static_cast<int>(grace.count()))) {
+        log_warning("dnsmasq {} did not stop within {} ms of SIGTERM: killing it", pid, grace.count());
+        ::syscall(SYS_pidfd_send_signal, pidfd.get(), SIGKILL, nullptr, 0);
+        if (!ended(2000)) throw Error(fmt::format("dnsmasq {} survived SIGKILL for 2 s", pid), ErrorKind::timeout);
       }
     }
   }

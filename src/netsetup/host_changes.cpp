@@ -148,6 +148,13 @@ struct Undo {
   void operator()(const change::StateWrite& c) const { remove_state_files(paths, c.job); }
   void operator()(const change::JobDirWrite& c) const { remove_job_dir(paths, c.job); }
   void operator()(const change::NatSync& c) const {
+    // Its DHCP/DNS server goes before its filters (the table may go with them, when it was the
+    // node's last VM job): a jail that a guest took over never talks to the node unfiltered.
+    // (Its own dhcp.jail entry, undone later, then finds nothing.)
+    const auto pid_file = paths.dnsmasq_dir() / fmt::format("{}.pid", c.job);
+    if (std::error_code ec; fs::exists(pid_file, ec)) {
+      stop_jailed_dnsmasq(pid_file, paths.dnsmasq_dir() / fmt::format("{}.log", c.job), dns_port_name(c.job));
+    }
     // Its bridged TAPs leave their bridges before their filter goes: nobody (the user can
     // open a TAP the VM no longer holds) sends unfiltered on the site's LAN meanwhile.
     std::error_code ec;

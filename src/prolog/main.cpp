@@ -9,6 +9,7 @@
 // Slurm drains the node); 2 a node fault whose rollback failed too (the ledger is kept for the
 // epilog).
 #include <pwd.h>
+#include <signal.h>
 
 #include <chrono>
 #include <exception>
@@ -326,6 +327,11 @@ int run_main() {
 }  // namespace
 
 int main() {
+  // A write to a pipe whose reader died (a child that failed) is an error to report and roll
+  // back, not a silent death; and children must stay ours to wait for, whatever slurmd left
+  // these two set to.
+  ::signal(SIGPIPE, SIG_IGN);
+  ::signal(SIGCHLD, SIG_DFL);
   slurmvm::set_log_sink(slurmvm::helper_sink("vm-prolog"));
   return slurmvm::guarded_main(run_main, kExitNodeFault);
 }

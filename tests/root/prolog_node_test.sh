@@ -33,6 +33,7 @@ source "$REPO/tests/lib/node_ns_lib.sh"
 
 cleanup() {
   [[ -n ${LISTENER:-} ]] && { kill "$LISTENER" 2>/dev/null; wait "$LISTENER" 2>/dev/null; } || :
+  [[ -n ${NOBODY_PID:-} ]] && { kill "$NOBODY_PID" 2>/dev/null; wait "$NOBODY_PID" 2>/dev/null; } || :
   node_ns_stop
   rm -rf "$TMP"
 }
@@ -127,6 +128,18 @@ check "jail root: cannot move dhcp0 into the node's namespace" bash -c \
 check "control: the node's root moves a link out of the jail" bash -c \
   "nsenter -t ${dns_pid:-0} --net ip link set svmjtest2 netns $(cat "$OVS/ovs-vswitchd.pid") &&
    ip netns exec $NS ip link delete svmjtest2"
+# Every jail's root is the node's nobody, and signals go by uid: in a PID namespace of its own
+# (dnsmasq is its init) a jail addresses no process outside it. The target: a process of the
+# node running as nobody, which nobody outside a jail may signal (the control).
+setpriv --reuid=65534 --regid=65534 --clear-groups sleep 120 &
+NOBODY_PID=$!
+check "dnsmasq is pid 1 of a PID namespace of its own" bash -c \
+  "awk '/^NSpid:/ {exit !(NF == 3 && \$3 == 1)}' /proc/${dns_pid:-0}/status"
+check "control: a nobody process outside a jail may signal the node's nobody process" \
+  setpriv --reuid=65534 --regid=65534 --clear-groups kill -0 "$NOBODY_PID"
+check "jail root: cannot signal the node's nobody process" bash -c \
+  "! nsenter -t ${dns_pid:-0} --user --net --pid -S 0 -G 0 kill -0 $NOBODY_PID 2>/dev/null"
+kill "$NOBODY_PID" 2>/dev/null; wait "$NOBODY_PID" 2>/dev/null || :
 check "jail root: dhcp0 still there" bash -c \
   "nsenter -t ${dns_pid:-0} --user --net -S 0 -G 0 ip link show dev dhcp0 >/dev/null"
 check "jail root: the node's links unreachable (no svmdh$JOBHEX in its view)" bash -c \
