@@ -51,6 +51,14 @@ node_ns_stop() {
   for pid in $(ip netns pids "$NS" 2>/dev/null); do kill "$pid" 2>/dev/null || :; done
   for ((i = 0; i < 50; i++)); do [[ -z $(ip netns pids "$NS" 2>/dev/null) ]] && break; sleep 0.1; done
   for pid in $(ip netns pids "$NS" 2>/dev/null); do kill -9 "$pid" 2>/dev/null || :; done
+  # A job's dnsmasq runs jailed in namespaces of its own: by its pid file ("<pid> <start time>"),
+  # only if it is still that process.
+  local f start
+  for f in "$RUN"/dnsmasq/*.pid; do
+    [[ -f $f ]] && read -r pid start <"$f" || continue
+    [[ $(awk '{sub(/^.*\) /, ""); print $20}' "/proc/$pid/stat" 2>/dev/null) == "$start" ]] && kill -9 "$pid" 2>/dev/null
+  done
+  :
   ip netns delete "$NS" 2>/dev/null || :
 }
 
