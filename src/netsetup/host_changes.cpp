@@ -1,9 +1,6 @@
 // The host changes' records and undo (host_changes.hpp).
 #include "netsetup/host_changes.hpp"
 
-#include <unistd.h>
-
-#include <cerrno>
 #include <chrono>
 #include <filesystem>
 #include <type_traits>
@@ -12,16 +9,10 @@
 
 #include "error.hpp"
 #include "log.hpp"
-#include "netsetup/bridge_port.hpp"
-#include "netsetup/dnsmasq.hpp"
-#include "netsetup/dnsmasq_jail.hpp"
-#include "netsetup/flows.hpp"
-#include "netsetup/job_state.hpp"
 #include "netsetup/link_group.hpp"
 #include "netsetup/nat.hpp"
+#include "netsetup/node_effects.hpp"
 #include "netsetup/node_job.hpp"
-#include "netsetup/ovsdb.hpp"
-#include "netsetup/tap.hpp"
 
 namespace fs = std::filesystem;
 
@@ -85,14 +76,9 @@ fs::path dnsmasq_file(const NodePaths& paths, std::string_view op, const std::st
   return p;
 }
 
-void remove_state_files(const NodePaths& paths, std::uint32_t job) {
-  for (const auto& file : {paths.state_file(job), paths.flows_file(job)}) {
-    if (::unlink(file.c_str()) != 0 && errno != ENOENT) throw Error::from_errno("removing " + file.string(), errno);
-  }
-}
-
-// Each change's undo. Idempotent: what is already gone is success.
+// Each change's undo, through the node's effects. Idempotent: what is already gone is success.
 struct Undo {
+  NodeEffects& fx;
   const NodePaths& paths;
   std::uint32_t job_id;
 
@@ -100,69 +86,64 @@ struct Undo {
   void operator()(const change::NodeBridge&) const {}
   void operator()(const change::NodeTunnel&) const {}
   void operator()(const change::NodeBaseFlows&) const {}
-  void operator()(const change::IpForward&) const { release_ip_forward(paths, job_id); }
-  void operator()(const change::TapCreate& c) const { delete_tap(c.name); }
+  void operator()(const change::IpForward&) const { fx.release_ip_forward(job_id); }
+  void operator()(const change::TapCreate& c) const { fx.delete_tap(c.name); }
   // The TAP leaves its bridge when it is deleted; detaching first keeps the bridge clean even
   // if the deletion fails (QEMU still attached).
-  void operator()(const change::TapBridge& c) const { detach_from_bridge(c.name); }
+  void operator()(const change::TapBridge& c) const { fx.detach_from_bridge(c.name); }
   // All of the job's TAPs (and its DHCP veth) in one kernel operation (link_group.hpp); the
   // tap.create entries undone after it then find nothing left. Skipped, leaving the TAPs to
   // those entries, should another job of the node hold the same network id (and so group).
   void operator()(const change::TapsGroup& c) const {
-    for (const auto& other : read_job_states(paths, job_id)) {
+    for (const auto& other : fx.job_states(job_id)) {
       if (other.network_id != 0 && tap_link_group(other.network_id) == c.group) {
         log_warning("job {}: link group {:#x} is job {}'s too: deleting the TAPs one by one", job_id, c.group,
                     other.job_id);
         return;
       }
     }
-    delete_link_group(c.group);
+    fx.delete_link_group(c.group);
   }
   void operator()(const change::DhcpJail& c) const {
     if (!c.port.starts_with(kDnsPortPrefix)) {
       throw Error(fmt::format("{}: {} is not a DHCP port", change::DhcpJail::op, c.port), ErrorKind::internal);
     }
-    stop_jailed_dnsmasq(dnsmasq_file(paths, change::DhcpJail::op, c.pid_file),
-                        dnsmasq_file(paths, change::DhcpJail::op, c.log_file), c.port);
+    fx.stop_dnsmasq(dnsmasq_file(paths, change::DhcpJail::op, c.pid_file),
+                    dnsmasq_file(paths, change::DhcpJail::op, c.log_file), c.port);
   }
   void operator()(const change::DhcpStart& c) const {
-    stop_legacy_dnsmasq(dnsmasq_file(paths, change::DhcpStart::op, c.pid_file));
+    fx.stop_legacy_dnsmasq(dnsmasq_file(paths, change::DhcpStart::op, c.pid_file));
   }
   void operator()(const change::OvsPorts& c) const {
-    auto client = OvsdbClient::connect(paths.ovsdb_socket);
     // The userspace datapath removes about 64 ports a second: the deadline grows with them.
-    Vswitch vs(client, std::chrono::seconds(10) + std::chrono::milliseconds(100) * static_cast<long>(c.names.size()));
-    vs.remove_ports(c.bridge, c.names, fmt::format("slurm-vm epilog job {}", c.job));
+    fx.remove_ports(c.bridge, c.names, fmt::format("slurm-vm epilog job {}", c.job),
+                    std::chrono::seconds(10) + std::chrono::milliseconds(100) * static_cast<long>(c.names.size()));
   }
-  void operator()(const change::GatewayAddress& c) const { clear_interface_ipv4(c.name); }
+  void operator()(const change::GatewayAddress& c) const { fx.clear_interface_ipv4(c.name); }
   void operator()(const change::JobFlows& c) const {
     // The bridge the prolog used (slurm-vm.yaml ovs.bridge), not today's default: the epilog
     // reads no configuration.
-    NodePaths on_bridge = paths;
-    if (!c.bridge.empty()) {
-      validate_ifname(c.bridge);
-      on_bridge.bridge = c.bridge;
-    }
-    delete_job_flows(on_bridge.ofctl(), c.job);
+    if (!c.bridge.empty()) validate_ifname(c.bridge);
+    fx.delete_job_flows(c.bridge.empty() ? paths.bridge : c.bridge, c.job);
   }
-  void operator()(const change::StateWrite& c) const { remove_state_files(paths, c.job); }
-  void operator()(const change::JobDirWrite& c) const { remove_job_dir(paths, c.job); }
+  void operator()(const change::StateWrite& c) const {
+    fx.remove_file(paths.state_file(c.job));
+    fx.remove_file(paths.flows_file(c.job));
+  }
+  void operator()(const change::JobDirWrite& c) const { fx.remove_tree(paths.job_dir(c.job)); }
   void operator()(const change::NatSync& c) const {
     // Its DHCP/DNS server goes before its filters (the table may go with them, when it was the
     // node's last VM job): a jail that a guest took over never talks to the node unfiltered.
     // (Its own dhcp.jail entry, undone later, then finds nothing.)
-    const auto pid_file = paths.dnsmasq_dir() / fmt::format("{}.pid", c.job);
-    if (std::error_code ec; fs::exists(pid_file, ec)) {
-      stop_jailed_dnsmasq(pid_file, paths.dnsmasq_dir() / fmt::format("{}.log", c.job), dns_port_name(c.job));
+    if (const auto pid_file = paths.dnsmasq_dir() / fmt::format("{}.pid", c.job); fx.exists(pid_file)) {
+      fx.stop_dnsmasq(pid_file, paths.dnsmasq_dir() / fmt::format("{}.log", c.job), dns_port_name(c.job));
     }
     // Its bridged TAPs leave their bridges before their filter goes: nobody (the user can
     // open a TAP the VM no longer holds) sends unfiltered on the site's LAN meanwhile.
-    std::error_code ec;
-    if (fs::exists(paths.state_file(c.job), ec)) {
-      const auto file = paths.state_file(c.job);
-      for (const auto& b : parse_job_state(read_small_file(file), file.string()).bridged) detach_from_bridge(b.tap);
+    if (const auto record = fx.job_state(c.job)) {
+      for (const auto& b : record->bridged) fx.detach_from_bridge(b.tap);
     }
-    sync_nat(paths, c.job);
+    fx.sync_nat(c.job, {});
   }
 };
 
@@ -193,14 +174,14 @@ HostChange parse_change(const nlohmann::json& record) {
 
 void record(Ledger& ledger, const HostChange& change) { ledger.record(to_record(change)); }
 
-void undo_change(const HostChange& change, const NodePaths& paths, std::uint32_t job_id) {
-  std::visit(Undo{paths, job_id}, change);
+void undo_change(const HostChange& change, NodeEffects& effects, const NodePaths& paths, std::uint32_t job_id) {
+  std::visit(Undo{effects, paths, job_id}, change);
 }
 
-UndoHandlers change_undo_handlers(const NodePaths& paths, std::uint32_t job_id) {
+UndoHandlers change_undo_handlers(NodeEffects& effects, const NodePaths& paths, std::uint32_t job_id) {
   UndoHandlers h;
-  const UndoHandler handler = [paths, job_id](const nlohmann::json& record) {
-    undo_change(parse_change(record), paths, job_id);
+  const UndoHandler handler = [&effects, paths, job_id](const nlohmann::json& record) {
+    undo_change(parse_change(record), effects, paths, job_id);
   };
   add_handlers(h, handler, static_cast<HostChange*>(nullptr));
   return h;

@@ -19,6 +19,7 @@
 namespace slurmvm::netsetup {
 
 struct NodePaths;
+class NodeEffects;
 
 namespace change {
 
@@ -130,11 +131,13 @@ HostChange parse_change(const nlohmann::json& record);
 // Ledger::record(to_record(change)): call before making the change.
 void record(Ledger& ledger, const HostChange& change);
 
-// Undoes one change of job `job_id` on this node (node_job.cpp has the effects). Idempotent:
-// what is already gone is success. Throws Error when the undo failed.
-void undo_change(const HostChange& change, const NodePaths& paths, std::uint32_t job_id);
+// Undoes one change of job `job_id` on this node through `effects` (node_effects.hpp; the real
+// node or a recording fake). Idempotent: what is already gone is success. Throws Error when the
+// undo failed.
+void undo_change(const HostChange& change, NodeEffects& effects, const NodePaths& paths, std::uint32_t job_id);
 
-// The undo handler of every op, for undo_ledger: parse the record, undo the change.
-UndoHandlers change_undo_handlers(const NodePaths& paths, std::uint32_t job_id);
+// The undo handler of every op, for undo_ledger: parse the record, undo the change. `effects`
+// must outlive the handlers.
+UndoHandlers change_undo_handlers(NodeEffects& effects, const NodePaths& paths, std::uint32_t job_id);
 
 }  // namespace slurmvm::netsetup

@@ -3,9 +3,15 @@
 
 #include <unistd.h>
 
+#include <cerrno>
+
 #include <nlohmann/json.hpp>
 
+#include "error.hpp"
 #include "netsetup/bridge_port.hpp"
+#include "netsetup/dnsmasq_jail.hpp"
+#include "netsetup/link_group.hpp"
+#include "netsetup/tap.hpp"
 #include "netsetup/flows.hpp"
 
 namespace slurmvm::netsetup {
@@ -63,7 +69,9 @@ bool RealNodeEffects::ip_forward_enabled() {
 
 void RealNodeEffects::enable_ip_forward() { netsetup::enable_ip_forward(paths_); }
 
-void RealNodeEffects::sync_nat(const std::vector<BridgedPort>& pending) { netsetup::sync_nat(paths_, 0, pending); }
+void RealNodeEffects::sync_nat(std::uint32_t exclude, const std::vector<BridgedPort>& pending) {
+  netsetup::sync_nat(paths_, exclude, pending);
+}
 
 void RealNodeEffects::create_tap(const TapSpec& tap) { netsetup::create_tap(tap); }
 
@@ -87,6 +95,61 @@ void RealNodeEffects::make_private_dir(const std::filesystem::path& dir, unsigne
 void RealNodeEffects::write_file(const std::filesystem::path& file, const std::string& content, unsigned mode,
                                  FileOwner owner) {
   write_file_atomic(file, content, mode, owner);
+}
+
+void RealNodeEffects::release_ip_forward(std::uint32_t job) { netsetup::release_ip_forward(paths_, job); }
+
+void RealNodeEffects::delete_tap(const std::string& name) { netsetup::delete_tap(name); }
+
+void RealNodeEffects::detach_from_bridge(const std::string& tap) { netsetup::detach_from_bridge(tap); }
+
+void RealNodeEffects::delete_link_group(std::uint32_t group) { netsetup::delete_link_group(group); }
+
+void RealNodeEffects::stop_dnsmasq(const std::filesystem::path& pid_file, const std::filesystem::path& log_file,
+                                   const std::string& port) {
+  stop_jailed_dnsmasq(pid_file, log_file, port);
+}
+
+void RealNodeEffects::stop_legacy_dnsmasq(const std::filesystem::path& pid_file) {
+  netsetup::stop_legacy_dnsmasq(pid_file);
+}
+
+void RealNodeEffects::remove_ports(const std::string& bridge, const std::vector<std::string>& names,
+                                   const std::string& comment, std::chrono::milliseconds deadline) {
+  // A connection of its own: each undo stands alone, whatever an earlier one did to the last.
+  auto client = OvsdbClient::connect(paths_.ovsdb_socket);
+  Vswitch(client, deadline).remove_ports(bridge, names, comment);
+}
+
+void RealNodeEffects::clear_interface_ipv4(const std::string& name) { netsetup::clear_interface_ipv4(name); }
+
+void RealNodeEffects::delete_job_flows(const std::string& bridge, std::uint32_t job) {
+  NodePaths on_bridge = paths_;
+  on_bridge.bridge = bridge;
+  netsetup::delete_job_flows(on_bridge.ofctl(), job);
+}
+
+void RealNodeEffects::remove_file(const std::filesystem::path& file) {
+  if (::unlink(file.c_str()) != 0 && errno != ENOENT) throw Error::from_errno("removing " + file.string(), errno);
+}
+
+void RealNodeEffects::remove_tree(const std::filesystem::path& dir) {
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
+  if (ec) throw Error("removing " + dir.string() + ": " + ec.message());
+}
+
+bool RealNodeEffects::exists(const std::filesystem::path& file) {
+  std::error_code ec;
+  return std::filesystem::exists(file, ec);
+}
+
+std::vector<JobState> RealNodeEffects::job_states(std::uint32_t exclude) { return read_job_states(paths_, exclude); }
+
+std::optional<JobState> RealNodeEffects::job_state(std::uint32_t job) {
+  const auto file = paths_.state_file(job);
+  if (!exists(file)) return std::nullopt;
+  return parse_job_state(read_small_file(file), file.string());
 }
 
 }  // namespace slurmvm::netsetup

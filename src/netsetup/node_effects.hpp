@@ -1,7 +1,8 @@
-// What vm-prolog does to a node (steps 11-19 of docs/prolog-epilog.md), as calls on one
+// What vm-prolog does to a node (steps 11-19 of docs/prolog-epilog.md) and what the undo of its
+// ledger does (the epilog, the prolog's rollback, the reclaim of a dead job), as calls on one
 // interface: the real node (RealNodeEffects: OVSDB, OpenFlow, TAPs, nftables, the dnsmasq jail,
 // sysctls, files), or a recording fake that lets tests/unit/prolog_apply_test.cpp pin the exact
-// sequence of ledger records and effects of a reference job in a golden file.
+// sequence of ledger records and effects of a reference job, both ways, in golden files.
 #pragma once
 
 #include <chrono>
@@ -15,6 +16,7 @@
 #include "config/config.hpp"
 #include "netsetup/dnsmasq.hpp"
 #include "netsetup/dnsmasq_jail.hpp"
+#include "netsetup/job_state.hpp"
 #include "netsetup/nat.hpp"
 #include "netsetup/node_job.hpp"
 #include "netsetup/ovsdb.hpp"
@@ -42,8 +44,9 @@ class NodeEffects {
   // The kernel.
   virtual bool ip_forward_enabled() = 0;
   virtual void enable_ip_forward() = 0;
-  // Rebuilds the nftables tables from the node's job records, plus `pending` bridged NICs.
-  virtual void sync_nat(const std::vector<BridgedPort>& pending) = 0;
+  // Rebuilds the nftables tables from the node's job records except `exclude` (0: none), plus
+  // `pending` bridged NICs.
+  virtual void sync_nat(std::uint32_t exclude, const std::vector<BridgedPort>& pending) = 0;
   virtual void create_tap(const TapSpec& tap) = 0;
   virtual void attach_to_bridge(const std::string& tap, const std::string& bridge,
                                 const std::vector<config::Vlan>& vlans) = 0;
@@ -54,6 +57,27 @@ class NodeEffects {
   virtual void make_private_dir(const std::filesystem::path& dir, unsigned mode) = 0;
   virtual void write_file(const std::filesystem::path& file, const std::string& content, unsigned mode,
                           FileOwner owner) = 0;
+
+  // Undo. Each one treats "already gone" as success (ledger.hpp).
+  virtual void release_ip_forward(std::uint32_t job) = 0;
+  virtual void delete_tap(const std::string& name) = 0;
+  virtual void detach_from_bridge(const std::string& tap) = 0;
+  virtual void delete_link_group(std::uint32_t group) = 0;
+  virtual void stop_dnsmasq(const std::filesystem::path& pid_file, const std::filesystem::path& log_file,
+                            const std::string& port) = 0;
+  virtual void stop_legacy_dnsmasq(const std::filesystem::path& pid_file) = 0;
+  virtual void remove_ports(const std::string& bridge, const std::vector<std::string>& names,
+                            const std::string& comment, std::chrono::milliseconds deadline) = 0;
+  virtual void clear_interface_ipv4(const std::string& name) = 0;
+  virtual void delete_job_flows(const std::string& bridge, std::uint32_t job) = 0;
+  virtual void remove_file(const std::filesystem::path& file) = 0;
+  virtual void remove_tree(const std::filesystem::path& dir) = 0;
+
+  // What the undo reads of the node: whether a file exists, the records of its jobs
+  // (state/<id>.json; `exclude`: 0 for none), one job's record if it has one.
+  virtual bool exists(const std::filesystem::path& file) = 0;
+  virtual std::vector<JobState> job_states(std::uint32_t exclude) = 0;
+  virtual std::optional<JobState> job_state(std::uint32_t job) = 0;
 };
 
 // The real node, through the functions of netsetup.
@@ -72,7 +96,7 @@ class RealNodeEffects final : public NodeEffects {
   void wait_for_interface(const std::string& name, std::chrono::milliseconds deadline) override;
   bool ip_forward_enabled() override;
   void enable_ip_forward() override;
-  void sync_nat(const std::vector<BridgedPort>& pending) override;
+  void sync_nat(std::uint32_t exclude, const std::vector<BridgedPort>& pending) override;
   void create_tap(const TapSpec& tap) override;
   void attach_to_bridge(const std::string& tap, const std::string& bridge,
                         const std::vector<config::Vlan>& vlans) override;
@@ -81,6 +105,22 @@ class RealNodeEffects final : public NodeEffects {
   void make_private_dir(const std::filesystem::path& dir, unsigned mode) override;
   void write_file(const std::filesystem::path& file, const std::string& content, unsigned mode,
                   FileOwner owner) override;
+  void release_ip_forward(std::uint32_t job) override;
+  void delete_tap(const std::string& name) override;
+  void detach_from_bridge(const std::string& tap) override;
+  void delete_link_group(std::uint32_t group) override;
+  void stop_dnsmasq(const std::filesystem::path& pid_file, const std::filesystem::path& log_file,
+                    const std::string& port) override;
+  void stop_legacy_dnsmasq(const std::filesystem::path& pid_file) override;
+  void remove_ports(const std::string& bridge, const std::vector<std::string>& names, const std::string& comment,
+                    std::chrono::milliseconds deadline) override;
+  void clear_interface_ipv4(const std::string& name) override;
+  void delete_job_flows(const std::string& bridge, std::uint32_t job) override;
+  void remove_file(const std::filesystem::path& file) override;
+  void remove_tree(const std::filesystem::path& dir) override;
+  bool exists(const std::filesystem::path& file) override;
+  std::vector<JobState> job_states(std::uint32_t exclude) override;
+  std::optional<JobState> job_state(std::uint32_t job) override;
 
  private:
   OvsdbClient& ovsdb();

@@ -22,6 +22,7 @@
 #include "log.hpp"
 #include "netsetup/bridge_port.hpp"
 #include "netsetup/host_changes.hpp"
+#include "netsetup/node_effects.hpp"
 #include "netsetup/host_routes.hpp"
 #include "netsetup/ifreq_util.hpp"
 #include "netsetup/link_group.hpp"
@@ -291,19 +292,13 @@ void wait_for_interface(const std::string& ifname, std::chrono::milliseconds tim
   }
 }
 
-void remove_job_dir(const NodePaths& paths, std::uint32_t job_id) {
-  std::error_code ec;
-  fs::remove_all(paths.job_dir(job_id), ec);
-  if (ec) throw Error("removing " + paths.job_dir(job_id).string() + ": " + ec.message());
-}
-
 UndoReport clean_job(const NodePaths& paths, std::uint32_t job_id) {
-  UndoReport report = undo_ledger(paths.ledger_dir(), job_id, change_undo_handlers(paths, job_id));
+  RealNodeEffects fx(paths);
+  UndoReport report = undo_ledger(paths.ledger_dir(), job_id, change_undo_handlers(fx, paths, job_id));
   if (!report.ok()) return report;
-  remove_job_dir(paths, job_id);
-  for (const auto& file : {paths.state_file(job_id), paths.flows_file(job_id)}) {
-    if (::unlink(file.c_str()) != 0 && errno != ENOENT) throw Error::from_errno("removing " + file.string(), errno);
-  }
+  fx.remove_tree(paths.job_dir(job_id));
+  fx.remove_file(paths.state_file(job_id));
+  fx.remove_file(paths.flows_file(job_id));
   return report;
 }
 

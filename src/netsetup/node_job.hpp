@@ -110,9 +110,6 @@ void clear_interface_ipv4(const std::string& ifname);
 // Waits until the interface exists (ovs-vswitchd creates internal ports asynchronously).
 void wait_for_interface(const std::string& ifname, std::chrono::milliseconds timeout);
 
-// Removes <rundir>/jobs/<jobid> and what is in it (vms.json, error). Absent is fine.
-void remove_job_dir(const NodePaths& paths, std::uint32_t job_id);
-
 // Everything a job left on this node, undone: its ledger in reverse (host_changes.hpp), then what
 // a prolog may leave without a ledger entry (the error file of a refused job; a record whose
 // entry a crashed rollback had undone). The caller holds the node lock. When an undo fails,

@@ -54,7 +54,7 @@ void apply_prolog_changes(Ledger& ledger, NodeEffects& fx, const PrologJob& j) {
   //     its host bridge, after its filter (table bridge slurm_vm) is in place.
   if (!j.state.bridged.empty()) {
     record(ledger, change::NatSync{job});
-    fx.sync_nat(j.state.bridged);
+    fx.sync_nat(0, j.state.bridged);
   }
   const std::uint32_t link_group = tap_link_group(plan.network_id);
   for (const auto& vm : plan.local) {
@@ -130,7 +130,7 @@ void apply_prolog_changes(Ledger& ledger, NodeEffects& fx, const PrologJob& j) {
   // 19. The nftables table, rebuilt with this job's rules and its VMs behind the filter.
   if (!plan.local.empty()) {
     record(ledger, change::NatSync{job});
-    fx.sync_nat({});
+    fx.sync_nat(0, {});
   }
   log_info("job {}: node ready ({} VMs{})", job, plan.local.size(),
            j.ssh_ports.empty() ? "" : fmt::format(", ssh ports {}", fmt::join(j.ssh_ports, ",")));

@@ -9,6 +9,7 @@
 
 #include "error.hpp"
 #include "netsetup/host_changes.hpp"
+#include "netsetup/node_effects.hpp"
 #include "netsetup/node_job.hpp"
 
 using namespace slurmvm::netsetup;
@@ -73,7 +74,8 @@ TEST(HostChanges, BadRecordsAreRefused) {
 }
 
 TEST(HostChanges, EveryOpHasAnUndoHandler) {
-  const auto handlers = change_undo_handlers(NodePaths{}, 42);
+  RealNodeEffects node{NodePaths{}};  // not called: the handlers are only counted
+  const auto handlers = change_undo_handlers(node, NodePaths{}, 42);
   EXPECT_EQ(handlers.size(), std::variant_size_v<HostChange>);
   for (const char* text : kRecords) {
     EXPECT_TRUE(handlers.count(nlohmann::json::parse(text).at("op").get<std::string>())) << text;

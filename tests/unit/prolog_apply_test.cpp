@@ -11,6 +11,8 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -19,6 +21,7 @@
 #include <fmt/ranges.h>
 
 #include "golden_file.hpp"
+#include "netsetup/host_changes.hpp"
 #include "netsetup/job_changes.hpp"
 #include "netsetup/prolog_apply.hpp"
 #include "reference_jobs.hpp"
@@ -63,10 +66,11 @@ class RecordingEffects final : public NodeEffects {
     return false;
   }
   void enable_ip_forward() override { note("enable_ip_forward"); }
-  void sync_nat(const std::vector<BridgedPort>& pending) override {
+  void sync_nat(std::uint32_t exclude, const std::vector<BridgedPort>& pending) override {
     std::vector<std::string> taps;
     for (const auto& b : pending) taps.push_back(b.tap);
-    note(fmt::format("sync_nat pending=[{}]", fmt::join(taps, " ")));
+    note(fmt::format("sync_nat{} pending=[{}]", exclude == 0 ? "" : fmt::format(" exclude={}", exclude),
+                     fmt::join(taps, " ")));
   }
   void create_tap(const TapSpec& t) override {
     note(fmt::format("create_tap {} owner={} mtu={} group={:#x}", t.name, t.owner, t.mtu, t.link_group));
@@ -84,13 +88,70 @@ class RecordingEffects final : public NodeEffects {
                      cfg.program, jail.port, format_mac(jail.mac), format_ipv4(jail.ip), jail.prefix,
                      format_ipv4(jail.gateway), jail.mtu, jail.link_group, jail.pid_file.string(),
                      dnsmasq_argv(cfg).size()));
+    files_[jail.pid_file] = "1 1\n";
   }
   void make_private_dir(const fs::path& dir, unsigned mode) override {
     note(fmt::format("make_private_dir {} {:o}", dir.string(), mode));
   }
   void write_file(const fs::path& file, const std::string& content, unsigned mode, FileOwner owner) override {
     note(fmt::format("write_file {} {:o} {}:{} {} bytes", file.string(), mode, owner.uid, owner.gid, content.size()));
+    files_[file] = content;
   }
+
+  void release_ip_forward(std::uint32_t job) override { note(fmt::format("release_ip_forward {}", job)); }
+  void delete_tap(const std::string& name) override { note("delete_tap " + name); }
+  void detach_from_bridge(const std::string& tap) override { note("detach_from_bridge " + tap); }
+  void delete_link_group(std::uint32_t group) override { note(fmt::format("delete_link_group {:#x}", group)); }
+  void stop_dnsmasq(const fs::path& pid_file, const fs::path& log_file, const std::string& port) override {
+    note(fmt::format("stop_dnsmasq {} {} {}", pid_file.string(), log_file.string(), port));
+    files_.erase(pid_file);
+  }
+  void stop_legacy_dnsmasq(const fs::path& pid_file) override { note("stop_legacy_dnsmasq " + pid_file.string()); }
+  void remove_ports(const std::string& bridge, const std::vector<std::string>& names, const std::string& comment,
+                    std::chrono::milliseconds d) override {
+    note(fmt::format("remove_ports {} [{}] \"{}\" deadline={}ms", bridge, fmt::join(names, " "), comment, d.count()));
+  }
+  void clear_interface_ipv4(const std::string& name) override { note("clear_interface_ipv4 " + name); }
+  void delete_job_flows(const std::string& bridge, std::uint32_t job) override {
+    note(fmt::format("delete_job_flows {} {}", bridge, job));
+  }
+  void remove_file(const fs::path& file) override {
+    note("remove_file " + file.string());
+    files_.erase(file);
+  }
+  void remove_tree(const fs::path& dir) override {
+    note("remove_tree " + dir.string());
+    std::erase_if(files_, [&](const auto& f) { return f.first.parent_path() == dir; });
+  }
+  // Reads are not effects: answered from the files written so far, not noted.
+  bool exists(const fs::path& file) override { return files_.contains(file); }
+  std::vector<JobState> job_states(std::uint32_t exclude) override {
+    std::vector<JobState> out;
+    for (const auto& [file, content] : files_) {
+      if (file.parent_path() == NodePaths{}.state_dir() && file.extension() == ".json") {
+        auto state = parse_job_state(content, file.string());
+        if (state.job_id != exclude) out.push_back(std::move(state));
+      }
+    }
+    return out;
+  }
+  std::optional<JobState> job_state(std::uint32_t job) override {
+    const auto it = files_.find(NodePaths{}.state_file(job));
+    if (it == files_.end()) return std::nullopt;
+    return parse_job_state(it->second, it->first.string());
+  }
+
+  // Notes the ledger record being undone (the undo reads the ledger; it writes nothing to it).
+  void undoing(const nlohmann::json& record) { out_ += "undo " + record.dump() + "\n"; }
+  // What the fake node still holds.
+  std::vector<std::string> files() const {
+    std::vector<std::string> out;
+    for (const auto& f : files_) out.push_back(f.first.string());
+    return out;
+  }
+
+  // Forgets the text so far (the files stay).
+  void clear() { out_.clear(); }
 
   // Everything so far, with the ledger's trailing records.
   std::string text() {
@@ -116,6 +177,7 @@ class RecordingEffects final : public NodeEffects {
   fs::path ledger_file_;
   std::size_t seen_ = 0;
   std::string out_;
+  std::map<fs::path, std::string> files_;  // the node's files, as the effects wrote them
 };
 
 class TempDir {
@@ -135,8 +197,15 @@ class TempDir {
   fs::path path_;
 };
 
-// Steps 11-19 of `plan` as vm-prolog runs them, with the record steps 8-9 built.
-std::string sequence_of(const JobInputs& in, const NodePlan& plan, const std::vector<std::uint16_t>& ports) {
+struct Sequences {
+  std::string prolog;               // records and effects of steps 11-19
+  std::string undo;                 // the epilog's undo of that ledger, record by record
+  std::vector<std::string> left;    // files still on the fake node after the undo
+};
+
+// Steps 11-19 of `plan` as vm-prolog runs them, with the record steps 8-9 built; then the undo
+// of the ledger they wrote, as vm-epilog runs it.
+Sequences sequences_of(const JobInputs& in, const NodePlan& plan, const std::vector<std::uint16_t>& ports) {
   TempDir tmp;
   NodePaths paths;  // the defaults: /run/slurm-vm, br-int, svm-gre (nothing is touched)
   JobState state;
@@ -151,22 +220,65 @@ std::string sequence_of(const JobInputs& in, const NodePlan& plan, const std::ve
     }
   }
   if (!ports.empty()) state.nat = job_nat_rules(plan, ports, 22);
-  auto ledger = Ledger::open(tmp.path(), in.job_id);
   RecordingEffects fx(ledger_path(tmp.path(), in.job_id));
-  apply_prolog_changes(ledger, fx, {paths, in, plan, config::OvsDatapath::auto_detect, 1000, kNodeIps, state, ports});
-  return fx.text();
+  Sequences out;
+  {
+    auto ledger = Ledger::open(tmp.path(), in.job_id);
+    apply_prolog_changes(ledger, fx, {paths, in, plan, config::OvsDatapath::auto_detect, 1000, kNodeIps, state, ports});
+    out.prolog = fx.text();
+  }
+  fx.clear();
+  UndoHandlers handlers = change_undo_handlers(fx, paths, in.job_id);
+  for (auto& [op, handler] : handlers) {
+    handler = [&fx, undo = handler](const nlohmann::json& record) {
+      fx.undoing(record);
+      undo(record);
+    };
+  }
+  const auto report = undo_ledger(tmp.path(), in.job_id, handlers);
+  EXPECT_TRUE(report.ok() && report.removed);
+  out.undo = fx.text();
+  out.left = fx.files();
+  return out;
+}
+
+std::string sequence_of(const JobInputs& in, const NodePlan& plan, const std::vector<std::uint16_t>& ports) {
+  return sequences_of(in, plan, ports).prolog;
 }
 
 }  // namespace
 
 TEST(PrologApply, ReferenceJobSequence) {
   const auto in = job_on_node_a("4242", std::nullopt);
-  expect_golden("job-4242-nodeA/prolog-sequence.txt", sequence_of(in, plan_for(in), {60222, 60223}));
+  const auto seq = sequences_of(in, plan_for(in), {60222, 60223});
+  expect_golden("job-4242-nodeA/prolog-sequence.txt", seq.prolog);
+  expect_golden("job-4242-nodeA/epilog-sequence.txt", seq.undo);
+  EXPECT_TRUE(seq.left.empty()) << fmt::format("left behind: {}", fmt::join(seq.left, " "));
 }
 
 TEST(PrologApply, SeveralNetworksSequence) {
   const auto in = job_on_node_a("4243", "cluster,cluster-lan");
-  expect_golden("job-4243-nodeA-networks/prolog-sequence.txt", sequence_of(in, plan_for(in), {60225, 60226}));
+  const auto seq = sequences_of(in, plan_for(in), {60225, 60226});
+  expect_golden("job-4243-nodeA-networks/prolog-sequence.txt", seq.prolog);
+  expect_golden("job-4243-nodeA-networks/epilog-sequence.txt", seq.undo);
+  EXPECT_TRUE(seq.left.empty()) << fmt::format("left behind: {}", fmt::join(seq.left, " "));
+}
+
+// The undo handles every change the prolog records, in reverse: each record of the prolog's
+// sequence appears in the undo's, last first.
+TEST(PrologApply, UndoReplaysEveryRecordInReverse) {
+  const auto in = job_on_node_a("4243", "cluster,cluster-lan");
+  const auto seq = sequences_of(in, plan_for(in), {60225, 60226});
+  std::vector<std::string> recorded, undone;
+  std::istringstream p(seq.prolog), u(seq.undo);
+  for (std::string line; std::getline(p, line);) {
+    if (line.rfind("record ", 0) == 0) recorded.push_back(line.substr(7));
+  }
+  for (std::string line; std::getline(u, line);) {
+    if (line.rfind("undo ", 0) == 0) undone.push_back(line.substr(5));
+  }
+  std::reverse(undone.begin(), undone.end());
+  EXPECT_EQ(recorded, undone);
 }
 
 // Whatever the job, every effect that changes the node comes after a record (the write-ahead
