@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -130,6 +131,15 @@ HostChange parse_change(const nlohmann::json& record);
 
 // Ledger::record(to_record(change)): call before making the change.
 void record(Ledger& ledger, const HostChange& change);
+
+// The write-ahead rule in one place: records `change` (written and fsync'ed), then makes it
+// (`make`, the effects the change stands for). If `make` throws, the record stays: the undo of
+// a change that was never (or half) made succeeds all the same.
+template <class Make>
+void apply(Ledger& ledger, const HostChange& change, Make&& make) {
+  record(ledger, change);
+  std::forward<Make>(make)();
+}
 
 // Undoes one change of job `job_id` on this node through `effects` (node_effects.hpp; the real
 // node or a recording fake). Idempotent: what is already gone is success. Throws Error when the

@@ -29,20 +29,18 @@ void apply_prolog_changes(Ledger& ledger, NodeEffects& fx, const PrologJob& j) {
   if (!specs.empty()) {
     // 11. Node level (kept by the epilog): bridge, tunnel port, base flows.
     const auto datapath = fx.bridge_datapath(paths.bridge, j.datapath);
-    record(ledger, change::NodeBridge{paths.bridge, datapath});
-    fx.ensure_bridge(paths.bridge, datapath, ovs_deadline);
-    record(ledger, change::NodeTunnel{paths.bridge, paths.tunnel_port});
-    fx.ensure_tunnel_port(paths.bridge, paths.tunnel_port, ovs_deadline);
-    record(ledger, change::NodeBaseFlows{paths.bridge});
-    fx.apply_flows(node_base_flows(), ovs_deadline);
+    apply(ledger, change::NodeBridge{paths.bridge, datapath},
+          [&] { fx.ensure_bridge(paths.bridge, datapath, ovs_deadline); });
+    apply(ledger, change::NodeTunnel{paths.bridge, paths.tunnel_port},
+          [&] { fx.ensure_tunnel_port(paths.bridge, paths.tunnel_port, ovs_deadline); });
+    apply(ledger, change::NodeBaseFlows{paths.bridge}, [&] { fx.apply_flows(node_base_flows(), ovs_deadline); });
   }
 
   // 12. IPv4 forwarding, for the gateways' reverse NAT, outbound connections and the DNS
   //     server's upstream, unless the site manages it (manage-ip-forward: false).
   if (gateway && (l3->reverse_nat || l3->outbound != config::AllowOutbound::none || l3->dns_server)) {
     if (l3->manage_ip_forward) {
-      record(ledger, change::IpForward{job});
-      fx.enable_ip_forward();
+      apply(ledger, change::IpForward{job}, [&] { fx.enable_ip_forward(); });
     } else if (!fx.ip_forward_enabled()) {
       log_warning("job {}: IPv4 forwarding is off on {} and network {} says manage-ip-forward: false: "
                   "its VMs get no reverse NAT (vm ssh), no outbound connections and no names from its dns-server",
@@ -53,18 +51,17 @@ void apply_prolog_changes(Ledger& ledger, NodeEffects& fx, const PrologJob& j) {
   // 13. One TAP per NIC of each local VM, owned by the job's user; a bridged NIC's TAP is put on
   //     its host bridge, after its filter (table bridge slurm_vm) is in place.
   if (!j.state.bridged.empty()) {
-    record(ledger, change::NatSync{job});
-    fx.sync_nat(0, j.state.bridged);
+    apply(ledger, change::NatSync{job}, [&] { fx.sync_nat(0, j.state.bridged); });
   }
   const std::uint32_t link_group = tap_link_group(plan.network_id);
   for (const auto& vm : plan.local) {
     for (const auto& nic : vm.nics) {
       const JobNet& net = plan.nets.networks.at(nic.network);
-      record(ledger, change::TapCreate{job, nic.tap, j.in.uid});
-      fx.create_tap({nic.tap, static_cast<uid_t>(j.in.uid), net.tap_mtu, false, link_group});
+      apply(ledger, change::TapCreate{job, nic.tap, j.in.uid},
+            [&] { fx.create_tap({nic.tap, static_cast<uid_t>(j.in.uid), net.tap_mtu, false, link_group}); });
       if (net.kind == NetKind::bridged) {
-        record(ledger, change::TapBridge{job, nic.tap, net.host_bridge});
-        fx.attach_to_bridge(nic.tap, net.host_bridge, net.vlans);
+        apply(ledger, change::TapBridge{job, nic.tap, net.host_bridge},
+              [&] { fx.attach_to_bridge(nic.tap, net.host_bridge, net.vlans); });
       }
     }
   }
@@ -83,8 +80,8 @@ void apply_prolog_changes(Ledger& ledger, NodeEffects& fx, const PrologJob& j) {
     const DnsmasqJail jail{plan.dns_port, plan.dns_mac, plan.dns_ip, plan.prefix, plan.gateway_ip, l3->tap_mtu,
                            link_group, paths.dnsmasq_dir() / fmt::format("{}.pid", job),
                            paths.dnsmasq_dir() / fmt::format("{}.log", job)};
-    record(ledger, change::DhcpJail{job, jail.pid_file.string(), jail.log_file.string(), jail.port});
-    fx.start_dnsmasq(cfg, jail);
+    apply(ledger, change::DhcpJail{job, jail.pid_file.string(), jail.log_file.string(), jail.port},
+          [&] { fx.start_dnsmasq(cfg, jail); });
   }
 
   if (!specs.empty()) {
@@ -92,24 +89,24 @@ void apply_prolog_changes(Ledger& ledger, NodeEffects& fx, const PrologJob& j) {
     //     transaction.
     std::vector<std::string> names;
     for (const auto& spec : specs) names.push_back(spec.name);
-    record(ledger, change::OvsPorts{job, paths.bridge, names});
-    fx.add_ports(paths.bridge, specs, ovsdb_comment(job), ovs_deadline);
+    apply(ledger, change::OvsPorts{job, paths.bridge, names},
+          [&] { fx.add_ports(paths.bridge, specs, ovsdb_comment(job), ovs_deadline); });
   }
 
   if (gateway) {
     // 15. The gateway address on the internal port (ovs-vswitchd creates it asynchronously).
     fx.wait_for_interface(plan.gateway_port, ovs_deadline);
-    record(ledger, change::GatewayAddress{job, plan.gateway_port,
-                                          fmt::format("{}/{}", format_ipv4(plan.gateway_ip), plan.prefix)});
-    fx.set_interface_ipv4(plan.gateway_port, plan.gateway_ip, plan.prefix);
+    apply(ledger,
+          change::GatewayAddress{job, plan.gateway_port,
+                                 fmt::format("{}/{}", format_ipv4(plan.gateway_ip), plan.prefix)},
+          [&] { fx.set_interface_ipv4(plan.gateway_port, plan.gateway_ip, plan.prefix); });
   }
 
   // 16. The job's flows under its cookie, every tunnelled network in one bundle.
   std::string flows;
   if (const auto nets = job_networks(plan, j.in.nodes, paths.tunnel_port, j.node_ips); !nets.empty()) {
     flows = job_flows(nets);
-    record(ledger, change::JobFlows{job, paths.bridge});
-    fx.apply_flows(flows, ovs_deadline);
+    apply(ledger, change::JobFlows{job, paths.bridge}, [&] { fx.apply_flows(flows, ovs_deadline); });
   }
 
   // 17. The node's record of the job (root only): network id, host ports, NAT rules, and what
@@ -117,20 +114,21 @@ void apply_prolog_changes(Ledger& ledger, NodeEffects& fx, const PrologJob& j) {
   JobState job_record = j.state;
   if (!flows.empty()) job_record.bridge = paths.bridge;
   if (gateway) job_record.gateway = JobState::Gateway{plan.gateway_port, plan.gateway_ip, plan.prefix};
-  record(ledger, change::StateWrite{job});
-  if (!flows.empty()) fx.write_file(paths.flows_file(job), flows, 0600, {});
-  fx.write_file(paths.state_file(job), to_json(job_record).dump() + "\n", 0600, {});
+  apply(ledger, change::StateWrite{job}, [&] {
+    if (!flows.empty()) fx.write_file(paths.flows_file(job), flows, 0600, {});
+    fx.write_file(paths.state_file(job), to_json(job_record).dump() + "\n", 0600, {});
+  });
 
   // 18. vms.json for vm-launch.
-  record(ledger, change::JobDirWrite{job});
-  fx.make_private_dir(paths.job_dir(job), kJobsDirMode);
-  fx.write_file(paths.job_dir(job) / "vms.json", vms_json(plan, j.ssh_ports).dump(2) + "\n", kJobFileMode,
-                FileOwner{j.in.uid, j.gid});
+  apply(ledger, change::JobDirWrite{job}, [&] {
+    fx.make_private_dir(paths.job_dir(job), kJobsDirMode);
+    fx.write_file(paths.job_dir(job) / "vms.json", vms_json(plan, j.ssh_ports).dump(2) + "\n", kJobFileMode,
+                  FileOwner{j.in.uid, j.gid});
+  });
 
   // 19. The nftables table, rebuilt with this job's rules and its VMs behind the filter.
   if (!plan.local.empty()) {
-    record(ledger, change::NatSync{job});
-    fx.sync_nat(0, {});
+    apply(ledger, change::NatSync{job}, [&] { fx.sync_nat(0, {}); });
   }
   log_info("job {}: node ready ({} VMs{})", job, plan.local.size(),
            j.ssh_ports.empty() ? "" : fmt::format(", ssh ports {}", fmt::join(j.ssh_ports, ",")));
