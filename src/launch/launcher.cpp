@@ -17,7 +17,7 @@
 #include "config/config.hpp"
 #include "drive_lock.hpp"
 #include "error.hpp"
-#include "node_constants.hpp"
+#include "node_layout.hpp"
 #include "image_repo.hpp"
 #include "overrides.hpp"
 #include "job_names.hpp"
@@ -123,8 +123,8 @@ void check_not_running(const VmPaths& paths, const std::string& node) {
 
 // The prolog cannot reach the user's terminal; for failures the job caused it leaves the
 // reason in <rundir>/jobs/<id>/error (docs/prolog-epilog.md), and the VM's task says it here.
-void report_prolog_error(const fs::path& dir, std::uint32_t job_id) {
-  const fs::path file = dir / "jobs" / std::to_string(job_id) / "error";
+void report_prolog_error(const RunDirLayout& run, std::uint32_t job_id) {
+  const fs::path file = run.error_file(job_id);
   std::string message;
   try {
     message = read_file(file, 64 * 1024);
@@ -133,11 +133,6 @@ void report_prolog_error(const fs::path& dir, std::uint32_t job_id) {
   }
   while (!message.empty() && (message.back() == '\n' || message.back() == ' ')) message.pop_back();
   throw Error(fmt::format("the node's vm-prolog could not prepare this job: {}", message), ErrorKind::config);
-}
-
-fs::path run_dir() {
-  const auto dir = config::process_env("SLURM_VM_RUNDIR");
-  return dir && !dir->empty() ? fs::path(*dir) : fs::path(kDefaultRunDir);
 }
 
 // The image the overlay sits on: a file, or the revision of a repository image (the newest
@@ -247,8 +242,9 @@ void launch_vm(const LaunchOptions& options, const TaskEnv& task, const std::vec
 
   std::optional<VmNetwork> network;
   if (options.network) {
-    report_prolog_error(run_dir(), task.job_id);
-    network = load_vm_network(run_dir(), task.job_id, task.rank);
+    const RunDirLayout run = run_dir_layout_from_env(config::process_env);
+    report_prolog_error(run, task.job_id);
+    network = load_vm_network(run, task.job_id, task.rank);
     // The prolog planned the NICs from the resource set the template had at submission.
     if (!network->resource_set.empty() && network->resource_set != tpl.resource_set) {
       throw Error(fmt::format("template {} now uses resource set {}, but the job's networks were set up "

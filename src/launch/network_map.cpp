@@ -10,10 +10,6 @@
 
 namespace slurmvm::launch {
 
-std::filesystem::path network_map_path(const std::filesystem::path& run_dir, std::uint32_t job_id) {
-  return run_dir / "jobs" / std::to_string(job_id) / "vms.json";
-}
-
 std::optional<VmNetwork> parse_network_map(std::string_view text, std::uint32_t rank,
                                            std::string_view source) {
   const VmsFile file = parse_vms_file(text, source);
@@ -38,8 +34,8 @@ std::optional<VmNetwork> parse_network_map(std::string_view text, std::uint32_t 
   return net;
 }
 
-VmNetwork load_vm_network(const std::filesystem::path& run_dir, std::uint32_t job_id, std::uint32_t rank) {
-  const std::filesystem::path path = network_map_path(run_dir, job_id);
+VmNetwork load_vm_network(const RunDirLayout& run, std::uint32_t job_id, std::uint32_t rank) {
+  const std::filesystem::path path = run.vms_file(job_id);
   const std::string missing = fmt::format(
       "no network prepared for vm{} on this node ({}): is vm-prolog configured as the job "
       "prolog? see docs/vm-launch.md",

@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "node_layout.hpp"
 #include "vms_file.hpp"
 
 namespace slurmvm::launch {
@@ -33,9 +34,6 @@ struct VmNetwork {
   std::vector<std::pair<std::string, std::string>> hosts;
 };
 
-// <rundir>/jobs/<jobid>/vms.json
-std::filesystem::path network_map_path(const std::filesystem::path& run_dir, std::uint32_t job_id);
-
 // This rank's entry of the map text; nullopt when the map has none. Throws Error(ErrorKind::config)
 // naming `source` when the text is not a valid map or the entry has bad values (a TAP name that
 // is not one, a malformed MAC): they end up in QEMU's option strings.
@@ -44,7 +42,6 @@ std::optional<VmNetwork> parse_network_map(std::string_view text, std::uint32_t 
 
 // Reads the map and returns this VM's entry. Throws Error(ErrorKind::not_found) when the file
 // or the entry is missing, saying that the prolog did not prepare the network.
-VmNetwork load_vm_network(const std::filesystem::path& run_dir, std::uint32_t job_id,
-                          std::uint32_t rank);
+VmNetwork load_vm_network(const RunDirLayout& run, std::uint32_t job_id, std::uint32_t rank);
 
 }  // namespace slurmvm::launch

@@ -20,9 +20,6 @@
 
 namespace slurmvm::netsetup {
 
-// Where the root helpers keep ledgers on a node (tmpfs: a reboot clears the changes too).
-inline constexpr const char* kDefaultLedgerDir = "/run/slurm-vm/ledger";
-
 // The ledger file of a job in `dir`: "<dir>/<job_id>.jsonl".
 std::filesystem::path ledger_path(const std::filesystem::path& dir, std::uint32_t job_id);
 

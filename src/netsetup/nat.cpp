@@ -8,7 +8,7 @@
 
 #include "addressing.hpp"
 #include "error.hpp"
-#include "node_constants.hpp"
+#include "node_layout.hpp"
 #include "subprocess.hpp"
 
 namespace slurmvm::netsetup {

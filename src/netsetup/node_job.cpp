@@ -36,18 +36,6 @@ using namespace std::chrono_literals;
 namespace slurmvm::netsetup {
 namespace {
 
-std::optional<std::string> absolute_override(const EnvLookup& env, const std::string& name) {
-  auto v = env(name);
-  if (!v || v->empty()) return std::nullopt;
-  const fs::path p(*v);
-  if (!p.is_absolute() || p.lexically_normal() != p || v->find('\n') != std::string::npos) {
-    throw Error(fmt::format("{}=\"{}\" is not an absolute, normal path", name, *v),
-                ErrorKind::config);
-  }
-  return *v;
-}
-
-
 void write_sysctl(const fs::path& file, const std::string& value) {
   UniqueFd fd(::open(file.c_str(), O_WRONLY | O_CLOEXEC));
   if (!fd) throw Error::from_errno("opening " + file.string(), errno);
@@ -85,18 +73,6 @@ std::string read_small_file(const fs::path& file) {
   return out;
 }
 
-fs::path NodePaths::job_dir(std::uint32_t job_id) const {
-  return jobs_dir() / std::to_string(job_id);
-}
-
-fs::path NodePaths::state_file(std::uint32_t job_id) const {
-  return state_dir() / fmt::format("{}.json", job_id);
-}
-
-fs::path NodePaths::flows_file(std::uint32_t job_id) const {
-  return state_dir() / fmt::format("{}.flows", job_id);
-}
-
 OfctlTarget NodePaths::ofctl() const {
   OfctlTarget t;
   t.target = fmt::format("unix:{}/{}.mgmt", fs::path(ovsdb_socket).parent_path().string(), bridge);
@@ -106,9 +82,9 @@ OfctlTarget NodePaths::ofctl() const {
 
 NodePaths node_paths_from_env(const EnvLookup& env) {
   NodePaths p;
-  if (auto v = absolute_override(env, "SLURM_VM_RUNDIR")) p.run_dir = *v;
-  if (auto v = absolute_override(env, "SLURM_VM_SYSCONFDIR")) p.sysconf_dir = *v;
-  if (auto v = absolute_override(env, "SLURM_VM_OVSDB_SOCKET")) p.ovsdb_socket = *v;
+  static_cast<RunDirLayout&>(p) = run_dir_layout_from_env(env);
+  if (auto v = absolute_path_override(env, "SLURM_VM_SYSCONFDIR")) p.sysconf_dir = *v;
+  if (auto v = absolute_path_override(env, "SLURM_VM_OVSDB_SOCKET")) p.ovsdb_socket = v->string();
   return p;
 }
 

@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "atomic_file.hpp"
-#include "node_constants.hpp"
+#include "node_layout.hpp"
 #include "netsetup/flows.hpp"
 #include "netsetup/ledger.hpp"
 #include "netsetup/nat.hpp"
@@ -27,9 +27,9 @@ namespace slurmvm::netsetup {
 inline constexpr const char* kDefaultOvsdbSocket = "/run/openvswitch/db.sock";
 inline constexpr const char* kDefaultSysconfDir = "/etc/slurm-vm";
 
-// Where things are on this node. Every path is absolute.
-struct NodePaths {
-  std::filesystem::path run_dir = kDefaultRunDir;  // jobs/, ledger/, state/, node.lock
+// Where things are on this node (the run directory's layout, node_layout.hpp, and the node's
+// daemons and programs). Every path is absolute.
+struct NodePaths : RunDirLayout {
   std::filesystem::path sysconf_dir = kDefaultSysconfDir;
   std::string ovsdb_socket = kDefaultOvsdbSocket;
   std::string bridge = "br-int";
@@ -39,14 +39,6 @@ struct NodePaths {
   std::string dnsmasq = "/usr/sbin/dnsmasq";
   std::filesystem::path ip_forward_sysctl = "/proc/sys/net/ipv4/ip_forward";
 
-  std::filesystem::path ledger_dir() const { return run_dir / "ledger"; }
-  std::filesystem::path state_dir() const { return run_dir / "state"; }
-  std::filesystem::path jobs_dir() const { return run_dir / "jobs"; }
-  std::filesystem::path dnsmasq_dir() const { return run_dir / "dnsmasq"; }  // <jobid>.pid
-  std::filesystem::path job_dir(std::uint32_t job_id) const;
-  std::filesystem::path state_file(std::uint32_t job_id) const;
-  std::filesystem::path flows_file(std::uint32_t job_id) const;  // state/<id>.flows: the job's flow text
-  std::filesystem::path lock_file() const { return run_dir / "node.lock"; }
   // ovs-vswitchd's OpenFlow socket for the bridge: it sits next to db.sock (OVS_RUNDIR).
   OfctlTarget ofctl() const;
 };

@@ -122,7 +122,7 @@ void apply_prolog_changes(Ledger& ledger, NodeEffects& fx, const PrologJob& j) {
   // 18. vms.json for vm-launch.
   apply(ledger, change::JobDirWrite{job}, [&] {
     fx.make_private_dir(paths.job_dir(job), kJobsDirMode);
-    fx.write_file(paths.job_dir(job) / "vms.json", vms_json(plan, j.ssh_ports).dump(2) + "\n", kJobFileMode,
+    fx.write_file(paths.vms_file(job), vms_json(plan, j.ssh_ports).dump(2) + "\n", kJobFileMode,
                   FileOwner{j.in.uid, j.gid});
   });
 

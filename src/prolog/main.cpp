@@ -113,7 +113,7 @@ void write_error_file(const NodePaths& paths, std::uint32_t job_id, const std::s
     ensure_private_dir(paths.run_dir, 0755);
     ensure_private_dir(paths.jobs_dir(), kJobsDirMode);
     ensure_private_dir(paths.job_dir(job_id), kJobsDirMode);
-    write_file_atomic(paths.job_dir(job_id) / "error", message + "\n", kJobFileMode, owner);
+    write_file_atomic(paths.error_file(job_id), message + "\n", kJobFileMode, owner);
   } catch (const std::exception& e) {
     log_error("job {}: cannot write the error file: {}", job_id, e.what());
   }

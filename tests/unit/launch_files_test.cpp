@@ -103,9 +103,10 @@ TEST(LaunchNetworkMap, RefusesValuesThatWouldChangeQemusOptions) {
 
 TEST(LaunchNetworkMap, MissingMapOrEntrySaysThePrologDidNotRun) {
   TempDir run;
-  EXPECT_EQ(network_map_path(run.path(), 42), run.path() / "jobs/42/vms.json");
+  const slurmvm::RunDirLayout layout{run.path()};
+  EXPECT_EQ(layout.vms_file(42), run.path() / "jobs/42/vms.json");
   try {
-    load_vm_network(run.path(), 42, 3);
+    load_vm_network(layout, 42, 3);
     FAIL();
   } catch (const Error& e) {
     EXPECT_EQ(e.kind(), ErrorKind::not_found);
@@ -114,8 +115,8 @@ TEST(LaunchNetworkMap, MissingMapOrEntrySaysThePrologDidNotRun) {
   }
   fs::create_directories(run.path() / "jobs/42");
   std::ofstream(run.path() / "jobs/42/vms.json") << kMap;
-  EXPECT_EQ(load_vm_network(run.path(), 42, 3).nics.at(0).tap, "svm2a.3");
-  EXPECT_THROW(load_vm_network(run.path(), 42, 1), Error);
+  EXPECT_EQ(load_vm_network(slurmvm::RunDirLayout{run.path()}, 42, 3).nics.at(0).tap, "svm2a.3");
+  EXPECT_THROW(load_vm_network(slurmvm::RunDirLayout{run.path()}, 42, 1), Error);
 }
 
 TEST(LaunchJobDir, CreatesPrivateDirectoriesAndToleratesExistingOnes) {
