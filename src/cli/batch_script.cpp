@@ -67,12 +67,13 @@ std::string batch_script(const BatchScripts& s) {
       "trap 'exit 130' INT\n";
   if (s.host_script) out += embedded("host-script", *s.host_script);
   if (s.vm_script) out += embedded("vm-script", *s.vm_script);
+  if (!s.resolved_cluster.empty()) out += embedded("resolved.json", s.resolved_cluster);
   // Ours, fixed, and without the delimiter line: readable as it is.
   out += fmt::format("cat >\"$stage/run\" <<'SLURM_VM_EOF' || exit 1\n{}SLURM_VM_EOF\nchmod 0700 \"$stage/run\"\n", kRunner);
-  std::string extra;
-  for (const auto& a : s.boot_args) extra += " " + sh_quote(a);
-  out += fmt::format("SLURM_VM_BATCH_STAGE=$stage SLURM_VM_BATCH_VM={} \\\n  {} boot --timeout={}{} -E '\"$SLURM_VM_BATCH_STAGE/run\"'\n",
-                     sh_quote(s.vm_program), sh_quote(s.vm_program), s.boot_timeout_s, extra);
+  const std::string resolved =
+      s.resolved_cluster.empty() ? "" : " SLURM_VM_RESOLVED=\"$(cat \"$stage/resolved.json\")\"";
+  out += fmt::format("SLURM_VM_BATCH_STAGE=$stage SLURM_VM_BATCH_VM={}{} \\\n  {} boot --timeout={} -E '\"$SLURM_VM_BATCH_STAGE/run\"'\n",
+                     sh_quote(s.vm_program), resolved, sh_quote(s.vm_program), s.boot_timeout_s);
   return out;
 }
 

@@ -17,7 +17,9 @@ struct BatchScripts {
   std::optional<std::string> host_script;  // contents (-E FILE)
   std::optional<std::string> vm_script;    // contents (-b FILE), run as root in vm0
   int boot_timeout_s = 300;                // vm boot --timeout
-  std::vector<std::string> boot_args;      // more vm boot options (template overrides)
+  // The cluster's templates as resolved at submission (resolved_cluster.hpp, JSON), given to
+  // vm boot as SLURM_VM_RESOLVED: the VMs get them however long the job waits in the queue.
+  std::string resolved_cluster;
 };
 
 // The script text. Its exit status, and so the job's (sbatch --wait returns it): the VM

@@ -17,19 +17,16 @@
 #include "error.hpp"
 #include "job_names.hpp"
 #include "log.hpp"
+#include "file_read.hpp"
+#include "private_dir.hpp"
 #include "vm_set.hpp"
 #include "unique_fd.hpp"
 
 namespace slurmvm::cli {
 namespace {
 
-std::optional<std::string> read_text(const std::filesystem::path& path) {
-  std::ifstream in(path);
-  if (!in) return std::nullopt;
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+// cluster.json and vm.json: a few KiB (cluster.json of a 4092-VM cluster: about 100 KiB).
+constexpr std::size_t kMaxJobFileBytes = 16 << 20;
 
 nlohmann::json parse_json(const std::filesystem::path& path, const std::string& text) {
   try {
@@ -42,16 +39,11 @@ nlohmann::json parse_json(const std::filesystem::path& path, const std::string& 
 }  // namespace
 
 JobDir::JobDir(std::filesystem::path home, std::uint32_t job_id)
-    : path_(user_job_dir(home, job_id)), job_id_(job_id) {}
+    : home_(home), path_(user_job_dir(home, job_id)), job_id_(job_id) {}
 
 std::filesystem::path JobDir::vm_dir(std::uint32_t rank) const { return path_ / fmt::format("vm{}", rank); }
 
-void JobDir::create() const {
-  std::error_code ec;
-  std::filesystem::create_directories(path_, ec);
-  if (ec) throw Error::from_errno("cannot create " + path_.string(), ec.value());
-  if (::chmod(path_.c_str(), 0700) != 0) throw Error::from_errno("chmod " + path_.string(), errno);
-}
+void JobDir::create() const { make_private_dir(home_, path_); }
 
 void write_file_atomically(const std::filesystem::path& path, const std::string& content) {
   write_file_atomic(path, content, 0600, {}, Durability::flushed);
@@ -66,7 +58,7 @@ void JobDir::write_cluster(const ClusterFile& c) const {
 
 ClusterFile JobDir::read_cluster() const {
   const auto file = path_ / "cluster.json";
-  const auto text = read_text(file);
+  const auto text = read_file_if_exists(file, kMaxJobFileBytes);
   if (!text) {
     throw Error(fmt::format("job {} has no virtual cluster ({} is missing): was it started with `vm alloc`, "
                             "`vm batch` or `vm boot`, and by you?",
@@ -89,7 +81,7 @@ ClusterFile JobDir::read_cluster() const {
 
 std::optional<VmFile> JobDir::read_vm(std::uint32_t rank) const {
   const auto file = vm_dir(rank) / "vm.json";
-  const auto text = read_text(file);
+  const auto text = read_file_if_exists(file, kMaxJobFileBytes);
   if (!text) return std::nullopt;
   VmFile vm;
   static_cast<VmRecord&>(vm) = parse_vm_record(*text, file.string());

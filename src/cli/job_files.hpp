@@ -40,7 +40,7 @@ class JobDir {
   std::uint32_t job_id() const noexcept { return job_id_; }
   std::filesystem::path vm_dir(std::uint32_t rank) const;
 
-  // Creates the directory (0700) and its parents.
+  // Creates the directory (0700) and its parents below the home directory (private_dir.hpp).
   void create() const;
   void write_cluster(const ClusterFile& cluster) const;
   // Throws Error(not_found) with a hint when the job has no cluster here.
@@ -59,6 +59,7 @@ class JobDir {
   std::filesystem::path known_hosts() const { return path_ / "known_hosts"; }
 
  private:
+  std::filesystem::path home_;
   std::filesystem::path path_;
   std::uint32_t job_id_;
 };

@@ -1,5 +1,6 @@
 // The template overrides `vm alloc`, `vm batch` and `vm boot` take (overrides.hpp): declared
-// once, checked against the definition before Slurm is asked, forwarded to `vm boot`.
+// once, checked against the definition before Slurm is asked, and applied to the cluster's
+// templates once (resolved_cluster.hpp).
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -27,15 +28,6 @@ struct OverrideOptions {
   nlohmann::json parse(const ClusterDef& def) {
     if (!user_data.empty()) user_data = std::filesystem::absolute(user_data).lexically_normal().string();
     return parse_overrides(def, images, mounts, user_data);
-  }
-
-  // The same options for `vm boot`.
-  std::vector<std::string> boot_args() const {
-    std::vector<std::string> out;
-    for (const auto& i : images) out.push_back("--image=" + i);
-    for (const auto& m : mounts) out.push_back("--mount=" + m);
-    if (!user_data.empty()) out.push_back("--user-data=" + user_data);
-    return out;
   }
 };
 

@@ -10,26 +10,13 @@
 #include <memory>
 #include <string_view>
 
+#include "deadline.hpp"
 #include "unique_fd.hpp"
 
 namespace slurmvm::cli {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-int remaining_ms(Clock::time_point deadline) {
-  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
-  return left > 0 ? static_cast<int>(left) : 0;
-}
-
-bool wait_for(int fd, short events, Clock::time_point deadline) {
-  pollfd p{fd, events, 0};
-  for (;;) {
-    const int n = ::poll(&p, 1, remaining_ms(deadline));
-    if (n < 0 && errno == EINTR) continue;
-    return n == 1 && (p.revents & events) != 0;
-  }
-}
 
 UniqueFd connect_to(const addrinfo& ai, Clock::time_point deadline, int& error) {
   UniqueFd fd(::socket(ai.ai_family, ai.ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai.ai_protocol));
@@ -42,7 +29,7 @@ UniqueFd connect_to(const addrinfo& ai, Clock::time_point deadline, int& error) 
       error = errno;
       return {};
     }
-    if (!wait_for(fd.get(), POLLOUT, deadline)) {
+    if (!wait_fd(fd.get(), POLLOUT, deadline)) {
       error = ETIMEDOUT;
       return {};
     }
@@ -58,7 +45,7 @@ bool banner_from(const addrinfo& ai, Clock::time_point deadline) {
   if (!fd) return false;
   std::string got;
   while (got.size() < 4) {
-    if (!wait_for(fd.get(), POLLIN, deadline)) return false;
+    if (!wait_fd(fd.get(), POLLIN, deadline)) return false;
     char buf[64];
     const ssize_t n = ::read(fd.get(), buf, sizeof buf);
     if (n <= 0) return false;

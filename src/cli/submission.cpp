@@ -14,9 +14,9 @@ Submission read_submission(std::vector<std::string> extras, std::string_view exa
   const std::string def_text = extras.back();
   extras.pop_back();
   // Refuse a wrong definition before Slurm queues anything.
-  Submission s{ClusterDef::parse(def_text), config::load_config(config::config_dirs_from_env()), std::move(extras)};
-  s.def.check_templates([&](std::string_view n) { return s.cfg.find_template(n) != nullptr; });
-  overrides.parse(s.def);
+  Submission s{ClusterDef::parse(def_text), config::load_config(config::config_dirs_from_env()), {},
+               std::move(extras)};
+  s.resolved = resolve_cluster(s.def, s.cfg, overrides.parse(s.def));
   std::vector<std::string> full, partial;
   for (const ClusterGroup& g : s.def.groups()) {
     (s.cfg.get_template(g.template_name).full_node ? full : partial).push_back(g.template_name);
@@ -29,6 +29,17 @@ Submission read_submission(std::vector<std::string> extras, std::string_view exa
   }
   s.full_node = !full.empty();
   return s;
+}
+
+std::string resolved_env(const ResolvedCluster& resolved) {
+  const std::string json = to_json(resolved).dump();
+  if (json.size() > kMaxResolvedClusterBytes) {
+    throw Error(fmt::format("the templates of {} take {} KiB once resolved, more than the {} KiB an environment "
+                            "variable may hold: move large inline user-data into a file (user-data: /path)",
+                            resolved.definition, json.size() / 1024, kMaxResolvedClusterBytes / 1024),
+                ErrorKind::config);
+  }
+  return fmt::format("{}={}", kResolvedClusterEnv, json);
 }
 
 std::vector<std::string> slurm_argv(const std::string& program, const Submission& s, unsigned cpus,

@@ -9,12 +9,16 @@
 #include "cluster_def.hpp"
 #include "config/config.hpp"
 #include "override_options.hpp"
+#include "resolved_cluster.hpp"
 
 namespace slurmvm::cli {
 
 struct Submission {
   ClusterDef def;
   config::Config cfg;
+  // The cluster's templates with the overrides applied, resolved once here for every VM
+  // (resolved_cluster.hpp); handed to `vm boot` as resolved_env().
+  ResolvedCluster resolved;
   std::vector<std::string> slurm_args;  // the user's salloc/sbatch options, DEF removed
   // Every template of DEF is full-node: one VM per node, with all of the node's CPUs and memory.
   bool full_node = false;
@@ -28,6 +32,10 @@ Submission read_submission(std::vector<std::string> extras, std::string_view exa
 // site's batch-args and the user's own options. Full-node templates: --nodes=N
 // --ntasks-per-node=1 --exclusive --mem=0 instead of -c (whose use is then an error), and the
 // VMs' step gives each VM every CPU of its node (vm_layout.hpp).
+// "SLURM_VM_RESOLVED=<json>" for `vm boot`. Error(config) when it does not fit in an environment
+// string (inline user-data of many kilobytes: put it in a file).
+std::string resolved_env(const ResolvedCluster& resolved);
+
 std::vector<std::string> slurm_argv(const std::string& program, const Submission& s, unsigned cpus,
                                     const std::string& nodes, const std::vector<std::string>& flags = {});
 

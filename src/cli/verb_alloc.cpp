@@ -49,9 +49,12 @@ class AllocVerb final : public Verb {
     argv.push_back("boot");
     if (!script_.empty()) argv.insert(argv.end(), {"-E", script_});
     if (timeout_s_ > 0) argv.push_back(fmt::format("--timeout={}", timeout_s_));
-    for (auto& a : overrides_.boot_args()) argv.push_back(std::move(a));
     argv.insert(argv.end(), {"-d", def.to_string()});
 
+    // The templates as resolved now, overrides applied: what the VMs get however long the job
+    // waits in the queue (salloc hands its environment to the command it runs).
+    std::string env = resolved_env(sub.resolved);
+    if (::putenv(env.data()) != 0) throw Error::from_errno("putenv", errno);
     log_info("running {}", format_argv(argv));
     exec_program(std::move(argv), "is Slurm's client installed and on PATH?");
   }

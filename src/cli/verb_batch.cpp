@@ -8,8 +8,7 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <fstream>
-#include <sstream>
+#include <cstring>
 
 #include <fmt/format.h>
 
@@ -17,6 +16,7 @@
 #include "cluster_def.hpp"
 #include "config/config.hpp"
 #include "error.hpp"
+#include "file_read.hpp"
 #include "log.hpp"
 #include "override_options.hpp"
 #include "submission.hpp"
@@ -31,16 +31,16 @@ namespace {
 constexpr std::size_t kMaxScriptBytes = 1 << 20;
 
 std::string read_script(const std::string& path, const char* what) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(fmt::format("cannot read the {} {}", what, path), ErrorKind::not_found);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  std::string text = ss.str();
-  if (text.size() > kMaxScriptBytes) {
-    throw Error(fmt::format("the {} {} is larger than 1 MiB: put it on a shared filesystem and run that", what, path),
-                ErrorKind::usage);
+  try {
+    return read_file(path, kMaxScriptBytes);
+  } catch (const Error& e) {
+    if (e.errnum() == 0) {  // not a file, or too large
+      throw Error(fmt::format("the {} {}: {} (at most 1 MiB: put a larger one on a shared filesystem and run that)",
+                              what, path, e.what()),
+                  ErrorKind::usage);
+    }
+    throw Error(fmt::format("cannot read the {} {}: {}", what, path, std::strerror(e.errnum())), ErrorKind::not_found);
   }
-  return text;
 }
 
 class BatchVerb final : public Verb {
@@ -71,7 +71,7 @@ class BatchVerb final : public Verb {
     const Submission sub = read_submission(cmd_->remaining(), "vm batch -b test.sh tiny:2", overrides_);
 
     BatchScripts scripts;
-    scripts.boot_args = overrides_.boot_args();
+    scripts.resolved_cluster = to_json(sub.resolved).dump();
     scripts.vm_program = self_executable().string();
     scripts.boot_timeout_s = timeout_s_;
     if (!host_script_.empty()) scripts.host_script = read_script(host_script_, "host script");

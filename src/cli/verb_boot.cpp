@@ -17,6 +17,7 @@
 #include "cluster_def.hpp"
 #include "cluster_stop.hpp"
 #include "config/config.hpp"
+#include "config/identity.hpp"
 #include "drive_lock.hpp"
 #include "error.hpp"
 #include "job_files.hpp"
@@ -24,6 +25,7 @@
 #include "output_relay.hpp"
 #include "override_options.hpp"
 #include "programs.hpp"
+#include "resolved_cluster.hpp"
 #include "slurm_job_info.hpp"
 #include "slurm_lists.hpp"
 #include "ssh_probe.hpp"
@@ -87,9 +89,7 @@ class BootVerb final : public Verb {
       throw Error("give either -E SCRIPT or -- COMMAND, not both", ErrorKind::usage);
     }
     const ClusterDef def = ClusterDef::parse(definition_);
-    const auto cfg = config::load_config(config::config_dirs_from_env());
-    def.check_templates([&](std::string_view n) { return cfg.find_template(n) != nullptr; });
-    overrides_json_ = overrides_.parse(def);
+    const ResolvedCluster cluster = cluster_to_boot(def);
 
     const std::uint32_t job_id = resolve_job_id(0);
     const auto nodes = expand_hostlist(required_env("SLURM_JOB_NODELIST"));
@@ -104,6 +104,8 @@ class BootVerb final : public Verb {
     JobDir dir(home_directory(), job_id);
     dir.create();
     dir.write_cluster({job_id, def.to_string(), nodes, layout.cpus_per_vm, layout.node_of_vm});
+    // Every VM's vm-launch reads this one file, not the YAML (resolved_cluster.hpp).
+    write_file_atomically(dir.path() / kResolvedClusterFile, to_json(cluster).dump(2) + "\n");
     const auto hostfile = dir.path() / "hostfile";
     write_file_atomically(hostfile, layout_hostfile(layout, nodes));
 
@@ -129,6 +131,29 @@ class BootVerb final : public Verb {
   }
 
  private:
+  // The cluster as `vm alloc` or `vm batch` resolved it at submission (SLURM_VM_RESOLVED), else
+  // (vm boot run by hand in an allocation) as the configuration files and this command's
+  // overrides say now. The variable is then dropped: the user's shell and the VMs' step do not
+  // need it, and a `vm boot` started from that shell resolves its own cluster.
+  ResolvedCluster cluster_to_boot(const ClusterDef& def) {
+    const auto env = config::process_env(kResolvedClusterEnv);
+    ::unsetenv(kResolvedClusterEnv);
+    if (!env || env->empty()) {
+      return resolve_cluster(def, config::load_config(config::config_dirs_from_env()), overrides_.parse(def));
+    }
+    if (!overrides_.images.empty() || !overrides_.mounts.empty() || !overrides_.user_data.empty()) {
+      throw Error("this cluster's templates were resolved when the job was submitted: give --image, --mount and "
+                  "--user-data to vm alloc or vm batch",
+                  ErrorKind::usage);
+    }
+    ResolvedCluster cluster = parse_resolved_cluster(*env, kResolvedClusterEnv);
+    if (cluster.definition != def.to_string()) {
+      throw Error(fmt::format("{} is cluster {}, not {}", kResolvedClusterEnv, cluster.definition, def.to_string()),
+                  ErrorKind::usage);
+    }
+    return cluster;
+  }
+
   static void install_signal_handlers() {
     struct sigaction sa {};
     sa.sa_handler = remember_signal;
@@ -152,7 +177,6 @@ class BootVerb final : public Verb {
     srun.inherit_env = true;
     srun.env_set = {"SLURM_HOSTFILE=" + hostfile.string(), "SLURM_VM_TEMPLATE=" + def.to_string()};
     if (auto memory = job_memory_env()) srun.env_set.push_back(*memory);
-    if (!overrides_json_.empty()) srun.env_set.push_back(fmt::format("{}={}", kOverridesEnv, overrides_json_.dump()));
     srun.output_fd = output.write_fd();
     log_info("starting {} VMs: {}", def.vm_count(), format_argv(srun.argv));
     ChildProcess step = spawn(srun);
@@ -273,7 +297,6 @@ class BootVerb final : public Verb {
   std::vector<std::string> command_;
   int timeout_s_ = 300;
   OverrideOptions overrides_;
-  nlohmann::json overrides_json_;
 };
 
 }  // namespace

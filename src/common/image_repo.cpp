@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "error.hpp"
+#include "file_read.hpp"
 #include "subprocess.hpp"
 #include "unique_fd.hpp"
 
@@ -25,6 +26,9 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 namespace {
+
+// A repository's .config and an image's metadata are a few lines.
+constexpr std::size_t kMaxMetadataBytes = 1 << 20;
 
 constexpr auto kQemuImgTimeout = std::chrono::minutes(30);  // a conversion of a large image
 
@@ -41,14 +45,6 @@ bool valid_image_name(std::string_view n) {
          std::all_of(n.begin(), n.end(), [](char c) {
            return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.';
          });
-}
-
-std::string read_text(const fs::path& p) {
-  std::ifstream in(p);
-  if (!in) throw Error::from_errno("cannot read " + p.string(), errno);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
 }
 
 // A unique name in `dir` for a file being made.
@@ -77,7 +73,7 @@ json to_json(const ImageRevision& r) {
 
 ImageRevision parse_meta(const fs::path& file) {
   try {
-    const json j = json::parse(read_text(file));
+    const json j = json::parse(read_file(file, kMaxMetadataBytes));
     ImageRevision r;
     r.name = j.at("name").get<std::string>();
     r.revision = j.at("revision").get<std::uint32_t>();
@@ -164,7 +160,7 @@ ImageRepo ImageRepo::open(std::string name, fs::path path) {
                 ErrorKind::not_found);
   }
   // pcocc writes YAML `{version: 2}`; it is also JSON-compatible as we write it.
-  const std::string text = read_text(cfg);
+  const std::string text = read_file(cfg, kMaxMetadataBytes);
   if (text.find("version: 2") == std::string::npos && text.find("\"version\": 2") == std::string::npos) {
     throw Error(fmt::format("repository {}: {} is not a version 2 repository ({})", name, path.string(), text),
                 ErrorKind::config);

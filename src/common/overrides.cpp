@@ -95,7 +95,7 @@ void apply_overrides(config::Template& t, const nlohmann::json& o) {
     }
     if (o.contains("user_data")) t.user_data = config::UserDataFile{o.at("user_data").get<std::string>()};
   } catch (const nlohmann::json::exception& e) {
-    throw Error(fmt::format("{}: not valid overrides: {}", kOverridesEnv, e.what()), ErrorKind::config);
+    throw Error(fmt::format("not valid overrides: {}", e.what()), ErrorKind::config);
   }
 }
 

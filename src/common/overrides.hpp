@@ -5,8 +5,8 @@
 //   --mount TAG=PATH[,type=virtio-9p][,readonly=true|false]
 //                              a mount-point for every VM, replacing the template's of that tag
 //   --user-data FILE           the cloud-init user-data of every VM
-// The CLI checks them before Slurm queues anything and hands them, as JSON built by the
-// encoder, to vm-launch (SLURM_VM_OVERRIDES), which applies them to its VM's template.
+// The CLI checks them before Slurm queues anything and applies them, as JSON built by the
+// encoder, to the cluster's templates once (resolved_cluster.hpp).
 #pragma once
 
 #include <string>
@@ -18,8 +18,6 @@
 #include "config/template.hpp"
 
 namespace slurmvm {
-
-inline constexpr const char* kOverridesEnv = "SLURM_VM_OVERRIDES";
 
 // Throws Error(usage) naming the option and what is wrong: a TPL the definition does not use,
 // no TPL with several templates, a mount without TAG=PATH or with an unknown setting, a

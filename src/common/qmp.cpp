@@ -13,6 +13,7 @@
 
 #include <fmt/format.h>
 
+#include "deadline.hpp"
 #include "error.hpp"
 #include "log.hpp"
 #include "unix_socket.hpp"
@@ -23,62 +24,9 @@ namespace {
 using Clock = QmpClient::Clock;
 using nlohmann::json;
 
-int ms_until(Clock::time_point deadline) {
-  const auto left =
-      std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
-  if (left <= 0) return 0;
-  return static_cast<int>(std::min<long long>(left + 1, 60'000));
-}
-
-// Waits until fd is ready for `events`; false at the deadline.
-bool wait_ready(int fd, short events, Clock::time_point deadline) {
-  for (;;) {
-    pollfd p{fd, events, 0};
-    const int n = ::poll(&p, 1, ms_until(deadline));
-    if (n > 0) return true;
-    if (n == 0) {
-      if (Clock::now() >= deadline) return false;
-      continue;  // a wait capped at 60 s ended before the deadline
-    }
-    if (errno != EINTR) throw Error::from_errno("poll on the QMP socket", errno);
-  }
-}
-
 bool is_reply(const json& m) { return m.is_object() && (m.contains("return") || m.contains("error")); }
 
 }  // namespace
-
-std::size_t json_value_length(std::string_view text) noexcept {
-  std::size_t i = 0;
-  while (i < text.size() && (text[i] == ' ' || text[i] == '\t' || text[i] == '\r' || text[i] == '\n')) ++i;
-  if (i == text.size()) return 0;
-  if (text[i] != '{' && text[i] != '[') {
-    // Not an object: hand the line to the parser, which will say what is wrong with it.
-    const std::size_t nl = text.find('\n', i);
-    return nl == std::string_view::npos ? 0 : nl + 1;
-  }
-  int depth = 0;
-  bool in_string = false;
-  for (; i < text.size(); ++i) {
-    const char c = text[i];
-    if (in_string) {
-      if (c == '\\') {
-        ++i;  // skips the escaped character, whatever it is
-      } else if (c == '"') {
-        in_string = false;
-      }
-      continue;
-    }
-    if (c == '"') {
-      in_string = true;
-    } else if (c == '{' || c == '[') {
-      ++depth;
-    } else if (c == '}' || c == ']') {
-      if (--depth == 0) return i + 1;
-    }
-  }
-  return 0;
-}
 
 QmpClient QmpClient::connect(const std::filesystem::path& path, QmpConnectOptions options) {
   return open(path, options, Protocol::qmp);
@@ -100,6 +48,7 @@ QmpClient QmpClient::open(const std::filesystem::path& path, QmpConnectOptions o
         with_context(fmt::format("QMP socket {}", path.string()), [&] { client.handshake(deadline); });
       } else {
         client.agent_ = true;
+        client.decoder_ = JsonStreamDecoder({.peer = "the guest agent", .max_message = kMaxMessageBytes, .resync_on_ff = true});
         client.sync_guest_agent(deadline);
       }
       return client;
@@ -227,7 +176,7 @@ void QmpClient::send(const json& message, std::string_view what, Clock::time_poi
     }
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      if (!wait_ready(fd_.get(), POLLOUT, deadline)) {
+      if (!wait_fd(fd_.get(), POLLOUT, deadline)) {
         throw Error(fmt::format("{}: QEMU did not read the request in time", what), ErrorKind::timeout);
       }
       continue;
@@ -236,33 +185,13 @@ void QmpClient::send(const json& message, std::string_view what, Clock::time_poi
   }
 }
 
-std::optional<json> QmpClient::take_buffered_message() {
-  // The guest agent's delimiter (guest-sync-delimited): never part of a message.
-  if (agent_) buffer_.erase(std::remove(buffer_.begin(), buffer_.end(), '\xff'), buffer_.end());
-  const std::size_t length = json_value_length(buffer_);
-  if (length == 0) return std::nullopt;
-  const std::string text = buffer_.substr(0, length);
-  buffer_.erase(0, length);
-  try {
-    return json::parse(text);
-  } catch (const json::parse_error& e) {
-    throw Error(fmt::format("QEMU sent malformed QMP: {}", e.what()), ErrorKind::system);
-  }
-}
-
 std::optional<json> QmpClient::receive(std::string_view what, Clock::time_point deadline) {
   for (;;) {
-    if (auto message = take_buffered_message()) return message;
-    // Whitespace between messages is all that may be left; drop it so the buffer stays small.
-    if (buffer_.find_first_not_of(" \t\r\n") == std::string::npos) buffer_.clear();
-    if (buffer_.size() > kMaxMessageBytes) {
-      throw Error(fmt::format("{}: QEMU sent a message over {} bytes", what, kMaxMessageBytes),
-                  ErrorKind::system);
-    }
+    if (auto message = with_context(what, [&] { return decoder_.next(); })) return message;
     char chunk[16384];
     const ssize_t n = ::recv(fd_.get(), chunk, sizeof chunk, 0);
     if (n > 0) {
-      buffer_.append(chunk, static_cast<std::size_t>(n));
+      decoder_.feed(std::string_view(chunk, static_cast<std::size_t>(n)));
       continue;
     }
     if (n == 0) throw Error(fmt::format("{}: QEMU closed the QMP connection", what), ErrorKind::system);
@@ -270,7 +199,7 @@ std::optional<json> QmpClient::receive(std::string_view what, Clock::time_point 
     if (errno != EAGAIN && errno != EWOULDBLOCK) {
       throw Error::from_errno(fmt::format("{}: cannot read from QEMU", what), errno);
     }
-    if (!wait_ready(fd_.get(), POLLIN, deadline)) return std::nullopt;
+    if (!wait_fd(fd_.get(), POLLIN, deadline)) return std::nullopt;
   }
 }
 

@@ -19,6 +19,7 @@
 #include <string>
 #include <string_view>
 
+#include "json_stream.hpp"
 #include "unique_fd.hpp"
 
 namespace slurmvm {
@@ -79,19 +80,13 @@ class QmpClient {
   void send(const nlohmann::json& message, std::string_view what, Clock::time_point deadline);
   // The next complete message, reading as needed; nullopt at the deadline.
   std::optional<nlohmann::json> receive(std::string_view what, Clock::time_point deadline);
-  std::optional<nlohmann::json> take_buffered_message();
 
   UniqueFd fd_;
-  std::string buffer_;  // bytes received and not yet parsed
+  JsonStreamDecoder decoder_{{.peer = "QEMU", .max_message = kMaxMessageBytes}};  // bytes received, not yet taken
   std::deque<nlohmann::json> events_;
   nlohmann::json greeting_;
   std::uint64_t next_id_ = 1;
   bool agent_ = false;
 };
-
-// The byte length of the first complete JSON value at the start of `text` (after leading
-// whitespace), or 0 when it is not complete yet. Framing for QMP: newline-delimited in
-// practice, but a pretty-printing monitor or a partial read must not confuse the reader.
-std::size_t json_value_length(std::string_view text) noexcept;
 
 }  // namespace slurmvm

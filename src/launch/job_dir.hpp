@@ -10,6 +10,8 @@
 #include <string_view>
 
 #include "atomic_file.hpp"
+#include "file_read.hpp"
+#include "private_dir.hpp"
 
 namespace slurmvm::launch {
 
@@ -31,17 +33,8 @@ struct VmPaths {
 // Pure.
 VmPaths vm_paths(const std::filesystem::path& job_dir, std::uint32_t rank);
 
-// Creates `dir` and its missing parents below `home` (mkdir -p), each new one 0700; the last
-// one must end up a real directory (not a symlink) owned by this user, and is set to 0700.
-// Throws Error(ErrorKind::system) naming the path.
-void make_private_dir(const std::filesystem::path& home, const std::filesystem::path& dir);
-
 // Files of the job's directory are written with write_file_atomic (atomic_file.hpp),
 // Durability::flushed: they die with the job.
-
-// The whole content of a regular file. Throws Error(ErrorKind::system) naming the path;
-// `limit` bounds what is read (user-supplied files).
-std::string read_file(const std::filesystem::path& path, std::size_t limit = 16 * 1024 * 1024);
 
 // Removes `path` if it exists (not a directory). Throws on any other failure.
 void remove_if_exists(const std::filesystem::path& path);

@@ -17,10 +17,10 @@
 #include "config/config.hpp"
 #include "drive_lock.hpp"
 #include "error.hpp"
-#include "node_layout.hpp"
 #include "image_repo.hpp"
-#include "overrides.hpp"
 #include "job_names.hpp"
+#include "node_layout.hpp"
+#include "resolved_cluster.hpp"
 #include "launch/image.hpp"
 #include "launch/job_dir.hpp"
 #include "launch/kvm_probe.hpp"
@@ -34,6 +34,7 @@
 #include "launch/seed_iso.hpp"
 #include "launch/ssh_keys.hpp"
 #include "launch/vm_info.hpp"
+#include "launch/vm_inputs.hpp"
 #include "launch/vm_substitutions.hpp"
 #include "log.hpp"
 #include "subprocess.hpp"
@@ -42,59 +43,6 @@ namespace slurmvm::launch {
 namespace {
 
 namespace fs = std::filesystem;
-
-// Template settings vm-launch does not implement yet. Mounts carry data: a VM without them
-// would write where the user does not expect, so they are refused. The others only change
-// convenience: warned about.
-void check_supported(const config::Template& t) {
-  for (const auto& m : t.mount_points) {
-    if (m.type == config::MountType::virtio_fs) {
-      // virtio-fs needs virtiofsd as the user (the Rust one, --sandbox none); Debian 12 ships
-      // only QEMU's C virtiofsd, which runs as root (docs/vm-launch.md, Template settings).
-      throw Error(fmt::format("template {}: mount-point {}: virtio-fs is not supported (no virtiofsd that runs as "
-                              "the user on this system): use type: virtio-9p",
-                              t.name, m.tag),
-                  ErrorKind::config);
-    }
-  }
-  if (t.remote_display) log_warning("template {}: remote-display is not supported yet: ignored", t.name);
-}
-
-// The template's persistent-drives, checked here (as the user, on the VM's node) so that a
-// missing file is the job's error with its name rather than QEMU's.
-// mmp: cluster drives are locked for the job here (drive_lock.hpp); `locks` gets the lock files.
-std::vector<DriveSpec> persistent_drives(const config::Template& t, const VmSubstitutions& subst, const TaskEnv& task,
-                                         std::vector<fs::path>& locks) {
-  const std::string& node = task.node;
-  std::vector<DriveSpec> drives;
-  for (const config::PersistentDrive& d : t.persistent_drives) {
-    const std::string path = subst.expand(d.path);
-    const std::string what = fmt::format("template {}: persistent drive {}", t.name, path);
-    if (path.empty() || path.front() != '/') throw Error(what + ": not an absolute path", ErrorKind::config);
-    std::error_code ec;
-    const auto status = fs::status(path, ec);
-    if (ec || !(fs::is_regular_file(status) || fs::is_block_file(status))) {
-      throw Error(fmt::format("{}: {} on {}", what, ec ? ec.message() : "not a file or block device", node),
-                  ErrorKind::not_found);
-    }
-    if (d.backup) log_warning("{}: backup is not supported yet: ignored", what);
-    if (t.disk_model == config::DiskModel::ide && drives.size() == 2) {
-      throw Error(fmt::format("{}: an IDE VM has room for 2 persistent drives beside its image and seed "
-                              "(use disk-model: virtio)",
-                              what),
-                  ErrorKind::config);
-    }
-    const BaseImage image = with_context(what, [&] { return inspect_image(path); });
-    if (d.mmp == config::Mmp::cluster) {
-      const fs::path dir = user_job_dir(task.home, task.job_id).parent_path() / "mmp";
-      make_private_dir(task.home, dir);
-      locks.push_back(with_context(what, [&] { return lock_drive_for_job(dir, path, task.job_id); }));
-    }
-    drives.push_back({path, image.format, d.cache, d.mmp == config::Mmp::yes});
-  }
-  return drives;
-}
-
 
 // A QEMU of an earlier launch of this VM that still runs on this node would lose its sockets
 // and its disk to this one: refuse instead. (On another node, the shared vm.json cannot tell.)
@@ -121,96 +69,9 @@ void check_not_running(const VmPaths& paths, const std::string& node) {
   }
 }
 
-// The prolog cannot reach the user's terminal; for failures the job caused it leaves the
-// reason in <rundir>/jobs/<id>/error (docs/prolog-epilog.md), and the VM's task says it here.
-void report_prolog_error(const RunDirLayout& run, std::uint32_t job_id) {
-  const fs::path file = run.error_file(job_id);
-  std::string message;
-  try {
-    message = read_file(file, 64 * 1024);
-  } catch (const Error&) {
-    return;  // no error recorded
-  }
-  while (!message.empty() && (message.back() == '\n' || message.back() == ' ')) message.pop_back();
-  throw Error(fmt::format("the node's vm-prolog could not prepare this job: {}", message), ErrorKind::config);
-}
-
-// The image the overlay sits on: a file, or the revision of a repository image (the newest
-// unless the template names one), recorded in vm.json for `vm save`.
-std::optional<fs::path> prepare_disk(const config::Template& t, const config::Config& cfg, const VmSubstitutions& subst,
-                                     const VmPaths& paths, nlohmann::json& image_record) {
-  if (!t.image) {
-    remove_if_exists(paths.disk);
-    return std::nullopt;
-  }
-  const fs::path file = with_context(fmt::format("template {}", t.name), [&] {
-    const std::string image = subst.expand(*t.image);
-    if (!is_repo_image(image)) {
-      const fs::path f = resolve_image_file(image);
-      image_record = {{"file", f.string()}};
-      return f;
-    }
-    const auto repos = open_repos(cfg.repos, subst.user);
-    const auto [repo, rev] = find_image(repos, parse_image_ref(image));
-    image_record = {{"repo", repo->name()},    {"repo_path", repo->path().string()}, {"name", rev.name},
-                    {"revision", rev.revision}, {"file", repo->top_layer(rev).string()}};
-    log_info("image {}:{} revision {}", repo->name(), rev.name, rev.revision);
-    return repo->top_layer(rev);
-  });
-  const BaseImage base = inspect_image(file);
-  create_overlay(base, paths.disk);
-  log_debug("disk: {} over {} ({})", paths.disk.string(), base.path.string(), base.format);
-  return paths.disk;
-}
-
-HostKey prepare_seed(const config::Template& t, const TaskEnv& task, const VmSubstitutions& subst,
-                     const VmPaths& paths, const std::string& hostname, const std::optional<VmNetwork>& network,
-                     const std::vector<SeedMount>& mounts) {
-  SeedInputs in;
-  in.mounts = mounts;
-  if (network && !network->nics.empty()) {
-    SeedNetwork seed;
-    for (const VmNic& nic : network->nics) {
-      SeedNic s{nic.mac, {}, 0, {}, nic.mtu, nic.kind == NicKind::bridged};
-      if (nic.kind == NicKind::l3 && !nic.ip.empty() && nic.prefix != 0) {
-        s.ip = nic.ip;
-        s.prefix = nic.prefix;
-        s.gateway = nic.gateway;
-      }
-      seed.nics.push_back(std::move(s));
-    }
-    seed.hosts = network->hosts;
-    in.network = std::move(seed);
-  }
-  in.instance_id = t.instance_id.value_or(fmt::format("{}-{}", task.job_id, hostname));
-  in.hostname = hostname;
-  in.description = fmt::format("{} of job {}", hostname, task.job_id);
-  in.authorized_keys = read_user_public_keys(fs::path(task.home) / ".ssh");
-  in.host_key = generate_host_key(paths.host_key, hostname);
-  if (t.user_data) {
-    if (const auto* inline_data = std::get_if<config::UserDataInline>(&*t.user_data)) {
-      in.inline_user_data = inline_data->cloud_config;
-    } else {
-      const auto& file = std::get<config::UserDataFile>(*t.user_data);
-      const fs::path path = subst.expand(file.path);
-      if (!path.is_absolute()) {
-        throw Error(fmt::format("template {}: user-data {} is a relative path: write it absolute",
-                                t.name, path.string()),
-                    ErrorKind::config);
-      }
-      in.user_data_file = UserDataFile{path.filename().string(), read_file(path)};
-    }
-  }
-  const SeedFiles files = with_context(fmt::format("template {}", t.name),
-                                       [&] { return build_seed_files(in, random_mime_boundary()); });
-  write_seed_iso(files, paths.seed_dir, paths.seed_iso);
-  return in.host_key;
-}
-
 }  // namespace
 
 void launch_vm(const LaunchOptions& options, const TaskEnv& task, const std::vector<int>& affinity) {
-  const config::Config cfg = config::load_config(config::config_dirs_from_env());
   const ClusterDef def = ClusterDef::parse(options.definition);
   if (task.rank >= def.vm_count()) {
     throw Error(fmt::format("this task is rank {} but {} defines {} VMs: the step must run one task "
@@ -218,15 +79,8 @@ void launch_vm(const LaunchOptions& options, const TaskEnv& task, const std::vec
                             task.rank, def.to_string(), def.vm_count()),
                 ErrorKind::usage);
   }
-  // A copy: the overrides of the command line concern this template only (overrides.hpp).
-  config::Template tpl = cfg.get_template(def.template_of(task.rank));
-  if (const auto o = config::process_env(kOverridesEnv); o && !o->empty()) {
-    try {
-      apply_overrides(tpl, nlohmann::json::parse(*o));
-    } catch (const nlohmann::json::exception& e) {
-      throw Error(fmt::format("{} is not JSON: {}", kOverridesEnv, e.what()), ErrorKind::config);
-    }
-  }
+  const ResolvedCluster cluster = resolved_cluster(def, task);
+  const config::Template& tpl = cluster.get(def.template_of(task.rank));
   check_supported(tpl);
   const std::string hostname = fmt::format("vm{}", task.rank);
 
@@ -273,7 +127,7 @@ void launch_vm(const LaunchOptions& options, const TaskEnv& task, const std::vec
   spec.vcpus = vcpus;
   spec.memory_mib = memory.vm_mib;
   nlohmann::json image_record;
-  spec.disk = prepare_disk(tpl, cfg, subst, paths, image_record);
+  spec.disk = prepare_disk(tpl, cluster.repos, subst, paths, image_record);
   spec.disk_model = tpl.disk_model;
   spec.disk_cache = tpl.disk_cache;
   spec.seed_iso = paths.seed_iso;

@@ -22,6 +22,7 @@
 
 #include <fmt/format.h>
 
+#include "deadline.hpp"
 #include "error.hpp"
 #include "log.hpp"
 #include "netsetup/jail_child.hpp"
@@ -64,18 +65,6 @@ std::pair<UniqueFd, UniqueFd> make_pipe() {
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0) throw Error::from_errno("pipe2", errno);
   return {UniqueFd(fds[0]), UniqueFd(fds[1])};
-}
-
-// Waits until `fd` is readable (or hung up) or the deadline passes.
-bool wait_readable(int fd, Clock::time_point deadline) {
-  for (;;) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
-    pollfd p{fd, POLLIN, 0};
-    const int n = ::poll(&p, 1, static_cast<int>(std::max<long long>(left, 0)));
-    if (n > 0) return true;
-    if (n == 0) return false;
-    if (errno != EINTR) throw Error::from_errno("poll", errno);
-  }
 }
 
 std::optional<unsigned long long> start_time_of(pid_t pid) {
@@ -166,7 +155,7 @@ bool read_exact(int fd, void* buf, std::size_t size, Clock::time_point deadline)
   auto* out = static_cast<char*>(buf);
   std::size_t got = 0;
   while (got < size) {
-    if (!wait_readable(fd, deadline)) return false;
+    if (!wait_fd(fd, POLLIN, deadline)) return false;
     const ssize_t n = ::read(fd, out + got, size - got);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) return false;
@@ -237,7 +226,7 @@ void start_jailed_dnsmasq(const DnsmasqConfig& cfg, const DnsmasqJail& jail, std
   // What went wrong when a pipe ended early: the child's own report, or its log.
   const auto child_failure = [&](const std::string& when) {
     ChildFailure f;
-    if (wait_readable(err_r.get(), Clock::now()) &&
+    if (wait_fd(err_r.get(), POLLIN, Clock::now()) &&
         ::read(err_r.get(), &f, sizeof f) == static_cast<ssize_t>(sizeof f)) {
       return child_error(f, cfg.program);
     }
@@ -275,12 +264,12 @@ void start_jailed_dnsmasq(const DnsmasqConfig& cfg, const DnsmasqJail& jail, std
     if (::write(go2_w.get(), "g", 1) != 1) throw child_failure("before exec");
     go2_w.reset();
     // EOF: both children closed their end (the jailer exited, the init exec'd).
-    if (!wait_readable(err_r.get(), deadline)) throw Error("dnsmasq jail: no exec within the deadline", ErrorKind::timeout);
+    if (!wait_fd(err_r.get(), POLLIN, deadline)) throw Error("dnsmasq jail: no exec within the deadline", ErrorKind::timeout);
     ChildFailure f;
     if (::read(err_r.get(), &f, sizeof f) == static_cast<ssize_t>(sizeof f)) throw child_error(f, cfg.program);
     // Exec'd: dnsmasq is serving once it has bound the DHCP and DNS ports in its namespace.
     for (;;) {
-      if (wait_readable(init_guard.fd(), Clock::now())) {  // a pidfd is readable once its process ended
+      if (wait_fd(init_guard.fd(), POLLIN, Clock::now())) {  // a pidfd is readable once its process ended
         throw Error(fmt::format("dnsmasq exited at once{}", log_tail(jail.log_file)), ErrorKind::system);
       }
       if (listening(init)) break;

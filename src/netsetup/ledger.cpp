@@ -14,6 +14,7 @@
 
 #include "error.hpp"
 #include "log.hpp"
+#include "private_dir.hpp"
 
 namespace slurmvm::netsetup {
 namespace {
@@ -25,15 +26,7 @@ namespace fs = std::filesystem;
 // to write there could make the epilog delete arbitrary TAPs or ports. So it must be a real
 // directory (no symlink), owned by us, closed to group and others.
 UniqueFd open_private_dir(const fs::path& dir, bool create) {
-  if (create) {
-    fs::path prefix;
-    for (const auto& part : dir) {
-      prefix /= part;
-      if (::mkdir(prefix.c_str(), 0700) != 0 && errno != EEXIST) {
-        throw Error::from_errno(fmt::format("cannot create directory {}", prefix.string()), errno);
-      }
-    }
-  }
+  if (create) make_private_dir(dir.root_path(), dir, 0700, LooseMode::refuse);
   UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
   if (!fd) {
     if (errno == ENOENT) {

@@ -19,6 +19,8 @@
 #include <fmt/format.h>
 
 #include "error.hpp"
+#include "file_read.hpp"
+#include "private_dir.hpp"
 #include "log.hpp"
 #include "netsetup/bridge_port.hpp"
 #include "netsetup/host_changes.hpp"
@@ -55,23 +57,7 @@ const std::string ip_forward_saved = "ip_forward.saved";
 
 }  // namespace
 
-std::string read_small_file(const fs::path& file) {
-  UniqueFd fd(::open(file.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
-  if (!fd) throw Error::from_errno("opening " + file.string(), errno);
-  std::string out;
-  char buf[4096];
-  for (;;) {
-    const ssize_t n = ::read(fd.get(), buf, sizeof buf);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      throw Error::from_errno("reading " + file.string(), errno);
-    }
-    if (n == 0) break;
-    out.append(buf, static_cast<std::size_t>(n));
-    if (out.size() > (std::size_t{1} << 20)) throw Error(file.string() + " is too large");
-  }
-  return out;
-}
+std::string read_small_file(const fs::path& file) { return read_file(file, std::size_t{1} << 20, Symlinks::refuse); }
 
 OfctlTarget NodePaths::ofctl() const {
   OfctlTarget t;
@@ -88,22 +74,7 @@ NodePaths node_paths_from_env(const EnvLookup& env) {
   return p;
 }
 
-void ensure_private_dir(const fs::path& dir, unsigned mode) {
-  if (::mkdir(dir.c_str(), static_cast<mode_t>(mode)) != 0 && errno != EEXIST) {
-    throw Error::from_errno("creating " + dir.string(), errno);
-  }
-  UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-  if (!fd) throw Error::from_errno("opening directory " + dir.string(), errno);
-  struct stat st {};
-  if (::fstat(fd.get(), &st) != 0) throw Error::from_errno("stat " + dir.string(), errno);
-  if (st.st_uid != ::geteuid()) {
-    throw Error(fmt::format("{} is owned by uid {}, not by us", dir.string(), st.st_uid),
-                ErrorKind::config);
-  }
-  if ((st.st_mode & 07777) != mode && ::fchmod(fd.get(), static_cast<mode_t>(mode)) != 0) {
-    throw Error::from_errno("chmod " + dir.string(), errno);
-  }
-}
+void ensure_private_dir(const fs::path& dir, unsigned mode) { make_private_dir(dir.parent_path(), dir, mode); }
 
 NodeLock NodeLock::acquire(const NodePaths& paths, std::chrono::milliseconds timeout) {
   ensure_private_dir(paths.run_dir, 0755);

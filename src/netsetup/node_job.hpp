@@ -60,11 +60,11 @@ class NodeLock {
   UniqueFd fd_;
 };
 
-// Creates `dir` (and parents) with `mode` if missing; refuses a symlink or a directory not
-// owned by the effective uid.
+// make_private_dir (private_dir.hpp) of `dir` in its parent, which must exist: created with
+// `mode` if missing; a symlink or a directory not owned by the effective uid is refused.
 void ensure_private_dir(const std::filesystem::path& dir, unsigned mode);
 
-// A small file's whole text (at most 1 MiB; symlinks refused). Throws Error.
+// A small file's whole text (read_file of file_read.hpp: at most 1 MiB, symlinks refused).
 std::string read_small_file(const std::filesystem::path& file);
 
 // <rundir>/jobs and each job's directory in it: root's, searchable but not listable, so that

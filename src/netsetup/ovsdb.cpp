@@ -1,4 +1,4 @@
-// The OVSDB JSON-RPC client: the stream framer and the calls (ovsdb.hpp).
+// The OVSDB JSON-RPC client: the calls over the stream (ovsdb.hpp; the framer is json_stream.hpp).
 #include "netsetup/ovsdb.hpp"
 
 #include <poll.h>
@@ -13,6 +13,7 @@
 
 #include <fmt/format.h>
 
+#include "deadline.hpp"
 #include "error.hpp"
 #include "log.hpp"
 #include "netsetup/ovsdb_json.hpp"
@@ -21,63 +22,6 @@ namespace slurmvm::netsetup {
 
 using nlohmann::json;
 using namespace ovsdb_json;
-
-// ---------------------------------------------------------------------------------------
-// JsonStreamDecoder
-
-bool JsonStreamDecoder::idle() const noexcept {
-  return !in_value_ && buf_.find_first_not_of(" \t\r\n", scan_) == std::string::npos;
-}
-
-std::optional<json> JsonStreamDecoder::next() {
-  while (scan_ < buf_.size()) {
-    const char c = buf_[scan_];
-    if (!in_value_) {
-      if (c == ' ' || c == '\t' || c == '\r' || c == '\n') {
-        start_ = ++scan_;
-        continue;
-      }
-      // RFC 7047 §4: every message is a JSON object; arrays are tolerated, scalars are not
-      // (their end cannot be found without a delimiter).
-      if (c != '{' && c != '[') {
-        throw Error(fmt::format("ovsdb: unexpected byte 0x{:02x} between messages",
-                                static_cast<unsigned char>(c)),
-                    ErrorKind::system);
-      }
-      in_value_ = true;
-      start_ = scan_;
-    }
-    if (in_string_) {
-      if (escape_) {
-        escape_ = false;
-      } else if (c == '\\') {
-        escape_ = true;
-      } else if (c == '"') {
-        in_string_ = false;
-      }
-    } else if (c == '"') {
-      in_string_ = true;
-    } else if (c == '{' || c == '[') {
-      ++depth_;
-    } else if (c == '}' || c == ']') {
-      if (--depth_ == 0) {
-        const std::string_view text(buf_.data() + start_, scan_ + 1 - start_);
-        json value = json::parse(text, nullptr, /*allow_exceptions=*/false);
-        buf_.erase(0, scan_ + 1);
-        scan_ = start_ = 0;
-        in_value_ = false;
-        if (value.is_discarded()) throw Error("ovsdb: malformed JSON message", ErrorKind::system);
-        return value;
-      }
-    }
-    ++scan_;
-    if (scan_ - start_ > max_message_) {
-      throw Error(fmt::format("ovsdb: message larger than {} bytes", max_message_),
-                  ErrorKind::system);
-    }
-  }
-  return std::nullopt;
-}
 
 // ---------------------------------------------------------------------------------------
 // OvsdbClient
@@ -120,24 +64,15 @@ void OvsdbClient::send_message(const json& msg, Clock::time_point deadline) {
     }
     if (errno == EINTR) continue;
     if (errno != EAGAIN) throw Error::from_errno("ovsdb: send", errno);
-    pollfd p{fd_.get(), POLLOUT, 0};
-    if (::poll(&p, 1, poll_ms(deadline)) == 0 && Clock::now() >= deadline) {
-      throw Error("ovsdb: timed out sending a request", ErrorKind::timeout);
-    }
+    if (!wait_fd(fd_.get(), POLLOUT, deadline)) throw Error("ovsdb: timed out sending a request", ErrorKind::timeout);
   }
 }
 
 json OvsdbClient::read_message(Clock::time_point deadline) {
   for (;;) {
     if (auto msg = decoder_.next()) return std::move(*msg);
-    pollfd p{fd_.get(), POLLIN, 0};
-    int n = ::poll(&p, 1, poll_ms(deadline));
-    if (n < 0 && errno != EINTR) throw Error::from_errno("ovsdb: poll", errno);
-    if (n == 0) {
-      if (Clock::now() >= deadline) {
-        throw Error("ovsdb: timed out waiting for ovsdb-server", ErrorKind::timeout);
-      }
-      continue;
+    if (!wait_fd(fd_.get(), POLLIN, deadline)) {
+      throw Error("ovsdb: timed out waiting for ovsdb-server", ErrorKind::timeout);
     }
     char buf[65536];
     ssize_t got = ::recv(fd_.get(), buf, sizeof buf, 0);

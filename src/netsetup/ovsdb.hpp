@@ -15,34 +15,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include "deadline.hpp"
+#include "json_stream.hpp"
 #include "unique_fd.hpp"
 
 namespace slurmvm::netsetup {
-
-// Splits the byte stream into JSON values. RFC 7047 §4 frames nothing: messages are JSON
-// objects sent back to back, without newlines (docs/design.md §7.4), so we track nesting and
-// strings to find where each top-level value ends, then parse exactly that slice.
-class JsonStreamDecoder {
- public:
-  explicit JsonStreamDecoder(std::size_t max_message = std::size_t{64} << 20)
-      : max_message_(max_message) {}
-  void feed(std::string_view bytes) { buf_.append(bytes); }
-  // The next complete value, or nullopt if more bytes are needed. Throws Error on bytes that
-  // are not a JSON object/array, on invalid JSON, or on a message above max_message.
-  std::optional<nlohmann::json> next();
-  // True when no partial message is buffered.
-  bool idle() const noexcept;
-
- private:
-  std::string buf_;
-  std::size_t max_message_;
-  std::size_t scan_ = 0;   // next byte to look at
-  std::size_t start_ = 0;  // first byte of the value being scanned
-  int depth_ = 0;
-  bool in_value_ = false;
-  bool in_string_ = false;
-  bool escape_ = false;
-};
 
 class OvsdbClient {
  public:
@@ -70,7 +47,7 @@ class OvsdbClient {
 
   UniqueFd fd_;
   std::string path_;
-  JsonStreamDecoder decoder_;
+  JsonStreamDecoder decoder_{{.peer = "ovsdb"}};
   std::uint64_t next_id_ = 1;
 };
 
@@ -156,7 +133,6 @@ class Vswitch {
   std::vector<std::string> list_ports(const std::string& bridge);
 
  private:
-  using Deadline = std::chrono::steady_clock::time_point;
   nlohmann::json transact_and_wait(const nlohmann::json& ops, Deadline deadline);
   std::chrono::milliseconds left(Deadline deadline) const;
 

@@ -19,11 +19,6 @@ using Clock = std::chrono::steady_clock;
 
 inline constexpr const char* kDatabase = "Open_vSwitch";
 
-inline int poll_ms(Clock::time_point deadline) {
-  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-  return static_cast<int>(std::clamp<std::int64_t>(left.count(), 0, 60000));
-}
-
 // <condition> (RFC 7047 §5.1): [column, function, value].
 inline json cond(const std::string& column, const char* function, json value) {
   return json::array({column, function, std::move(value)});

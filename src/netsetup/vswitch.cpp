@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include "deadline.hpp"
 #include "error.hpp"
 #include "log.hpp"
 #include "netsetup/ovsdb_json.hpp"
@@ -19,9 +20,8 @@ using namespace ovsdb_json;
 // Vswitch
 
 std::chrono::milliseconds Vswitch::left(Deadline deadline) const {
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-  if (ms.count() <= 0) throw Error("ovsdb: deadline passed", ErrorKind::timeout);
-  return ms;
+  if (expired(deadline)) throw Error("ovsdb: deadline passed", ErrorKind::timeout);
+  return time_left(deadline);
 }
 
 // The ops end with bump_next_cfg(): the last result holds our next_cfg. Then poll cur_cfg

@@ -13,11 +13,9 @@
 
 #include <chrono>
 #include <exception>
-#include <fstream>
 #include <map>
 #include <optional>
 #include <set>
-#include <sstream>
 #include <string>
 
 #include <fmt/format.h>
@@ -26,6 +24,7 @@
 #include "config/config.hpp"
 #include "config/net_addresses.hpp"
 #include "error.hpp"
+#include "file_read.hpp"
 #include "log.hpp"
 #include "main_guard.hpp"
 #include "netsetup/bridge_port.hpp"
@@ -87,11 +86,9 @@ gid_t primary_group(uid_t uid) {
 std::set<std::uint16_t> listening_ports() {
   std::set<std::uint16_t> used;
   for (const char* file : {"/proc/net/tcp", "/proc/net/tcp6"}) {
-    std::ifstream in(file);
-    if (!in) continue;  // no IPv6
-    std::stringstream ss;
-    ss << in.rdbuf();
-    const auto ports = parse_listening_ports(ss.str());
+    const auto text = read_file_if_exists(file);
+    if (!text) continue;  // no IPv6
+    const auto ports = parse_listening_ports(*text);
     used.insert(ports.begin(), ports.end());
   }
   return used;

@@ -16,9 +16,17 @@
 
 namespace slurmvm::spank {
 
-int submit_init_post_opt(spank_t sp, const PluginArgs& args) {
+int submit_init_post_opt(spank_t sp, const PluginArgs& args, bool new_job) {
   const auto request = requested_definition(option_value(), config::process_env(kEnvVar));
   if (!request) return 0;
+  // A step inside an existing allocation (the VMs' step vm boot starts, an srun in a batch
+  // script, which inherits SLURM_VM_TEMPLATE): that job's prolog has run and nothing reads the
+  // value; loading the configuration again would only cost time and could fail on a template
+  // edited since the submission (the VMs use the cluster resolved then: resolved_cluster.hpp).
+  if (!new_job) {
+    log_debug("{}: a step of an existing job: nothing to check", request->source);
+    return 0;
+  }
   // The user's own configuration is read here, as the user, in the user's process.
   const CheckedDefinition checked =
       check_definition(*request, submission_config_dirs(config::process_env, args));

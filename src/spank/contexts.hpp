@@ -15,8 +15,9 @@
 
 namespace slurmvm::spank {
 
-// slurm_spank_init_post_opt in srun, sbatch and salloc, as the submitting user.
-int submit_init_post_opt(spank_t sp, const PluginArgs& args);
+// slurm_spank_init_post_opt in srun, sbatch and salloc, as the submitting user. `new_job`: false
+// for an srun inside an existing allocation (nothing to check or hand on).
+int submit_init_post_opt(spank_t sp, const PluginArgs& args, bool new_job);
 
 // slurm_spank_init_post_opt in slurmstepd, as root, once per job step.
 int remote_init_post_opt(spank_t sp);

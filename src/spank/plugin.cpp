@@ -1,6 +1,7 @@
 // spank_vm.so: the SPANK entry points, and only them. Each runs its body through guarded()
 // (no exception reaches Slurm) and sends the work to the file of the current context
 // (contexts.hpp). Callbacks it does not define cost nothing: Slurm skips them.
+#include <cstdlib>
 #include <string_view>
 #include <vector>
 
@@ -51,8 +52,10 @@ extern "C" int slurm_spank_init_post_opt(spank_t sp, int /*ac*/, char** /*av*/) 
   return slurmvm::spank::guarded("slurm_spank_init_post_opt", [&] {
     switch (spank_context()) {
       case S_CTX_LOCAL:
+        // srun inside an allocation (SLURM_JOB_ID set) starts a step of a job whose prolog has run.
+        return slurmvm::spank::submit_init_post_opt(sp, g_args, std::getenv("SLURM_JOB_ID") == nullptr);
       case S_CTX_ALLOCATOR:
-        return slurmvm::spank::submit_init_post_opt(sp, g_args);
+        return slurmvm::spank::submit_init_post_opt(sp, g_args, true);
       case S_CTX_REMOTE:
         return slurmvm::spank::remote_init_post_opt(sp);
       case S_CTX_SLURMD:      // only init and slurmd_exit run there (spank(7))

@@ -7,6 +7,8 @@
 #     when the VM script succeeded;
 #   - a Jenkins-style shell script (`set -e`, vm batch --wait) fails when its VM script fails
 #     and passes when it passes;
+#   - the cluster is resolved once, at submission: a template edited (to a missing image) while
+#     the job waits in the queue changes none of its VMs;
 #   - the scripts never sit in a predictable path: nothing named slurm-vm-batch.* is left in
 #     the node's /tmp, and no job, TAP or QEMU remains.
 #
@@ -59,6 +61,21 @@ grep -q "jenkins: the test passed" <<<"$OUT" && fail "set -e went on after the f
 as_user ./jenkins.sh ok.sh
 expect_rc "a Jenkins-style script passes when its VM script passes" 0
 expect_out "and went on after the job" "jenkins: the test passed"
+
+# Resolved once, at submission (resolved_cluster.hpp): the job starts 6 s later, after its
+# template was broken; its VM still boots with the template as it was when submitted.
+USER_TEMPLATES=$HOME_SRC/.config/slurm-vm/templates.yaml
+install -d -o vmuser -g vmuser "$HOME_SRC/.config" "$HOME_SRC/.config/slurm-vm"
+printf 'pinned:\n  inherits: tiny\n' >"$USER_TEMPLATES" && chown vmuser: "$USER_TEMPLATES"
+PINNED_LOG=$(mktemp)
+as_user_bg "$PINNED_LOG" vm batch --wait --begin=now+6 -o '%x-%j.out' -J pinnedjob -b ok.sh pinned:1
+queued() { "$SANDBOX" run -- squeue -h -n pinnedjob 2>/dev/null | grep -q .; }
+wait_for "the delayed job is queued" 30 queued
+printf 'pinned:\n  inherits: tiny\n  image: /nonexistent/edited-after-submission.qcow2\n' >"$USER_TEMPLATES"
+wait "$BG_PID"; RC=$?; OUT=$(cat "$PINNED_LOG"); rm -f "$PINNED_LOG" "$USER_TEMPLATES"
+expect_rc "a template edited while its job waited in the queue changed none of its VMs" 0
+OUT=$(job_output 'pinnedjob-*.out')
+expect_out "the VM booted with the template as submitted and ran the script" "vm-script says hello from vm0"
 
 as_user vm batch -b ok.sh
 expect_rc "vm batch without DEF is a usage error" 2

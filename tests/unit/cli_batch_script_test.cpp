@@ -34,7 +34,8 @@ class BatchRun : public testing::Test {
     // `vm boot ... -E CMD` runs CMD; `vm ssh vm0 CMD` runs CMD (with the script on stdin).
     std::ofstream(dir_ / "vm") << "#!/bin/sh\n"
                                   "case $1 in\n"
-                                  "  boot) while [ $# -gt 0 ]; do [ \"$1\" = -E ] && cmd=$2; shift; done;"
+                                  "  boot) printf '%s' \"${SLURM_VM_RESOLVED-unset}\" >\"${0%/vm}/resolved\";"
+                                  " while [ $# -gt 0 ]; do [ \"$1\" = -E ] && cmd=$2; shift; done;"
                                   " echo \"boot ran\"; /bin/sh -c \"$cmd\" ;;\n"
                                   "  ssh) [ \"$2\" = vm0 ] || exit 99; /bin/sh -c \"$3\" ;;\n"
                                   "  *) exit 98 ;;\n"
@@ -63,7 +64,24 @@ TEST(BatchScript, Golden) {
   s.vm_program = "/usr/bin/vm";
   s.host_script = "#!/bin/sh\necho host\n";
   s.vm_script = "#!/bin/sh\necho in vm0\nexit 3\n";
+  s.resolved_cluster = R"({"definition":"tiny:2","format":1})";
   expect_golden("cli/batch-script.sh", batch_script(s));
+}
+
+// The cluster resolved at submission reaches `vm boot` byte for byte, whatever it holds.
+TEST_F(BatchRun, ResolvedClusterReachesBoot) {
+  BatchScripts s;
+  s.vm_script = "#!/bin/sh\nexit 0\n";
+  s.resolved_cluster = R"({"a":"'\"$HOME`id`\\n","b":"SLURM_VM_EOF"})";
+  const RunResult r = run(s);
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  std::ifstream in(dir_ / "resolved");
+  const std::string got((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(got, s.resolved_cluster);
+  s.resolved_cluster.clear();  // vm boot run without one resolves its own
+  EXPECT_EQ(run(s).exit_code, 0);
+  std::ifstream again(dir_ / "resolved");
+  EXPECT_EQ(std::string((std::istreambuf_iterator<char>(again)), std::istreambuf_iterator<char>()), "unset");
 }
 
 TEST_F(BatchRun, VmScriptStatusAndOutputComeBack) {

@@ -17,6 +17,8 @@
 
 using slurmvm::Error;
 using slurmvm::ErrorKind;
+using slurmvm::make_private_dir;
+using slurmvm::read_file;
 using namespace slurmvm::launch;
 using testing::HasSubstr;
 namespace fs = std::filesystem;
@@ -150,6 +152,37 @@ TEST(LaunchJobDir, RefusesASymlinkInPlaceOfTheDirectory) {
   make_private_dir(home.path(), home.path() / ".local/job-2");
   EXPECT_TRUE(fs::is_directory(home.path() / "elsewhere/job-2"));
   EXPECT_THROW(make_private_dir(home.path(), "/tmp/outside"), Error);
+}
+
+// The ledger's rule: a directory more open than asked is refused, not fixed (someone else may
+// have written there meanwhile).
+TEST(LaunchJobDir, LooseDirectoryRefusedWhenAsked) {
+  TempDir base;
+  const fs::path dir = base.path() / "ledger";
+  make_private_dir(base.path(), dir, 0700, slurmvm::LooseMode::refuse);
+  EXPECT_EQ(mode_of(dir), 0700u);
+  ::chmod(dir.c_str(), 0777);
+  EXPECT_THROW(make_private_dir(base.path(), dir, 0700, slurmvm::LooseMode::refuse), Error);
+  EXPECT_EQ(mode_of(dir), 0777u);
+  make_private_dir(base.path(), dir, 0711);  // tighten: to exactly the mode asked
+  EXPECT_EQ(mode_of(dir), 0711u);
+}
+
+TEST(LaunchJobDir, ReadFileRefusesSymlinksWhenAskedAndSaysWhenAbsent) {
+  TempDir dir;
+  const fs::path f = dir.path() / "state.json";
+  std::ofstream(f) << "{}";
+  fs::create_symlink(f, dir.path() / "link");
+  EXPECT_EQ(read_file(dir.path() / "link"), "{}");
+  try {
+    read_file(dir.path() / "link", 100, slurmvm::Symlinks::refuse);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.errnum(), ELOOP);
+  }
+  EXPECT_EQ(slurmvm::read_file_if_exists(dir.path() / "absent"), std::nullopt);
+  EXPECT_EQ(slurmvm::read_file_if_exists(f), "{}");
+  EXPECT_EQ(read_file("/proc/self/comm").empty(), false);  // size 0 to stat, read all the same
 }
 
 TEST(LaunchJobDir, VmPaths) {

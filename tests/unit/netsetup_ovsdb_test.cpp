@@ -1,5 +1,5 @@
-// OVSDB client, the pure parts: the stream decoder (RFC 7047 has no framing), the golden
-// JSON of every transaction the prolog sends, and how a failed transaction is reported.
+// OVSDB client, the pure parts: the golden JSON of every transaction the prolog sends, and how
+// a failed transaction is reported. (The stream decoder: json_stream_test.cpp.)
 #include <gtest/gtest.h>
 
 #include "error.hpp"
@@ -8,60 +8,6 @@
 using nlohmann::json;
 using slurmvm::Error;
 using namespace slurmvm::netsetup;
-
-TEST(OvsdbDecoder, SplitsConcatenatedObjectsWithoutNewlines) {
-  JsonStreamDecoder d;
-  d.feed(R"({"id":1,"result":[]}{"id":2,"result":{"a":[1,{"b":2}]}} {"method":"echo","params":[],"id":"e"})");
-  auto a = d.next();
-  auto b = d.next();
-  auto c = d.next();
-  ASSERT_TRUE(a && b && c);
-  EXPECT_EQ((*a)["id"], 1);
-  EXPECT_EQ((*b)["result"]["a"][1]["b"], 2);
-  EXPECT_EQ((*c)["method"], "echo");
-  EXPECT_FALSE(d.next());
-  EXPECT_TRUE(d.idle());
-}
-
-TEST(OvsdbDecoder, WaitsForTheRestOfAMessageFedByteByByte) {
-  const std::string msg = R"({"s":"br{a}ce[s] \"quoted\" \\","n":[1,2,{"x":"}"}]})";
-  JsonStreamDecoder d;
-  for (std::size_t i = 0; i + 1 < msg.size(); ++i) {
-    d.feed(msg.substr(i, 1));
-    ASSERT_FALSE(d.next()) << "early at byte " << i;
-    EXPECT_FALSE(d.idle());
-  }
-  d.feed(msg.substr(msg.size() - 1));
-  auto v = d.next();
-  ASSERT_TRUE(v);
-  EXPECT_EQ((*v)["s"], "br{a}ce[s] \"quoted\" \\");
-  EXPECT_EQ((*v)["n"][2]["x"], "}");
-}
-
-TEST(OvsdbDecoder, HandlesUtf8AndEscapedQuotesAcrossChunks) {
-  JsonStreamDecoder d;
-  d.feed(R"({"name":"caf\u00e9 \"x\)");  // ends inside an escape
-  EXPECT_FALSE(d.next());
-  d.feed("\"\xc3\xa9\"}{\"id\":3}");  // the escaped quote, then the real end
-  auto v = d.next();
-  ASSERT_TRUE(v);
-  EXPECT_EQ((*v)["name"], "caf\xc3\xa9 \"x\"\xc3\xa9");
-  EXPECT_EQ((*d.next())["id"], 3);
-}
-
-TEST(OvsdbDecoder, RejectsGarbageAndOversizeMessages) {
-  JsonStreamDecoder d;
-  d.feed("42");
-  EXPECT_THROW(d.next(), Error);
-
-  JsonStreamDecoder bad;
-  bad.feed("{\"a\":1,}");
-  EXPECT_THROW(bad.next(), Error);
-
-  JsonStreamDecoder small(16);
-  small.feed(R"({"aaaaaaaaaaaaaaaaaaaaaaaa":1})");
-  EXPECT_THROW(small.next(), Error);
-}
 
 TEST(OvsdbOps, AddPortsGolden) {
   PortSpec tap{"svm42-0", "", {}, {{"slurm-vm-job", "42"}}, 1450u, std::nullopt};

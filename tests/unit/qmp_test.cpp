@@ -111,17 +111,6 @@ class Harness {
 
 }  // namespace
 
-TEST(QmpFraming, FindsTheEndOfOneJsonValue) {
-  EXPECT_EQ(slurmvm::json_value_length(R"({"a": 1})"), 8u);
-  EXPECT_EQ(slurmvm::json_value_length("  {\"a\": {\"b\": [1, 2]}}\r\n{"), 22u);
-  EXPECT_EQ(slurmvm::json_value_length(R"({"a": "}{\"]"} tail)"), 14u);
-  EXPECT_EQ(slurmvm::json_value_length(R"({"a": )"), 0u);
-  EXPECT_EQ(slurmvm::json_value_length("   \r\n"), 0u);
-  EXPECT_EQ(slurmvm::json_value_length(""), 0u);
-  // Not an object: the line goes to the parser, which reports it.
-  EXPECT_EQ(slurmvm::json_value_length("garbage\n{}"), 8u);
-}
-
 TEST(Qmp, NegotiatesCapabilitiesAndReturnsTheReply) {
   Harness h([](FakeQemu& q) {
     q.handshake();

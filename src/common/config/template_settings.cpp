@@ -9,37 +9,19 @@
 #include <limits>
 
 #include "config/enum_names.hpp"
+#include "config/template_json_values.hpp"
 #include "config/yaml_json.hpp"
 
 namespace slurmvm::config {
 namespace {
 
-constexpr EnumName<DiskModel> kDiskModels[] = {{"virtio", DiskModel::virtio},
-                                               {"virtio-scsi", DiskModel::virtio_scsi},
-                                               {"ide", DiskModel::ide}};
-constexpr EnumName<DiskCache> kDiskCaches[] = {{"writeback", DiskCache::writeback},
-                                               {"none", DiskCache::none},
-                                               {"unsafe", DiskCache::unsafe},
-                                               {"writethrough", DiskCache::writethrough},
-                                               {"directsync", DiskCache::directsync}};
-constexpr EnumName<MountType> kMountTypes[] = {{"virtio-9p", MountType::virtio_9p},
-                                               {"virtio-fs", MountType::virtio_fs}};
-constexpr EnumName<Mmp> kMmp[] = {{"yes", Mmp::yes}, {"cluster", Mmp::cluster}, {"no", Mmp::no}};
-constexpr EnumName<RemoteDisplay> kRemoteDisplays[] = {{"spice", RemoteDisplay::spice}};
-
 // ---- reading values -------------------------------------------------------------------------
 
-// virtio-fs tags are at most 36 bytes (the virtio-fs config space); commas would split QEMU's
-// -device options.
 std::string read_mount_tag(const Mapping::Entry& entry) {
-  const std::string& tag = entry.name;
-  const bool ok =
-      !tag.empty() && tag.size() <= 36 && std::all_of(tag.begin(), tag.end(), [](char c) {
-        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-               c == '_' || c == '-' || c == '.';
-      });
-  if (!ok) entry.key.fail("invalid mount tag (expected 1 to 36 letters, digits, '_', '-' or '.')");
-  return tag;
+  if (!valid_mount_tag(entry.name)) {
+    entry.key.fail("invalid mount tag (expected 1 to 36 letters, digits, '_', '-' or '.')");
+  }
+  return entry.name;
 }
 
 // `tag: {path, readonly, type}`, or pcocc's older `tag: /path`.
@@ -213,43 +195,6 @@ bool parse_kernel(const Value& v, Template& t) {
   return true;
 }
 
-// ---- showing values -------------------------------------------------------------------------
-
-nlohmann::json json_of(const std::string& s) { return s; }
-nlohmann::json json_of(bool b) { return b; }
-nlohmann::json json_of(int i) { return i; }
-nlohmann::json json_of(DiskModel e) { return to_string(e); }
-nlohmann::json json_of(DiskCache e) { return to_string(e); }
-nlohmann::json json_of(RemoteDisplay e) { return to_string(e); }
-
-nlohmann::json json_of(const MountPoint& m) {
-  return {{"tag", m.tag}, {"path", m.path}, {"readonly", m.readonly}, {"type", to_string(m.type)}};
-}
-
-nlohmann::json json_of(const PersistentDrive& d) {
-  nlohmann::json out = {{"path", d.path}, {"mmp", to_string(d.mmp)}, {"cache", to_string(d.cache)}};
-  out["backup"] = d.backup ? nlohmann::json(*d.backup) : nlohmann::json(nullptr);
-  return out;
-}
-
-// A path shows as a string, inline cloud-config as the object it is: the shapes of the YAML.
-nlohmann::json json_of(const UserData& u) {
-  if (const auto* file = std::get_if<UserDataFile>(&u)) return file->path;
-  return std::get<UserDataInline>(u).cloud_config;
-}
-
-template <class T>
-nlohmann::json json_of(const std::optional<T>& o) {
-  return o ? json_of(*o) : nlohmann::json(nullptr);
-}
-
-template <class T>
-nlohmann::json json_of(const std::vector<T>& items) {
-  nlohmann::json out = nlohmann::json::array();
-  for (const T& item : items) out.push_back(json_of(item));
-  return out;
-}
-
 // ---- the table ------------------------------------------------------------------------------
 
 template <auto Member>
@@ -263,9 +208,14 @@ nlohmann::json member_json(const Template& t) {
 }
 
 template <auto Member>
+void member_from_json(const nlohmann::json& j, Template& t) {
+  read_json(j, t.*Member);
+}
+
+template <auto Member>
 constexpr SettingSpec row(std::string_view key, bool inheritable,
                           bool (*parse)(const Value&, Template&)) {
-  return {key, inheritable, parse, copy_member<Member>, member_json<Member>};
+  return {key, inheritable, parse, copy_member<Member>, member_json<Member>, member_from_json<Member>};
 }
 
 // pcocc's order (pcocc-anatomy §2.1); docs/config.md lists the same.

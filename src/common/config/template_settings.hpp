@@ -1,6 +1,6 @@
 // The table of templates.yaml keys, used by the loader and by Template::settings(): one row
 // per key, in the documented order, saying whether the key is inherited and how its value is
-// read, copied into a template, and shown as JSON. Adding a key means adding a member to
+// read, copied into a template, and shown as (and read back from) JSON. Adding a key means adding a member to
 // Template and a row here; nothing else lists keys.
 #pragma once
 
@@ -22,6 +22,9 @@ struct SettingSpec {
   bool (*parse)(const Value& value, Template& t);
   void (*copy)(const Template& from, Template& to);
   nlohmann::json (*to_json)(const Template& t);
+  // The inverse of to_json (a resolved cluster's snapshot, resolved_cluster.hpp). Throws
+  // Error(config) naming what is wrong.
+  void (*from_json)(const nlohmann::json& value, Template& t);
 };
 
 std::span<const SettingSpec> setting_specs() noexcept;

@@ -14,6 +14,10 @@ base64 -d >"$stage/vm-script" <<'SLURM_VM_EOF' || exit 1
 IyEvYmluL3NoCmVjaG8gaW4gdm0wCmV4aXQgMwo=
 SLURM_VM_EOF
 chmod 0700 "$stage/vm-script"
+base64 -d >"$stage/resolved.json" <<'SLURM_VM_EOF' || exit 1
+eyJkZWZpbml0aW9uIjoidGlueToyIiwiZm9ybWF0IjoxfQ==
+SLURM_VM_EOF
+chmod 0700 "$stage/resolved.json"
 cat >"$stage/run" <<'SLURM_VM_EOF' || exit 1
 #!/bin/sh
 s=$SLURM_VM_BATCH_STAGE vm=$SLURM_VM_BATCH_VM hrc=0 vrc=0 hpid=
@@ -37,5 +41,5 @@ fi
 exit "$hrc"
 SLURM_VM_EOF
 chmod 0700 "$stage/run"
-SLURM_VM_BATCH_STAGE=$stage SLURM_VM_BATCH_VM='/usr/bin/vm' \
+SLURM_VM_BATCH_STAGE=$stage SLURM_VM_BATCH_VM='/usr/bin/vm' SLURM_VM_RESOLVED="$(cat "$stage/resolved.json")" \
   '/usr/bin/vm' boot --timeout=300 -E '"$SLURM_VM_BATCH_STAGE/run"'

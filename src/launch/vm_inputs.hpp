@@ -1,0 +1,57 @@
+// What vm-launch gathers for one VM before QEMU starts, each step a function of its own: the
+// cluster's resolved templates (resolved_cluster.hpp), the template's settings it can honour,
+// the prolog's verdict on the job, the persistent drives, the disk overlay and the cloud-init
+// seed. launcher.cpp calls them in order.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "cluster_def.hpp"
+#include "config/config.hpp"
+#include "launch/network_map.hpp"
+#include "launch/qemu_argv.hpp"
+#include "launch/seed.hpp"
+#include "launch/ssh_keys.hpp"
+#include "launch/job_dir.hpp"
+#include "launch/task_env.hpp"
+#include "launch/vm_substitutions.hpp"
+#include "node_layout.hpp"
+#include "resolved_cluster.hpp"
+
+namespace slurmvm::launch {
+
+// The cluster as `vm boot` resolved it for every VM (<job dir>/templates.json). A vm-launch
+// started without vm boot (by hand, a test) resolves it from the configuration files itself.
+// Error(config) when the file describes another cluster.
+ResolvedCluster resolved_cluster(const ClusterDef& def, const TaskEnv& task);
+
+// Refuses the template settings vm-launch cannot honour where that would lose data (virtio-fs
+// mounts); warns about the others.
+void check_supported(const config::Template& t);
+
+// The prolog's error file of a job it refused (node_layout.hpp), as an Error(config) naming it.
+void report_prolog_error(const RunDirLayout& run, std::uint32_t job_id);
+
+// The template's persistent drives, checked as the user on the VM's node; `locks` gets the
+// lock files of mmp: cluster drives.
+std::vector<DriveSpec> persistent_drives(const config::Template& t, const VmSubstitutions& subst, const TaskEnv& task,
+                                         std::vector<std::filesystem::path>& locks);
+
+// The disk overlay over the template's image (a file, or a repository revision: the newest
+// unless the template names one), recorded in `image_record` for vm.json; nullopt without image.
+std::optional<std::filesystem::path> prepare_disk(const config::Template& t, const config::RepoConfig& repo_config,
+                                                  const VmSubstitutions& subst, const VmPaths& paths,
+                                                  nlohmann::json& image_record);
+
+// The cloud-init seed ISO; returns the VM's host key.
+HostKey prepare_seed(const config::Template& t, const TaskEnv& task, const VmSubstitutions& subst,
+                     const VmPaths& paths, const std::string& hostname, const std::optional<VmNetwork>& network,
+                     const std::vector<SeedMount>& mounts);
+
+}  // namespace slurmvm::launch
