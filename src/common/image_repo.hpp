@@ -32,6 +32,10 @@ struct ImageRef {
 
 // "[REPO:]NAME[@REV]"; throws Error(usage) naming what is wrong.
 ImageRef parse_image_ref(std::string_view text);
+
+// 1 to 128 letters, digits, '_', '-' or '.', starting with a letter or digit: an image or
+// repository name (a path component, and safe in QEMU's option strings).
+bool valid_image_name(std::string_view name);
 // True when a template's `image` value names a repository image (it has no '/').
 bool is_repo_image(std::string_view image);
 

@@ -8,11 +8,13 @@ vm=$1
 root=${2:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 golden=$root/tests/cli/golden
 fixtures=$root/tests/data/config
-passes=0 fails=0
+# pass, fail, test_summary
+# shellcheck source=../lib/check_lib.sh
+source "$root/tests/lib/check_lib.sh"
 
-# check NAME EXPECTED_RC CMD...: runs CMD with the fixture config, compares stdout+stderr (with
+# check_golden NAME EXPECTED_RC CMD...: runs CMD with the fixture config, compares stdout+stderr (with
 # the repository path replaced by @ROOT@) and the exit code with golden/NAME.
-check() {
+check_golden() {
   local name=$1 want_rc=$2
   shift 2
   local out rc
@@ -23,54 +25,49 @@ check() {
     printf '%s\n' "$out" >"$golden/$name"
   fi
   if [[ $rc != "$want_rc" ]]; then
-    echo "FAIL: $name: exit code $rc, expected $want_rc"; fails=$((fails + 1)); return
+    fail "$name: exit code $rc, expected $want_rc"; return
   fi
   if ! diff -u "$golden/$name" <(printf '%s\n' "$out"); then
-    echo "FAIL: $name: output differs from $golden/$name"; fails=$((fails + 1)); return
+    fail "$name: output differs from $golden/$name"; return
   fi
-  echo "PASS: $name"; passes=$((passes + 1))
+  pass "$name"
 }
 
 pcocc() { SLURM_VM_SYSCONFDIR=$fixtures/pcocc/system SLURM_VM_USERCONFDIR=$fixtures/pcocc/user "$@"; }
 mkdir -p "$golden"
 
-check version 0 "$vm" --version
-check no-verb 2 "$vm"
-check unknown-verb 2 "$vm" frobnicate
-check template-list 0 pcocc "$vm" template list
-check template-list-json 0 pcocc "$vm" template list --json
-check template-show-inherited 0 pcocc "$vm" template show mycentos
-check template-show-json 0 pcocc "$vm" template show --json mycentos
-check template-show-missing 4 pcocc "$vm" template show nosuch
-check template-show-no-arg 2 pcocc "$vm" template show
-check template-bad-yaml 3 env SLURM_VM_SYSCONFDIR=$fixtures/bad/template-bad-type \
+check_golden version 0 "$vm" --version
+check_golden no-verb 2 "$vm"
+check_golden unknown-verb 2 "$vm" frobnicate
+check_golden template-list 0 pcocc "$vm" template list
+check_golden template-list-json 0 pcocc "$vm" template list --json
+check_golden template-show-inherited 0 pcocc "$vm" template show mycentos
+check_golden template-show-json 0 pcocc "$vm" template show --json mycentos
+check_golden template-show-missing 4 pcocc "$vm" template show nosuch
+check_golden template-show-no-arg 2 pcocc "$vm" template show
+check_golden template-bad-yaml 3 env SLURM_VM_SYSCONFDIR=$fixtures/bad/template-bad-type \
   SLURM_VM_USERCONFDIR=/nonexistent "$vm" template list
-check template-cycle 3 env SLURM_VM_SYSCONFDIR=$fixtures/bad/template-cycle \
+check_golden template-cycle 3 env SLURM_VM_SYSCONFDIR=$fixtures/bad/template-cycle \
   SLURM_VM_USERCONFDIR=/nonexistent "$vm" template list
-check shipped-templates 0 env SLURM_VM_SYSCONFDIR=$root/templates SLURM_VM_USERCONFDIR=/nonexistent \
+check_golden shipped-templates 0 env SLURM_VM_SYSCONFDIR=$root/templates SLURM_VM_USERCONFDIR=/nonexistent \
   "$vm" template list
-check ssh-outside-job 2 env -u SLURM_JOB_ID "$vm" ssh vm0 true
-check alloc-bad-definition 3 pcocc "$vm" alloc mycentos:0
-check alloc-unknown-template 4 pcocc "$vm" alloc nosuch:2
-check alloc-full-node-with-cpus 2 pcocc "$vm" alloc -c 4 wholenode:2
-check alloc-full-node-mixed 3 pcocc "$vm" alloc wholenode:2,mycentos:1
-check batch-bad-definition 3 pcocc "$vm" batch mycentos:0
-check batch-no-definition 2 pcocc "$vm" batch -w
-check batch-missing-script 2 pcocc "$vm" batch -b /nonexistent/test.sh mycentos:1
-check reset-outside-job 2 env -u SLURM_JOB_ID "$vm" reset vm0
-check console-outside-job 2 env -u SLURM_JOB_ID "$vm" console --log vm0
-check image-bad-name 2 pcocc "$vm" image show 'no/such'
-check save-outside-job 2 env -u SLURM_JOB_ID "$vm" save vm0
-check boot-outside-job 2 pcocc env -u SLURM_JOB_ID -u SLURM_JOB_NODELIST "$vm" boot -d mycentos:1
+check_golden ssh-outside-job 2 env -u SLURM_JOB_ID "$vm" ssh vm0 true
+check_golden alloc-bad-definition 3 pcocc "$vm" alloc mycentos:0
+check_golden alloc-unknown-template 4 pcocc "$vm" alloc nosuch:2
+check_golden alloc-full-node-with-cpus 2 pcocc "$vm" alloc -c 4 wholenode:2
+check_golden alloc-full-node-mixed 3 pcocc "$vm" alloc wholenode:2,mycentos:1
+check_golden batch-bad-definition 3 pcocc "$vm" batch mycentos:0
+check_golden batch-no-definition 2 pcocc "$vm" batch -w
+check_golden batch-missing-script 2 pcocc "$vm" batch -b /nonexistent/test.sh mycentos:1
+check_golden reset-outside-job 2 env -u SLURM_JOB_ID "$vm" reset vm0
+check_golden console-outside-job 2 env -u SLURM_JOB_ID "$vm" console --log vm0
+check_golden image-bad-name 2 pcocc "$vm" image show 'no/such'
+check_golden save-outside-job 2 env -u SLURM_JOB_ID "$vm" save vm0
+check_golden boot-outside-job 2 pcocc env -u SLURM_JOB_ID -u SLURM_JOB_NODELIST "$vm" boot -d mycentos:1
 
 # --help of every verb must work (exit 0) and mention the verb.
 for verb in alloc batch boot ssh scp list ps console exec reset monitor-cmd dump nc save image template; do
-  if "$vm" "$verb" --help 2>&1 | grep -q "$verb"; then
-    echo "PASS: $verb --help"; passes=$((passes + 1))
-  else
-    echo "FAIL: $verb --help"; fails=$((fails + 1))
-  fi
+  if "$vm" "$verb" --help 2>&1 | grep -q "$verb"; then pass "$verb --help"; else fail "$verb --help"; fi
 done
 
-echo "$passes passed, $fails failed"
-((fails == 0))
+test_summary cli_test

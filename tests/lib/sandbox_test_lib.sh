@@ -1,13 +1,13 @@
 # tests/lib/sandbox_test_lib.sh - what the system tests (tests/system/*_test.sh) share: a
-# private sandbox cluster in a temp directory, removed on exit; PASS/FAIL bookkeeping; running
-# commands as the sandbox user; and the check that nothing of any job is left on any node.
+# private sandbox cluster in a temp directory, removed on exit; running commands as the sandbox
+# user; and the check that nothing of any job is left on any node. The PASS/FAIL bookkeeping is
+# check_lib.sh's, as in every shell test.
 # Sourced after the caller sets TEST_NAME; needs root (the caller exits 77 otherwise).
 
 ROOT=${ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 SANDBOX=$ROOT/scripts/sandbox
-passes=0 fails=0
-pass() { echo "PASS: $*"; passes=$((passes + 1)); }
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
+# shellcheck source=check_lib.sh
+source "$ROOT/tests/lib/check_lib.sh"
 
 STATE=$(mktemp -d "${TMPDIR:-/tmp}/$TEST_NAME.XXXXXX")
 export SLURM_VM_SANDBOX_DIR=$STATE
@@ -21,8 +21,8 @@ sandbox_test_cleanup() {
     for f in "$STATE"/log/slurmd-node*.log; do [[ -f $f ]] && { echo "--- $f"; tail -n 15 "$f"; }; done
   fi
   "$SANDBOX" down >/dev/null 2>&1 || echo "FAIL: sandbox down failed; state left in $STATE"
-  if ((fails > 0 || rc != 0)); then echo "$TEST_NAME: FAILED ($fails failed, $passes passed)"; exit 1; fi
-  echo "$TEST_NAME: PASSED ($passes checks)"
+  test_summary "$TEST_NAME" "$rc"
+  exit $?
 }
 trap sandbox_test_cleanup EXIT
 trap 'exit 1' INT TERM
@@ -49,13 +49,6 @@ expect_rc() { # DESCRIPTION WANT
 }
 expect_out() { # DESCRIPTION PATTERN (grep -E)
   if grep -qE -- "$2" <<<"$OUT"; then pass "$1"; else fail "$1: no /$2/ in the output:"; echo "$OUT" | tail -n 25 | cat -A | cut -c1-200; fi
-}
-# wait_for DESCRIPTION SECONDS CMD...: polls CMD every 0.25 s until it succeeds.
-wait_for() {
-  local what=$1 secs=$2 i; shift 2
-  for ((i = 0; i < secs * 4; i++)); do "$@" && return 0; sleep 0.25; done
-  fail "$what: not within $secs s"
-  return 1
 }
 no_jobs_left() { [[ -z $("$SANDBOX" run -- squeue -h 2>/dev/null) ]]; }
 

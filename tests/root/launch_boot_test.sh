@@ -30,28 +30,14 @@ readonly KERNEL_ARGS="console=ttyS0 panic=-1 acpi=noirq cryptomgr.notests slurmv
 # Deadlines in seconds; generous, TCG on 2 shared cores is slow when the machine is busy.
 readonly T_BUILD=600 T_START=60 T_RUNNING=60 T_READY=300 T_QUIT=30 T_CMD=20
 
-FAILURES=0
 TMP=
 QEMU_PID=
 
 say() { printf 'launch_boot_test: %s\n' "$*"; }
-pass() { printf 'PASS: %s\n' "$*"; }
-fail() {
-  printf 'FAIL: %s\n' "$*"
-  FAILURES=$((FAILURES + 1))
-}
-abort() {
-  fail "$*"
-  exit 1
-}
-check() { if [[ $3 == "$2" ]]; then pass "$1"; else fail "$1: expected '$2', got '$3'"; fi; }
-# verify DESCRIPTION COMMAND...: passes when COMMAND succeeds.
-verify() {
-  local what=$1
-  shift
-  if "$@"; then pass "$what"; else fail "$what: not so"; fi
-}
 
+# pass, fail, abort, check, check_eq, test_summary
+# shellcheck source=../lib/check_lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/check_lib.sh"
 # now_ms, since, reap_stale_namespaces, ensure_packages
 # shellcheck source=../lib/guest_test_lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../lib/guest_test_lib.sh"
@@ -126,7 +112,7 @@ qmp() {
     timeout "$T_CMD" socat -t 2 - "UNIX-CONNECT:$1" 2>/dev/null | jq -c 'select(has("return")) | .return' | tail -n1
 }
 
-wait_for() { # DEADLINE COMMAND...: true once COMMAND succeeds, false if QEMU dies or time is up
+wait_alive_until() { # DEADLINE COMMAND...: true once COMMAND succeeds, false if QEMU dies or time is up
   local end=$((SECONDS + $1))
   shift
   until "$@"; do
@@ -152,16 +138,15 @@ cleanup() {
   set +e
   stop_qemu
   ip netns del "$NS" 2>/dev/null
-  if ((rc != 0 || FAILURES > 0)) && [[ -n $TMP ]]; then
+  if ((rc != 0 || fails > 0)) && [[ -n $TMP ]]; then
     [[ -s $TMP/launch.out ]] && { say "vm-launch/QEMU output:"; cat "$TMP/launch.out"; }
     local log
     log=$(find "$TMP/home" -name console.log 2>/dev/null | head -n1)
     [[ -n $log ]] && { say "console.log:"; tr -d '\r' <"$log" | tail -n 30; }
   fi
   [[ -n $TMP ]] && rm -rf "$TMP"
-  if ((rc == 0 && FAILURES == 0)); then say "all checks passed"; else say "$FAILURES check(s) failed"; fi
-  ((rc != 0)) && exit "$rc"
-  ((FAILURES == 0)) || exit 1
+  test_summary launch_boot_test "$rc"
+  exit $?
 }
 
 # No vm-launch process of the user, zombies aside (the helper is an orphan: PID 1 reaps it when
@@ -193,27 +178,27 @@ boot_and_check() {
   vm=$job_dir/vm0
   t0=$(now_ms)
   run_launch :: -v --no-network boot:1
-  wait_for "$T_START" test -s "$vm/vm.json" || abort "no vm.json within ${T_START} s"
+  wait_alive_until "$T_START" test -s "$vm/vm.json" || abort "no vm.json within ${T_START} s"
   json=$(cat "$vm/vm.json")
-  check "vm.json pid is the task's: QEMU replaced vm-launch" "$QEMU_PID" "$(jq -r .pid <<<"$json")"
-  check "QEMU runs as the user" "$RUN_AS" "$(ps -o user= -p "$QEMU_PID" | tr -d ' ')"
-  check "vm.json name, rank, hostname" "vm0 0 vm0" "$(jq -r '"\(.name) \(.rank) \(.hostname)"' <<<"$json")"
-  check "vm.json node" "$(hostname)" "$(jq -r .node <<<"$json")"
-  check "vm.json sockets and log" "$vm/qmp.sock $vm/console.sock $vm/console.log" \
+  check_eq "vm.json pid is the task's: QEMU replaced vm-launch" "$QEMU_PID" "$(jq -r .pid <<<"$json")"
+  check_eq "QEMU runs as the user" "$RUN_AS" "$(ps -o user= -p "$QEMU_PID" | tr -d ' ')"
+  check_eq "vm.json name, rank, hostname" "vm0 0 vm0" "$(jq -r '"\(.name) \(.rank) \(.hostname)"' <<<"$json")"
+  check_eq "vm.json node" "$(hostname)" "$(jq -r .node <<<"$json")"
+  check_eq "vm.json sockets and log" "$vm/qmp.sock $vm/console.sock $vm/console.log" \
     "$(jq -r '"\(.qmp) \(.console) \(.console_log)"' <<<"$json")"
-  check "vm.json host key is the VM's" "$(cut -d' ' -f1,2 "$vm/ssh_host_ed25519_key.pub")" \
+  check_eq "vm.json host key is the VM's" "$(cut -d' ' -f1,2 "$vm/ssh_host_ed25519_key.pub")" \
     "$(jq -r .host_key_pub <<<"$json" | cut -d' ' -f1,2)"
-  check "vm.json without network" "null null null null" \
+  check_eq "vm.json without network" "null null null null" \
     "$(jq -r '"\(.tap) \(.mac) \(.ip) \(.ssh_port)"' <<<"$json")"
-  check "vm.json vcpus and memory (512 MiB less QEMU's reserve under TCG)" "1 376" \
+  check_eq "vm.json vcpus and memory (512 MiB less QEMU's reserve under TCG)" "1 376" \
     "$(jq -r '"\(.vcpus) \(.memory_mib)"' <<<"$json")"
-  check "job directory private and the user's" "700 $RUN_AS" "$(stat -c '%a %U' "$job_dir")"
-  verify "the host's private key is only in the seed" test ! -e "$vm/ssh_host_ed25519_key"
-  check "disk.qcow2 is an overlay of the template's image" "$IMAGE" \
+  check_eq "job directory private and the user's" "700 $RUN_AS" "$(stat -c '%a %U' "$job_dir")"
+  check "the host's private key is only in the seed" test ! -e "$vm/ssh_host_ed25519_key"
+  check_eq "disk.qcow2 is an overlay of the template's image" "$IMAGE" \
     "$(qemu-img info -U --output=json "$vm/disk.qcow2" | jq -r '.["backing-filename"]')"
 
   running() { [[ $(qmp "$vm/qmp.sock" '{"execute":"query-status"}' | jq -r .status 2>/dev/null) == running ]]; }
-  if wait_for "$T_RUNNING" running; then
+  if wait_alive_until "$T_RUNNING" running; then
     pass "QMP query-status running: the pinning helper sent cont ($(since "$t0"))"
   else
     fail "the VM is not running after ${T_RUNNING} s"
@@ -228,33 +213,33 @@ boot_and_check() {
   else
     fail "second launch of vm0: status $rc, $(cat "$TMP/second.out")"
   fi
-  check "and leaves the running VM alone" running "$(qmp "$vm/qmp.sock" '{"execute":"query-status"}' | jq -r .status)"
+  check_eq "and leaves the running VM alone" running "$(qmp "$vm/qmp.sock" '{"execute":"query-status"}' | jq -r .status)"
 
   mapfile -t mask < <(affinity_cpus)
   expected=${mask[$((1 % ${#mask[@]}))]}
   cpus=$(thread_cpus "$QEMU_PID" "CPU 0/TCG")
   [[ -n $cpus ]] || cpus=$(thread_cpus "$QEMU_PID" "CPU 0/KVM")
-  check "vCPU 0 pinned to CPU #1 of the task's mask (task 1 on the node)" "$expected" "$cpus"
-  check "QEMU's main thread keeps the task's whole mask" \
+  check_eq "vCPU 0 pinned to CPU #1 of the task's mask (task 1 on the node)" "$expected" "$cpus"
+  check_eq "QEMU's main thread keeps the task's whole mask" \
     "$(awk '$1 == "Cpus_allowed_list:" { print $2 }' /proc/self/status)" \
     "$(awk '$1 == "Cpus_allowed_list:" { print $2 }' "/proc/$QEMU_PID/status")"
-  if wait_for 10 no_helper; then
+  if wait_alive_until 10 no_helper; then
     pass "no vm-launch helper left behind"
   else
     fail "a vm-launch process of the user is still running"
   fi
 
   console_has() { grep -aq -- "$1" "$vm/console.log" 2>/dev/null; }
-  if wait_for "$T_READY" console_has "slurm-vm-tiny: ready"; then
+  if wait_alive_until "$T_READY" console_has "slurm-vm-tiny: ready"; then
     pass "guest ready on console.log ($(since "$t0") after launch)"
   else
     fail "guest not ready within ${T_READY} s"
   fi
-  verify "console.log holds the kernel's output" console_has "Linux version"
-  verify "the guest read the seed (instance-id)" console_has "instance-id=$JOB_ID-vm0"
-  verify "guest host name from the seed" console_has "slurm-vm-tiny: hostname vm0"
-  verify "guest got the user's SSH key" grep -aqE "slurm-vm-tiny: ssh keys [1-9]" "$vm/console.log"
-  verify "guest mounted the overlay disk" console_has "slurm-vm-tiny: data /dev/"
+  check "console.log holds the kernel's output" console_has "Linux version"
+  check "the guest read the seed (instance-id)" console_has "instance-id=$JOB_ID-vm0"
+  check "guest host name from the seed" console_has "slurm-vm-tiny: hostname vm0"
+  check "guest got the user's SSH key" grep -aqE "slurm-vm-tiny: ssh keys [1-9]" "$vm/console.log"
+  check "guest mounted the overlay disk" console_has "slurm-vm-tiny: data /dev/"
 
   t0=$(now_ms)
   qmp "$vm/qmp.sock" '{"execute":"quit"}' >/dev/null || true
@@ -266,7 +251,7 @@ boot_and_check() {
   else
     wait "$QEMU_PID" || rc=$?
     QEMU_PID=
-    check "QEMU gone after QMP quit ($(since "$t0")), task exit status" 0 "$rc"
+    check_eq "QEMU gone after QMP quit ($(since "$t0")), task exit status" 0 "$rc"
   fi
 }
 
@@ -278,8 +263,8 @@ check_missing_network() {
   run_launch :: boot:1
   wait "$QEMU_PID" || rc=$?
   QEMU_PID=
-  check "without the node's network map: exit status 4 (not found)" 4 "$rc"
-  verify "and it says the network was not prepared" grep -q "no network prepared for vm0" "$TMP/launch.out"
+  check_eq "without the node's network map: exit status 4 (not found)" 4 "$rc"
+  check "and it says the network was not prepared" grep -q "no network prepared for vm0" "$TMP/launch.out"
 }
 
 # --- 3. network map and TAP ----------------------------------------------------------------
@@ -306,12 +291,12 @@ EOF
   # shellcheck disable=SC2016 # $0 and $@ are the inner shell's
   run_launch unshare --mount --propagation private -- \
     sh -c 'mount --bind "$0" /dev/net/tun && exec "$@"' "$TMP/tun" ip netns exec "$NS" :: boot:1
-  wait_for "$T_START" test -S "$vm/qmp.sock" || abort "QEMU with a NIC did not start"
+  wait_alive_until "$T_START" test -S "$vm/qmp.sock" || abort "QEMU with a NIC did not start"
   json=$(cat "$vm/vm.json")
-  check "vm.json network fields from the map" "$tap $mac 10.128.7.2 40022" \
+  check_eq "vm.json network fields from the map" "$tap $mac 10.128.7.2 40022" \
     "$(jq -r '"\(.tap) \(.mac) \(.ip) \(.ssh_port)"' <<<"$json")"
   filter=$(qmp "$vm/qmp.sock" '{"execute":"query-rx-filter","arguments":{"name":"nic0"}}')
-  check "the NIC has the map's MAC" "$mac" "$(jq -r '.[0]["main-mac"]' <<<"$filter")"
+  check_eq "the NIC has the map's MAC" "$mac" "$(jq -r '.[0]["main-mac"]' <<<"$filter")"
   qmp "$vm/qmp.sock" '{"execute":"quit"}' >/dev/null || true
   stop_qemu
   # The pinning helper stops on its own once QEMU is gone (it watches QEMU through a pidfd).

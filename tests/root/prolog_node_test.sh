@@ -27,7 +27,9 @@ TMP=$(mktemp -d /tmp/svmp-XXXXXX)
 JOB=4242
 JOBHEX=1092
 COOKIE=0x5356000000001092
-failures=0
+# pass, fail, check, check_eq, wait_for, test_summary
+# shellcheck source=../lib/check_lib.sh
+source "$REPO/tests/lib/check_lib.sh"
 # shellcheck source=../lib/node_ns_lib.sh
 source "$REPO/tests/lib/node_ns_lib.sh"
 
@@ -39,11 +41,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-check() {  # check DESCRIPTION COMMAND...: run COMMAND, count a failure if it fails
-  local what=$1
-  shift
-  if "$@"; then echo "ok: $what"; else echo "FAIL: $what"; failures=$((failures + 1)); fi
-}
 
 # The "node": a namespace with an underlay address, its own OVS, a hosts file.
 node_ns_start
@@ -313,9 +310,5 @@ check "no port of the job left on br-vm" bash -c "! ovs-vsctl --db=unix:$OVS/db.
 check "no flow of the job left on br-vm" test "$(ovs-ofctl dump-flows "unix:$OVS/br-vm.mgmt" "cookie=$COOKIE/-1" | grep -c cookie=)" = 0
 nothing_left_of $JOB $JOBHEX $COOKIE
 
-if ((failures)); then
-  echo "--- ovs-vswitchd log (tail)"; tail -n 20 "$OVS/ovs-vswitchd.log" || :
-  echo "$failures check(s) failed"
-  exit 1
-fi
-echo "all checks passed"
+if ((fails)); then echo "--- ovs-vswitchd log (tail)"; tail -n 20 "$OVS/ovs-vswitchd.log" || :; fi
+test_summary prolog_node_test

@@ -23,22 +23,14 @@ readonly PACKAGES=(qemu-system-x86 qemu-utils genisoimage openssh-client socat i
 # Deadlines, in seconds. Generous: TCG on 2 shared cores is slow when the machine is busy.
 readonly T_BUILD=600 T_READY=180 T_SSH=60 T_CMD=30 T_POWEROFF=60 T_KILL=10
 
-FAILURES=0
 TMP=
 declare -A QEMU_PIDS=() # guest name -> QEMU's PID
 
 say() { printf 'tiny_guest_test: %s\n' "$*"; }
-pass() { printf 'PASS: %s\n' "$*"; }
-fail() {
-  printf 'FAIL: %s\n' "$*"
-  FAILURES=$((FAILURES + 1))
-}
-# Stops the test: later steps depend on this one.
-abort() {
-  fail "$*"
-  exit 1
-}
 
+# pass, fail, abort, check, check_eq, test_summary
+# shellcheck source=../lib/check_lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/check_lib.sh"
 # now_ms, since, reap_stale_namespaces, ensure_packages
 # shellcheck source=../lib/guest_test_lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../lib/guest_test_lib.sh"
@@ -237,32 +229,26 @@ cleanup() {
     wait "$UDHCPD_PID" 2>/dev/null || true
   fi
   ip netns del "$NS" 2>/dev/null || true
-  if ((rc != 0 || FAILURES > 0)) && [[ -n $TMP ]]; then
+  if ((rc != 0 || fails > 0)) && [[ -n $TMP ]]; then
     for name in a b; do
       [[ -s $TMP/$name.qemu.log ]] && { say "QEMU output of tiny-$name:"; cat "$TMP/$name.qemu.log"; }
       [[ -f $TMP/$name.console ]] && { say "console of tiny-$name:"; tr -d '\r' <"$TMP/$name.console" | tail -n 40; }
     done
   fi
   [[ -n $TMP ]] && rm -rf "$TMP"
-  if ((rc == 0 && FAILURES == 0)); then say "all checks passed"; else say "$FAILURES check(s) failed"; fi
-  ((rc != 0)) && exit "$rc"
-  ((FAILURES == 0)) || exit 1
+  test_summary tiny_guest_test "$rc"
+  exit $?
 }
 
 # --- checks --------------------------------------------------------------------------------
 
-# check DESCRIPTION EXPECTED ACTUAL
-check() {
-  if [[ $3 == "$2" ]]; then pass "$1"; else fail "$1: expected '$2', got '$3'"; fi
-}
-
 check_guest_a() {
-  check "tiny-a host name from meta-data local-hostname (FQDN cut)" tiny-a \
+  check_eq "tiny-a host name from meta-data local-hostname (FQDN cut)" tiny-a \
     "$(guest_ssh key-a "$NET.10" hostname)"
-  check "tiny-a static address from network-config v2" "$NET.10/24" \
+  check_eq "tiny-a static address from network-config v2" "$NET.10/24" \
     "$(guest_ssh key-a "$NET.10" "ip -o -4 addr show dev eth0 | awk '{ print \$4 }'")"
-  check "tiny-a MTU from network-config" 1450 "$(guest_ssh key-a "$NET.10" cat /sys/class/net/eth0/mtu)"
-  check "tiny-a default route from gateway4" "$HOST_IP" \
+  check_eq "tiny-a MTU from network-config" 1450 "$(guest_ssh key-a "$NET.10" cat /sys/class/net/eth0/mtu)"
+  check_eq "tiny-a default route from gateway4" "$HOST_IP" \
     "$(guest_ssh key-a "$NET.10" "ip route | awk '\$1 == \"default\" { print \$3 }'")"
   if guest_ssh key-a "$NET.10" ping -c1 -W5 host >/dev/null; then
     pass "tiny-a pings the host by a name from the seed's hosts file"
@@ -283,7 +269,7 @@ check_guest_a() {
   if timeout "$T_CMD" ip netns exec "$NS" scp -q -F /dev/null -i "$TMP/key-a" \
     -o UserKnownHostsFile="$TMP/known_hosts" -o StrictHostKeyChecking=yes -o BatchMode=yes \
     "$TMP/scp-payload" "root@$NET.10:/tmp/payload"; then
-    check "scp (sftp) to tiny-a" "payload $$" "$(guest_ssh key-a "$NET.10" cat /tmp/payload)"
+    check_eq "scp (sftp) to tiny-a" "payload $$" "$(guest_ssh key-a "$NET.10" cat /tmp/payload)"
   else
     fail "scp to tiny-a"
   fi
@@ -295,10 +281,10 @@ check_guest_a() {
 }
 
 check_guest_b() {
-  check "tiny-b host name from meta-data" tiny-b "$(guest_ssh key-b "$NET.20" hostname)"
-  check "tiny-b address from DHCP (network-config v1 type dhcp)" "$NET.20/24" \
+  check_eq "tiny-b host name from meta-data" tiny-b "$(guest_ssh key-b "$NET.20" hostname)"
+  check_eq "tiny-b address from DHCP (network-config v1 type dhcp)" "$NET.20/24" \
     "$(guest_ssh key-b "$NET.20" "ip -o -4 addr show dev eth0 | awk '{ print \$4 }'")"
-  check "tiny-b MTU from DHCP option 26" 1450 "$(guest_ssh key-b "$NET.20" cat /sys/class/net/eth0/mtu)"
+  check_eq "tiny-b MTU from DHCP option 26" 1450 "$(guest_ssh key-b "$NET.20" cat /sys/class/net/eth0/mtu)"
   if guest_ssh key-b "$NET.20" ping -c1 -W5 "$HOST_IP" >/dev/null; then
     pass "tiny-b pings the host"
   else

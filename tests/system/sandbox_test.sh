@@ -12,13 +12,9 @@ ROOT=${1:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 SANDBOX=$ROOT/scripts/sandbox
 NODES=3
 
-passes=0 fails=0
-pass() { echo "PASS: $*"; passes=$((passes + 1)); }
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
-# expect_eq DESCRIPTION ACTUAL EXPECTED
-expect_eq() {
-  if [[ $2 == "$3" ]]; then pass "$1"; else fail "$1: expected '$3', got '$2'"; fi
-}
+# pass, fail, check, check_eq, wait_for, test_summary
+# shellcheck source=../lib/check_lib.sh
+source "$ROOT/tests/lib/check_lib.sh"
 
 if (($(id -u) != 0)); then
   echo "SKIP: sandbox_test needs root (namespaces, daemons)"
@@ -47,11 +43,8 @@ cleanup() {
     if ((fails > 0 || rc != 0)); then diagnostics; fi
     "$SANDBOX" down >/dev/null 2>&1 || echo "FAIL: 'sandbox down' in cleanup failed; state left in $STATE"
   fi
-  if ((fails > 0 || rc != 0)); then
-    echo "sandbox_test: FAILED ($fails failed, $passes passed)"
-    exit 1
-  fi
-  echo "sandbox_test: PASSED ($passes checks)"
+  test_summary sandbox_test "$rc"
+  exit $?
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM
@@ -79,13 +72,13 @@ fi
 pass "sandbox up --nodes $NODES"
 
 sb run -- srun -Q -N"$NODES" hostname   # -Q: no "queued" notes while an epilog runs
-expect_eq "srun -N$NODES hostname as the sandbox user lists node1..node3 (rc=$RC)" \
-  "$(sort -u <<<"$OUT" | tr '\n' ' ')" "node1 node2 node3 "
+check_eq "srun -N$NODES hostname as the sandbox user lists node1..node3 (rc=$RC)" \
+  "node1 node2 node3 " "$(sort -u <<<"$OUT" | tr '\n' ' ')"
 
 sb up --bare
-expect_eq "a second 'up' succeeds" "$RC" 0
+check_eq "a second 'up' succeeds" 0 "$RC"
 sb up --bare --nodes "$NODES"
-expect_eq "a second 'up --nodes $NODES' succeeds" "$RC" 0
+check_eq "a second 'up --nodes $NODES' succeeds" 0 "$RC"
 sb up --bare --nodes 2
 if ((RC == 1)) && [[ $OUT == *down* ]]; then
   pass "'up --nodes 2' on a 3-node sandbox fails and says to run down"
@@ -95,27 +88,27 @@ fi
 
 # --- run -------------------------------------------------------------------------------------
 sb run --node node2 -- hostname
-expect_eq "run --node node2 -- hostname" "$OUT" node2
+check_eq "run --node node2 -- hostname" node2 "$OUT"
 sb run -- id -un
-expect_eq "run -- id -un (default user)" "$OUT" vmuser
+check_eq "run -- id -un (default user)" vmuser "$OUT"
 sb run -- sh -c 'exit 7'
-expect_eq "run propagates the exit status" "$RC" 7
+check_eq "run propagates the exit status" 7 "$RC"
 sb run -- hostname
-expect_eq "run without --node runs on the login node" "$OUT" login
+check_eq "run without --node runs on the login node" login "$OUT"
 sb run -- srun -Q -N1 -w node3 sh -c 'hostname >from-job.txt; pwd'
-expect_eq "a job runs in the user's home" "$OUT" /home/vmuser
+check_eq "a job runs in the user's home" /home/vmuser "$OUT"
 sb run -- cat from-job.txt
-expect_eq "the home is shared between a node and the login node" "$OUT" node3
+check_eq "the home is shared between a node and the login node" node3 "$OUT"
 sb run --node node1 -- ovs-vsctl br-exists br-int
-expect_eq "node1 has its own OVS with br-int at the standard path" "$RC" 0
+check_eq "node1 has its own OVS with br-int at the standard path" 0 "$RC"
 sb run --node node3 -- getent hosts node1
-expect_eq "node names resolve inside the nodes" "${OUT%% *}" 10.77.0.11
+check_eq "node names resolve inside the nodes" 10.77.0.11 "${OUT%% *}"
 if [[ -f $ROOT/templates/templates.yaml ]]; then
   sb run --node node2 -- cmp /etc/slurm-vm/templates.yaml "$ROOT/templates/templates.yaml"
-  expect_eq "nodes see the repository's site configuration at /etc/slurm-vm" "$RC" 0
+  check_eq "nodes see the repository's site configuration at /etc/slurm-vm" 0 "$RC"
 fi
 sb status
-expect_eq "status says up" "$RC" 0
+check_eq "status says up" 0 "$RC"
 OUT=$(setpriv --reuid=65534 --regid=65534 --clear-groups -- "$SANDBOX" status 2>&1)
 RC=$?
 if ((RC == 1)) && [[ $OUT == *root* ]]; then pass "non-root is refused"; else fail "non-root: rc=$RC, output: $OUT"; fi
@@ -127,7 +120,7 @@ sb status
 prefix=$(awk '$1 == "namespaces" {print $3}' <<<"$OUT")
 [[ $prefix == svm-* ]] || fail "status does not show the namespace prefix: $OUT"
 mapfile -t namespaces < <(ip netns list | awk -v p="$prefix" 'index($1, p) == 1 {print $1}')
-expect_eq "$NODES+1 namespaces with prefix $prefix" "${#namespaces[@]}" $((NODES + 1))
+check_eq "$NODES+1 namespaces with prefix $prefix" $((NODES + 1)) "${#namespaces[@]}"
 declare -A seen=()
 collect() {
   local w
@@ -149,17 +142,17 @@ fi
 ((fails == 0)) || diagnostics
 sb down
 down_done=1
-expect_eq "sandbox down (output: $OUT)" "$RC" 0
+check_eq "sandbox down (output: $OUT)" 0 "$RC"
 
 left=()
 for w in "${words[@]}"; do
   now=$(proc_word "${w%%:*}")
   [[ -n $now && $now == "$w" ]] && left+=("${w%%:*}($(cat "/proc/${w%%:*}/comm" 2>/dev/null))")
 done
-expect_eq "no sandbox process remains" "${left[*]}" ""
-expect_eq "no namespace with prefix $prefix remains" \
-  "$(ip netns list | awk -v p="$prefix" 'index($1, p) == 1' | tr '\n' ' ')" ""
-expect_eq "no svm- link in the root network namespace" "$(ip -o link show | grep -c 'svm-')" 0
+check_eq "no sandbox process remains" "" "${left[*]}"
+check_eq "no namespace with prefix $prefix remains" \
+  "" "$(ip netns list | awk -v p="$prefix" 'index($1, p) == 1' | tr '\n' ' ')"
+check_eq "no svm- link in the root network namespace" 0 "$(ip -o link show | grep -c 'svm-')"
 if [[ -e $STATE ]]; then fail "state directory $STATE still exists"; else pass "state directory removed"; fi
 sb down
-expect_eq "a second 'down' succeeds" "$RC" 0
+check_eq "a second 'down' succeeds" 0 "$RC"

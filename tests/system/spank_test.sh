@@ -18,13 +18,9 @@ BUILD=${SLURM_VM_BUILD_DIR:-$ROOT/build/release}
 NODES=2
 T_JOB=30 # seconds a job or its epilog may take before the test gives up on it
 
-passes=0 fails=0
-pass() { echo "PASS: $*"; passes=$((passes + 1)); }
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
-# expect_eq DESCRIPTION ACTUAL EXPECTED
-expect_eq() {
-  if [[ $2 == "$3" ]]; then pass "$1"; else fail "$1: expected '$3', got '$2'"; fi
-}
+# pass, fail, check, check_eq, wait_for, test_summary
+# shellcheck source=../lib/check_lib.sh
+source "$ROOT/tests/lib/check_lib.sh"
 
 if (($(id -u) != 0)); then
   echo "SKIP: spank_test needs root (the sandbox cluster)"
@@ -70,11 +66,8 @@ cleanup() {
   if ((fails > 0 || rc != 0)); then diagnostics; fi
   "$SANDBOX" down >/dev/null 2>&1 || echo "FAIL: 'sandbox down' in cleanup failed; state left in $SLURM_VM_SANDBOX_DIR"
   rm -rf -- "$WORK"
-  if ((fails > 0 || rc != 0)); then
-    echo "spank_test: FAILED ($fails failed, $passes passed)"
-    exit 1
-  fi
-  echo "spank_test: PASSED ($passes checks)"
+  test_summary spank_test "$rc"
+  exit $?
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM
@@ -132,35 +125,35 @@ done
 
 as_user srun -N2 --vm-template=base:2 sh -c "$SHOW"
 job=${OUT%% *}
-expect_eq "srun -N2 --vm-template=base:2: both tasks see SLURM_VM_TEMPLATE=base:2 (rc=$RC, stderr: $ERR)" \
-  "$OUT" "$job base:2"$'\n'"$job base:2"
-expect_eq "the prolog saw SPANK_VM_TEMPLATE=base:2 on both nodes" "$(hook_seen prolog "$job")" "node1 base:2;node2 base:2;"
+check_eq "srun -N2 --vm-template=base:2: both tasks see SLURM_VM_TEMPLATE=base:2 (rc=$RC, stderr: $ERR)" \
+  "$job base:2"$'\n'"$job base:2" "$OUT"
+check_eq "the prolog saw SPANK_VM_TEMPLATE=base:2 on both nodes" "node1 base:2;node2 base:2;" "$(hook_seen prolog "$job")"
 wait_hook epilog "$job" 2
-expect_eq "the epilog saw SPANK_VM_TEMPLATE=base:2 on both nodes" "$(hook_seen epilog "$job")" "node1 base:2;node2 base:2;"
+check_eq "the epilog saw SPANK_VM_TEMPLATE=base:2 on both nodes" "node1 base:2;node2 base:2;" "$(hook_seen epilog "$job")"
 
 as_user srun -N1 --vm-template=base sh -c "$SHOW"
 job=${OUT%% *}
-expect_eq "--vm-template=base reaches the task as the canonical base:1 (stderr: $ERR)" "$OUT" "$job base:1"
-expect_eq "and the prolog as base:1" "$(hook_tpl prolog "$job")" "base:1;"
+check_eq "--vm-template=base reaches the task as the canonical base:1 (stderr: $ERR)" "$job base:1" "$OUT"
+check_eq "and the prolog as base:1" "base:1;" "$(hook_tpl prolog "$job")"
 
 as_user srun -N1 sh -c "$SHOW"
 job=${OUT%% *}
-expect_eq "without the option the task has no SLURM_VM_TEMPLATE (stderr: $ERR)" "$OUT" "$job -"
-expect_eq "and the prolog no SPANK_VM_TEMPLATE" "$(hook_tpl prolog "$job")" "-;"
+check_eq "without the option the task has no SLURM_VM_TEMPLATE (stderr: $ERR)" "$job -" "$OUT"
+check_eq "and the prolog no SPANK_VM_TEMPLATE" "-;" "$(hook_tpl prolog "$job")"
 
 # --- the environment fallback and the configuration used -----------------------------------
 as_user env SLURM_VM_TEMPLATE=base:1 srun -N1 sh -c "$SHOW"
 job=${OUT%% *}
-expect_eq "SLURM_VM_TEMPLATE=base:1 without the option: the task sees base:1 (stderr: $ERR)" "$OUT" "$job base:1"
-expect_eq "and the prolog base:1" "$(hook_tpl prolog "$job")" "base:1;"
+check_eq "SLURM_VM_TEMPLATE=base:1 without the option: the task sees base:1 (stderr: $ERR)" "$job base:1" "$OUT"
+check_eq "and the prolog base:1" "base:1;" "$(hook_tpl prolog "$job")"
 
 as_user env SLURM_VM_TEMPLATE=nosuch:1 srun -N1 --vm-template=base:2 sh -c "$SHOW"
 job=${OUT%% *}
-expect_eq "the option wins over SLURM_VM_TEMPLATE (stderr: $ERR)" "$OUT" "$job base:2"
-expect_eq "also for the prolog" "$(hook_tpl prolog "$job")" "base:2;"
+check_eq "the option wins over SLURM_VM_TEMPLATE (stderr: $ERR)" "$job base:2" "$OUT"
+check_eq "also for the prolog" "base:2;" "$(hook_tpl prolog "$job")"
 
 as_user env -u SLURM_VM_SYSCONFDIR srun -N1 --vm-template=base:1 true
-expect_eq "without SLURM_VM_SYSCONFDIR the plugstack's sysconfdir= is used (stderr: $ERR)" "$RC" 0
+check_eq "without SLURM_VM_SYSCONFDIR the plugstack's sysconfdir= is used (stderr: $ERR)" 0 "$RC"
 as_user env SLURM_VM_SYSCONFDIR=/nonexistent srun -N1 --vm-template=base:1 true
 if ((RC != 0)) && [[ $ERR == *'unknown template "base"'* ]]; then
   pass "the user's SLURM_VM_SYSCONFDIR wins over sysconfdir= (as for the vm command)"
@@ -187,9 +180,9 @@ EOF
 as_user sbatch --parsable -o good-%j.out good.sh
 job=$OUT
 if [[ $job =~ ^[0-9]+$ ]] && wait_job_gone "$job"; then
-  expect_eq "#SBATCH --vm-template=base:1: the batch script and its srun step see base:1" \
-    "$(cat "$HOME_DIR/good-$job.out" 2>&1)" "batch base:1"$'\n'"step base:1"
-  expect_eq "the prolog saw base:1" "$(hook_tpl prolog "$job")" "base:1;"
+  check_eq "#SBATCH --vm-template=base:1: the batch script and its srun step see base:1" \
+    "batch base:1"$'\n'"step base:1" "$(cat "$HOME_DIR/good-$job.out" 2>&1)"
+  check_eq "the prolog saw base:1" "base:1;" "$(hook_tpl prolog "$job")"
 else
   fail "sbatch good.sh: rc=$RC, output '$OUT', stderr: $ERR (or the job did not end within ${T_JOB} s)"
 fi
@@ -199,16 +192,16 @@ fi
 as_user sbatch --parsable -o good-%j.out --vm-template=base:2 bad.sh
 job=$OUT
 if [[ $job =~ ^[0-9]+$ ]] && wait_job_gone "$job"; then
-  expect_eq "sbatch --vm-template=base:2 wins over the script's '#SBATCH --vm-template=nosuch:1'" \
-    "$(hook_tpl prolog "$job")" "base:2;"
+  check_eq "sbatch --vm-template=base:2 wins over the script's '#SBATCH --vm-template=nosuch:1'" \
+    "base:2;" "$(hook_tpl prolog "$job")"
 else
   fail "sbatch --vm-template=base:2 bad.sh: rc=$RC, output '$OUT', stderr: $ERR"
 fi
 
 as_user salloc -N1 --vm-template=base:1 srun sh -c "$SHOW"
 job=${OUT%% *}
-expect_eq "salloc --vm-template=base:1: the step sees base:1 (rc=$RC)" "$OUT" "$job base:1"
-expect_eq "the prolog saw base:1 at allocation" "$(hook_tpl prolog "$job")" "base:1;"
+check_eq "salloc --vm-template=base:1: the step sees base:1 (rc=$RC)" "$job base:1" "$OUT"
+check_eq "the prolog saw base:1 at allocation" "base:1;" "$(hook_tpl prolog "$job")"
 last_job=$job
 
 # --- wrong definitions: refused before anything reaches slurmctld or a node -----------------
@@ -242,9 +235,9 @@ refused "SLURM_VM_TEMPLATE=base:0 srun" 'spank_vm: SLURM_VM_TEMPLATE: invalid cl
 refused "sbatch with #SBATCH --vm-template=nosuch:1" 'unknown template "nosuch"' sbatch -o /dev/null bad.sh
 refused "sbatch --vm-template=base:0" 'count must be at least 1' sbatch -o /dev/null --vm-template=base:0 --wrap true
 refused "salloc --vm-template=base:0" 'count must be at least 1' salloc -N1 --vm-template=base:0 true
-expect_eq "no prolog or epilog ran for the refused submissions" "$(wc -l <"$HOOK_LOG")" "$hooks_before"
+check_eq "no prolog or epilog ran for the refused submissions" "$hooks_before" "$(wc -l <"$HOOK_LOG")"
 as_user srun -N1 printenv SLURM_JOB_ID
-expect_eq "slurmctld received none of them: the next job id follows the last good job's" "$OUT" $((last_job + 1))
+check_eq "slurmctld received none of them: the next job id follows the last good job's" $((last_job + 1)) "$OUT"
 
 # --- a value smuggled past the submission check ---------------------------------------------
 # Slurm forwards _SLURM_SPANK_OPTION_<plugin>_<option> from the submitting environment to
@@ -252,11 +245,11 @@ expect_eq "slurmctld received none of them: the next job id follows the last goo
 # without failing the step: a failed batch step would drain the node.
 SMUGGLE=_SLURM_SPANK_OPTION_spank_vm_vm_template=base:0
 as_user env "$SMUGGLE" srun -N1 sh -c "$SHOW"
-expect_eq "a smuggled base:0 reaches no srun task (stderr: $ERR)" "${OUT#* }" "-"
+check_eq "a smuggled base:0 reaches no srun task (stderr: $ERR)" "-" "${OUT#* }"
 as_user env "$SMUGGLE" sbatch --parsable -N1 -o smuggled-%j.out --wrap "$SHOW"
 job=$OUT
 if [[ $job =~ ^[0-9]+$ ]] && wait_job_gone "$job"; then
-  expect_eq "a smuggled base:0 reaches no batch script" "$(cat "$HOME_DIR/smuggled-$job.out" 2>&1)" "$job -"
+  check_eq "a smuggled base:0 reaches no batch script" "$job -" "$(cat "$HOME_DIR/smuggled-$job.out" 2>&1)"
 else
   fail "sbatch with $SMUGGLE: rc=$RC, output '$OUT', stderr: $ERR"
 fi
@@ -282,4 +275,4 @@ fi
 
 # --- nothing was drained ---------------------------------------------------------------------
 as_user sinfo -h -N -o '%N %T'
-expect_eq "no node is drained (sinfo: $(tr '\n' ' ' <<<"$OUT"))" "$(grep -c drain <<<"$OUT")" 0
+check_eq "no node is drained (sinfo: $(tr '\n' ' ' <<<"$OUT"))" 0 "$(grep -c drain <<<"$OUT")"

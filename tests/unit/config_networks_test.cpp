@@ -192,44 +192,6 @@ TEST(ConfigNetworks, NetworksMustNotShareHostResources) {
             "networks.yaml:1");
 }
 
-TEST(ConfigNetworks, Infiniband) {
-  const auto nets = networks(
-      "ib: {type: ib, settings: {host-device: mlx5_0, min-pkey: '0x2000', max-pkey: 0x3000, "
-      "opensm-daemon: opensm, opensm-partition-cfg: /etc/opensm/p.conf, "
-      "opensm-partition-tpl: /etc/opensm/p.tpl, license: pkey}}");
-  const auto& ib = std::get<InfinibandNetwork>(nets.at("ib").settings);
-  EXPECT_EQ(nets.at("ib").type_name(), "infiniband");
-  EXPECT_EQ(ib.min_pkey, 0x2000);
-  EXPECT_EQ(ib.max_pkey, 0x3000);
-  EXPECT_EQ(ib.license, "pkey");
-  const std::string base =
-      "ib: {type: infiniband, settings: {host-device: mlx5_0, opensm-daemon: opensm, "
-      "opensm-partition-cfg: /etc/p.conf, opensm-partition-tpl: /etc/p.tpl, ";
-  EXPECT_EQ(error_of(base + "min-pkey: '0x3000', max-pkey: '0x2000'}}"),
-            "networks.yaml:1: ib.settings.max-pkey: 0x2000 is below min-pkey 0x3000");
-  EXPECT_EQ(error_of(base + "min-pkey: '0x7fff', max-pkey: '0x7fff'}}"),
-            "networks.yaml:1: ib.settings.min-pkey: expected a partition key between 0x0001 and "
-            "0x7ffe, written \"0xNNNN\", got \"0x7fff\"");
-  EXPECT_EQ(error_of(base + "min-pkey: 8192, max-pkey: '0x2000'}}"),
-            "networks.yaml:1: ib.settings.min-pkey: expected a partition key between 0x0001 and "
-            "0x7ffe, written \"0xNNNN\", got \"8192\"");
-  EXPECT_EQ(
-      error_of("ib: {type: ib, settings: {host-device: mlx5_0, min-pkey: '0x1', max-pkey: '0x2', "
-               "opensm-daemon: opensm, opensm-partition-cfg: p.conf, opensm-partition-tpl: /p}}"),
-      "networks.yaml:1: ib.settings.opensm-partition-cfg: expected an absolute path, got "
-      "\"p.conf\"");
-  EXPECT_EQ(error_of("ib: {type: ib, settings: {host-device: ../x}}"),
-            "networks.yaml:1: ib.settings.host-device: expected a device or driver name (letters, "
-            "digits, '_' or '-'), got \"../x\"");
-}
-
-TEST(ConfigNetworks, HostInfiniband) {
-  const auto nets = networks("h: {type: host-infiniband, settings: {host-device: mlx5_1}}");
-  EXPECT_EQ(std::get<HostInfinibandNetwork>(nets.at("h").settings).host_device, "mlx5_1");
-  EXPECT_EQ(error_of("h: {type: hostib, settings: {host-device: mlx5_1, min-pkey: '0x10'}}"),
-            "networks.yaml:1: h.settings.min-pkey: unknown key; expected one of: host-device");
-}
-
 TEST(ConfigNetworks, Bridged) {
   const auto nets = networks(
       "b: {type: bridged-ethernet, settings: {host-bridge: br0, tap-prefix: btap, "
@@ -258,28 +220,6 @@ TEST(ConfigNetworks, Bridged) {
             "characters, got \"abcdefghijklm\"");
 }
 
-TEST(ConfigNetworks, GenericPci) {
-  const auto nets = networks(
-      "gpu: {type: genericpci, settings: {host-device-addrs: ['0000:00:04', '81:00.1'], "
-      "host-driver: nvidia}}");
-  const auto& g = std::get<GenericPciNetwork>(nets.at("gpu").settings);
-  ASSERT_EQ(g.host_device_addrs.size(), 2u);
-  EXPECT_EQ(g.host_device_addrs[0].str(), "0000:00:04");
-  EXPECT_EQ(g.host_device_addrs[1].str(), "0000:81:00.1");
-  EXPECT_EQ(g.host_driver, "nvidia");
-  EXPECT_EQ(
-      error_of(
-          "g: {type: genericpci, settings: {host-device-addrs: ['0000:00:20'], host-driver: x}}"),
-      "networks.yaml:1: g.settings.host-device-addrs[0]: expected a PCI address "
-      "([DDDD:]BB:SS[.F]), got \"0000:00:20\"");
-  EXPECT_EQ(error_of("g: {type: genericpci, settings: {host-device-addrs: ['00:04.0', "
-                     "'0000:00:04.0'], host-driver: x}}"),
-            "networks.yaml:1: g.settings.host-device-addrs[1]: this device is listed twice");
-  EXPECT_EQ(error_of("g: {type: genericpci, settings: {host-device-addrs: [], host-driver: x}}"),
-            "networks.yaml:1: g.settings.host-device-addrs: expected a non-empty list of PCI "
-            "addresses, got a list");
-}
-
 TEST(ConfigNetworks, TypesNamesAndKeys) {
   EXPECT_EQ(error_of("n: {type: nat, settings: {}}"),
             "networks.yaml:1: n.type: deprecated pcocc network type \"nat\" is not supported; use "
@@ -303,45 +243,6 @@ TEST(ConfigNetworks, TypesNamesAndKeys) {
             "'_' or '-')");
   EXPECT_EQ(error_of("- a\n- b\n"), "networks.yaml:1: expected a mapping, got a list");
   EXPECT_TRUE(networks("").empty());
-}
-
-TEST(ConfigNetAddresses, Ipv4) {
-  EXPECT_EQ(parse_ipv4("10.0.0.1"), 0x0A000001u);
-  EXPECT_EQ(parse_ipv4("255.255.255.255"), 0xFFFFFFFFu);
-  for (const char* bad :
-       {"10.0.0", "10.0.0.1.2", "10.0.0.256", "10.0.0.01", "10..0.1", "a.b.c.d", ""}) {
-    EXPECT_EQ(parse_ipv4(bad), std::nullopt) << bad;
-  }
-  const auto net = parse_ipv4_network("192.168.0.0/16");
-  ASSERT_TRUE(net);
-  EXPECT_EQ(net->mask(), 0xFFFF0000u);
-  EXPECT_FALSE(net->has_host_bits());
-  EXPECT_TRUE(net->overlaps(*parse_ipv4_network("192.168.4.0/24")));
-  EXPECT_FALSE(net->overlaps(*parse_ipv4_network("192.169.0.0/16")));
-  EXPECT_EQ(parse_ipv4_network("1.2.3.4/33"), std::nullopt);
-  EXPECT_EQ(parse_ipv4_network("0.0.0.0/0")->mask(), 0u);
-}
-
-TEST(ConfigNetAddresses, MacPciPkeyIfname) {
-  EXPECT_EQ(parse_mac_prefix("52:54:00")->str(), "52:54:00");
-  EXPECT_EQ(parse_mac_prefix("AA")->length, 1);
-  EXPECT_EQ(parse_mac_prefix("52:54:00:00:01"), std::nullopt);
-  EXPECT_EQ(parse_mac_prefix("5:54"), std::nullopt);
-  EXPECT_EQ(parse_mac_prefix(""), std::nullopt);
-  EXPECT_EQ(parse_pci_address("0000:3b:1f.7")->str(), "0000:3b:1f.7");
-  EXPECT_EQ(parse_pci_address("3b:00")->str(), "0000:3b:00");
-  EXPECT_EQ(parse_pci_address("3b:00.8"), std::nullopt);
-  EXPECT_EQ(parse_pci_address("000:3b:00.0"), std::nullopt);
-  EXPECT_EQ(parse_pci_address("3b"), std::nullopt);
-  EXPECT_EQ(parse_pkey("0x7ffe"), 0x7ffe);
-  EXPECT_EQ(parse_pkey("0x8000"), std::nullopt);
-  EXPECT_EQ(parse_pkey("0x12345"), std::nullopt);
-  EXPECT_EQ(parse_pkey("1234"), std::nullopt);
-  EXPECT_TRUE(is_valid_ifname("br0"));
-  EXPECT_TRUE(is_valid_ifname("a23456789012345"));
-  EXPECT_FALSE(is_valid_ifname("a234567890123456"));
-  EXPECT_FALSE(is_valid_ifname("br/0"));
-  EXPECT_FALSE(is_valid_ifname(".."));
 }
 
 TEST(ConfigNetworks, AllowOutboundForms) {

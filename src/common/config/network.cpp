@@ -13,6 +13,7 @@
 #include "config/enum_names.hpp"
 #include "config/names.hpp"
 #include "config/network_outbound.hpp"
+#include "config/network_passthrough.hpp"
 
 namespace slurmvm::config {
 namespace {
@@ -32,8 +33,6 @@ static_assert(kTypeNames.size() == std::variant_size_v<NetworkSettings>);
 constexpr int kMinMtu = 576;
 constexpr int kMaxMtu = 65535;
 constexpr std::int64_t kUnbounded = std::numeric_limits<std::int64_t>::max();
-// The default partition 0x7fff holds every port: handing it to a job would isolate nothing.
-constexpr std::uint16_t kMaxPkey = 0x7ffe;
 // Reverse NAT ports below 1024 would let a VM answer from a privileged port of its node (a
 // client that trusts reserved ports, as NFS and rsh do, would trust the guest).
 constexpr int kMinUnprivilegedPort = 1024;
@@ -116,14 +115,6 @@ ReverseNat read_reverse_nat(const Value& v) {
 }
 
 
-std::uint16_t read_pkey(const Value& v) {
-  auto key = parse_pkey(v.as_string());
-  if (!key || *key == 0 || *key > kMaxPkey) {
-    v.fail_expected("a partition key between 0x0001 and 0x7ffe, written \"0xNNNN\"");
-  }
-  return *key;
-}
-
 // ---- one parser per type --------------------------------------------------------------------
 
 NetworkSettings parse_ethernet(Mapping& s) {
@@ -192,30 +183,6 @@ NetworkSettings parse_ethernet(Mapping& s) {
   return n;
 }
 
-NetworkSettings parse_infiniband(Mapping& s) {
-  InfinibandNetwork n;
-  n.host_device = as_sysfs_name(s.require("host-device"));
-  n.min_pkey = read_pkey(s.require("min-pkey"));
-  const Value max = s.require("max-pkey");
-  n.max_pkey = read_pkey(max);
-  n.opensm_daemon = read_string(s.require("opensm-daemon"));
-  n.opensm_partition_cfg = s.require("opensm-partition-cfg").as_absolute_path();
-  n.opensm_partition_tpl = s.require("opensm-partition-tpl").as_absolute_path();
-  read_optional(s, "license", n.license, read_string);
-  s.reject_unknown_keys();
-  if (n.min_pkey > n.max_pkey) {
-    max.fail(fmt::format("{:#06x} is below min-pkey {:#06x}", n.max_pkey, n.min_pkey));
-  }
-  return n;
-}
-
-NetworkSettings parse_host_infiniband(Mapping& s) {
-  HostInfinibandNetwork n;
-  n.host_device = as_sysfs_name(s.require("host-device"));
-  s.reject_unknown_keys();
-  return n;
-}
-
 Vlan read_vlan(const Value& v) {
   Mapping m = v.as_map();
   Vlan vlan;
@@ -255,23 +222,9 @@ NetworkSettings parse_bridged(Mapping& s) {
   return n;
 }
 
-NetworkSettings parse_generic_pci(Mapping& s) {
-  GenericPciNetwork n;
-  const Value addrs = s.require("host-device-addrs");
-  for (const Value& item : addrs.as_list()) {
-    auto addr = parse_pci_address(item.as_string());
-    if (!addr) item.fail_expected("a PCI address ([DDDD:]BB:SS[.F])");
-    if (std::find(n.host_device_addrs.begin(), n.host_device_addrs.end(), *addr) !=
-        n.host_device_addrs.end()) {
-      item.fail("this device is listed twice");
-    }
-    n.host_device_addrs.push_back(*addr);
-  }
-  if (n.host_device_addrs.empty()) addrs.fail_expected("a non-empty list of PCI addresses");
-  n.host_driver = as_sysfs_name(s.require("host-driver"));
-  s.reject_unknown_keys();
-  return n;
-}
+NetworkSettings parse_infiniband(Mapping& s) { return read_infiniband_settings(s); }
+NetworkSettings parse_host_infiniband(Mapping& s) { return read_host_infiniband_settings(s); }
+NetworkSettings parse_generic_pci(Mapping& s) { return read_generic_pci_settings(s); }
 
 using ParseSettings = NetworkSettings (*)(Mapping&);
 constexpr EnumName<ParseSettings> kTypes[] = {
