@@ -42,4 +42,6 @@ void register_options(spank_t sp) {
 
 const std::optional<std::string>& option_value() noexcept { return g_value; }
 
+void clear_option_value() noexcept { g_value.reset(); }
+
 }  // namespace slurmvm::spank

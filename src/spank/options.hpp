@@ -17,4 +17,8 @@ void register_options(spank_t sp);
 // in an #SBATCH line, or forwarded by Slurm to slurmstepd). Final only from init_post_opt on.
 const std::optional<std::string>& option_value() noexcept;
 
+// Forgets the value. Slurm loads the plugin afresh in each process; the unit tests, which play
+// several processes' parts in one, start each part clean.
+void clear_option_value() noexcept;
+
 }  // namespace slurmvm::spank
