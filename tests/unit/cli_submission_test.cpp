@@ -1,0 +1,103 @@
+// What `vm alloc` and `vm batch` make of their command line before Slurm is asked
+// (submission.hpp): the definition taken from the end and checked, the cluster resolved once
+// with the overrides, the salloc/sbatch arguments (one task per VM; full-node templates), and the
+// resolved cluster as the environment string `vm boot` reads.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "error.hpp"
+#include "override_options.hpp"
+#include "resolved_cluster.hpp"
+#include "submission.hpp"
+
+using namespace slurmvm;
+using namespace slurmvm::cli;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+namespace {
+
+const std::string kConfig = std::string(SLURM_VM_TEST_DATA) + "/config/pcocc";
+
+class CliSubmission : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ::setenv("SLURM_VM_SYSCONFDIR", (kConfig + "/system").c_str(), 1);
+    ::setenv("SLURM_VM_USERCONFDIR", (kConfig + "/user").c_str(), 1);
+  }
+  void TearDown() override {
+    ::unsetenv("SLURM_VM_SYSCONFDIR");
+    ::unsetenv("SLURM_VM_USERCONFDIR");
+  }
+  OverrideOptions overrides_;
+};
+
+std::string usage_error(std::vector<std::string> extras, OverrideOptions& o) {
+  try {
+    read_submission(std::move(extras), "vm alloc tiny:2", o);
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "no error";
+}
+
+}  // namespace
+
+TEST_F(CliSubmission, TheDefinitionIsTheLastWordAndTheRestGoesToSlurm) {
+  const Submission s = read_submission({"-p", "debug", "--time=5", "mycentos:2"}, "x", overrides_);
+  EXPECT_EQ(s.def.to_string(), "mycentos:2");
+  EXPECT_THAT(s.slurm_args, ElementsAre("-p", "debug", "--time=5"));
+  EXPECT_FALSE(s.full_node);
+  EXPECT_EQ(slurm_argv("salloc", s, 2, ""),
+            (std::vector<std::string>{"salloc", "--ntasks=2", "--cpus-per-task=2", "--vm-template=mycentos:2", "-p",
+                                      "debug", "--time=5"}));
+}
+
+TEST_F(CliSubmission, ADefinitionIsRequiredAndChecked) {
+  EXPECT_THAT(usage_error({}, overrides_), HasSubstr("missing the cluster definition DEF (e.g. `vm alloc tiny:2`)"));
+  EXPECT_THAT(usage_error({"-p", "debug", "--time=5"}, overrides_), HasSubstr("missing the cluster definition"));
+  EXPECT_THAT(usage_error({"nosuch:2"}, overrides_), HasSubstr("unknown template \"nosuch\""));
+}
+
+TEST_F(CliSubmission, TheClusterIsResolvedOnceWithItsOverrides) {
+  overrides_.images = {"/images/other.qcow2"};
+  const Submission s = read_submission({"mycentos:3"}, "x", overrides_);
+  ASSERT_EQ(s.resolved.templates.size(), 1u);
+  EXPECT_EQ(s.resolved.definition, "mycentos:3");
+  EXPECT_EQ(s.resolved.get("mycentos").image, "/images/other.qcow2");
+  EXPECT_EQ(s.resolved.get("mycentos").emulator_cores, 1);  // the user's template, resolved
+  // What vm boot gets: the same cluster.
+  const std::string env = resolved_env(s.resolved);
+  ASSERT_EQ(env.rfind("SLURM_VM_RESOLVED=", 0), 0u);
+  const auto back = parse_resolved_cluster(env.substr(env.find('=') + 1), "SLURM_VM_RESOLVED");
+  EXPECT_EQ(back.get("mycentos").image, "/images/other.qcow2");
+}
+
+TEST_F(CliSubmission, FullNodeTemplatesTakeWholeNodes) {
+  const Submission s = read_submission({"wholenode:3"}, "x", overrides_);
+  EXPECT_TRUE(s.full_node);
+  EXPECT_EQ(slurm_argv("sbatch", s, 0, "", {"--wait"}),
+            (std::vector<std::string>{"sbatch", "--ntasks=3", "--nodes=3", "--ntasks-per-node=1", "--exclusive",
+                                      "--mem=0", "--vm-template=wholenode:3", "--wait"}));
+  EXPECT_THROW(slurm_argv("sbatch", s, 4, ""), Error);   // -c: every VM gets its whole node
+  EXPECT_THROW(slurm_argv("sbatch", s, 0, "2"), Error);  // -N other than the VM count
+  EXPECT_NO_THROW(slurm_argv("sbatch", s, 0, "3"));
+  EXPECT_THAT(usage_error({"wholenode:1,mycentos:1"}, overrides_), HasSubstr("either all full-node or none"));
+}
+
+TEST_F(CliSubmission, AResolvedClusterTooLargeForTheEnvironmentIsRefused) {
+  Submission s = read_submission({"mycentos:1"}, "x", overrides_);
+  auto& t = s.resolved.templates.front();
+  t.user_data = config::UserDataInline{{{"write_files", {{{"content", std::string(200 * 1024, 'x')}}}}}};
+  try {
+    resolved_env(s.resolved);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::config);
+    EXPECT_THAT(e.what(), HasSubstr("move large inline user-data into a file"));
+  }
+}
