@@ -5,31 +5,15 @@
 
 #include "config/net_addresses.hpp"
 #include "config/network.hpp"
+#include "networks_fixture.hpp"
 #include "error.hpp"
 
 using slurmvm::Error;
 using namespace slurmvm::config;
+using namespace slurmvm::test;
 using testing::StrEq;
 using testing::ThrowsMessage;
 
-namespace {
-
-NetworkMap networks(std::string_view text) {
-  return parse_networks(parse_yaml(text, "networks.yaml"));
-}
-
-// The error loading `text` gives.
-std::string error_of(std::string_view text) {
-  try {
-    networks(text);
-  } catch (const Error& e) {
-    EXPECT_EQ(e.kind(), slurmvm::ErrorKind::config);
-    return e.what();
-  }
-  return "no error";
-}
-
-}  // namespace
 TEST(ConfigNetworks, Infiniband) {
   const auto nets = networks(
       "ib: {type: ib, settings: {host-device: mlx5_0, min-pkey: '0x2000', max-pkey: 0x3000, "

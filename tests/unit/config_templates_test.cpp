@@ -4,36 +4,14 @@
 #include <gtest/gtest.h>
 
 #include "config/templates_loader.hpp"
+#include "templates_fixture.hpp"
 #include "error.hpp"
 
 using slurmvm::Error;
 using namespace slurmvm::config;
+using namespace slurmvm::test;
 
 namespace {
-
-const NetworkMap kNoNetworks;
-
-ResourceSetMap resource_sets(std::string_view text = "default: {default: true}\nbig: {}\n") {
-  return parse_resource_sets(parse_yaml(text, "resources.yaml"), kNoNetworks);
-}
-
-TemplateSet load(std::string_view system, std::string_view user = "",
-                 const ResourceSetMap& sets = resource_sets()) {
-  const std::vector<Value> sys{parse_yaml(system, "sys.yaml")};
-  const std::vector<Value> usr{parse_yaml(user, "user.yaml")};
-  return load_templates(sys, usr, sets);
-}
-
-std::string error_of(std::string_view system, std::string_view user = "",
-                     const ResourceSetMap& sets = resource_sets()) {
-  try {
-    load(system, user, sets);
-  } catch (const Error& e) {
-    EXPECT_EQ(e.kind(), slurmvm::ErrorKind::config);
-    return e.what();
-  }
-  return "no error";
-}
 
 const ResolvedSetting& setting(const std::vector<ResolvedSetting>& all, std::string_view key) {
   for (const auto& s : all) {
