@@ -38,6 +38,7 @@
 #include "launch/vm_substitutions.hpp"
 #include "log.hpp"
 #include "subprocess.hpp"
+#include "vm_record.hpp"
 
 namespace slurmvm::launch {
 namespace {
@@ -47,14 +48,14 @@ namespace fs = std::filesystem;
 // A QEMU of an earlier launch of this VM that still runs on this node would lose its sockets
 // and its disk to this one: refuse instead. (On another node, the shared vm.json cannot tell.)
 void check_not_running(const VmPaths& paths, const std::string& node) {
-  nlohmann::json old;
+  VmRecord old;
   try {
-    old = nlohmann::json::parse(read_file(paths.vm_json, 1024 * 1024));
-  } catch (const std::exception&) {
+    old = parse_vm_record(read_file(paths.vm_json, 1024 * 1024), paths.vm_json.string());
+  } catch (const Error&) {
     return;  // none, or unreadable: nothing to protect
   }
-  if (!old.is_object() || old.value("node", "") != node || !old["pid"].is_number_integer()) return;
-  const long pid = old["pid"].get<long>();
+  if (old.node != node) return;
+  const long pid = static_cast<long>(old.pid);
   if (pid <= 0 || pid == static_cast<long>(::getpid())) return;
   std::string comm;
   try {
