@@ -26,7 +26,7 @@ TEST(IbGuid, DerivedFromPkeyAndRankAndLocallyAdministered) {
   EXPECT_EQ((vf_port_guid(0x7ffe, kMaxGuidRank) >> 56) & 0x02, 0x02u);
   // Unique per (pkey, rank): the pkey is unique among running jobs, the rank within one.
   std::set<std::uint64_t> seen;
-  for (std::uint16_t pkey : {0x0001, 0x2001, 0x7ffe}) {
+  for (const std::uint16_t pkey : {std::uint16_t{0x0001}, std::uint16_t{0x2001}, std::uint16_t{0x7ffe}}) {
     for (std::uint32_t rank : {0u, 1u, 255u, 256u, 4091u, kMaxGuidRank}) {
       EXPECT_TRUE(seen.insert(vf_port_guid(pkey, rank)).second);
       EXPECT_TRUE(seen.insert(vf_node_guid(pkey, rank)).second);
