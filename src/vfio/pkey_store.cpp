@@ -179,6 +179,17 @@ std::uint16_t FilePkeyStore::leave(const std::string& network, std::uint32_t job
   return 0;
 }
 
+std::uint16_t FilePkeyStore::forget(const std::string& network, std::uint32_t job) {
+  const fs::path dir = network_dir(network);
+  const UniqueFd lock = lock_dir(dir, lock_timeout_);
+  for (auto& [file, a] : read_dir(dir)) {
+    if (a.job != job) continue;
+    if (::unlink(file.c_str()) != 0 && errno != ENOENT) throw Error::from_errno("removing " + file.string(), errno);
+    return a.pkey;
+  }
+  return 0;
+}
+
 std::vector<PkeyAllocation> FilePkeyStore::list() const {
   std::vector<PkeyAllocation> out;
   std::error_code ec;

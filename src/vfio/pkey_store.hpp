@@ -62,6 +62,10 @@ class FilePkeyStore {
   // Nothing held: nothing to do (idempotent). Returns the pkey it held, 0 when none.
   std::uint16_t leave(const std::string& network, std::uint32_t job, const std::string& node);
 
+  // Drops the job's allocation whatever its members (vm-pkeyd, for a job Slurm no longer knows:
+  // its nodes' epilogs will never leave). Returns the pkey it held, 0 when none.
+  std::uint16_t forget(const std::string& network, std::uint32_t job);
+
   // Every held pkey of every network, sorted by network then pkey. A file that does not parse
   // is skipped with a warning: one bad file must not drop every job's partition.
   std::vector<PkeyAllocation> list() const;

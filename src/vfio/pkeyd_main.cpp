@@ -1,0 +1,163 @@
+// vm-pkeyd: on the subnet manager's host (root), keeps OpenSM's partitions files in step with
+// the running jobs' partition keys (pkey_store.hpp), one file per `infiniband` network of the
+// system configuration (networks.yaml: opensm-partition-cfg, opensm-partition-tpl,
+// opensm-daemon). Every pass: drop the allocations of jobs Slurm no longer knows, rewrite each
+// file whose content changes (atomically), tell OpenSM to re-read it. It keeps nothing in
+// memory: after a restart of itself or of OpenSM, the next pass puts everything back.
+//
+//   vm-pkeyd [--once] [--interval SECONDS] [--no-prune]
+//
+// SIGHUP reloads the configuration; SIGTERM and SIGINT stop it after the current pass.
+// Exit codes: 0 stopped by a signal, or --once and every network synced; 1 --once and some
+// network failed (logged); 2 usage; 3 the configuration does not load or uses no file store.
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <iostream>
+#include <string>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "config/config.hpp"
+#include "config/identity.hpp"
+#include "error.hpp"
+#include "log.hpp"
+#include "main_guard.hpp"
+#include "node_layout.hpp"
+#include "vfio/pkeyd.hpp"
+#include "vfio/pkey_store.hpp"
+
+using namespace slurmvm;
+using namespace slurmvm::vfio;
+
+namespace {
+
+constexpr int kExitOk = 0;
+constexpr int kExitFailed = 1;
+constexpr int kExitUsage = 2;
+constexpr int kExitConfig = 3;
+constexpr const char* kDefaultSysconfDir = "/etc/slurm-vm";
+
+std::atomic<int> g_signal{0};
+void remember(int sig) { g_signal = sig; }
+
+constexpr const char* kUsage =
+    "usage: vm-pkeyd [--once] [--interval SECONDS] [--no-prune]\n"
+    "Writes OpenSM's partitions file of each infiniband network from the running jobs' partition\n"
+    "keys and makes OpenSM re-read it (root, on the subnet manager's host; SLURM_VM_SYSCONFDIR\n"
+    "as for vm-prolog). --once: one pass; --interval: seconds between passes (default 2);\n"
+    "--no-prune: keep the keys of jobs squeue no longer shows (no Slurm client on this host).\n"
+    "Exit: 0 ok, 1 a network failed (--once), 2 usage, 3 configuration.\n";
+
+struct Options {
+  bool once = false;
+  bool prune = true;
+  std::chrono::milliseconds interval{2000};
+};
+
+struct Setup {
+  std::vector<PartitionTarget> targets;
+  std::optional<FilePkeyStore> store;
+};
+
+Setup load_setup() {
+  const auto dir = absolute_path_override(config::process_env, "SLURM_VM_SYSCONFDIR").value_or(kDefaultSysconfDir);
+  const config::Config cfg = config::load_config(config::ConfigDirs{dir, std::nullopt});
+  if (cfg.site.store.type != config::StoreType::file) {
+    throw Error("slurm-vm.yaml store.type is etcd: vm-pkeyd reads the file store only for now", ErrorKind::config);
+  }
+  Setup s{partition_targets(cfg.networks), FilePkeyStore(cfg.site.store.path)};
+  if (s.targets.empty()) log_warning("no infiniband network in {}/networks.yaml: nothing to write", dir.string());
+  return s;
+}
+
+bool pass(Setup& s, const Options& o, OpensmNotifier& notifier) {
+  if (o.prune) {
+    if (const auto running = slurm_jobs()) {
+      for (const auto& a : s.store->list()) {
+        if (running->count(a.job) == 0 && s.store->forget(a.network, a.job) != 0) {
+          log_warning("network {}: job {} is over but held pkey {:#06x} (an epilog that never ran): released",
+                      a.network, a.job, a.pkey);
+        }
+      }
+    }
+  }
+  const auto result = sync_partitions(s.targets, s.store->list(), notifier);
+  return result.failed.empty();
+}
+
+int run_main(int argc, char** argv) {
+  Options o;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--once") {
+      o.once = true;
+    } else if (a == "--no-prune") {
+      o.prune = false;
+    } else if (a == "--interval" && i + 1 < argc) {
+      char* end = nullptr;
+      const double secs = std::strtod(argv[++i], &end);
+      if (end == argv[i] || *end != '\0' || !(secs >= 0.1 && secs <= 3600)) {
+        std::cerr << "vm-pkeyd: --interval takes seconds between 0.1 and 3600\n" << kUsage;
+        return kExitUsage;
+      }
+      o.interval = std::chrono::milliseconds(static_cast<long>(secs * 1000));
+    } else if (a == "--help" || a == "-h") {
+      std::cout << kUsage;
+      return kExitOk;
+    } else {
+      std::cerr << "vm-pkeyd: unknown argument " << a << "\n" << kUsage;
+      return kExitUsage;
+    }
+  }
+  Setup setup;
+  try {
+    setup = load_setup();
+  } catch (const Error& e) {
+    log_error("{}", e.what());
+    return kExitConfig;
+  }
+  RealOpensmNotifier notifier;
+  if (o.once) return pass(setup, o, notifier) ? kExitOk : kExitFailed;
+
+  struct sigaction sa {};
+  sa.sa_handler = remember;
+  sigemptyset(&sa.sa_mask);
+  for (int sig : {SIGTERM, SIGINT, SIGHUP}) ::sigaction(sig, &sa, nullptr);
+  log_info("watching {} infiniband network(s) every {} ms", setup.targets.size(), o.interval.count());
+  for (;;) {
+    try {
+      pass(setup, o, notifier);
+    } catch (const Error& e) {
+      log_error("{}", e.what());  // the store unreachable a moment: the next pass retries
+    }
+    for (auto slept = std::chrono::milliseconds(0); slept < o.interval && g_signal == 0;
+         slept += std::chrono::milliseconds(100)) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    if (g_signal == SIGHUP) {
+      g_signal = 0;
+      try {
+        setup = load_setup();
+        log_info("configuration reloaded: {} infiniband network(s)", setup.targets.size());
+      } catch (const Error& e) {
+        log_error("reload: {}; keeping the previous configuration", e.what());
+      }
+    } else if (g_signal != 0) {
+      log_info("stopping on signal {}", g_signal.load());
+      return kExitOk;
+    }
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  slurmvm::set_log_sink(slurmvm::helper_sink("vm-pkeyd"));
+  return slurmvm::guarded_main([&] { return run_main(argc, argv); }, kExitFailed);
+}
