@@ -15,6 +15,11 @@ namespace slurmvm {
 // SLURM_VM_RUNDIR overrides it (tests, an admin's wrapper).
 inline constexpr const char* kDefaultRunDir = "/run/slurm-vm";
 
+// The system configuration the root helpers (vm-prolog, vm-epilog, vm-pkeyd) read: fixed, not
+// the build's default for the CLI, so that a relocated build cannot move what root trusts.
+// SLURM_VM_SYSCONFDIR overrides it (tests, an admin's wrapper).
+inline constexpr const char* kDefaultSysconfDir = "/etc/slurm-vm";
+
 // The PATH a root helper's children get (slurmd gives the prolog none); their argv[0] is an
 // absolute path anyway.
 inline constexpr const char* kChildPath = "PATH=/usr/sbin:/usr/bin:/sbin:/bin";

@@ -8,18 +8,17 @@
 #include <cerrno>
 #include <algorithm>
 #include <charconv>
-#include <thread>
 
 #include <fmt/format.h>
 
 #include "error.hpp"
+#include "file_lock.hpp"
 #include "log.hpp"
 #include "private_dir.hpp"
 
 namespace slurmvm::netsetup {
 namespace {
 
-using Clock = std::chrono::steady_clock;
 namespace fs = std::filesystem;
 
 // The ledger directory is where root reads instructions for what to delete: anyone else able
@@ -47,17 +46,10 @@ UniqueFd open_private_dir(const fs::path& dir, bool create) {
 }
 
 void lock_with_deadline(int fd, std::chrono::milliseconds timeout, const fs::path& path) {
-  const auto deadline = Clock::now() + timeout;
-  for (;;) {
-    if (::flock(fd, LOCK_EX | LOCK_NB) == 0) return;
-    if (errno == EINTR) continue;
-    if (errno != EWOULDBLOCK) throw Error::from_errno("flock " + path.string(), errno);
-    if (Clock::now() >= deadline) {
-      throw Error(fmt::format("ledger {} is still locked by another helper after {} ms",
-                              path.string(), timeout.count()),
-                  ErrorKind::timeout);
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  if (!flock_until(fd, deadline_in(timeout), path.string(), std::chrono::milliseconds(10))) {
+    throw Error(fmt::format("ledger {} is still locked by another helper after {} ms", path.string(),
+                            timeout.count()),
+                ErrorKind::timeout);
   }
 }
 

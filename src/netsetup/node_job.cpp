@@ -19,6 +19,7 @@
 #include <fmt/format.h>
 
 #include "error.hpp"
+#include "file_lock.hpp"
 #include "file_read.hpp"
 #include "private_dir.hpp"
 #include "log.hpp"
@@ -81,19 +82,12 @@ NodeLock NodeLock::acquire(const NodePaths& paths, std::chrono::milliseconds tim
   const auto file = paths.lock_file();
   UniqueFd fd(::open(file.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600));
   if (!fd) throw Error::from_errno("opening " + file.string(), errno);
-  const auto deadline = Clock::now() + timeout;
-  for (;;) {
-    if (::flock(fd.get(), LOCK_EX | LOCK_NB) == 0) return NodeLock(std::move(fd));
-    if (errno != EWOULDBLOCK && errno != EINTR) {
-      throw Error::from_errno("flock " + file.string(), errno);
-    }
-    if (Clock::now() >= deadline) {
-      throw Error(fmt::format("{} stayed locked for {} ms (another prolog or epilog hangs?)",
-                              file.string(), timeout.count()),
-                  ErrorKind::timeout);
-    }
-    std::this_thread::sleep_for(20ms);
+  if (!flock_until(fd.get(), deadline_in(timeout), file.string(), 20ms)) {
+    throw Error(fmt::format("{} stayed locked for {} ms (another prolog or epilog hangs?)", file.string(),
+                            timeout.count()),
+                ErrorKind::timeout);
   }
+  return NodeLock(std::move(fd));
 }
 
 std::vector<JobState> read_job_states(const NodePaths& paths, std::uint32_t exclude,

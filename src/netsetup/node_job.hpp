@@ -25,7 +25,6 @@
 namespace slurmvm::netsetup {
 
 inline constexpr const char* kDefaultOvsdbSocket = "/run/openvswitch/db.sock";
-inline constexpr const char* kDefaultSysconfDir = "/etc/slurm-vm";
 
 // Where things are on this node (the run directory's layout, node_layout.hpp, and the node's
 // daemons and programs). Every path is absolute.

@@ -8,7 +8,6 @@
 #include <algorithm>
 #include <cerrno>
 #include <set>
-#include <thread>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -17,6 +16,7 @@
 #include "config/names.hpp"
 #include "config/net_addresses.hpp"
 #include "deadline.hpp"
+#include "file_lock.hpp"
 #include "error.hpp"
 #include "file_read.hpp"
 #include "log.hpp"
@@ -37,17 +37,12 @@ UniqueFd lock_dir(const fs::path& dir, std::chrono::milliseconds timeout) {
   const fs::path file = dir / ".lock";
   UniqueFd fd(::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
   if (!fd) throw Error::from_errno(fmt::format("opening {}", file.string()), errno);
-  const Deadline deadline = deadline_in(timeout);
-  for (;;) {
-    if (::flock(fd.get(), LOCK_EX | LOCK_NB) == 0) return fd;
-    if (errno != EWOULDBLOCK && errno != EINTR) throw Error::from_errno("flock " + file.string(), errno);
-    if (expired(deadline)) {
-      throw Error(fmt::format("{} stayed locked for {} ms (a prolog or vm-pkeyd hangs?)", file.string(),
-                              timeout.count()),
-                  ErrorKind::timeout);
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  if (!flock_until(fd.get(), deadline_in(timeout), file.string())) {
+    throw Error(fmt::format("{} stayed locked for {} ms (a prolog or vm-pkeyd hangs?)", file.string(),
+                            timeout.count()),
+                ErrorKind::timeout);
   }
+  return fd;
 }
 
 fs::path allocation_file(const fs::path& dir, std::uint16_t pkey) { return dir / fmt::format("{:#06x}.json", pkey); }

@@ -5,7 +5,7 @@
 // file whose content changes (atomically), tell OpenSM to re-read it. It keeps nothing in
 // memory: after a restart of itself or of OpenSM, the next pass puts everything back.
 //
-//   vm-pkeyd [--once] [--interval SECONDS] [--no-prune]
+//   vm-pkeyd [--once] [--interval SECONDS] [--prune-interval SECONDS] [--no-prune]
 //
 // SIGHUP reloads the configuration; SIGTERM and SIGINT stop it after the current pass.
 // Exit codes: 0 stopped by a signal, or --once and every network synced; 1 --once and some
@@ -25,6 +25,7 @@
 
 #include "config/config.hpp"
 #include "config/identity.hpp"
+#include "deadline.hpp"
 #include "error.hpp"
 #include "log.hpp"
 #include "main_guard.hpp"
@@ -41,23 +42,24 @@ constexpr int kExitOk = 0;
 constexpr int kExitFailed = 1;
 constexpr int kExitUsage = 2;
 constexpr int kExitConfig = 3;
-constexpr const char* kDefaultSysconfDir = "/etc/slurm-vm";
 
 std::atomic<int> g_signal{0};
 void remember(int sig) { g_signal = sig; }
 
 constexpr const char* kUsage =
-    "usage: vm-pkeyd [--once] [--interval SECONDS] [--no-prune]\n"
+    "usage: vm-pkeyd [--once] [--interval SECONDS] [--prune-interval SECONDS] [--no-prune]\n"
     "Writes OpenSM's partitions file of each infiniband network from the running jobs' partition\n"
     "keys and makes OpenSM re-read it (root, on the subnet manager's host; SLURM_VM_SYSCONFDIR\n"
     "as for vm-prolog). --once: one pass; --interval: seconds between passes (default 2);\n"
-    "--no-prune: keep the keys of jobs squeue no longer shows (no Slurm client on this host).\n"
+    "--prune-interval: seconds between asking squeue which jobs ended without an epilog\n"
+    "(default 60); --no-prune: never ask, keep the keys of such jobs (no Slurm client here).\n"
     "Exit: 0 ok, 1 a network failed (--once), 2 usage, 3 configuration.\n";
 
 struct Options {
   bool once = false;
   bool prune = true;
   std::chrono::milliseconds interval{2000};
+  std::chrono::milliseconds prune_interval{60000};
 };
 
 struct Setup {
@@ -76,8 +78,12 @@ Setup load_setup() {
   return s;
 }
 
-bool pass(Setup& s, const Options& o, OpensmNotifier& notifier) {
-  if (o.prune) {
+// squeue asks slurmctld, which a site does not want asked every 2 s by every subnet manager:
+// jobs that ended without an epilog are pruned at most every --prune-interval (the common path,
+// an epilog leaving, needs no squeue at all).
+bool pass(Setup& s, const Options& o, OpensmNotifier& notifier, Deadline& next_prune) {
+  if (o.prune && expired(next_prune) && !s.store->list().empty()) {
+    next_prune = deadline_in(o.prune_interval);
     if (const auto running = slurm_jobs()) {
       for (const auto& a : s.store->list()) {
         if (running->count(a.job) == 0 && s.store->forget(a.network, a.job) != 0) {
@@ -99,14 +105,14 @@ int run_main(int argc, char** argv) {
       o.once = true;
     } else if (a == "--no-prune") {
       o.prune = false;
-    } else if (a == "--interval" && i + 1 < argc) {
+    } else if ((a == "--interval" || a == "--prune-interval") && i + 1 < argc) {
       char* end = nullptr;
       const double secs = std::strtod(argv[++i], &end);
       if (end == argv[i] || *end != '\0' || !(secs >= 0.1 && secs <= 3600)) {
-        std::cerr << "vm-pkeyd: --interval takes seconds between 0.1 and 3600\n" << kUsage;
+        std::cerr << "vm-pkeyd: " << a << " takes seconds between 0.1 and 3600\n" << kUsage;
         return kExitUsage;
       }
-      o.interval = std::chrono::milliseconds(static_cast<long>(secs * 1000));
+      (a == "--interval" ? o.interval : o.prune_interval) = std::chrono::milliseconds(static_cast<long>(secs * 1000));
     } else if (a == "--help" || a == "-h") {
       std::cout << kUsage;
       return kExitOk;
@@ -123,7 +129,8 @@ int run_main(int argc, char** argv) {
     return kExitConfig;
   }
   RealOpensmNotifier notifier;
-  if (o.once) return pass(setup, o, notifier) ? kExitOk : kExitFailed;
+  Deadline next_prune = SteadyClock::now();
+  if (o.once) return pass(setup, o, notifier, next_prune) ? kExitOk : kExitFailed;
 
   struct sigaction sa {};
   sa.sa_handler = remember;
@@ -132,7 +139,7 @@ int run_main(int argc, char** argv) {
   log_info("watching {} infiniband network(s) every {} ms", setup.targets.size(), o.interval.count());
   for (;;) {
     try {
-      pass(setup, o, notifier);
+      pass(setup, o, notifier, next_prune);
     } catch (const Error& e) {
       log_error("{}", e.what());  // the store unreachable a moment: the next pass retries
     }
