@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include "config/net_addresses.hpp"
 #include "error.hpp"
 
 namespace slurmvm {
@@ -84,6 +85,17 @@ VmsNic parse_nic(const json& entry, const std::string& where) {
   return nic;
 }
 
+VmsPciDevice parse_pci(const json& entry, const std::string& where) {
+  if (!entry.is_object()) bad(where, "must be an object");
+  VmsPciDevice d{string_field(entry, "network", where), string_field(entry, "host", where)};
+  // Goes into QEMU's option string: a full, canonical address and nothing else.
+  const auto addr = config::parse_pci_address(d.bdf);
+  if (!addr || !addr->function || addr->str() != d.bdf) {
+    bad(where, fmt::format("\"host\" is not a PCI function address: \"{}\"", d.bdf.substr(0, 64)));
+  }
+  return d;
+}
+
 VmsEntry parse_entry(const json& entry, const std::string& where) {
   if (!entry.is_object()) bad(where, "must be an object");
   VmsEntry e;
@@ -93,6 +105,12 @@ VmsEntry parse_entry(const json& entry, const std::string& where) {
   if (nics->size() > 16) bad(where, "more than 16 NICs");
   for (std::size_t i = 0; i < nics->size(); ++i) {
     e.nics.push_back(parse_nic((*nics)[i], fmt::format("{}.nics[{}]", where, i)));
+  }
+  if (const auto pci = entry.find("pci"); pci != entry.end()) {
+    if (!pci->is_array() || pci->size() > 16) bad(where, "\"pci\" must be a list of at most 16 devices");
+    for (std::size_t i = 0; i < pci->size(); ++i) {
+      e.pci.push_back(parse_pci((*pci)[i], fmt::format("{}.pci[{}]", where, i)));
+    }
   }
   if (const auto port = number_field(entry, "ssh_port", 1, 65535, where, "a port number")) {
     e.ssh_port = static_cast<std::uint16_t>(*port);
@@ -124,6 +142,11 @@ json to_json(const VmsFile& file) {
       nics.push_back(std::move(n));
     }
     json e = {{"resource_set", entry.resource_set}, {"nics", std::move(nics)}};
+    if (!entry.pci.empty()) {
+      json pci = json::array();
+      for (const auto& d : entry.pci) pci.push_back({{"network", d.network}, {"host", d.bdf}});
+      e["pci"] = std::move(pci);
+    }
     if (entry.ssh_port) e["ssh_port"] = *entry.ssh_port;
     vms[std::to_string(rank)] = std::move(e);
   }

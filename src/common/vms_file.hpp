@@ -7,7 +7,8 @@
 //                  "nics": [{"network": "nat-rssh", "kind": "L3", "tap": "svm2a.0",
 //                            "mac": "52:54:00:...", "mtu": 1450, "ip": "10.128.0.2",
 //                            "prefix": 20, "gateway": "10.128.0.1"},
-//                           {"network": "private", "kind": "L2", "tap": "svm2a.1000", ...}]},
+//                           {"network": "private", "kind": "L2", "tap": "svm2a.1000", ...}],
+//                  "pci": [{"network": "ib", "host": "0000:3b:00.2"}]},
 //            ...}}
 //
 // An entry per VM of the job on this node, its NICs in order (eth0 first); "hosts" has every VM
@@ -44,9 +45,17 @@ struct VmsNic {
   std::string gateway;
 };
 
+// A host PCI function the prolog bound to vfio-pci for the VM (an InfiniBand VF, a GPU): QEMU's
+// -device vfio-pci,host=<bdf>. Its /dev/vfio/<group> is the job's user's.
+struct VmsPciDevice {
+  std::string network;  // the passthrough network it is for
+  std::string bdf;      // "DDDD:BB:SS.F"
+};
+
 struct VmsEntry {
   std::string resource_set;  // as the prolog planned the VM's NICs
   std::vector<VmsNic> nics;  // eth0 first
+  std::vector<VmsPciDevice> pci;
   std::optional<std::uint16_t> ssh_port;
 };
 

@@ -13,6 +13,9 @@
 #include "netsetup/nat.hpp"
 #include "netsetup/node_effects.hpp"
 #include "netsetup/node_job.hpp"
+#include "vfio/ib_guid.hpp"
+#include "vfio/pci_sysfs.hpp"
+#include "config/names.hpp"
 
 namespace fs = std::filesystem;
 
@@ -34,6 +37,11 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(GatewayAddress, job, name, address)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(StateWrite, job)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(JobDirWrite, job)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(NatSync, job)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(PkeyJoin, job, network, node, store)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(VfGuids, job, device, vf, node_guid, port_guid, previous_node_guid,
+                                   previous_port_guid)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(PciVfio, job, bdf, driver)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(VfioOwner, job, group, owner)
 
 // `bridge` may be missing (records from before ovs.bridge): written only when set.
 void to_json(nlohmann::json& j, const JobFlows& c) {
@@ -74,6 +82,18 @@ fs::path dnsmasq_file(const NodePaths& paths, std::string_view op, const std::st
     throw Error(fmt::format("{}: {} is outside {}", op, file, paths.dnsmasq_dir().string()), ErrorKind::internal);
   }
   return p;
+}
+
+// What goes into a sysfs path or the store comes from root's own ledger; still, it is checked to
+// be what the prolog writes there and nothing else.
+void check_record(bool ok, std::string_view op, const std::string& what) {
+  if (!ok) throw Error(fmt::format("{}: unexpected {}", op, what), ErrorKind::internal);
+}
+
+std::uint64_t guid_field(std::string_view op, const std::string& text) {
+  const auto guid = vfio::parse_guid(text);
+  check_record(guid.has_value(), op, fmt::format("GUID \"{}\"", text));
+  return *guid;
 }
 
 // Each change's undo, through the node's effects. Idempotent: what is already gone is success.
@@ -131,6 +151,24 @@ struct Undo {
     fx.remove_file(paths.flows_file(c.job));
   }
   void operator()(const change::JobDirWrite& c) const { fx.remove_tree(paths.job_dir(c.job)); }
+  void operator()(const change::PkeyJoin& c) const {
+    const fs::path store = c.store;
+    check_record(store.is_absolute() && store.lexically_normal() == store, change::PkeyJoin::op, "store " + c.store);
+    check_record(config::is_valid_name(c.network), change::PkeyJoin::op, "network " + c.network);
+    fx.leave_pkey(store, c.network, c.job, c.node);
+  }
+  void operator()(const change::VfGuids& c) const {
+    check_record(vfio::is_driver_name(c.device), change::VfGuids::op, "device " + c.device);
+    fx.release_vf_guids(c.device, c.vf,
+                        {guid_field(change::VfGuids::op, c.previous_node_guid),
+                         guid_field(change::VfGuids::op, c.previous_port_guid)});
+  }
+  void operator()(const change::PciVfio& c) const {
+    check_record(vfio::is_full_bdf(c.bdf), change::PciVfio::op, "PCI address " + c.bdf);
+    check_record(c.driver.empty() || vfio::is_driver_name(c.driver), change::PciVfio::op, "driver " + c.driver);
+    fx.return_to_driver(c.bdf, c.driver.empty() ? std::nullopt : std::optional<std::string>(c.driver));
+  }
+  void operator()(const change::VfioOwner& c) const { fx.set_vfio_owner(c.group, 0, 0); }
   void operator()(const change::NatSync& c) const {
     // Its DHCP/DNS server goes before its filters (the table may go with them, when it was the
     // node's last VM job): a jail that a guest took over never talks to the node unfiltered.

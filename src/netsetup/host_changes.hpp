@@ -100,6 +100,43 @@ struct JobFlows {
   std::uint32_t job = 0;
   std::string bridge;
 };
+// Step 13c, infiniband networks: this node joined the job's partition key on `network` in the
+// pkey store at `store` (the job's first node to join allocated it). Undo leaves; the key is
+// released when the job's last node has left (pkey_store.hpp).
+struct PkeyJoin {
+  static constexpr std::string_view op = "ib.pkey";
+  std::uint32_t job = 0;
+  std::string network;
+  std::string node;
+  std::string store;
+};
+// Step 13c, InfiniBand VFs: the GUIDs and policy Follow given to VF `vf` of HCA `device`, and the
+// GUIDs it had ("0x" and 16 hex digits). Undo: policy Down, then the GUIDs it had.
+struct VfGuids {
+  static constexpr std::string_view op = "ib.vf_guids";
+  std::uint32_t job = 0;
+  std::string device;
+  std::uint32_t vf = 0;
+  std::string node_guid;
+  std::string port_guid;
+  std::string previous_node_guid;
+  std::string previous_port_guid;
+};
+// Step 13c: a PCI function moved to vfio-pci for a VM. Undo gives it to `driver` (its driver
+// before; genericpci: the network's host-driver; empty: left unbound).
+struct PciVfio {
+  static constexpr std::string_view op = "pci.vfio";
+  std::uint32_t job = 0;
+  std::string bdf;
+  std::string driver;
+};
+// Step 13c: /dev/vfio/<group> given to the job's user. Undo gives it back to root.
+struct VfioOwner {
+  static constexpr std::string_view op = "vfio.owner";
+  std::uint32_t job = 0;
+  std::uint32_t group = 0;
+  std::uint32_t owner = 0;
+};
 // Step 17: state/<id>.json and state/<id>.flows; undo removes them.
 struct StateWrite {
   static constexpr std::string_view op = "state.write";
@@ -121,7 +158,8 @@ struct NatSync {
 using HostChange =
     std::variant<change::NodeBridge, change::NodeTunnel, change::NodeBaseFlows, change::IpForward, change::TapCreate,
                  change::TapBridge, change::TapsGroup, change::DhcpJail, change::DhcpStart, change::OvsPorts,
-                 change::GatewayAddress, change::JobFlows, change::StateWrite, change::JobDirWrite, change::NatSync>;
+                 change::GatewayAddress, change::JobFlows, change::StateWrite, change::JobDirWrite, change::NatSync,
+                 change::PkeyJoin, change::VfGuids, change::PciVfio, change::VfioOwner>;
 
 std::string_view op_of(const HostChange& change);
 // The ledger record: {"op": <op>, <field>: <value>...}.

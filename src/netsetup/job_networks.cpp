@@ -82,13 +82,46 @@ JobNet job_net(const config::Network& net, std::uint32_t index) {
     j.vlans = br->vlans;
     return j;
   }
-  throw JobError(fmt::format("network {} is of type {}, which slurm-vm cannot give a VM yet "
-                             "(only ethernet and bridged networks): choose another resource set",
-                             net.name, net.type_name()),
-                 ErrorKind::config);
+  throw Error(fmt::format("network {} of type {} is not a NIC network", net.name, net.type_name()),
+              ErrorKind::internal);
+}
+
+bool is_passthrough(const config::Network& net) {
+  return std::holds_alternative<config::InfinibandNetwork>(net.settings) ||
+         std::holds_alternative<config::HostInfinibandNetwork>(net.settings) ||
+         std::holds_alternative<config::GenericPciNetwork>(net.settings);
+}
+
+JobPassthrough job_passthrough(const config::Network& net, std::uint32_t index) {
+  JobPassthrough p;
+  p.name = net.name;
+  p.index = index;
+  if (const auto* ib = std::get_if<config::InfinibandNetwork>(&net.settings)) {
+    p.kind = PassthroughKind::infiniband;
+    p.host_device = ib->host_device;
+    p.min_pkey = ib->min_pkey;
+    p.max_pkey = ib->max_pkey;
+  } else if (const auto* host = std::get_if<config::HostInfinibandNetwork>(&net.settings)) {
+    p.kind = PassthroughKind::host_infiniband;
+    p.host_device = host->host_device;
+  } else if (const auto* pci = std::get_if<config::GenericPciNetwork>(&net.settings)) {
+    p.kind = PassthroughKind::generic_pci;
+    for (const auto& a : pci->host_device_addrs) p.device_addrs.push_back(a.str());
+    p.host_driver = pci->host_driver;
+  }
+  return p;
 }
 
 }  // namespace
+
+std::string_view to_string(PassthroughKind kind) noexcept {
+  switch (kind) {
+    case PassthroughKind::infiniband: return "infiniband";
+    case PassthroughKind::host_infiniband: return "host-infiniband";
+    case PassthroughKind::generic_pci: return "genericpci";
+  }
+  return "?";
+}
 
 std::uint32_t network_key(std::uint32_t job_id, std::uint32_t index) {
   if (job_id == 0 || job_id > kMaxTunnelJobId || index >= kMaxJobNetworks) {
@@ -166,7 +199,22 @@ JobNetworks choose_job_networks(const config::Config& cfg, const ClusterDef& def
   }
   for (const config::ResourceSet* set : sets) {
     std::vector<std::uint32_t> nics;
+    std::vector<std::uint32_t> devices;
     for (const std::string& name : set->networks) {
+      const config::Network& net = cfg.networks.at(name);
+      if (is_passthrough(net)) {
+        auto p = std::find_if(out.passthrough.begin(), out.passthrough.end(),
+                              [&](const JobPassthrough& j) { return j.name == name; });
+        if (p == out.passthrough.end()) {
+          out.passthrough.push_back(job_passthrough(net, static_cast<std::uint32_t>(out.passthrough.size())));
+          p = out.passthrough.end() - 1;
+        }
+        if (std::find(devices.begin(), devices.end(), p->index) != devices.end()) {
+          throw JobError(fmt::format("resource set {} names network {} twice", set->name, name), ErrorKind::config);
+        }
+        devices.push_back(p->index);
+        continue;
+      }
       auto it = std::find_if(out.networks.begin(), out.networks.end(),
                              [&](const JobNet& n) { return n.name == name; });
       if (it == out.networks.end()) {
@@ -174,16 +222,16 @@ JobNetworks choose_job_networks(const config::Config& cfg, const ClusterDef& def
           throw JobError(fmt::format("the job's VMs use more than {} networks", kMaxJobNetworks),
                          ErrorKind::config);
         }
-        JobNet net = job_net(cfg.networks.at(name), static_cast<std::uint32_t>(out.networks.size()));
-        if (net.kind == NetKind::l3) {
+        JobNet job_network = job_net(net, static_cast<std::uint32_t>(out.networks.size()));
+        if (job_network.kind == NetKind::l3) {
           if (out.l3) {
             throw JobError(fmt::format("the job's VMs use two L3 networks, {} and {}; a job has at most one",
                                        out.networks.at(*out.l3).name, name),
                            ErrorKind::config);
           }
-          out.l3 = net.index;
+          out.l3 = job_network.index;
         }
-        out.networks.push_back(std::move(net));
+        out.networks.push_back(std::move(job_network));
         it = out.networks.end() - 1;
       }
       if (std::find(nics.begin(), nics.end(), it->index) != nics.end()) {
@@ -193,6 +241,7 @@ JobNetworks choose_job_networks(const config::Config& cfg, const ClusterDef& def
     }
     out.resource_set_of_rank.push_back(set->name);
     out.nics_of_rank.push_back(std::move(nics));
+    out.devices_of_rank.push_back(std::move(devices));
   }
   return out;
 }

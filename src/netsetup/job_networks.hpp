@@ -57,11 +57,36 @@ struct JobNet {
   bool tunnelled() const noexcept { return kind != NetKind::bridged; }
 };
 
+// A network that passes a host PCI function through to each VM on it instead of giving it a NIC
+// on the node's switch (networks.yaml types infiniband, host-infiniband, genericpci; docs/
+// infiniband.md): an SR-IOV VF of the HCA `host_device`, in the job's own partition or the
+// host's, or whole devices of `device_addrs`, each VM one of them.
+enum class PassthroughKind { infiniband, host_infiniband, generic_pci };
+std::string_view to_string(PassthroughKind kind) noexcept;
+
+struct JobPassthrough {
+  std::string name;  // in networks.yaml
+  PassthroughKind kind = PassthroughKind::infiniband;
+  std::uint32_t index = 0;  // in JobNetworks::passthrough
+  // infiniband and host-infiniband: the HCA ("mlx5_0").
+  std::string host_device;
+  // infiniband: the job's partition key comes from [min_pkey, max_pkey].
+  std::uint16_t min_pkey = 0;
+  std::uint16_t max_pkey = 0;
+  // genericpci: the candidate devices, "DDDD:BB:SS.F" or "DDDD:BB:SS" (every function of the
+  // slot, passed together: a GPU and its audio function), and the driver they go back to.
+  std::vector<std::string> device_addrs;
+  std::string host_driver;
+};
+
 struct JobNetworks {
   std::vector<JobNet> networks;  // by index
   // Per rank: its resource set, and the index of the network of each NIC, eth0 first.
   std::vector<std::string> resource_set_of_rank;
   std::vector<std::vector<std::uint32_t>> nics_of_rank;
+  // The passthrough networks, and per rank the index of each one it is on (none: empty lists).
+  std::vector<JobPassthrough> passthrough;
+  std::vector<std::vector<std::uint32_t>> devices_of_rank;
   // The job's L3 network, if any.
   std::optional<std::uint32_t> l3;
 

@@ -8,7 +8,9 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -21,6 +23,9 @@
 #include "netsetup/node_job.hpp"
 #include "netsetup/ovsdb.hpp"
 #include "netsetup/tap.hpp"
+#include "vfio/pci_devices.hpp"
+#include "vfio/pkey_store.hpp"
+#include "vfio/vf_guids.hpp"
 
 namespace slurmvm::netsetup {
 
@@ -53,6 +58,27 @@ class NodeEffects {
   virtual void set_interface_ipv4(const std::string& name, std::uint32_t ip, unsigned prefix) = 0;
   virtual void start_dnsmasq(const DnsmasqConfig& cfg, const DnsmasqJail& jail) = 0;
 
+  // Passthrough devices (src/vfio; docs/infiniband.md).
+  // The GUIDs of HCA `hca`'s InfiniBand ports (libibumad).
+  virtual std::vector<std::uint64_t> hca_port_guids(const std::string& hca) = 0;
+  // The job's partition key on `network` from the pkey store at `store`, this node's members
+  // recorded under `node` (pkey_store.hpp).
+  virtual std::uint16_t join_pkey(const std::filesystem::path& store, const std::string& network,
+                                  vfio::PkeyRange range, std::uint32_t job, const std::string& node,
+                                  const std::function<vfio::NodeMembers(std::uint16_t)>& members) = 0;
+  // HCA `hca`'s VFs (its physical function's virtfnN), by index.
+  virtual std::vector<vfio::VfState> hca_vfs(const std::string& hca) = 0;
+  // A PCI function (Error(not_found) when the node has none), and the functions of a slot.
+  virtual vfio::PciFunction pci_function(const std::string& bdf) = 0;
+  virtual std::vector<std::string> slot_functions(const std::string& slot) = 0;
+  // The PCI functions the node's other jobs' ledgers hold (pci.vfio records).
+  virtual std::set<std::string> held_pci_functions(std::uint32_t exclude) = 0;
+  virtual vfio::VfGuids vf_guids(const std::string& hca, unsigned vf) = 0;
+  virtual void assign_vf_guids(const std::string& hca, unsigned vf, vfio::VfGuids guids) = 0;
+  // `bdf` on vfio-pci with `together`, the other functions of its device (pci_bind.hpp).
+  virtual unsigned bind_vfio(const std::string& bdf, const std::vector<std::string>& together) = 0;
+  virtual void set_vfio_owner(unsigned group, uid_t uid, gid_t gid) = 0;
+
   // Files (root's directories; write_file_atomic, synced).
   virtual void make_private_dir(const std::filesystem::path& dir, unsigned mode) = 0;
   virtual void write_file(const std::filesystem::path& file, const std::string& content, unsigned mode,
@@ -72,6 +98,10 @@ class NodeEffects {
   virtual void delete_job_flows(const std::string& bridge, std::uint32_t job) = 0;
   virtual void remove_file(const std::filesystem::path& file) = 0;
   virtual void remove_tree(const std::filesystem::path& dir) = 0;
+  virtual void leave_pkey(const std::filesystem::path& store, const std::string& network, std::uint32_t job,
+                          const std::string& node) = 0;
+  virtual void release_vf_guids(const std::string& hca, unsigned vf, vfio::VfGuids previous) = 0;
+  virtual void return_to_driver(const std::string& bdf, const std::optional<std::string>& driver) = 0;
 
   // What the undo reads of the node: whether a file exists, the records of its jobs
   // (state/<id>.json; `exclude`: 0 for none), one job's record if it has one.
@@ -102,6 +132,18 @@ class RealNodeEffects final : public NodeEffects {
                         const std::vector<config::Vlan>& vlans) override;
   void set_interface_ipv4(const std::string& name, std::uint32_t ip, unsigned prefix) override;
   void start_dnsmasq(const DnsmasqConfig& cfg, const DnsmasqJail& jail) override;
+  std::vector<std::uint64_t> hca_port_guids(const std::string& hca) override;
+  std::uint16_t join_pkey(const std::filesystem::path& store, const std::string& network, vfio::PkeyRange range,
+                          std::uint32_t job, const std::string& node,
+                          const std::function<vfio::NodeMembers(std::uint16_t)>& members) override;
+  std::vector<vfio::VfState> hca_vfs(const std::string& hca) override;
+  vfio::PciFunction pci_function(const std::string& bdf) override;
+  std::vector<std::string> slot_functions(const std::string& slot) override;
+  std::set<std::string> held_pci_functions(std::uint32_t exclude) override;
+  vfio::VfGuids vf_guids(const std::string& hca, unsigned vf) override;
+  void assign_vf_guids(const std::string& hca, unsigned vf, vfio::VfGuids guids) override;
+  unsigned bind_vfio(const std::string& bdf, const std::vector<std::string>& together) override;
+  void set_vfio_owner(unsigned group, uid_t uid, gid_t gid) override;
   void make_private_dir(const std::filesystem::path& dir, unsigned mode) override;
   void write_file(const std::filesystem::path& file, const std::string& content, unsigned mode,
                   FileOwner owner) override;
@@ -118,6 +160,10 @@ class RealNodeEffects final : public NodeEffects {
   void delete_job_flows(const std::string& bridge, std::uint32_t job) override;
   void remove_file(const std::filesystem::path& file) override;
   void remove_tree(const std::filesystem::path& dir) override;
+  void leave_pkey(const std::filesystem::path& store, const std::string& network, std::uint32_t job,
+                  const std::string& node) override;
+  void release_vf_guids(const std::string& hca, unsigned vf, vfio::VfGuids previous) override;
+  void return_to_driver(const std::string& bdf, const std::optional<std::string>& driver) override;
   bool exists(const std::filesystem::path& file) override;
   std::vector<JobState> job_states(std::uint32_t exclude) override;
   std::optional<JobState> job_state(std::uint32_t job) override;

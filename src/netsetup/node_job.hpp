@@ -21,6 +21,7 @@
 #include "netsetup/nat.hpp"
 #include "netsetup/node_plan.hpp"
 #include "unique_fd.hpp"
+#include "vfio/pci_bind.hpp"
 
 namespace slurmvm::netsetup {
 
@@ -37,6 +38,9 @@ struct NodePaths : RunDirLayout {
   std::string ovs_ofctl = "/usr/bin/ovs-ofctl";
   std::string dnsmasq = "/usr/sbin/dnsmasq";
   std::filesystem::path ip_forward_sysctl = "/proc/sys/net/ipv4/ip_forward";
+  // Where PCI functions and VFIO groups are (tests mount a fake tree over them in a mount
+  // namespace of their own: tests/tools/fake_pci_kernel.hpp).
+  vfio::DeviceRoots devices;
 
   // ovs-vswitchd's OpenFlow socket for the bridge: it sits next to db.sock (OVS_RUNDIR).
   OfctlTarget ofctl() const;

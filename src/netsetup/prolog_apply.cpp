@@ -2,6 +2,8 @@
 #include "netsetup/prolog_apply.hpp"
 
 #include <algorithm>
+#include <map>
+#include <set>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -10,13 +12,71 @@
 #include "netsetup/flows.hpp"
 #include "netsetup/host_changes.hpp"
 #include "netsetup/job_changes.hpp"
+#include "netsetup/device_plan.hpp"
 #include "netsetup/link_group.hpp"
+#include "vfio/ib_guid.hpp"
 
 namespace slurmvm::netsetup {
 
 std::chrono::milliseconds ovs_timeout(std::size_t ports) {
   return std::chrono::seconds(10) + std::chrono::milliseconds(100) * static_cast<long>(ports);
 }
+
+namespace {
+
+// 13c. The job's partition key on each of its infiniband networks with VMs here (the job's
+//      first node to join allocates it; this node's ports and VFs become its full members),
+//      then each device: a VF's GUIDs and policy before it leaves its driver (the guest's
+//      driver reads them when it probes), the function on vfio-pci, its VFIO group the user's.
+void apply_devices(Ledger& ledger, NodeEffects& fx, const PrologJob& j, const std::vector<PlannedDevice>& devices,
+                   std::map<std::uint32_t, VmsEntry>& vms) {
+  const std::uint32_t job = j.in.job_id;
+  const auto& passthrough = j.plan.nets.passthrough;
+  std::map<std::uint32_t, std::uint16_t> pkeys;  // by passthrough index
+  for (const auto& p : passthrough) {
+    if (p.kind != PassthroughKind::infiniband) continue;
+    std::vector<std::uint32_t> ranks;
+    for (const auto& d : devices) {
+      if (d.passthrough == p.index) ranks.push_back(d.rank);
+    }
+    if (ranks.empty()) continue;
+    if (j.pkey_store.empty()) throw Error("no pkey store configured (slurm-vm.yaml store.path)", ErrorKind::config);
+    const auto host_guids = fx.hca_port_guids(p.host_device);
+    const auto members = [&](std::uint16_t pkey) {
+      vfio::NodeMembers m{host_guids, {}};
+      for (const auto rank : ranks) m.vf_guids.push_back(vfio::vf_port_guid(pkey, rank));
+      return m;
+    };
+    apply(ledger, change::PkeyJoin{job, p.name, j.in.node, j.pkey_store.string()}, [&] {
+      pkeys[p.index] = fx.join_pkey(j.pkey_store, p.name, {p.min_pkey, p.max_pkey}, job, j.in.node, members);
+    });
+    log_info("job {}: network {}: partition key {:#06x}", job, p.name, pkeys.at(p.index));
+  }
+  std::set<unsigned> owned_groups;
+  for (const auto& d : devices) {
+    const JobPassthrough& p = passthrough.at(d.passthrough);
+    if (d.vf) {
+      const vfio::VfGuids guids =
+          p.kind == PassthroughKind::infiniband
+              ? vfio::VfGuids{vfio::vf_node_guid(pkeys.at(p.index), d.rank), vfio::vf_port_guid(pkeys.at(p.index), d.rank)}
+              : vfio::VfGuids{vfio::host_vf_node_guid(job, d.rank), vfio::host_vf_port_guid(job, d.rank)};
+      const vfio::VfGuids before = fx.vf_guids(p.host_device, *d.vf);
+      apply(ledger,
+            change::VfGuids{job, p.host_device, *d.vf, vfio::format_guid(guids.node), vfio::format_guid(guids.port),
+                            vfio::format_guid(before.node), vfio::format_guid(before.port)},
+            [&] { fx.assign_vf_guids(p.host_device, *d.vf, guids); });
+    }
+    apply(ledger, change::PciVfio{job, d.bdf, d.give_back_to.value_or("")},
+          [&] { fx.bind_vfio(d.bdf, d.together); });
+    if (owned_groups.insert(d.group).second) {
+      apply(ledger, change::VfioOwner{job, d.group, j.in.uid},
+            [&] { fx.set_vfio_owner(d.group, static_cast<uid_t>(j.in.uid), j.gid); });
+    }
+    vms.at(d.rank).pci.push_back({p.name, d.bdf});
+  }
+}
+
+}  // namespace
 
 void apply_prolog_changes(Ledger& ledger, NodeEffects& fx, const PrologJob& j) {
   const NodePaths& paths = j.paths;
@@ -26,6 +86,9 @@ void apply_prolog_changes(Ledger& ledger, NodeEffects& fx, const PrologJob& j) {
   const bool gateway = l3 != nullptr && local_vms_on_l3(plan) > 0;
   const std::vector<PortSpec> specs = job_port_specs(plan);
   const auto ovs_deadline = ovs_timeout(specs.size());
+  // 10b. The passthrough devices of the local VMs, chosen before anything changes.
+  const auto devices = choose_devices(fx, plan, j.in.node);
+  VmsFile vms = vms_file(plan, j.ssh_ports);
   if (!specs.empty()) {
     // 11. Node level (kept by the epilog): bridge, tunnel port, base flows.
     const auto datapath = fx.bridge_datapath(paths.bridge, j.datapath);
@@ -84,6 +147,8 @@ void apply_prolog_changes(Ledger& ledger, NodeEffects& fx, const PrologJob& j) {
           [&] { fx.start_dnsmasq(cfg, jail); });
   }
 
+  if (!devices.empty()) apply_devices(ledger, fx, j, devices, vms.vms);
+
   if (!specs.empty()) {
     // 14. The TAPs, the job's gateway and its DHCP server's veth on the bridge, in one
     //     transaction.
@@ -122,7 +187,7 @@ void apply_prolog_changes(Ledger& ledger, NodeEffects& fx, const PrologJob& j) {
   // 18. vms.json for vm-launch.
   apply(ledger, change::JobDirWrite{job}, [&] {
     fx.make_private_dir(paths.job_dir(job), kJobsDirMode);
-    fx.write_file(paths.vms_file(job), vms_json(plan, j.ssh_ports).dump(2) + "\n", kJobFileMode,
+    fx.write_file(paths.vms_file(job), to_json(vms).dump(2) + "\n", kJobFileMode,
                   FileOwner{j.in.uid, j.gid});
   });
 

@@ -62,13 +62,21 @@ const auto env_lookup = config::process_env;
 struct SiteChoice {
   config::OvsSettings ovs;  // slurm-vm.yaml: the integration bridge and its datapath
   JobNetworks nets;
+  fs::path pkey_store;      // slurm-vm.yaml store.path: the partition keys of infiniband networks
 };
 
 SiteChoice load_site(const NodePaths& paths, const JobInputs& in) {
   const auto cfg = with_context(fmt::format("site configuration in {}", paths.sysconf_dir.string()), [&] {
     return config::load_config(config::ConfigDirs{paths.sysconf_dir, std::nullopt});
   });
-  return {cfg.site.ovs, choose_job_networks(cfg, ClusterDef::parse(in.definition), in.resource_sets)};
+  auto nets = choose_job_networks(cfg, ClusterDef::parse(in.definition), in.resource_sets);
+  const bool infiniband = std::any_of(nets.passthrough.begin(), nets.passthrough.end(),
+                                      [](const JobPassthrough& p) { return p.kind == PassthroughKind::infiniband; });
+  if (infiniband && cfg.site.store.type != config::StoreType::file) {
+    throw Error("slurm-vm.yaml store.type is etcd, which infiniband networks cannot use yet: use the file store",
+                ErrorKind::config);
+  }
+  return {cfg.site.ovs, std::move(nets), cfg.site.store.path};
 }
 
 gid_t primary_group(uid_t uid) {
@@ -263,7 +271,8 @@ class Prolog {
     std::optional<Ledger> ledger = Ledger::open(paths_.ledger_dir(), in_.job_id);
     try {
       RealNodeEffects effects(paths_);
-      apply_prolog_changes(*ledger, effects, {paths_, in_, plan, site.ovs.datapath, gid, node_ips, state, ports});
+      apply_prolog_changes(*ledger, effects,
+                           {paths_, in_, plan, site.ovs.datapath, gid, node_ips, state, ports, site.pkey_store});
     } catch (...) {
       ledger.reset();  // release its lock: the rollback takes it again
       rollback();

@@ -38,6 +38,17 @@ std::uint64_t vf_port_guid(std::uint16_t pkey, std::uint32_t rank) { return deri
 
 std::uint64_t vf_node_guid(std::uint16_t pkey, std::uint32_t rank) { return derive(kNodePrefix, pkey, rank); }
 
+namespace {
+std::uint64_t derive_host(std::uint64_t prefix, std::uint32_t job, std::uint32_t rank) {
+  if (rank > kMaxGuidRank) throw Error(fmt::format("VM rank {} is above {} for a GUID", rank, kMaxGuidRank));
+  return prefix << 48 | std::uint64_t{job} << 16 | rank;
+}
+}  // namespace
+
+std::uint64_t host_vf_port_guid(std::uint32_t job, std::uint32_t rank) { return derive_host(0xc6cc, job, rank); }
+
+std::uint64_t host_vf_node_guid(std::uint32_t job, std::uint32_t rank) { return derive_host(0xd6cc, job, rank); }
+
 std::string format_guid(std::uint64_t guid) { return fmt::format("{:#018x}", guid); }
 
 std::string format_guid_colon(std::uint64_t guid) {

@@ -22,6 +22,12 @@ inline constexpr std::uint32_t kMaxGuidRank = 0xffff;
 std::uint64_t vf_port_guid(std::uint16_t pkey, std::uint32_t rank);
 std::uint64_t vf_node_guid(std::uint16_t pkey, std::uint32_t rank);
 
+// host-infiniband VFs have no job partition: their GUIDs derive from the job id (unique among
+// running jobs) and the rank, under another prefix so that they never meet a pkey-derived one.
+//   port GUID  c6:cc:JJ:JJ:JJ:JJ:RR:RR      node GUID  d6:cc:JJ:JJ:JJ:JJ:RR:RR
+std::uint64_t host_vf_port_guid(std::uint32_t job, std::uint32_t rank);
+std::uint64_t host_vf_node_guid(std::uint32_t job, std::uint32_t rank);
+
 // "0xc2cc200100000500": OpenSM's partitions file, ibstat, smpquery.
 std::string format_guid(std::uint64_t guid);
 // "c2:cc:20:01:00:05:00:00"... in bytes order: what mlx5's sysfs sriov/<vf>/{node,port} take.

@@ -84,7 +84,8 @@ std::vector<std::string> iommu_group_functions(const fs::path& sysfs, unsigned g
   return out;
 }
 
-unsigned bind_to_vfio(const DeviceRoots& roots, std::string_view bdf, Deadline deadline) {
+unsigned bind_to_vfio(const DeviceRoots& roots, std::string_view bdf, Deadline deadline,
+                      const std::vector<std::string>& together) {
   const PciFunction f = read_pci_function(roots.sysfs, bdf);
   if (!f.iommu_group) {
     throw Error(fmt::format("PCI function {} has no IOMMU group: VFIO needs the IOMMU on (intel_iommu=on or "
@@ -94,8 +95,9 @@ unsigned bind_to_vfio(const DeviceRoots& roots, std::string_view bdf, Deadline d
   }
   const unsigned group = *f.iommu_group;
   for (const auto& other : iommu_group_functions(roots.sysfs, group)) {
-    if (other == bdf) continue;
-    if (const auto d = current_driver(roots, other); d && *d != kVfioDriver) {
+    if (other == bdf || std::find(together.begin(), together.end(), other) != together.end()) continue;
+    // Unbound and pci-stub are fine too (the kernel's vfio_dev_viable).
+    if (const auto d = current_driver(roots, other); d && *d != kVfioDriver && *d != "pci-stub") {
       throw Error(fmt::format("PCI function {} shares IOMMU group {} with {} (driver {}): VFIO passes whole groups "
                               "only; list every function of the group, or put the device behind an ACS-capable port",
                               bdf, group, other, *d),

@@ -31,9 +31,11 @@ struct DeviceRoots {
 // the unbind and the bind, nor after a rescan), unbound from its driver, probed; waits for the
 // driver link and /dev/vfio/<group>. Returns the IOMMU group. Throws Error(system) naming the
 // function when it has no IOMMU group (no IOMMU, or VFIO cannot isolate it), when its group
-// holds a function bound to another driver (VFIO refuses a group it does not wholly own), or
-// when the kernel does not move it before the deadline (Error(timeout)).
-unsigned bind_to_vfio(const DeviceRoots& roots, std::string_view bdf, Deadline deadline);
+// holds a function bound to another driver that is not among `together` (the functions passed
+// with it, bound next: VFIO opens a group only once it owns all of it), or when the kernel does
+// not move it before the deadline (Error(timeout)).
+unsigned bind_to_vfio(const DeviceRoots& roots, std::string_view bdf, Deadline deadline,
+                      const std::vector<std::string>& together = {});
 
 // `bdf` back to `driver` (its driver before bind_to_vfio, or genericpci's host-driver; none:
 // left unbound, the kernel's choice at the next probe): driver_override cleared, unbound from

@@ -85,6 +85,25 @@ std::string ib_device_function(const fs::path& sysfs, std::string_view ib_device
   return bdf;
 }
 
+std::vector<std::string> slot_functions(const fs::path& sysfs, std::string_view slot) {
+  if (slot.size() != 10 || !is_full_bdf(std::string(slot) + ".0")) {
+    throw Error(fmt::format("\"{}\" is not a PCI slot address", slot), ErrorKind::internal);
+  }
+  const fs::path dir = sysfs / "bus/pci/devices";
+  std::vector<std::string> out;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    std::string name = entry.path().filename().string();
+    if (name.size() == 12 && name.starts_with(slot) && name[10] == '.' && is_full_bdf(name)) {
+      out.push_back(std::move(name));
+    }
+  }
+  if (ec) throw Error::from_errno(fmt::format("listing {}", dir.string()), ec.value());
+  if (out.empty()) throw Error(fmt::format("no PCI device {} on this node", slot), ErrorKind::not_found);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
 std::vector<VfState> list_vfs(const fs::path& sysfs, std::string_view pf_bdf) {
   const fs::path pf = function_dir(sysfs, pf_bdf);
   std::vector<VfState> out;

@@ -33,6 +33,10 @@ PciFunction read_pci_function(const std::filesystem::path& sysfs, std::string_vi
 // class/infiniband/<dev>/device. Error(not_found) naming the device when the node has none.
 std::string ib_device_function(const std::filesystem::path& sysfs, std::string_view ib_device);
 
+// The functions of slot `slot` ("DDDD:BB:SS"), sorted: a device passed whole (a GPU and its audio
+// function). Error(not_found) naming the slot when it has none.
+std::vector<std::string> slot_functions(const std::filesystem::path& sysfs, std::string_view slot);
+
 // The VFs of physical function `pf_bdf` (its virtfnN links), with their drivers, by index.
 std::vector<VfState> list_vfs(const std::filesystem::path& sysfs, std::string_view pf_bdf);
 

@@ -20,8 +20,8 @@ std::vector<VfState> select_free_vfs(std::vector<VfState> vfs, std::size_t count
   }
   if (out.size() < count) {
     throw Error(fmt::format("{}: {} has {} free SR-IOV virtual functions of {}, the job needs {} on this node "
-                            "(one per VM): ask for fewer VMs per node, or see `vm doctor` on {}",
-                            node, device, out.size(), vfs.size(), count, node),
+                            "(one per VM): ask for fewer VMs per node",
+                            node, device, out.size(), vfs.size(), count),
                 ErrorKind::config);
   }
   return out;

@@ -32,11 +32,18 @@ config::Config example() {
   add_net("nat2", nat2);
   add_net("ib", config::InfinibandNetwork{"mlx5_0", 0x2000, 0x3000, "opensm", "/x", "/y", std::nullopt});
   add_net("lan", config::BridgedNetwork{"br0", "", 9000, {}});
+  add_net("hostib", config::HostInfinibandNetwork{"mlx5_1"});
+  config::GenericPciNetwork gpu;
+  gpu.host_device_addrs = {*config::parse_pci_address("0000:af:00"), *config::parse_pci_address("0000:b0:00.0")};
+  gpu.host_driver = "nvidia";
+  add_net("gpu", gpu);
   add_set("l2-only", {"private"});
   add_set("two-l3", {"nat-rssh", "nat2"});
   add_set("other-l3", {"nat2"});
   add_set("with-ib", {"nat-rssh", "ib"});
   add_set("twice", {"private", "private"});
+  add_set("ib-twice", {"ib", "nat-rssh", "ib"});
+  add_set("all-devices", {"gpu", "hostib", "ib", "private"});
   add_set("lan-first", {"lan", "nat-rssh", "private"});
   return cfg;
 }
@@ -90,8 +97,33 @@ TEST(JobNetworks, WhatAJobCannotHaveIsTheJobsError) {
   EXPECT_THAT(job_error("a:1,b:1", {"default"}), HasSubstr("names 1 resource sets for the 2 groups"));
   EXPECT_THAT(job_error("a:1", {"two-l3"}), HasSubstr("two L3 networks, nat-rssh and nat2"));
   EXPECT_THAT(job_error("a:1,b:1", {"default", "other-l3"}), HasSubstr("two L3 networks"));
-  EXPECT_THAT(job_error("a:1", {"with-ib"}), HasSubstr("network ib is of type infiniband"));
+  EXPECT_THAT(job_error("a:1", {"ib-twice"}), HasSubstr("names network ib twice"));
   EXPECT_THAT(job_error("a:1", {"twice"}), HasSubstr("names network private twice"));
+}
+
+// Passthrough networks give each VM on them a device, not a NIC: eth0 is the first NIC network
+// of the set, and they count against no GRE key.
+TEST(JobNetworks, PassthroughNetworksAreDevicesNotNics) {
+  const auto n = choose("m:1,c:2", {"with-ib", "all-devices"});
+  ASSERT_EQ(n.networks.size(), 2u);
+  EXPECT_EQ(n.networks[0].name, "nat-rssh");
+  EXPECT_EQ(n.networks[1].name, "private");
+  EXPECT_EQ(n.nics_of_rank[0], (std::vector<std::uint32_t>{0}));
+  EXPECT_EQ(n.nics_of_rank[1], (std::vector<std::uint32_t>{1}));
+  ASSERT_EQ(n.passthrough.size(), 3u);
+  EXPECT_EQ(n.passthrough[0].name, "ib");
+  EXPECT_EQ(n.passthrough[0].kind, PassthroughKind::infiniband);
+  EXPECT_EQ(n.passthrough[0].host_device, "mlx5_0");
+  EXPECT_EQ(n.passthrough[0].min_pkey, 0x2000);
+  EXPECT_EQ(n.passthrough[0].max_pkey, 0x3000);
+  EXPECT_EQ(n.passthrough[1].name, "gpu");
+  EXPECT_EQ(n.passthrough[1].kind, PassthroughKind::generic_pci);
+  EXPECT_EQ(n.passthrough[1].device_addrs, (std::vector<std::string>{"0000:af:00", "0000:b0:00.0"}));
+  EXPECT_EQ(n.passthrough[1].host_driver, "nvidia");
+  EXPECT_EQ(n.passthrough[2].kind, PassthroughKind::host_infiniband);
+  EXPECT_EQ(n.passthrough[2].host_device, "mlx5_1");
+  EXPECT_EQ(n.devices_of_rank, (std::vector<std::vector<std::uint32_t>>{{0}, {1, 2, 0}, {1, 2, 0}}));
+  EXPECT_EQ(to_string(PassthroughKind::host_infiniband), "host-infiniband");
 }
 
 TEST(JobNetworks, KeysAndMacsOfNetworkK) {

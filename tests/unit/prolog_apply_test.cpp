@@ -13,6 +13,7 @@
 #include <fstream>
 #include <map>
 #include <optional>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -22,9 +23,11 @@
 
 #include "golden_file.hpp"
 #include "netsetup/host_changes.hpp"
+#include "netsetup/job_error.hpp"
 #include "netsetup/job_changes.hpp"
 #include "netsetup/prolog_apply.hpp"
 #include "reference_jobs.hpp"
+#include "vfio/ib_guid.hpp"
 
 using namespace slurmvm;
 using namespace slurmvm::netsetup;
@@ -90,6 +93,90 @@ class RecordingEffects final : public NodeEffects {
                      dnsmasq_argv(cfg).size()));
     files_[jail.pid_file] = "1 1\n";
   }
+  // A node with HCA mlx5_0 (4 VFs, 0000:3b:00.1-4 on mlx5_core, IOMMU groups 41-44) and two
+  // GPUs: slot 0000:af:00 (a GPU and its audio function, group 70) and 0000:b0:00.0 (group 71),
+  // unbound. Changes are kept as "files" so that the undo must take every one of them back.
+  std::vector<std::uint64_t> hca_port_guids(const std::string& hca) override {
+    note("hca_port_guids " + hca);
+    return {0x0002c90300a1b2c1};
+  }
+  std::uint16_t join_pkey(const fs::path& store, const std::string& network, vfio::PkeyRange range,
+                          std::uint32_t job, const std::string& node,
+                          const std::function<vfio::NodeMembers(std::uint16_t)>& members) override {
+    const std::uint16_t pkey = range.min;
+    const auto m = members(pkey);
+    std::vector<std::string> host, vfs;
+    for (auto g : m.host_guids) host.push_back(vfio::format_guid(g));
+    for (auto g : m.vf_guids) vfs.push_back(vfio::format_guid(g));
+    note(fmt::format("join_pkey {} {} {:#06x}-{:#06x} job {} node {} -> {:#06x} host [{}] vfs [{}]", store.string(),
+                     network, range.min, range.max, job, node, pkey, fmt::join(host, " "), fmt::join(vfs, " ")));
+    files_[fmt::format("pkey:{}:{}:{}", network, job, node)] = "";
+    return pkey;
+  }
+  std::vector<vfio::VfState> hca_vfs(const std::string& hca) override {
+    std::vector<vfio::VfState> out;
+    if (hca != "mlx5_0") throw Error("no such HCA " + hca, ErrorKind::not_found);
+    for (unsigned n = 0; n < 4; ++n) {
+      const auto bdf = fmt::format("0000:3b:00.{}", n + 1);
+      out.push_back({n, bdf, pci_function(bdf).driver});
+    }
+    return out;
+  }
+  vfio::PciFunction pci_function(const std::string& bdf) override {
+    std::optional<std::string> driver;
+    unsigned group = 0;
+    if (bdf.starts_with("0000:3b:00.")) {
+      driver = "mlx5_core";
+      group = 40 + static_cast<unsigned>(bdf.back() - '0');
+    } else if (bdf.starts_with("0000:af:00.") || bdf == "0000:b0:00.0") {
+      group = bdf.starts_with("0000:af") ? 70 : 71;
+    } else {
+      throw Error("no PCI function " + bdf, ErrorKind::not_found);
+    }
+    if (files_.contains("vfio:" + bdf)) driver = "vfio-pci";
+    return {bdf, 0x15b3, 0x101c, driver, group};
+  }
+  std::vector<std::string> slot_functions(const std::string& slot) override {
+    if (slot != "0000:af:00") throw Error("no PCI device " + slot, ErrorKind::not_found);
+    return {"0000:af:00.0", "0000:af:00.1"};
+  }
+  std::set<std::string> held_pci_functions(std::uint32_t) override { return held_; }
+  vfio::VfGuids vf_guids(const std::string&, unsigned) override { return {0x1111, 0x2222}; }
+  void assign_vf_guids(const std::string& hca, unsigned vf, vfio::VfGuids g) override {
+    note(fmt::format("assign_vf_guids {} {} node {} port {}", hca, vf, vfio::format_guid(g.node),
+                     vfio::format_guid(g.port)));
+    files_[fmt::format("guids:{}:{}", hca, vf)] = "";
+  }
+  unsigned bind_vfio(const std::string& bdf, const std::vector<std::string>& together) override {
+    note(fmt::format("bind_vfio {}{}", bdf, together.empty() ? "" : fmt::format(" with {}", fmt::join(together, ","))));
+    files_["vfio:" + bdf] = "";
+    return *pci_function(bdf).iommu_group;
+  }
+  void set_vfio_owner(unsigned group, uid_t uid, gid_t gid) override {
+    note(fmt::format("set_vfio_owner {} {}:{}", group, uid, gid));
+    if (uid == 0) {
+      files_.erase(fmt::format("/dev/vfio/{}", group));
+    } else {
+      files_[fmt::format("/dev/vfio/{}", group)] = "";
+    }
+  }
+  void leave_pkey(const fs::path& store, const std::string& network, std::uint32_t job,
+                  const std::string& node) override {
+    note(fmt::format("leave_pkey {} {} job {} node {}", store.string(), network, job, node));
+    files_.erase(fmt::format("pkey:{}:{}:{}", network, job, node));
+  }
+  void release_vf_guids(const std::string& hca, unsigned vf, vfio::VfGuids previous) override {
+    note(fmt::format("release_vf_guids {} {} back to node {} port {}", hca, vf, vfio::format_guid(previous.node),
+                     vfio::format_guid(previous.port)));
+    files_.erase(fmt::format("guids:{}:{}", hca, vf));
+  }
+  void return_to_driver(const std::string& bdf, const std::optional<std::string>& driver) override {
+    note(fmt::format("return_to_driver {} {}", bdf, driver.value_or("(none)")));
+    files_.erase("vfio:" + bdf);
+  }
+  // What the node's other jobs' ledgers hold.
+  void hold(std::set<std::string> held) { held_ = std::move(held); }
+
   void make_private_dir(const fs::path& dir, unsigned mode) override {
     note(fmt::format("make_private_dir {} {:o}", dir.string(), mode));
   }
@@ -150,6 +237,11 @@ class RecordingEffects final : public NodeEffects {
     return out;
   }
 
+  std::string file(const fs::path& path) const {
+    const auto it = files_.find(path);
+    return it == files_.end() ? std::string() : it->second;
+  }
+
   // Forgets the text so far (the files stay).
   void clear() { out_.clear(); }
 
@@ -178,6 +270,7 @@ class RecordingEffects final : public NodeEffects {
   std::size_t seen_ = 0;
   std::string out_;
   std::map<fs::path, std::string> files_;  // the node's files, as the effects wrote them
+  std::set<std::string> held_;
 };
 
 class TempDir {
@@ -201,11 +294,13 @@ struct Sequences {
   std::string prolog;               // records and effects of steps 11-19
   std::string undo;                 // the epilog's undo of that ledger, record by record
   std::vector<std::string> left;    // files still on the fake node after the undo
+  std::string vms_json;             // what the prolog wrote for vm-launch
 };
 
 // Steps 11-19 of `plan` as vm-prolog runs them, with the record steps 8-9 built; then the undo
 // of the ledger they wrote, as vm-epilog runs it.
-Sequences sequences_of(const JobInputs& in, const NodePlan& plan, const std::vector<std::uint16_t>& ports) {
+Sequences sequences_of(const JobInputs& in, const NodePlan& plan, const std::vector<std::uint16_t>& ports,
+                       const std::set<std::string>& held = {}) {
   TempDir tmp;
   NodePaths paths;  // the defaults: /run/slurm-vm, br-int, svm-gre (nothing is touched)
   JobState state;
@@ -221,11 +316,15 @@ Sequences sequences_of(const JobInputs& in, const NodePlan& plan, const std::vec
   }
   if (!ports.empty()) state.nat = job_nat_rules(plan, ports, 22);
   RecordingEffects fx(ledger_path(tmp.path(), in.job_id));
+  fx.hold(held);
   Sequences out;
   {
     auto ledger = Ledger::open(tmp.path(), in.job_id);
-    apply_prolog_changes(ledger, fx, {paths, in, plan, config::OvsDatapath::auto_detect, 1000, kNodeIps, state, ports});
+    apply_prolog_changes(ledger, fx,
+                         {paths, in, plan, config::OvsDatapath::auto_detect, 1000, kNodeIps, state, ports,
+                          "/var/lib/slurm-vm/store"});
     out.prolog = fx.text();
+    out.vms_json = fx.file(paths.vms_file(in.job_id));
   }
   fx.clear();
   UndoHandlers handlers = change_undo_handlers(fx, paths, in.job_id);
@@ -262,6 +361,52 @@ TEST(PrologApply, SeveralNetworksSequence) {
   expect_golden("job-4243-nodeA-networks/prolog-sequence.txt", seq.prolog);
   expect_golden("job-4243-nodeA-networks/epilog-sequence.txt", seq.undo);
   EXPECT_TRUE(seq.left.empty()) << fmt::format("left behind: {}", fmt::join(seq.left, " "));
+}
+
+// Passthrough devices (step 13c): the job's pkey joined first, then per device its GUIDs (VFs),
+// vfio-pci and its group's owner; vms.json names them per VM; the undo gives all of it back.
+TEST(PrologApply, PassthroughDevicesSequence) {
+  const auto in = job_on_node_a("4244", "cluster-ib,cluster-hostib");
+  const auto seq = sequences_of(in, plan_for(in), {60227, 60228});
+  expect_golden("job-4244-nodeA-devices/prolog-sequence.txt", seq.prolog);
+  expect_golden("job-4244-nodeA-devices/epilog-sequence.txt", seq.undo);
+  expect_golden("job-4244-nodeA-devices/vms.json", seq.vms_json);
+  // What vm-launch reads back: each VM's devices, in its resource set's order.
+  const auto vms = parse_vms_file(seq.vms_json, "vms.json");
+  ASSERT_EQ(vms.vms.at(0).pci.size(), 3u);
+  EXPECT_EQ(vms.vms.at(0).pci[0].network, "ib");
+  EXPECT_EQ(vms.vms.at(0).pci[1].bdf, "0000:af:00.0");
+  EXPECT_EQ(vms.vms.at(0).pci[2].bdf, "0000:af:00.1");
+  ASSERT_EQ(vms.vms.at(1).pci.size(), 1u);
+  EXPECT_EQ(vms.vms.at(1).pci[0].network, "hostib");
+  EXPECT_EQ(vms.vms.at(1).pci[0].bdf, "0000:3b:00.2");
+  EXPECT_TRUE(seq.left.empty()) << fmt::format("left behind: {}", fmt::join(seq.left, " "));
+}
+
+// Functions other jobs' ledgers hold are never chosen: the next free VF, the next free GPU;
+// none left is the job's fault, naming the network and the node, before anything changed.
+TEST(PrologApply, DevicesOtherJobsHoldAreSkipped) {
+  const auto in = job_on_node_a("4244", "cluster-ib,cluster-hostib");
+  const auto seq = sequences_of(in, plan_for(in), {60227, 60228}, {"0000:3b:00.1", "0000:af:00.1"});
+  EXPECT_NE(seq.prolog.find("bind_vfio 0000:3b:00.2\n"), std::string::npos) << seq.prolog;
+  EXPECT_NE(seq.prolog.find("bind_vfio 0000:b0:00.0\n"), std::string::npos) << seq.prolog;
+  EXPECT_EQ(seq.prolog.find("0000:af:00"), std::string::npos) << seq.prolog;
+
+  TempDir tmp;
+  RecordingEffects fx(ledger_path(tmp.path(), in.job_id));
+  fx.hold({"0000:3b:00.1", "0000:3b:00.2", "0000:3b:00.3"});  // one VF left, two VMs want one
+  const auto plan = plan_for(in);
+  auto ledger = Ledger::open(tmp.path(), in.job_id);
+  try {
+    apply_prolog_changes(ledger, fx, {NodePaths{}, in, plan, config::OvsDatapath::auto_detect, 1000, kNodeIps,
+                                      JobState{}, {}, "/var/lib/slurm-vm/store"});
+    FAIL() << "a job was given VFs the node does not have";
+  } catch (const JobError& e) {
+    EXPECT_NE(std::string(e.what()).find("network hostib: nodeA: mlx5_0 has 0 free SR-IOV virtual functions of 4"),
+              std::string::npos)
+        << e.what();
+  }
+  EXPECT_EQ(fx.text().find("record"), std::string::npos) << "a record before the devices were chosen";
 }
 
 // The undo handles every change the prolog records, in reverse: each record of the prolog's

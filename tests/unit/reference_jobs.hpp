@@ -2,7 +2,9 @@
 // and nodeB (1 CPU), seen from nodeA, which runs vm0 and vm1 (vm2 runs on nodeB, underlay
 // 10.99.0.2), with the repository's example configuration (templates/); job 4243 the same
 // cluster with the `cluster` resource set for the master and `cluster-lan` (a bridged NIC
-// added) for the computes.
+// added) for the computes; job 4244 the same cluster with passthrough devices: the master on
+// `cluster-ib` (an InfiniBand VF in the job's partition and a GPU), the computes on
+// `cluster-hostib` (a VF on the host's partitions).
 #pragma once
 
 #include <cstdint>
@@ -41,6 +43,19 @@ inline config::Config example_config() {
   config::Network lan{"lan", {}, 0, config::BridgedNetwork{"br-lan", "", 1500, {{12, config::VlanMode::native}}}};
   cfg.networks.emplace("lan", lan);
   cfg.resource_sets.emplace("cluster-lan", config::ResourceSet{"cluster-lan", {"nat-rssh", "private", "lan"}, false, {}, 0});
+  // Job 4244's passthrough networks: an InfiniBand partition per job, the host's partitions,
+  // GPUs (a whole slot with its audio function, and a single function).
+  cfg.networks.emplace("ib", config::Network{"ib", {}, 0,
+                                             config::InfinibandNetwork{"mlx5_0", 0x2000, 0x2fff, "/run/opensm.pid",
+                                                                       "/etc/opensm/partitions.conf",
+                                                                       "/etc/opensm/partitions.tpl", std::nullopt}});
+  cfg.networks.emplace("hostib", config::Network{"hostib", {}, 0, config::HostInfinibandNetwork{"mlx5_0"}});
+  config::GenericPciNetwork gpu;
+  gpu.host_device_addrs = {*config::parse_pci_address("0000:af:00"), *config::parse_pci_address("0000:b0:00.0")};
+  gpu.host_driver = "nvidia";
+  cfg.networks.emplace("gpu", config::Network{"gpu", {}, 0, gpu});
+  cfg.resource_sets.emplace("cluster-ib", config::ResourceSet{"cluster-ib", {"nat-rssh", "ib", "gpu"}, false, {}, 0});
+  cfg.resource_sets.emplace("cluster-hostib", config::ResourceSet{"cluster-hostib", {"nat-rssh", "hostib"}, false, {}, 0});
   return cfg;
 }
 
@@ -52,6 +67,7 @@ inline NodePlan plan_for(const JobInputs& in) {
 }
 
 inline NodePlan job_4242() { return plan_for(job_on_node_a("4242", std::nullopt)); }
+inline NodePlan job_4244() { return plan_for(job_on_node_a("4244", "cluster-ib,cluster-hostib")); }
 inline NodePlan job_4243() { return plan_for(job_on_node_a("4243", "cluster,cluster-lan")); }
 
 inline const std::map<std::string, std::uint32_t> kNodeIps = {{"nodeB", 0x0a630002}};  // 10.99.0.2

@@ -119,3 +119,11 @@ TEST(VfSelect, LowestFreeVfsNeitherBoundToVfioNorHeldByAnotherJob) {
   }
   EXPECT_TRUE(select_free_vfs(vfs, 0, {}, "node1", "mlx5_0").empty());
 }
+
+TEST(IbGuid, HostInfinibandGuidsComeFromTheJobAndRank) {
+  EXPECT_EQ(format_guid(host_vf_port_guid(4242, 5)), "0xc6cc000010920005");
+  EXPECT_EQ(format_guid(host_vf_node_guid(0xffffffff, 0xffff)), "0xd6ccffffffffffff");
+  EXPECT_THROW(host_vf_port_guid(1, kMaxGuidRank + 1), Error);
+  // Never one of a pkey-derived VF's.
+  EXPECT_NE(host_vf_port_guid(4242, 5) >> 56, vf_port_guid(0x2001, 5) >> 56);
+}
