@@ -24,6 +24,7 @@
 #include "launch/image.hpp"
 #include "launch/job_dir.hpp"
 #include "launch/kvm_probe.hpp"
+#include "launch/memlock.hpp"
 #include "launch/memory.hpp"
 #include "launch/network_map.hpp"
 #include "launch/pinning.hpp"
@@ -164,6 +165,9 @@ void launch_vm(const LaunchOptions& options, const TaskEnv& task, const std::vec
   spec.agent_socket = socket_path_for_qemu(paths.agent);
   if (network) {
     for (const VmNic& nic : network->nics) spec.nics.push_back(NicSpec{nic.tap, nic.mac, tpl.nic_model});
+    for (const auto& d : network->pci) spec.pci_devices.push_back(d.bdf);
+    // Before QEMU: its own failure would say ENOMEM from vfio_dma_map and nothing of limits.
+    ensure_memlock(spec.memory_mib, spec.pci_devices.size(), task.node);
   }
   if (tpl.kernel) {
     const std::string kernel = subst.expand(*tpl.kernel);

@@ -18,6 +18,7 @@ std::optional<VmNetwork> parse_network_map(std::string_view text, std::uint32_t 
   VmNetwork net;
   net.resource_set = it->second.resource_set;
   net.nics = it->second.nics;
+  net.pci = it->second.pci;
   net.ssh_port = it->second.ssh_port;
   for (const VmNic& nic : net.nics) {
     if (nic.kind == NicKind::l3) {

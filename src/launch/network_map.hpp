@@ -22,6 +22,7 @@ using VmNic = slurmvm::VmsNic;
 struct VmNetwork {
   std::string resource_set;  // as the prolog planned the VM's NICs
   std::vector<VmNic> nics;   // eth0 first
+  std::vector<VmsPciDevice> pci;  // host functions on vfio-pci for this VM (passthrough networks)
   // The L3 NIC's fields again (empty when the VM has none): what vm.json and `vm ssh` use.
   std::string tap;
   std::string mac;

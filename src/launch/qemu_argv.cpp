@@ -135,6 +135,12 @@ std::vector<std::string> build_qemu_argv(const VmSpec& s) {
     add({"-device", opts});
   }
 
+  // VFIO pins the whole guest RAM for the device's DMA (counted against RLIMIT_MEMLOCK:
+  // memlock.hpp checks it before QEMU starts).
+  for (std::size_t i = 0; i < s.pci_devices.size(); ++i) {
+    add({"-device", fmt::format("vfio-pci,host={},id=hostpci{}", s.pci_devices[i], i)});
+  }
+
   for (std::size_t i = 0; i < s.mounts.size(); ++i) {
     const MountSpec& m = s.mounts[i];
     add({"-fsdev", fmt::format("local,id=fs{},path={},security_model=none{}", i, qemu_opt_escape(m.path),

@@ -68,6 +68,8 @@ struct VmSpec {
   std::string console_log;
   std::string agent_socket;
   std::vector<NicSpec> nics;  // eth0 first
+  // Host PCI functions on vfio-pci ("DDDD:BB:SS.F"), after the NICs: an InfiniBand VF, a GPU.
+  std::vector<std::string> pci_devices;
   std::vector<MountSpec> mounts;
   std::vector<DriveSpec> drives;  // after the seed: /dev/vdc, ... (serial persistent0, ...)
   std::optional<std::string> kernel;

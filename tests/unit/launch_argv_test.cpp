@@ -296,3 +296,13 @@ TEST(LaunchArgv, PersistentDrivesAfterTheSeedWithTheirLocking) {
   const Argv scsi = build_qemu_argv(s);
   EXPECT_THAT(scsi, testing::Contains("scsi-hd,bus=scsi0.0,drive=pdrive1,serial=persistent1,share-rw=on"));
 }
+
+// Passthrough devices (vms.json "pci") follow the NICs, one vfio-pci device each.
+TEST(LaunchArgv, PassthroughDevicesAfterTheNics) {
+  VmSpec s = tcg_spec();
+  s.pci_devices = {"0000:3b:00.2", "0000:af:00.0"};
+  const Argv argv = build_qemu_argv(s);
+  const Argv tail(argv.end() - 6, argv.end());
+  EXPECT_EQ(tail, (Argv{kNic[2], kNic[3], "-device", "vfio-pci,host=0000:3b:00.2,id=hostpci0", "-device",
+                        "vfio-pci,host=0000:af:00.0,id=hostpci1"}));
+}

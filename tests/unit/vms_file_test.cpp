@@ -26,7 +26,8 @@ std::string golden(const std::string& relative) {
 }  // namespace
 
 TEST(VmsFile, PrologGoldenFilesRoundTrip) {
-  for (const char* file : {"job-4242-nodeA/vms.json", "job-4243-nodeA-networks/vms.json"}) {
+  for (const char* file :
+       {"job-4242-nodeA/vms.json", "job-4243-nodeA-networks/vms.json", "job-4244-nodeA-devices/vms.json"}) {
     const std::string text = golden(file);
     ASSERT_FALSE(text.empty()) << file;
     const VmsFile parsed = parse_vms_file(text, file);
@@ -47,6 +48,25 @@ TEST(VmsFile, PrologGoldenThroughTheLauncher) {
   EXPECT_EQ(vm1->ssh_port, 60226);
   EXPECT_EQ(vm1->hosts.size(), 3u);
   EXPECT_FALSE(launch::parse_network_map(text, 2, "vms.json"));  // vm2 runs on nodeB
+}
+
+TEST(VmsFile, PassthroughDevicesReachTheLauncher) {
+  const auto vm0 = launch::parse_network_map(golden("job-4244-nodeA-devices/vms.json"), 0, "vms.json");
+  ASSERT_TRUE(vm0);
+  ASSERT_EQ(vm0->pci.size(), 3u);
+  EXPECT_EQ(vm0->pci[0].bdf, "0000:3b:00.1");
+  EXPECT_EQ(vm0->pci[0].network, "ib");
+}
+
+// A device address goes into QEMU's option string: a full, canonical PCI address only.
+TEST(VmsFile, RefusesWhatIsNotAPciFunction) {
+  for (const char* host : {"0000:3b:00", "0000:3b:00.2,x=y", "3b:00.2", "0000:3B:00.2", "../x", ""}) {
+    const std::string text = std::string(R"({"vms": {"0": {"nics": [], "pci": [{"network": "ib", "host": ")") + host +
+                             R"("}]}}})";
+    EXPECT_THROW(parse_vms_file(text, "x"), Error) << host;
+  }
+  EXPECT_NO_THROW(parse_vms_file(R"({"vms": {"0": {"nics": [], "pci": [{"network": "ib", "host": "0000:3b:00.2"}]}}})",
+                                 "x"));
 }
 
 TEST(VmsFile, RefusesWhatIsNotARank) {
