@@ -29,8 +29,10 @@ unsigned group_of(const vfio::PciFunction& f) {
 std::vector<PlannedDevice> choose_vfs(NodeEffects& fx, const JobPassthrough& p, const std::vector<std::uint32_t>& ranks,
                                       const std::set<std::string>& held, const std::string& node) {
   std::vector<vfio::VfState> vfs;
+  std::string pf;
   try {
-    vfs = fx.hca_vfs(p.host_device);
+    pf = fx.hca_function(p.host_device);
+    vfs = fx.vfs_of(pf);
   } catch (const Error& e) {
     if (e.kind() != ErrorKind::not_found) throw;
     throw JobError(fmt::format("network {} ({}) needs InfiniBand device {} on node {}, which has none: {}", p.name,
@@ -46,7 +48,7 @@ std::vector<PlannedDevice> choose_vfs(NodeEffects& fx, const JobPassthrough& p, 
   std::vector<PlannedDevice> out;
   for (std::size_t i = 0; i < ranks.size(); ++i) {
     const auto f = fx.pci_function(chosen[i].bdf);
-    out.push_back({ranks[i], p.index, chosen[i].bdf, chosen[i].driver, group_of(f), chosen[i].index, {}});
+    out.push_back({ranks[i], p.index, chosen[i].bdf, chosen[i].driver, group_of(f), chosen[i].index, pf, {}});
   }
   return out;
 }
@@ -80,7 +82,7 @@ std::vector<PlannedDevice> choose_pci(NodeEffects& fx, const JobPassthrough& p, 
         if (other != f.bdf) together.push_back(other);
       }
       out.push_back({rank, p.index, f.bdf, f.driver ? f.driver : std::optional<std::string>(p.host_driver),
-                     group_of(f), std::nullopt, std::move(together)});
+                     group_of(f), std::nullopt, {}, std::move(together)});
     }
   }
   if (free_devices < ranks.size()) {

@@ -22,6 +22,7 @@ struct PlannedDevice {
   std::optional<std::string> give_back_to;  // the driver after the job (none: left unbound)
   unsigned group = 0;                       // IOMMU group
   std::optional<unsigned> vf;               // InfiniBand: the VF's index on its HCA
+  std::string pf;                           // InfiniBand: the HCA's physical function
   std::vector<std::string> together;        // the other functions of the same device
 };
 

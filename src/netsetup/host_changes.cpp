@@ -38,7 +38,7 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(StateWrite, job)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(JobDirWrite, job)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(NatSync, job)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(PkeyJoin, job, network, node, store)
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(VfGuids, job, device, vf, node_guid, port_guid, previous_node_guid,
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(VfGuids, job, device, pf, vf, node_guid, port_guid, previous_node_guid,
                                    previous_port_guid)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(PciVfio, job, bdf, driver)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(VfioOwner, job, group, owner)
@@ -158,8 +158,8 @@ struct Undo {
     fx.leave_pkey(store, c.network, c.job, c.node);
   }
   void operator()(const change::VfGuids& c) const {
-    check_record(vfio::is_driver_name(c.device), change::VfGuids::op, "device " + c.device);
-    fx.release_vf_guids(c.device, c.vf,
+    check_record(vfio::is_full_bdf(c.pf), change::VfGuids::op, "PCI address " + c.pf);
+    fx.release_vf_guids(c.pf, c.vf,
                         {guid_field(change::VfGuids::op, c.previous_node_guid),
                          guid_field(change::VfGuids::op, c.previous_port_guid)});
   }

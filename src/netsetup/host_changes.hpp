@@ -110,12 +110,14 @@ struct PkeyJoin {
   std::string node;
   std::string store;
 };
-// Step 13c, InfiniBand VFs: the GUIDs and policy Follow given to VF `vf` of HCA `device`, and the
-// GUIDs it had ("0x" and 16 hex digits). Undo: policy Down, then the GUIDs it had.
+// Step 13c, InfiniBand VFs: the GUIDs and policy Follow given to VF `vf` of HCA `device` (its
+// physical function `pf`), and the GUIDs it had ("0x" and 16 hex digits). Undo: policy Down,
+// then the GUIDs it had.
 struct VfGuids {
   static constexpr std::string_view op = "ib.vf_guids";
   std::uint32_t job = 0;
   std::string device;
+  std::string pf;
   std::uint32_t vf = 0;
   std::string node_guid;
   std::string port_guid;

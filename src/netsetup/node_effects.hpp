@@ -66,15 +66,18 @@ class NodeEffects {
   virtual std::uint16_t join_pkey(const std::filesystem::path& store, const std::string& network,
                                   vfio::PkeyRange range, std::uint32_t job, const std::string& node,
                                   const std::function<vfio::NodeMembers(std::uint16_t)>& members) = 0;
-  // HCA `hca`'s VFs (its physical function's virtfnN), by index.
-  virtual std::vector<vfio::VfState> hca_vfs(const std::string& hca) = 0;
+  // HCA `hca`'s physical function (Error(not_found) when the node has no such HCA), and the VFs
+  // of a physical function (its virtfnN), by index.
+  virtual std::string hca_function(const std::string& hca) = 0;
+  virtual std::vector<vfio::VfState> vfs_of(const std::string& pf) = 0;
   // A PCI function (Error(not_found) when the node has none), and the functions of a slot.
   virtual vfio::PciFunction pci_function(const std::string& bdf) = 0;
   virtual std::vector<std::string> slot_functions(const std::string& slot) = 0;
   // The PCI functions the node's other jobs' ledgers hold (pci.vfio records).
   virtual std::set<std::string> held_pci_functions(std::uint32_t exclude) = 0;
-  virtual vfio::VfGuids vf_guids(const std::string& hca, unsigned vf) = 0;
-  virtual void assign_vf_guids(const std::string& hca, unsigned vf, vfio::VfGuids guids) = 0;
+  // VF `vf` of physical function `pf`: its GUIDs, and new ones with policy Follow.
+  virtual vfio::VfGuids vf_guids(const std::string& pf, unsigned vf) = 0;
+  virtual void assign_vf_guids(const std::string& pf, unsigned vf, vfio::VfGuids guids) = 0;
   // `bdf` on vfio-pci with `together`, the other functions of its device (pci_bind.hpp).
   virtual unsigned bind_vfio(const std::string& bdf, const std::vector<std::string>& together) = 0;
   virtual void set_vfio_owner(unsigned group, uid_t uid, gid_t gid) = 0;
@@ -100,7 +103,7 @@ class NodeEffects {
   virtual void remove_tree(const std::filesystem::path& dir) = 0;
   virtual void leave_pkey(const std::filesystem::path& store, const std::string& network, std::uint32_t job,
                           const std::string& node) = 0;
-  virtual void release_vf_guids(const std::string& hca, unsigned vf, vfio::VfGuids previous) = 0;
+  virtual void release_vf_guids(const std::string& pf, unsigned vf, vfio::VfGuids previous) = 0;
   virtual void return_to_driver(const std::string& bdf, const std::optional<std::string>& driver) = 0;
 
   // What the undo reads of the node: whether a file exists, the records of its jobs
@@ -136,12 +139,13 @@ class RealNodeEffects final : public NodeEffects {
   std::uint16_t join_pkey(const std::filesystem::path& store, const std::string& network, vfio::PkeyRange range,
                           std::uint32_t job, const std::string& node,
                           const std::function<vfio::NodeMembers(std::uint16_t)>& members) override;
-  std::vector<vfio::VfState> hca_vfs(const std::string& hca) override;
+  std::string hca_function(const std::string& hca) override;
+  std::vector<vfio::VfState> vfs_of(const std::string& pf) override;
   vfio::PciFunction pci_function(const std::string& bdf) override;
   std::vector<std::string> slot_functions(const std::string& slot) override;
   std::set<std::string> held_pci_functions(std::uint32_t exclude) override;
-  vfio::VfGuids vf_guids(const std::string& hca, unsigned vf) override;
-  void assign_vf_guids(const std::string& hca, unsigned vf, vfio::VfGuids guids) override;
+  vfio::VfGuids vf_guids(const std::string& pf, unsigned vf) override;
+  void assign_vf_guids(const std::string& pf, unsigned vf, vfio::VfGuids guids) override;
   unsigned bind_vfio(const std::string& bdf, const std::vector<std::string>& together) override;
   void set_vfio_owner(unsigned group, uid_t uid, gid_t gid) override;
   void make_private_dir(const std::filesystem::path& dir, unsigned mode) override;
@@ -162,7 +166,7 @@ class RealNodeEffects final : public NodeEffects {
   void remove_tree(const std::filesystem::path& dir) override;
   void leave_pkey(const std::filesystem::path& store, const std::string& network, std::uint32_t job,
                   const std::string& node) override;
-  void release_vf_guids(const std::string& hca, unsigned vf, vfio::VfGuids previous) override;
+  void release_vf_guids(const std::string& pf, unsigned vf, vfio::VfGuids previous) override;
   void return_to_driver(const std::string& bdf, const std::optional<std::string>& driver) override;
   bool exists(const std::filesystem::path& file) override;
   std::vector<JobState> job_states(std::uint32_t exclude) override;

@@ -35,9 +35,12 @@ void RealNodeEffects::leave_pkey(const fs::path& store, const std::string& netwo
   vfio::FilePkeyStore(store, kPkeyStoreTimeout).leave(network, job, node);
 }
 
-std::vector<vfio::VfState> RealNodeEffects::hca_vfs(const std::string& hca) {
-  const auto& sysfs = paths_.devices.sysfs;
-  return vfio::list_vfs(sysfs, vfio::ib_device_function(sysfs, hca));
+std::string RealNodeEffects::hca_function(const std::string& hca) {
+  return vfio::ib_device_function(paths_.devices.sysfs, hca);
+}
+
+std::vector<vfio::VfState> RealNodeEffects::vfs_of(const std::string& pf) {
+  return vfio::list_vfs(paths_.devices.sysfs, pf);
 }
 
 vfio::PciFunction RealNodeEffects::pci_function(const std::string& bdf) {
@@ -66,16 +69,16 @@ std::set<std::string> RealNodeEffects::held_pci_functions(std::uint32_t exclude)
   return held;
 }
 
-vfio::VfGuids RealNodeEffects::vf_guids(const std::string& hca, unsigned vf) {
-  return vfio::read_vf_guids(paths_.devices.sysfs, hca, vf);
+vfio::VfGuids RealNodeEffects::vf_guids(const std::string& pf, unsigned vf) {
+  return vfio::read_vf_guids(paths_.devices.sysfs, pf, vf);
 }
 
-void RealNodeEffects::assign_vf_guids(const std::string& hca, unsigned vf, vfio::VfGuids guids) {
-  vfio::assign_vf_guids(paths_.devices.sysfs, hca, vf, guids, vfio::VfPolicy::follow);
+void RealNodeEffects::assign_vf_guids(const std::string& pf, unsigned vf, vfio::VfGuids guids) {
+  vfio::assign_vf_guids(paths_.devices.sysfs, pf, vf, guids, vfio::VfPolicy::follow);
 }
 
-void RealNodeEffects::release_vf_guids(const std::string& hca, unsigned vf, vfio::VfGuids previous) {
-  vfio::release_vf_guids(paths_.devices.sysfs, hca, vf, previous);
+void RealNodeEffects::release_vf_guids(const std::string& pf, unsigned vf, vfio::VfGuids previous) {
+  vfio::release_vf_guids(paths_.devices.sysfs, pf, vf, previous);
 }
 
 unsigned RealNodeEffects::bind_vfio(const std::string& bdf, const std::vector<std::string>& together) {

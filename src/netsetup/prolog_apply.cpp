@@ -60,11 +60,12 @@ void apply_devices(Ledger& ledger, NodeEffects& fx, const PrologJob& j, const st
           p.kind == PassthroughKind::infiniband
               ? vfio::VfGuids{vfio::vf_node_guid(pkeys.at(p.index), d.rank), vfio::vf_port_guid(pkeys.at(p.index), d.rank)}
               : vfio::VfGuids{vfio::host_vf_node_guid(job, d.rank), vfio::host_vf_port_guid(job, d.rank)};
-      const vfio::VfGuids before = fx.vf_guids(p.host_device, *d.vf);
+      const vfio::VfGuids before = fx.vf_guids(d.pf, *d.vf);
       apply(ledger,
-            change::VfGuids{job, p.host_device, *d.vf, vfio::format_guid(guids.node), vfio::format_guid(guids.port),
-                            vfio::format_guid(before.node), vfio::format_guid(before.port)},
-            [&] { fx.assign_vf_guids(p.host_device, *d.vf, guids); });
+            change::VfGuids{job, p.host_device, d.pf, *d.vf, vfio::format_guid(guids.node),
+                            vfio::format_guid(guids.port), vfio::format_guid(before.node),
+                            vfio::format_guid(before.port)},
+            [&] { fx.assign_vf_guids(d.pf, *d.vf, guids); });
     }
     apply(ledger, change::PciVfio{job, d.bdf, d.give_back_to.value_or("")},
           [&] { fx.bind_vfio(d.bdf, d.together); });

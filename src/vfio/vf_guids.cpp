@@ -45,36 +45,36 @@ std::optional<VfPolicy> parse_vf_policy(std::string_view text) {
   return std::nullopt;
 }
 
-fs::path vf_sriov_dir(const fs::path& sysfs, std::string_view ib_device, unsigned vf) {
-  if (!is_driver_name(ib_device)) throw Error(fmt::format("\"{}\" is not a device name", ib_device), ErrorKind::internal);
-  const fs::path dir = sysfs / "class/infiniband" / std::string(ib_device) / "device/sriov" / std::to_string(vf);
+fs::path vf_sriov_dir(const fs::path& sysfs, std::string_view pf, unsigned vf) {
+  if (!is_full_bdf(pf)) throw Error(fmt::format("\"{}\" is not a PCI function address", pf), ErrorKind::internal);
+  const fs::path dir = sysfs / "bus/pci/devices" / std::string(pf) / "sriov" / std::to_string(vf);
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) {
-    throw Error(fmt::format("InfiniBand device {} has no VF {} to set GUIDs on ({} is missing: is the HCA's "
+    throw Error(fmt::format("PCI function {} has no VF {} to set GUIDs on ({} is missing: is the HCA's "
                             "SR-IOV enabled, and its driver one that exposes sriov/<vf>/node, such as mlx5?)",
-                            ib_device, vf, dir.string()),
+                            pf, vf, dir.string()),
                 ErrorKind::not_found);
   }
   return dir;
 }
 
-VfGuids read_vf_guids(const fs::path& sysfs, std::string_view ib_device, unsigned vf) {
-  const fs::path dir = vf_sriov_dir(sysfs, ib_device, vf);
+VfGuids read_vf_guids(const fs::path& sysfs, std::string_view pf, unsigned vf) {
+  const fs::path dir = vf_sriov_dir(sysfs, pf, vf);
   return {read_guid(dir / "node"), read_guid(dir / "port")};
 }
 
-void assign_vf_guids(const fs::path& sysfs, std::string_view ib_device, unsigned vf, VfGuids guids,
+void assign_vf_guids(const fs::path& sysfs, std::string_view pf, unsigned vf, VfGuids guids,
                      VfPolicy policy) {
-  const fs::path dir = vf_sriov_dir(sysfs, ib_device, vf);
+  const fs::path dir = vf_sriov_dir(sysfs, pf, vf);
   write_sysfs(dir / "node", format_guid_colon(guids.node) + "\n");
   write_sysfs(dir / "port", format_guid_colon(guids.port) + "\n");
   write_sysfs(dir / "policy", std::string(to_string(policy)) + "\n");
 }
 
-void release_vf_guids(const fs::path& sysfs, std::string_view ib_device, unsigned vf, VfGuids previous) {
+void release_vf_guids(const fs::path& sysfs, std::string_view pf, unsigned vf, VfGuids previous) {
   fs::path dir;
   try {
-    dir = vf_sriov_dir(sysfs, ib_device, vf);
+    dir = vf_sriov_dir(sysfs, pf, vf);
   } catch (const Error& e) {
     if (e.kind() == ErrorKind::not_found) return;
     throw;

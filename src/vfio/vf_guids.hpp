@@ -1,6 +1,7 @@
 // An InfiniBand VF's GUIDs and port policy, set through its physical function's sysfs
-// (class/infiniband/<dev>/device/sriov/<vf>/{node,port,policy}, as Mellanox's mlx5 driver
-// exposes them and pcocc used them): the node and port GUIDs in colon form
+// (bus/pci/devices/<pf>/sriov/<vf>/{node,port,policy}, which is class/infiniband/<dev>/device/
+// sriov/...: as Mellanox's mlx5 driver exposes them and pcocc used them; reached through the PCI
+// path, which libibumad's simulator, which takes over class/infiniband, leaves alone): the node and port GUIDs in colon form
 // ("c2:cc:20:01:00:05:00:00"), the policy "Down", "Up" or "Follow" (the VF's port follows the
 // physical port's state).
 //
@@ -29,18 +30,19 @@ struct VfGuids {
   bool operator==(const VfGuids&) const = default;
 };
 
-// sriov/<vf> of InfiniBand device `ib_device`. Throws Error(not_found) naming the device and the VF
-// when the driver exposes no such directory (not an SR-IOV-capable mlx5, or sriov_numvfs too low).
-std::filesystem::path vf_sriov_dir(const std::filesystem::path& sysfs, std::string_view ib_device, unsigned vf);
+// sriov/<vf> of physical function `pf` ("DDDD:BB:SS.F"). Throws Error(not_found) naming the
+// function and the VF when the driver exposes no such directory (not an SR-IOV-capable mlx5, or
+// sriov_numvfs too low).
+std::filesystem::path vf_sriov_dir(const std::filesystem::path& sysfs, std::string_view pf, unsigned vf);
 
-VfGuids read_vf_guids(const std::filesystem::path& sysfs, std::string_view ib_device, unsigned vf);
+VfGuids read_vf_guids(const std::filesystem::path& sysfs, std::string_view pf, unsigned vf);
 
 // The VF's GUIDs, then its policy: what the prolog gives a VM.
-void assign_vf_guids(const std::filesystem::path& sysfs, std::string_view ib_device, unsigned vf, VfGuids guids,
+void assign_vf_guids(const std::filesystem::path& sysfs, std::string_view pf, unsigned vf, VfGuids guids,
                      VfPolicy policy);
 
 // Policy Down, then `previous` GUIDs back: what the epilog does. An absent sriov directory is
 // success (the VF went with sriov_numvfs).
-void release_vf_guids(const std::filesystem::path& sysfs, std::string_view ib_device, unsigned vf, VfGuids previous);
+void release_vf_guids(const std::filesystem::path& sysfs, std::string_view pf, unsigned vf, VfGuids previous);
 
 }  // namespace slurmvm::vfio

@@ -113,9 +113,13 @@ class RecordingEffects final : public NodeEffects {
     files_[fmt::format("pkey:{}:{}:{}", network, job, node)] = "";
     return pkey;
   }
-  std::vector<vfio::VfState> hca_vfs(const std::string& hca) override {
-    std::vector<vfio::VfState> out;
+  std::string hca_function(const std::string& hca) override {
     if (hca != "mlx5_0") throw Error("no such HCA " + hca, ErrorKind::not_found);
+    return "0000:3b:00.0";
+  }
+  std::vector<vfio::VfState> vfs_of(const std::string& pf) override {
+    std::vector<vfio::VfState> out;
+    if (pf != "0000:3b:00.0") throw Error("not a PF " + pf, ErrorKind::not_found);
     for (unsigned n = 0; n < 4; ++n) {
       const auto bdf = fmt::format("0000:3b:00.{}", n + 1);
       out.push_back({n, bdf, pci_function(bdf).driver});
@@ -142,10 +146,10 @@ class RecordingEffects final : public NodeEffects {
   }
   std::set<std::string> held_pci_functions(std::uint32_t) override { return held_; }
   vfio::VfGuids vf_guids(const std::string&, unsigned) override { return {0x1111, 0x2222}; }
-  void assign_vf_guids(const std::string& hca, unsigned vf, vfio::VfGuids g) override {
-    note(fmt::format("assign_vf_guids {} {} node {} port {}", hca, vf, vfio::format_guid(g.node),
+  void assign_vf_guids(const std::string& pf, unsigned vf, vfio::VfGuids g) override {
+    note(fmt::format("assign_vf_guids {} {} node {} port {}", pf, vf, vfio::format_guid(g.node),
                      vfio::format_guid(g.port)));
-    files_[fmt::format("guids:{}:{}", hca, vf)] = "";
+    files_[fmt::format("guids:{}:{}", pf, vf)] = "";
   }
   unsigned bind_vfio(const std::string& bdf, const std::vector<std::string>& together) override {
     note(fmt::format("bind_vfio {}{}", bdf, together.empty() ? "" : fmt::format(" with {}", fmt::join(together, ","))));
@@ -165,10 +169,10 @@ class RecordingEffects final : public NodeEffects {
     note(fmt::format("leave_pkey {} {} job {} node {}", store.string(), network, job, node));
     files_.erase(fmt::format("pkey:{}:{}:{}", network, job, node));
   }
-  void release_vf_guids(const std::string& hca, unsigned vf, vfio::VfGuids previous) override {
-    note(fmt::format("release_vf_guids {} {} back to node {} port {}", hca, vf, vfio::format_guid(previous.node),
+  void release_vf_guids(const std::string& pf, unsigned vf, vfio::VfGuids previous) override {
+    note(fmt::format("release_vf_guids {} {} back to node {} port {}", pf, vf, vfio::format_guid(previous.node),
                      vfio::format_guid(previous.port)));
-    files_.erase(fmt::format("guids:{}:{}", hca, vf));
+    files_.erase(fmt::format("guids:{}:{}", pf, vf));
   }
   void return_to_driver(const std::string& bdf, const std::optional<std::string>& driver) override {
     note(fmt::format("return_to_driver {} {}", bdf, driver.value_or("(none)")));

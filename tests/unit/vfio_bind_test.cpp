@@ -184,25 +184,25 @@ TEST_F(FakeKernel, GroupNodeThroughASymlinkIsRefused) {
 }
 
 TEST_F(FakeKernel, VfGuidsAreSetBeforeThePolicyAndGivenBack) {
-  const VfGuids before = read_vf_guids(roots_.sysfs, "mlx5_0", 2);
+  const VfGuids before = read_vf_guids(roots_.sysfs, "0000:3b:00.0", 2);
   EXPECT_EQ(before, (VfGuids{0, 0}));
   const VfGuids job{vf_node_guid(0x2001, 5), vf_port_guid(0x2001, 5)};
-  assign_vf_guids(roots_.sysfs, "mlx5_0", 2, job, VfPolicy::follow);
-  EXPECT_EQ(read_vf_guids(roots_.sysfs, "mlx5_0", 2), job);
+  assign_vf_guids(roots_.sysfs, "0000:3b:00.0", 2, job, VfPolicy::follow);
+  EXPECT_EQ(read_vf_guids(roots_.sysfs, "0000:3b:00.0", 2), job);
   EXPECT_EQ(kernel_->read_attr("class/infiniband/mlx5_0/device/sriov/2/port"), "c2:cc:20:01:00:00:05:00\n");
   EXPECT_EQ(parse_vf_policy(kernel_->read_attr("class/infiniband/mlx5_0/device/sriov/2/policy")), VfPolicy::follow);
 
-  release_vf_guids(roots_.sysfs, "mlx5_0", 2, before);
-  EXPECT_EQ(read_vf_guids(roots_.sysfs, "mlx5_0", 2), before);
+  release_vf_guids(roots_.sysfs, "0000:3b:00.0", 2, before);
+  EXPECT_EQ(read_vf_guids(roots_.sysfs, "0000:3b:00.0", 2), before);
   EXPECT_EQ(parse_vf_policy(kernel_->read_attr("class/infiniband/mlx5_0/device/sriov/2/policy")), VfPolicy::down);
   // A VF that went with sriov_numvfs: nothing to give back; setting one is refused with the fix.
-  EXPECT_NO_THROW(release_vf_guids(roots_.sysfs, "mlx5_0", 9, before));
+  EXPECT_NO_THROW(release_vf_guids(roots_.sysfs, "0000:3b:00.0", 9, before));
   try {
-    assign_vf_guids(roots_.sysfs, "mlx5_0", 9, job, VfPolicy::follow);
+    assign_vf_guids(roots_.sysfs, "0000:3b:00.0", 9, job, VfPolicy::follow);
     FAIL() << "set the GUIDs of a VF that does not exist";
   } catch (const Error& e) {
     EXPECT_EQ(e.kind(), ErrorKind::not_found);
-    EXPECT_THAT(e.what(), HasSubstr("InfiniBand device mlx5_0 has no VF 9"));
+    EXPECT_THAT(e.what(), HasSubstr("PCI function 0000:3b:00.0 has no VF 9"));
   }
 }
 
