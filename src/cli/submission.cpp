@@ -1,7 +1,11 @@
 // Submissions of vm alloc and vm batch (submission.hpp).
 #include "submission.hpp"
 
+#include <algorithm>
+#include <variant>
+
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "error.hpp"
 
@@ -42,6 +46,23 @@ std::string resolved_env(const ResolvedCluster& resolved) {
   return fmt::format("{}={}", kResolvedClusterEnv, json);
 }
 
+std::vector<std::string> network_licenses(const config::Config& cfg, const ResolvedCluster& resolved) {
+  std::vector<std::string> out;
+  for (const auto& tpl : resolved.templates) {
+    const auto set = cfg.resource_sets.find(tpl.resource_set);
+    if (set == cfg.resource_sets.end()) continue;  // the prolog refuses it, naming the set
+    for (const auto& name : set->second.networks) {
+      const auto net = cfg.networks.find(name);
+      if (net == cfg.networks.end()) continue;
+      const auto* ib = std::get_if<config::InfinibandNetwork>(&net->second.settings);
+      if (ib != nullptr && ib->license && std::find(out.begin(), out.end(), *ib->license) == out.end()) {
+        out.push_back(*ib->license);
+      }
+    }
+  }
+  return out;
+}
+
 std::vector<std::string> slurm_argv(const std::string& program, const Submission& s, unsigned cpus,
                                     const std::string& nodes, const std::vector<std::string>& flags) {
   std::vector<std::string> argv = {program, fmt::format("--ntasks={}", s.def.vm_count())};
@@ -64,6 +85,9 @@ std::vector<std::string> slurm_argv(const std::string& program, const Submission
     if (!nodes.empty()) argv.push_back("--nodes=" + nodes);
   }
   argv.push_back("--vm-template=" + s.def.to_string());
+  if (const auto licenses = network_licenses(s.cfg, s.resolved); !licenses.empty()) {
+    argv.push_back(fmt::format("--licenses={}", fmt::join(licenses, ",")));
+  }
   argv.insert(argv.end(), flags.begin(), flags.end());
   argv.insert(argv.end(), s.cfg.site.batch_args.begin(), s.cfg.site.batch_args.end());
   argv.insert(argv.end(), s.slurm_args.begin(), s.slurm_args.end());

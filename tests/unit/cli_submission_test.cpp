@@ -101,3 +101,27 @@ TEST_F(CliSubmission, AResolvedClusterTooLargeForTheEnvironmentIsRefused) {
     EXPECT_THAT(e.what(), HasSubstr("move large inline user-data into a file"));
   }
 }
+
+// An infiniband network's `license` (pcocc's key) becomes --licenses, once per name, for the
+// networks of the cluster's resource sets only.
+TEST_F(CliSubmission, InfinibandLicensesAreRequested) {
+  config::Config cfg;
+  auto ib = [](std::optional<std::string> license) {
+    return config::InfinibandNetwork{"mlx5_0", 0x2000, 0x3000, "opensm", "/p", "/t", std::move(license)};
+  };
+  cfg.networks.emplace("ib", config::Network{"ib", {}, 0, ib("ib_pkey")});
+  cfg.networks.emplace("ib2", config::Network{"ib2", {}, 0, ib("ib_pkey")});
+  cfg.networks.emplace("ib3", config::Network{"ib3", {}, 0, ib(std::nullopt)});
+  cfg.networks.emplace("other", config::Network{"other", {}, 0, ib("unused")});
+  cfg.resource_sets.emplace("a", config::ResourceSet{"a", {"ib", "ib3"}, false, {}, 0});
+  cfg.resource_sets.emplace("b", config::ResourceSet{"b", {"ib2"}, false, {}, 0});
+  ResolvedCluster r;
+  r.templates.resize(2);
+  r.templates[0].resource_set = "a";
+  r.templates[1].resource_set = "b";
+  EXPECT_EQ(network_licenses(cfg, r), std::vector<std::string>{"ib_pkey"});
+  r.templates[1].resource_set = "missing";
+  EXPECT_EQ(network_licenses(cfg, r), std::vector<std::string>{"ib_pkey"});
+  r.templates[0].resource_set = "none";
+  EXPECT_TRUE(network_licenses(cfg, r).empty());
+}
