@@ -226,6 +226,16 @@ assert v["0"]["pci"] == [{"network": "ib", "host": "0000:3b:00.1"}], v["0"]
 assert v["1"]["pci"] == [{"network": "ib", "host": "0000:3b:00.2"}], v["1"]
 assert [d["host"] for d in v["2"]["pci"]] == ["0000:af:00.0", "0000:af:00.1", "0000:3b:00.3"], v["2"]' "$RUN/jobs/4301/vms.json"
 
+# A retried prolog (slurmd retries, a requeue whose epilog never ran): its first ledger is
+# undone first, then the same devices and pkey come back, once.
+check "prolog job 4301 again exit 0" helper "$PROLOG" 4301 a:2,b:1 ibset,gpuset
+check_eq "vm0's VF on vfio-pci again" vfio-pci "$(driver 0000:3b:00.1)"
+check_eq "the GPU on vfio-pci again" vfio-pci "$(driver 0000:af:00.0)"
+check_eq "VF 0: the same GUID" c2:cc:20:01:00:00:00:00 "$(sriov 0 port)"
+check_eq "/dev/vfio/40 the user's again" 65534 "$(owner 40)"
+check_eq "one pkey held, the same" "$STORE/pkeys/ib/0x2001.json" "$(ls "$STORE"/pkeys/ib/0x*.json)"
+check_eq "one pci.vfio record per function" 5 "$(grep -c '"op":"pci.vfio"' "$RUN/ledger/4301.jsonl")"
+
 # OpenSM, told by vm-pkeyd, puts the job's pkey (full member: 0xa001) on exactly its ports.
 check "vm-pkeyd --once exit 0" pkeyd
 check "the partitions file has job 4301" grep -q '^slurm_vm_job_4301=0x2001' "$TMP/partitions.conf"

@@ -413,6 +413,27 @@ TEST(PrologApply, DevicesOtherJobsHoldAreSkipped) {
   EXPECT_EQ(fx.text().find("record"), std::string::npos) << "a record before the devices were chosen";
 }
 
+// The undo acts on sysfs paths and the store from root's own ledger; still, a record whose
+// address, driver, PF, GUID or store is not what the prolog writes is refused before any effect.
+TEST(PrologApply, OddDeviceRecordsAreRefusedBeforeAnyEffect) {
+  TempDir tmp;
+  RecordingEffects fx(ledger_path(tmp.path(), 1));
+  const NodePaths paths;
+  for (const char* text : {
+           R"({"op":"pci.vfio","job":1,"bdf":"../../../etc","driver":""})",
+           R"({"op":"pci.vfio","job":1,"bdf":"0000:3b:00.1","driver":"../x"})",
+           R"({"op":"ib.vf_guids","job":1,"device":"mlx5_0","pf":"0000:3b:00.0/../..","vf":0,"node_guid":"0x1",)"
+           R"("port_guid":"0x1","previous_node_guid":"0x0","previous_port_guid":"0x0"})",
+           R"({"op":"ib.vf_guids","job":1,"device":"mlx5_0","pf":"0000:3b:00.0","vf":0,"node_guid":"0x1",)"
+           R"("port_guid":"0x1","previous_node_guid":"zz","previous_port_guid":"0x0"})",
+           R"({"op":"ib.pkey","job":1,"network":"ib","node":"n","store":"relative/store"})",
+           R"({"op":"ib.pkey","job":1,"network":"../ib","node":"n","store":"/store"})",
+       }) {
+    EXPECT_THROW(undo_change(parse_change(nlohmann::json::parse(text)), fx, paths, 1), Error) << text;
+  }
+  EXPECT_EQ(fx.text(), "");
+}
+
 // The undo handles every change the prolog records, in reverse: each record of the prolog's
 // sequence appears in the undo's, last first.
 TEST(PrologApply, UndoReplaysEveryRecordInReverse) {
