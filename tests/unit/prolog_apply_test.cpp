@@ -27,6 +27,7 @@
 #include "netsetup/job_changes.hpp"
 #include "netsetup/prolog_apply.hpp"
 #include "reference_jobs.hpp"
+#include "temp_dir.hpp"
 #include "vfio/ib_guid.hpp"
 
 using namespace slurmvm;
@@ -277,22 +278,6 @@ class RecordingEffects final : public NodeEffects {
   std::set<std::string> held_;
 };
 
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "svm-apply-XXXXXX").string();
-    if (::mkdtemp(tmpl.data()) == nullptr) std::abort();
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
 
 struct Sequences {
   std::string prolog;               // records and effects of steps 11-19

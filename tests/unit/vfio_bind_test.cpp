@@ -4,7 +4,6 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -20,6 +19,7 @@
 #include "vfio/pci_bind.hpp"
 #include "vfio/pci_devices.hpp"
 #include "vfio/vf_guids.hpp"
+#include "temp_dir.hpp"
 
 namespace fs = std::filesystem;
 using namespace slurmvm;
@@ -35,21 +35,16 @@ const std::optional<std::string> kVfio = std::string("vfio-pci");
 class FakeKernel : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string tmpl = (fs::temp_directory_path() / "svm-pci-XXXXXX").string();
-    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
     roots_ = {dir_ / "sys", dir_ / "dev"};
     kernel_.emplace(roots_.sysfs, roots_.dev);
     vfs_ = kernel_->add_hca("mlx5_0", "0000:3b:00.0", 4, 40);
   }
-  void TearDown() override {
-    kernel_.reset();
-    fs::remove_all(dir_);
-  }
+  void TearDown() override { kernel_.reset(); }  // its watcher stops before the tree goes
   static Deadline soon() { return deadline_in(std::chrono::seconds(5)); }
   bool group_node_exists(unsigned group) const { return fs::exists(roots_.dev / "vfio" / std::to_string(group)); }
 
-  fs::path dir_;
+  slurmvm::test::TempDir tmp_{"svm-pci"};
+  fs::path dir_ = tmp_.path();
   DeviceRoots roots_;
   std::optional<FakePciKernel> kernel_;
   std::vector<std::string> vfs_;

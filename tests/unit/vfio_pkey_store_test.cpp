@@ -4,7 +4,6 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include <stdlib.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -16,6 +15,7 @@
 #include "error.hpp"
 #include "vfio/ib_guid.hpp"
 #include "vfio/pkey_store.hpp"
+#include "temp_dir.hpp"
 
 namespace fs = std::filesystem;
 using namespace slurmvm;
@@ -28,19 +28,13 @@ constexpr PkeyRange kRange{0x2001, 0x2004};
 
 class PkeyStoreTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    std::string tmpl = (fs::temp_directory_path() / "svm-pkeys-XXXXXX").string();
-    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
-    root_ = tmpl;
-  }
-  void TearDown() override { fs::remove_all(root_); }
-
   // The node's members: its host port and a VF for rank `rank`, from the pkey it is given.
   static auto members(std::uint64_t host, std::uint32_t rank) {
     return [=](std::uint16_t pkey) { return NodeMembers{{host}, {vf_port_guid(pkey, rank)}}; };
   }
 
-  fs::path root_;
+  slurmvm::test::TempDir tmp_{"svm-pkeys"};
+  fs::path root_ = tmp_.path();
 };
 
 }  // namespace

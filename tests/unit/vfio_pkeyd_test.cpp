@@ -5,7 +5,6 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include <stdlib.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -19,6 +18,7 @@
 #include "subprocess.hpp"
 #include "vfio/ib_guid.hpp"
 #include "vfio/pkeyd.hpp"
+#include "temp_dir.hpp"
 
 namespace fs = std::filesystem;
 using namespace slurmvm;
@@ -40,15 +40,12 @@ class RecordingNotifier final : public OpensmNotifier {
 class PkeydTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string tmpl = (fs::temp_directory_path() / "svm-pkeyd-XXXXXX").string();
-    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
     std::ofstream(dir_ / "ib.tpl") << "Default=0x7fff, ipoib : ALL=full ;\n";
     targets_ = {{"ib", dir_ / "ib.conf", dir_ / "ib.tpl", "opensm.service"}};
   }
-  void TearDown() override { fs::remove_all(dir_); }
 
-  fs::path dir_;
+  slurmvm::test::TempDir tmp_{"svm-pkeyd"};
+  fs::path dir_ = tmp_.path();
   std::vector<PartitionTarget> targets_;
   RecordingNotifier notifier_;
 };

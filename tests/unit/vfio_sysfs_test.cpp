@@ -4,7 +4,6 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include <stdlib.h>
 
 #include <filesystem>
 #include <fstream>
@@ -12,6 +11,7 @@
 
 #include "error.hpp"
 #include "vfio/pci_devices.hpp"
+#include "temp_dir.hpp"
 
 namespace fs = std::filesystem;
 using namespace slurmvm;
@@ -23,9 +23,6 @@ namespace {
 class FakeSysfs : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string tmpl = (fs::temp_directory_path() / "svm-sysfs-XXXXXX").string();
-    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
-    root_ = tmpl;
     function("0000:3b:00.0", "0x15b3", "0x1017", "mlx5_core", 16);
     for (int vf = 0; vf < 3; ++vf) {
       const std::string bdf = "0000:3b:00." + std::to_string(vf + 2);
@@ -35,7 +32,6 @@ class FakeSysfs : public ::testing::Test {
     fs::create_directories(root_ / "class/infiniband/mlx5_0");
     fs::create_symlink("../../../bus/pci/devices/0000:3b:00.0", root_ / "class/infiniband/mlx5_0/device");
   }
-  void TearDown() override { fs::remove_all(root_); }
 
   fs::path dev(const std::string& bdf) const { return root_ / "bus/pci/devices" / bdf; }
   void function(const std::string& bdf, const char* vendor, const char* device, const char* driver, int group) {
@@ -48,7 +44,8 @@ class FakeSysfs : public ::testing::Test {
     }
   }
 
-  fs::path root_;
+  slurmvm::test::TempDir tmp_{"svm-sysfs"};
+  fs::path root_ = tmp_.path();
 };
 
 }  // namespace
