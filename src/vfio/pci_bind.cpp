@@ -11,8 +11,10 @@
 #include <thread>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "error.hpp"
+#include "file_read.hpp"
 #include "vfio/pci_devices.hpp"
 #include "vfio/pci_sysfs.hpp"
 #include "vfio/sysfs_write.hpp"
@@ -67,6 +69,30 @@ void unbind(const DeviceRoots& roots, std::string_view bdf, const std::string& d
 }
 
 }  // namespace
+
+std::vector<std::string> vfio_group_holders(const DeviceRoots& roots, unsigned group, const fs::path& proc) {
+  const std::string node = group_node(roots, group).string();
+  std::vector<std::string> out;
+  std::error_code ec;
+  for (const auto& p : fs::directory_iterator(proc, ec)) {
+    const std::string pid = p.path().filename().string();
+    if (pid.empty() || pid.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::error_code fd_ec;  // a process that exits meanwhile: skipped
+    for (const auto& fd : fs::directory_iterator(p.path() / "fd", fd_ec)) {
+      std::error_code link_ec;
+      if (fs::read_symlink(fd.path(), link_ec).string() != node) continue;
+      std::string comm;
+      try {
+        comm = read_file(p.path() / "comm", 64);
+      } catch (const Error&) {
+      }
+      while (!comm.empty() && comm.back() == '\n') comm.pop_back();
+      out.push_back(fmt::format("pid {} ({})", pid, comm));
+      break;
+    }
+  }
+  return out;
+}
 
 std::vector<std::string> iommu_group_functions(const fs::path& sysfs, unsigned group) {
   const fs::path dir = sysfs / "kernel/iommu_groups" / std::to_string(group) / "devices";
@@ -131,6 +157,17 @@ void return_to_driver(const DeviceRoots& roots, std::string_view bdf, const std:
     throw;
   }
   if (now && *now != kVfioDriver) return;  // not on vfio-pci: not ours (any more)
+  if (now) {
+    if (const auto group = read_pci_function(roots.sysfs, bdf).iommu_group) {
+      if (const auto holders = vfio_group_holders(roots, *group); !holders.empty()) {
+        throw Error(fmt::format("PCI function {}: /dev/vfio/{} is still open by {}: a VM still holds the device, "
+                                "and unbinding it would wait for that process with no time limit; it is left "
+                                "on vfio-pci until it exits",
+                                bdf, *group, fmt::join(holders, ", ")),
+                    ErrorKind::system);
+      }
+    }
+  }
   // "\n" clears it (sysfs-bus-pci); the function then goes back to its own driver's matching.
   write_sysfs(function_dir(roots, bdf) / "driver_override", "\n");
   if (now) unbind(roots, bdf, *now, deadline);

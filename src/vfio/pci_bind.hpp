@@ -41,12 +41,19 @@ unsigned bind_to_vfio(const DeviceRoots& roots, std::string_view bdf, Deadline d
 // left unbound, the kernel's choice at the next probe): driver_override cleared, unbound from
 // vfio-pci, bound to `driver`. A function bound to anything but vfio-pci is left alone (it is not
 // ours any more); an absent one is success (hot-unplugged, or the VF went with sriov_numvfs).
+// While a process still holds its VFIO group open (a QEMU that outlived its step), the kernel's
+// unbind would wait for it with no time limit: Error(system) naming the process instead.
 void return_to_driver(const DeviceRoots& roots, std::string_view bdf, const std::optional<std::string>& driver,
                       Deadline deadline);
 
 // /dev/vfio/<group>, owned by `uid`:`gid`, mode 0600 (the job's user opens it through QEMU;
 // root:root gives it back). Absent is success when `uid` is 0 (the group went with the unbind).
 void set_vfio_group_owner(const DeviceRoots& roots, unsigned group, uid_t uid, gid_t gid);
+
+// The processes that hold /dev/vfio/<group> open (their fds, read under `proc`, "/proc" on a
+// node), as "pid (comm)".
+std::vector<std::string> vfio_group_holders(const DeviceRoots& roots, unsigned group,
+                                            const std::filesystem::path& proc = "/proc");
 
 // The functions of IOMMU group `group` (kernel/iommu_groups/<group>/devices), sorted.
 std::vector<std::string> iommu_group_functions(const std::filesystem::path& sysfs, unsigned group);

@@ -263,6 +263,17 @@ check_eq "job 4302's VF back on mlx5_core" mlx5_core "$(driver 0000:3b:00.4)"
 check_eq "its policy Down" Down "$(sriov 3 policy)"
 check_eq "its GUID back" 00:00:00:00:00:00:00:00 "$(sriov 3 port)"
 check "pkey 0x2002 released" test ! -e "$STORE/pkeys/ib/0x2002.json"
+# A QEMU that outlived its step still holds vm0's group: the kernel's unbind would wait for it
+# with no limit, so the epilog fails at once naming it, keeps the ledger, and a later run
+# (the reclaim, or an admin's) finishes the job once it is gone.
+nsenter --mount="$TMP/mnt.ns" sh -c 'exec 3</dev/vfio/40; exec sleep 60' &
+HOLDER=$!
+wait_for "a process holds /dev/vfio/40" 5 bash -c "ls -l /proc/$HOLDER/fd 2>/dev/null | grep -q /dev/vfio/40" || :
+rc=0; helper "$EPILOG" 4301 a:2,b:1 ibset,gpuset 2>"$TMP/epilog.err" || rc=$?
+check_eq "epilog job 4301 while a process holds a group: exit 1" 1 "$rc"
+check "it names the process" grep -q "/dev/vfio/40 is still open by pid $HOLDER (sleep)" "$TMP/epilog.err"
+check "the ledger is kept" test -e "$RUN/ledger/4301.jsonl"
+stop "$HOLDER"
 check "epilog job 4301 exit 0" helper "$EPILOG" 4301 a:2,b:1 ibset,gpuset
 for vf in 0000:3b:00.1 0000:3b:00.2 0000:3b:00.3; do check_eq "$vf back on mlx5_core" mlx5_core "$(driver $vf)"; done
 check_eq "the GPU back on its host-driver" nvidia "$(driver 0000:af:00.0)"

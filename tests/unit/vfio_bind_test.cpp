@@ -9,9 +9,12 @@
 
 #include <chrono>
 #include <filesystem>
+#include <memory>
 #include <fstream>
 #include <optional>
 #include <string>
+
+#include <fmt/format.h>
 
 #include "error.hpp"
 #include "fake_pci_kernel.hpp"
@@ -79,6 +82,27 @@ TEST_F(FakeKernel, BindMovesAVfToVfioAndBack) {
   // Again (a second epilog): nothing to do.
   return_to_driver(roots_, vfs_[1], kMlx5, soon());
   EXPECT_EQ(kernel_->driver_of(vfs_[1]), kMlx5);
+}
+
+// A VM that outlived its step still holds the group: the kernel's unbind would wait for it
+// forever, so the epilog refuses, naming the process, and succeeds once it is gone.
+TEST_F(FakeKernel, AGroupStillOpenIsNotUnbound) {
+  kernel_->start();
+  bind_to_vfio(roots_, vfs_[0], soon());
+  auto holder = std::make_unique<std::ifstream>(roots_.dev / "vfio/40");
+  ASSERT_TRUE(holder->is_open());
+  EXPECT_EQ(vfio_group_holders(roots_, 40).size(), 1u);
+  try {
+    return_to_driver(roots_, vfs_[0], kMlx5, soon());
+    FAIL() << "unbound a device a process holds";
+  } catch (const Error& e) {
+    EXPECT_THAT(e.what(), HasSubstr(fmt::format("/dev/vfio/40 is still open by pid {} (", ::getpid())));
+  }
+  EXPECT_EQ(kernel_->driver_of(vfs_[0]), kVfio);
+  holder.reset();
+  EXPECT_TRUE(vfio_group_holders(roots_, 40).empty());
+  return_to_driver(roots_, vfs_[0], kMlx5, soon());
+  EXPECT_EQ(kernel_->driver_of(vfs_[0]), kMlx5);
 }
 
 TEST_F(FakeKernel, ReturnWithoutADriverLeavesItUnbound) {
