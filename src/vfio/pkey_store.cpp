@@ -94,6 +94,31 @@ std::vector<std::uint64_t> guids_of(const json& j, std::string_view what) {
 
 }  // namespace
 
+std::uint16_t lowest_free_pkey(const std::string& network, PkeyRange range, const std::set<std::uint16_t>& held) {
+  std::uint32_t pkey = range.min;
+  while (pkey <= range.max && held.count(static_cast<std::uint16_t>(pkey)) != 0) ++pkey;
+  if (range.min == 0 || pkey > range.max) {
+    throw Error(fmt::format("network {}: every partition key of [{:#06x}, {:#06x}] is held by a running job ({} "
+                            "jobs): wait for one to end, or widen min-pkey/max-pkey in networks.yaml",
+                            network, range.min, range.max, held.size()),
+                ErrorKind::config);
+  }
+  return static_cast<std::uint16_t>(pkey);
+}
+
+std::string members_to_text(const NodeMembers& m) {
+  return json{{"host", guids_json(m.host_guids)}, {"vfs", guids_json(m.vf_guids)}}.dump();
+}
+
+NodeMembers parse_members(std::string_view text, const std::string& node) {
+  try {
+    const json m = json::parse(text);
+    return {guids_of(m.at("host"), node), guids_of(m.at("vfs"), node)};
+  } catch (const json::exception& e) {
+    throw Error(fmt::format("members of {}: {}", node, e.what()), ErrorKind::config);
+  }
+}
+
 std::string to_text(const PkeyAllocation& a) {
   json members = json::object();
   for (const auto& [node, m] : a.members) members[node] = {{"host", guids_json(m.host_guids)}, {"vfs", guids_json(m.vf_guids)}};
@@ -129,7 +154,7 @@ fs::path FilePkeyStore::network_dir(const std::string& network) const {
   return dir;
 }
 
-std::uint16_t FilePkeyStore::join_impl(const std::string& network, PkeyRange range, std::uint32_t job,
+std::uint16_t FilePkeyStore::join(const std::string& network, PkeyRange range, std::uint32_t job,
                                        const std::string& node,
                                        const std::function<NodeMembers(std::uint16_t)>& members_of) {
   const fs::path dir = network_dir(network);
@@ -142,17 +167,7 @@ std::uint16_t FilePkeyStore::join_impl(const std::string& network, PkeyRange ran
     held.insert(a.pkey);
     if (a.job == job && !mine) mine = std::move(a);
   }
-  if (!mine) {
-    std::uint16_t pkey = range.min;
-    while (pkey <= range.max && held.count(pkey) != 0) ++pkey;
-    if (range.min == 0 || pkey > range.max) {
-      throw Error(fmt::format("network {}: every partition key of [{:#06x}, {:#06x}] is held by a running job ({} "
-                              "jobs): wait for one to end, or widen min-pkey/max-pkey in networks.yaml",
-                              network, range.min, range.max, held.size()),
-                  ErrorKind::config);
-    }
-    mine = PkeyAllocation{network, pkey, job, {}};
-  }
+  if (!mine) mine = PkeyAllocation{network, lowest_free_pkey(network, range, held), job, {}};
   mine->members[node] = members_of(mine->pkey);
   write_file_atomic(allocation_file(dir, mine->pkey), to_text(*mine), 0600);
   return mine->pkey;
