@@ -14,6 +14,7 @@
 #include "netsetup/node_effects.hpp"
 #include "netsetup/node_job.hpp"
 #include "vfio/ib_guid.hpp"
+#include "vfio/pkey_store_open.hpp"
 #include "vfio/pci_sysfs.hpp"
 #include "config/names.hpp"
 
@@ -37,7 +38,6 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(GatewayAddress, job, name, address)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(StateWrite, job)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(JobDirWrite, job)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(NatSync, job)
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(PkeyJoin, job, network, node, store)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(VfGuids, job, device, pf, vf, node_guid, port_guid, previous_node_guid,
                                    previous_port_guid)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(PciVfio, job, bdf, driver)
@@ -51,6 +51,23 @@ void to_json(nlohmann::json& j, const JobFlows& c) {
 void from_json(const nlohmann::json& j, JobFlows& c) {
   j.at("job").get_to(c.job);
   c.bridge = j.value("bridge", std::string{});
+}
+
+// The etcd fields only for an etcd store: a file store's record stays as it was.
+void to_json(nlohmann::json& j, const PkeyJoin& c) {
+  j = {{"job", c.job}, {"network", c.network}, {"node", c.node}, {"store", c.store}};
+  if (!c.etcd.empty()) {
+    j["etcd"] = c.etcd;
+    j["etcd_prefix"] = c.etcd_prefix;
+  }
+}
+void from_json(const nlohmann::json& j, PkeyJoin& c) {
+  j.at("job").get_to(c.job);
+  j.at("network").get_to(c.network);
+  j.at("node").get_to(c.node);
+  j.at("store").get_to(c.store);
+  c.etcd = j.value("etcd", std::vector<std::string>{});
+  c.etcd_prefix = j.value("etcd_prefix", std::string{});
 }
 
 }  // namespace change
@@ -152,10 +169,13 @@ struct Undo {
   }
   void operator()(const change::JobDirWrite& c) const { fx.remove_tree(paths.job_dir(c.job)); }
   void operator()(const change::PkeyJoin& c) const {
-    const fs::path store = c.store;
-    check_record(store.is_absolute() && store.lexically_normal() == store, change::PkeyJoin::op, "store " + c.store);
+    const vfio::PkeyStoreSpec spec{c.store, c.etcd, c.etcd_prefix};
+    if (!spec.etcd()) {
+      const fs::path store = c.store;
+      check_record(store.is_absolute() && store.lexically_normal() == store, change::PkeyJoin::op, "store " + c.store);
+    }
     check_record(config::is_valid_name(c.network), change::PkeyJoin::op, "network " + c.network);
-    fx.leave_pkey(store, c.network, c.job, c.node);
+    fx.leave_pkey(spec, c.network, c.job, c.node);
   }
   void operator()(const change::VfGuids& c) const {
     check_record(vfio::is_full_bdf(c.pf), change::VfGuids::op, "PCI address " + c.pf);

@@ -101,7 +101,8 @@ struct JobFlows {
   std::string bridge;
 };
 // Step 13c, infiniband networks: this node joined the job's partition key on `network` in the
-// pkey store at `store` (the job's first node to join allocated it). Undo leaves; the key is
+// pkey store (the job's first node to join allocated it): the file store at `store`, or etcd at
+// `etcd` under `etcd_prefix` (both written only for an etcd store). Undo leaves; the key is
 // released when the job's last node has left (pkey_store.hpp).
 struct PkeyJoin {
   static constexpr std::string_view op = "ib.pkey";
@@ -109,6 +110,8 @@ struct PkeyJoin {
   std::string network;
   std::string node;
   std::string store;
+  std::vector<std::string> etcd;
+  std::string etcd_prefix;
 };
 // Step 13c, InfiniBand VFs: the GUIDs and policy Follow given to VF `vf` of HCA `device` (its
 // physical function `pf`), and the GUIDs it had ("0x" and 16 hex digits). Undo: policy Down,

@@ -25,6 +25,7 @@
 #include "netsetup/tap.hpp"
 #include "vfio/pci_devices.hpp"
 #include "vfio/pkey_store.hpp"
+#include "vfio/pkey_store_open.hpp"
 #include "vfio/vf_guids.hpp"
 
 namespace slurmvm::netsetup {
@@ -61,9 +62,9 @@ class NodeEffects {
   // Passthrough devices (src/vfio; docs/infiniband.md).
   // The GUIDs of HCA `hca`'s InfiniBand ports (libibumad).
   virtual std::vector<std::uint64_t> hca_port_guids(const std::string& hca) = 0;
-  // The job's partition key on `network` from the pkey store at `store`, this node's members
+  // The job's partition key on `network` from the pkey store `store`, this node's members
   // recorded under `node` (pkey_store.hpp).
-  virtual std::uint16_t join_pkey(const std::filesystem::path& store, const std::string& network,
+  virtual std::uint16_t join_pkey(const vfio::PkeyStoreSpec& store, const std::string& network,
                                   vfio::PkeyRange range, std::uint32_t job, const std::string& node,
                                   const std::function<vfio::NodeMembers(std::uint16_t)>& members) = 0;
   // HCA `hca`'s physical function (Error(not_found) when the node has no such HCA), and the VFs
@@ -101,7 +102,7 @@ class NodeEffects {
   virtual void delete_job_flows(const std::string& bridge, std::uint32_t job) = 0;
   virtual void remove_file(const std::filesystem::path& file) = 0;
   virtual void remove_tree(const std::filesystem::path& dir) = 0;
-  virtual void leave_pkey(const std::filesystem::path& store, const std::string& network, std::uint32_t job,
+  virtual void leave_pkey(const vfio::PkeyStoreSpec& store, const std::string& network, std::uint32_t job,
                           const std::string& node) = 0;
   virtual void release_vf_guids(const std::string& pf, unsigned vf, vfio::VfGuids previous) = 0;
   virtual void return_to_driver(const std::string& bdf, const std::optional<std::string>& driver) = 0;
@@ -136,7 +137,7 @@ class RealNodeEffects final : public NodeEffects {
   void set_interface_ipv4(const std::string& name, std::uint32_t ip, unsigned prefix) override;
   void start_dnsmasq(const DnsmasqConfig& cfg, const DnsmasqJail& jail) override;
   std::vector<std::uint64_t> hca_port_guids(const std::string& hca) override;
-  std::uint16_t join_pkey(const std::filesystem::path& store, const std::string& network, vfio::PkeyRange range,
+  std::uint16_t join_pkey(const vfio::PkeyStoreSpec& store, const std::string& network, vfio::PkeyRange range,
                           std::uint32_t job, const std::string& node,
                           const std::function<vfio::NodeMembers(std::uint16_t)>& members) override;
   std::string hca_function(const std::string& hca) override;
@@ -164,7 +165,7 @@ class RealNodeEffects final : public NodeEffects {
   void delete_job_flows(const std::string& bridge, std::uint32_t job) override;
   void remove_file(const std::filesystem::path& file) override;
   void remove_tree(const std::filesystem::path& dir) override;
-  void leave_pkey(const std::filesystem::path& store, const std::string& network, std::uint32_t job,
+  void leave_pkey(const vfio::PkeyStoreSpec& store, const std::string& network, std::uint32_t job,
                   const std::string& node) override;
   void release_vf_guids(const std::string& pf, unsigned vf, vfio::VfGuids previous) override;
   void return_to_driver(const std::string& bdf, const std::optional<std::string>& driver) override;

@@ -24,15 +24,15 @@ std::vector<std::uint64_t> RealNodeEffects::hca_port_guids(const std::string& hc
   return vfio::partition_member_guids(vfio::read_hca(hca));
 }
 
-std::uint16_t RealNodeEffects::join_pkey(const fs::path& store, const std::string& network, vfio::PkeyRange range,
-                                         std::uint32_t job, const std::string& node,
+std::uint16_t RealNodeEffects::join_pkey(const vfio::PkeyStoreSpec& store, const std::string& network,
+                                         vfio::PkeyRange range, std::uint32_t job, const std::string& node,
                                          const std::function<vfio::NodeMembers(std::uint16_t)>& members) {
-  return vfio::FilePkeyStore(store, kPkeyStoreTimeout).join(network, range, job, node, members);
+  return vfio::open_pkey_store(store, kPkeyStoreTimeout)->join(network, range, job, node, members);
 }
 
-void RealNodeEffects::leave_pkey(const fs::path& store, const std::string& network, std::uint32_t job,
+void RealNodeEffects::leave_pkey(const vfio::PkeyStoreSpec& store, const std::string& network, std::uint32_t job,
                                  const std::string& node) {
-  vfio::FilePkeyStore(store, kPkeyStoreTimeout).leave(network, job, node);
+  vfio::open_pkey_store(store, kPkeyStoreTimeout)->leave(network, job, node);
 }
 
 std::string RealNodeEffects::hca_function(const std::string& hca) {

@@ -40,14 +40,19 @@ void apply_devices(Ledger& ledger, NodeEffects& fx, const PrologJob& j, const st
       if (d.passthrough == p.index) ranks.push_back(d.rank);
     }
     if (ranks.empty()) continue;
-    if (j.pkey_store.empty()) throw Error("no pkey store configured (slurm-vm.yaml store.path)", ErrorKind::config);
+    if (j.pkey_store.path.empty() && !j.pkey_store.etcd()) {
+      throw Error("no pkey store configured (slurm-vm.yaml store)", ErrorKind::config);
+    }
     const auto host_guids = fx.hca_port_guids(p.host_device);
     const auto members = [&](std::uint16_t pkey) {
       vfio::NodeMembers m{host_guids, {}};
       for (const auto rank : ranks) m.vf_guids.push_back(vfio::vf_port_guid(pkey, rank));
       return m;
     };
-    apply(ledger, change::PkeyJoin{job, p.name, j.in.node, j.pkey_store.string()}, [&] {
+    apply(ledger,
+          change::PkeyJoin{job, p.name, j.in.node, j.pkey_store.path, j.pkey_store.etcd_endpoints,
+                           j.pkey_store.etcd_prefix},
+          [&] {
       pkeys[p.index] = fx.join_pkey(j.pkey_store, p.name, {p.min_pkey, p.max_pkey}, job, j.in.node, members);
     });
     log_info("job {}: network {}: partition key {:#06x}", job, p.name, pkeys.at(p.index));

@@ -36,7 +36,7 @@ struct PrologJob {
   const std::map<std::string, std::uint32_t>& node_ips;  // underlay addresses (step 5)
   const JobState& state;                                   // the record so far (steps 8-9)
   const std::vector<std::uint16_t>& ssh_ports;             // reverse NAT host ports (step 9)
-  std::filesystem::path pkey_store = {};                   // slurm-vm.yaml store.path (infiniband)
+  vfio::PkeyStoreSpec pkey_store = {};                     // slurm-vm.yaml store (infiniband)
 };
 
 // Steps 11-19. Throws on the first failure; the caller rolls the ledger back.

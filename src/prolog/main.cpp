@@ -62,7 +62,7 @@ const auto env_lookup = config::process_env;
 struct SiteChoice {
   config::OvsSettings ovs;  // slurm-vm.yaml: the integration bridge and its datapath
   JobNetworks nets;
-  fs::path pkey_store;      // slurm-vm.yaml store.path: the partition keys of infiniband networks
+  vfio::PkeyStoreSpec pkey_store;  // slurm-vm.yaml store: the partition keys of infiniband networks
 };
 
 SiteChoice load_site(const NodePaths& paths, const JobInputs& in) {
@@ -72,11 +72,7 @@ SiteChoice load_site(const NodePaths& paths, const JobInputs& in) {
   auto nets = choose_job_networks(cfg, ClusterDef::parse(in.definition), in.resource_sets);
   const bool infiniband = std::any_of(nets.passthrough.begin(), nets.passthrough.end(),
                                       [](const JobPassthrough& p) { return p.kind == PassthroughKind::infiniband; });
-  if (infiniband && cfg.site.store.type != config::StoreType::file) {
-    throw Error("slurm-vm.yaml store.type is etcd, which infiniband networks cannot use yet: use the file store",
-                ErrorKind::config);
-  }
-  return {cfg.site.ovs, std::move(nets), cfg.site.store.path};
+  return {cfg.site.ovs, std::move(nets), infiniband ? vfio::store_spec(cfg.site.store) : vfio::PkeyStoreSpec{}};
 }
 
 gid_t primary_group(uid_t uid) {

@@ -9,15 +9,17 @@
 //
 // SIGHUP reloads the configuration; SIGTERM and SIGINT stop it after the current pass.
 // Exit codes: 0 stopped by a signal, or --once and every network synced; 1 --once and some
-// network failed (logged); 2 usage; 3 the configuration does not load or uses no file store.
+// network failed (logged); 2 usage; 3 the configuration does not load (or its store cannot be used).
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
+#include <memory>
 #include <string>
 #include <thread>
 
@@ -31,7 +33,9 @@
 #include "main_guard.hpp"
 #include "node_layout.hpp"
 #include "vfio/pkeyd.hpp"
+#include "vfio/etcd_pkey_store.hpp"
 #include "vfio/pkey_store.hpp"
+#include "vfio/pkey_store_open.hpp"
 
 using namespace slurmvm;
 using namespace slurmvm::vfio;
@@ -64,16 +68,18 @@ struct Options {
 
 struct Setup {
   std::vector<PartitionTarget> targets;
-  std::optional<FilePkeyStore> store;
+  std::unique_ptr<PkeyStore> store;
 };
+
+// An etcd store's leases are renewed this often (their TTL is an hour): a job Slurm still
+// shows keeps its pkey; one pruned, or whose nodes all crashed while vm-pkeyd was down for
+// longer than the TTL, gives it back.
+constexpr std::chrono::seconds kRenewInterval{60};
 
 Setup load_setup() {
   const auto dir = absolute_path_override(config::process_env, "SLURM_VM_SYSCONFDIR").value_or(kDefaultSysconfDir);
   const config::Config cfg = config::load_config(config::ConfigDirs{dir, std::nullopt});
-  if (cfg.site.store.type != config::StoreType::file) {
-    throw Error("slurm-vm.yaml store.type is etcd: vm-pkeyd reads the file store only for now", ErrorKind::config);
-  }
-  Setup s{partition_targets(cfg.networks), FilePkeyStore(cfg.site.store.path)};
+  Setup s{partition_targets(cfg.networks), open_pkey_store(store_spec(cfg.site.store), std::chrono::seconds(30))};
   if (s.targets.empty()) log_warning("no infiniband network in {}/networks.yaml: nothing to write", dir.string());
   return s;
 }
@@ -81,7 +87,7 @@ Setup load_setup() {
 // squeue asks slurmctld, which a site does not want asked every 2 s by every subnet manager:
 // jobs that ended without an epilog are pruned at most every --prune-interval (the common path,
 // an epilog leaving, needs no squeue at all).
-bool pass(Setup& s, const Options& o, OpensmNotifier& notifier, Deadline& next_prune) {
+bool pass(Setup& s, const Options& o, OpensmNotifier& notifier, Deadline& next_prune, Deadline& next_renew) {
   if (o.prune && expired(next_prune) && !s.store->list().empty()) {
     next_prune = deadline_in(o.prune_interval);
     if (const auto running = slurm_jobs()) {
@@ -92,6 +98,14 @@ bool pass(Setup& s, const Options& o, OpensmNotifier& notifier, Deadline& next_p
         }
       }
     }
+  }
+  if (auto* etcd = dynamic_cast<EtcdPkeyStore*>(s.store.get()); etcd != nullptr && expired(next_renew)) {
+    next_renew = deadline_in(kRenewInterval);
+    std::vector<std::uint32_t> jobs;
+    for (const auto& a : s.store->list()) {
+      if (std::find(jobs.begin(), jobs.end(), a.job) == jobs.end()) jobs.push_back(a.job);
+    }
+    for (const auto job : etcd->renew(jobs)) log_warning("job {}: its pkey lease had expired", job);
   }
   const auto result = sync_partitions(s.targets, s.store->list(), notifier);
   return result.failed.empty();
@@ -130,7 +144,8 @@ int run_main(int argc, char** argv) {
   }
   RealOpensmNotifier notifier;
   Deadline next_prune = SteadyClock::now();
-  if (o.once) return pass(setup, o, notifier, next_prune) ? kExitOk : kExitFailed;
+  Deadline next_renew = SteadyClock::now();
+  if (o.once) return pass(setup, o, notifier, next_prune, next_renew) ? kExitOk : kExitFailed;
 
   struct sigaction sa {};
   sa.sa_handler = remember;
@@ -139,7 +154,7 @@ int run_main(int argc, char** argv) {
   log_info("watching {} infiniband network(s) every {} ms", setup.targets.size(), o.interval.count());
   for (;;) {
     try {
-      pass(setup, o, notifier, next_prune);
+      pass(setup, o, notifier, next_prune, next_renew);
     } catch (const Error& e) {
       log_error("{}", e.what());  // the store unreachable a moment: the next pass retries
     }

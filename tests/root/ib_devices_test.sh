@@ -46,7 +46,7 @@ export IBSIM_SOCKNAME=svmib$$
 # shellcheck source=../lib/check_lib.sh
 source "$REPO/tests/lib/check_lib.sh"
 
-IBSIM_PID='' OPENSM_PID='' FAKE_PID=''
+IBSIM_PID='' OPENSM_PID='' FAKE_PID='' ETCD_PID=''
 stop() {  # stop PID: TERM, then KILL after 5 s
   local pid=$1 i
   [[ -n $pid ]] || return 0
@@ -56,6 +56,7 @@ stop() {  # stop PID: TERM, then KILL after 5 s
   wait "$pid" 2>/dev/null || :
 }
 cleanup() {
+  stop "$ETCD_PID"
   stop "$OPENSM_PID"
   stop "$FAKE_PID"
   stop "$IBSIM_PID"
@@ -302,5 +303,36 @@ check "its error says which VF" grep -q 'has no VF 0 to set GUIDs on' "$RUN/jobs
 check_eq "the VF stayed on mlx5_core" mlx5_core "$(driver 0000:3b:00.1)"
 check "the rollback released its pkey" bash -c "! ls $STORE/pkeys/ib/0x*.json 2>/dev/null | grep -q ."
 check "and removed its ledger" test ! -e "$RUN/ledger/4304.jsonl"
+
+# --- 5. The same with the pkey store in etcd v3 (a real etcd in the node's namespace, on its
+#        loopback): the pkey under the job's lease, OpenSM's file from it, gone after the epilog.
+if [[ -x /usr/bin/etcd ]]; then
+  inns ip link set lo up
+  nsenter --net="/run/netns/$NS" /usr/bin/etcd --name svm --data-dir "$TMP/etcd" \
+    --listen-client-urls http://127.0.0.1:2379 --advertise-client-urls http://127.0.0.1:2379 \
+    --listen-peer-urls http://127.0.0.1:2380 --initial-advertise-peer-urls http://127.0.0.1:2380 \
+    --initial-cluster svm=http://127.0.0.1:2380 --logger zap --log-outputs "$TMP/etcd.log" &
+  ETCD_PID=$!
+  etcd_keys() { innet etcdctl --endpoints=http://127.0.0.1:2379 get --prefix --keys-only /svm-test/ 2>/dev/null | grep . || :; }
+  etcd_up() { innet etcdctl --endpoints=http://127.0.0.1:2379 endpoint health >/dev/null 2>&1; }
+  wait_for "etcd answers" 20 etcd_up || abort "etcd did not start: $(tail -3 "$TMP/etcd.log")"
+  cat >"$ETC/slurm-vm.yaml" <<EOF2
+store: {type: etcd, etcd: {endpoints: ['http://127.0.0.1:2379'], prefix: /svm-test}}
+EOF2
+  inns mkdir -p /sys/devices/pci0000:00/0000:3b:00.0/sriov/0
+  for f in node port; do inns sh -c "echo 00:00:00:00:00:00:00:00 > /sys/devices/pci0000:00/0000:3b:00.0/sriov/0/$f"; done
+  inns sh -c 'echo Down > /sys/devices/pci0000:00/0000:3b:00.0/sriov/0/policy'
+  check "prolog job 4305 (etcd store) exit 0" helper "$PROLOG" 4305 f:1 ibset
+  check_eq "its pkey and member keys in etcd" "/svm-test/pkeys/ib/0x2001 /svm-test/pkeys/ib/0x2001/nodeA" \
+    "$(etcd_keys | tr '\n' ' ' | sed 's/ $//')"
+  check "the ledger records the etcd store" grep -q '"etcd":\["http://127.0.0.1:2379"\]' "$RUN/ledger/4305.jsonl"
+  check "vm-pkeyd --once (etcd store) exit 0" pkeyd
+  check "the partitions file has job 4305" grep -q '^slurm_vm_job_4305=0x2001' "$TMP/partitions.conf"
+  check "epilog job 4305 exit 0" helper "$EPILOG" 4305 f:1 ibset
+  check_eq "nothing left in etcd" "" "$(etcd_keys)"
+  check_eq "its VF back on mlx5_core" mlx5_core "$(driver 0000:3b:00.1)"
+else
+  fail "etcd-server is not installed (scripts/install-deps): the etcd store is not tested"
+fi
 
 test_summary ib_devices_test

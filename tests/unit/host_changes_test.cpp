@@ -36,6 +36,7 @@ const char* const kRecords[] = {
     R"({"job":4242,"op":"jobdir.write"})",
     R"({"job":4242,"op":"nat.sync"})",
     R"({"job":4244,"network":"ib","node":"nodeA","op":"ib.pkey","store":"/var/lib/slurm-vm/store"})",
+    R"({"etcd":["http://10.0.0.2:2379"],"etcd_prefix":"/slurm-vm/pkeys/","job":4244,"network":"ib","node":"nodeA","op":"ib.pkey","store":""})",
     R"({"device":"mlx5_0","job":4244,"node_guid":"0xd2cc200000000000","op":"ib.vf_guids","pf":"0000:3b:00.0","port_guid":"0xc2cc200000000000","previous_node_guid":"0x0000000000001111","previous_port_guid":"0x0000000000002222","vf":0})",
     R"({"bdf":"0000:3b:00.1","driver":"mlx5_core","job":4244,"op":"pci.vfio"})",
     R"({"group":41,"job":4244,"op":"vfio.owner","owner":1000})",

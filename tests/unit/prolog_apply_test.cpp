@@ -101,7 +101,7 @@ class RecordingEffects final : public NodeEffects {
     note("hca_port_guids " + hca);
     return {0x0002c90300a1b2c1};
   }
-  std::uint16_t join_pkey(const fs::path& store, const std::string& network, vfio::PkeyRange range,
+  std::uint16_t join_pkey(const vfio::PkeyStoreSpec& store, const std::string& network, vfio::PkeyRange range,
                           std::uint32_t job, const std::string& node,
                           const std::function<vfio::NodeMembers(std::uint16_t)>& members) override {
     const std::uint16_t pkey = range.min;
@@ -109,7 +109,7 @@ class RecordingEffects final : public NodeEffects {
     std::vector<std::string> host, vfs;
     for (auto g : m.host_guids) host.push_back(vfio::format_guid(g));
     for (auto g : m.vf_guids) vfs.push_back(vfio::format_guid(g));
-    note(fmt::format("join_pkey {} {} {:#06x}-{:#06x} job {} node {} -> {:#06x} host [{}] vfs [{}]", store.string(),
+    note(fmt::format("join_pkey {} {} {:#06x}-{:#06x} job {} node {} -> {:#06x} host [{}] vfs [{}]", store.path,
                      network, range.min, range.max, job, node, pkey, fmt::join(host, " "), fmt::join(vfs, " ")));
     files_[fmt::format("pkey:{}:{}:{}", network, job, node)] = "";
     return pkey;
@@ -165,9 +165,10 @@ class RecordingEffects final : public NodeEffects {
       files_[fmt::format("/dev/vfio/{}", group)] = "";
     }
   }
-  void leave_pkey(const fs::path& store, const std::string& network, std::uint32_t job,
+  void leave_pkey(const vfio::PkeyStoreSpec& store, const std::string& network, std::uint32_t job,
                   const std::string& node) override {
-    note(fmt::format("leave_pkey {} {} job {} node {}", store.string(), network, job, node));
+    note(fmt::format("leave_pkey {}{} {} job {} node {}", store.path, fmt::join(store.etcd_endpoints, ","), network,
+                     job, node));
     files_.erase(fmt::format("pkey:{}:{}:{}", network, job, node));
   }
   void release_vf_guids(const std::string& pf, unsigned vf, vfio::VfGuids previous) override {
@@ -311,7 +312,7 @@ Sequences sequences_of(const JobInputs& in, const NodePlan& plan, const std::vec
     auto ledger = Ledger::open(tmp.path(), in.job_id);
     apply_prolog_changes(ledger, fx,
                          {paths, in, plan, config::OvsDatapath::auto_detect, 1000, kNodeIps, state, ports,
-                          "/var/lib/slurm-vm/store"});
+                          vfio::PkeyStoreSpec{"/var/lib/slurm-vm/store", {}, {}}});
     out.prolog = fx.text();
     out.vms_json = fx.file(paths.vms_file(in.job_id));
   }
@@ -388,7 +389,7 @@ TEST(PrologApply, DevicesOtherJobsHoldAreSkipped) {
   auto ledger = Ledger::open(tmp.path(), in.job_id);
   try {
     apply_prolog_changes(ledger, fx, {NodePaths{}, in, plan, config::OvsDatapath::auto_detect, 1000, kNodeIps,
-                                      JobState{}, {}, "/var/lib/slurm-vm/store"});
+                                      JobState{}, {}, vfio::PkeyStoreSpec{"/var/lib/slurm-vm/store", {}, {}}});
     FAIL() << "a job was given VFs the node does not have";
   } catch (const JobError& e) {
     EXPECT_NE(std::string(e.what()).find("network hostib: nodeA: mlx5_0 has 0 free SR-IOV virtual functions of 4"),
