@@ -85,12 +85,30 @@ std::vector<std::string> slurm_argv(const std::string& program, const Submission
     if (!nodes.empty()) argv.push_back("--nodes=" + nodes);
   }
   argv.push_back("--vm-template=" + s.def.to_string());
-  if (const auto licenses = network_licenses(s.cfg, s.resolved); !licenses.empty()) {
-    argv.push_back(fmt::format("--licenses={}", fmt::join(licenses, ",")));
-  }
   argv.insert(argv.end(), flags.begin(), flags.end());
   argv.insert(argv.end(), s.cfg.site.batch_args.begin(), s.cfg.site.batch_args.end());
   argv.insert(argv.end(), s.slurm_args.begin(), s.slurm_args.end());
+  // salloc and sbatch keep only the last --licenses: the site's and the user's own are merged
+  // with the networks' into one, so that none drops another.
+  if (const auto licenses = network_licenses(s.cfg, s.resolved); !licenses.empty()) {
+    std::vector<std::string> kept = {argv.front()};
+    std::vector<std::string> all;
+    for (std::size_t i = 1; i < argv.size(); ++i) {
+      const std::string& a = argv[i];
+      if ((a == "-L" || a == "--licenses") && i + 1 < argv.size()) {
+        all.push_back(argv[++i]);
+      } else if (a.starts_with("--licenses=")) {
+        all.push_back(a.substr(11));
+      } else if (a.starts_with("-L") && a.size() > 2) {
+        all.push_back(a.substr(2));
+      } else {
+        kept.push_back(a);
+      }
+    }
+    all.insert(all.end(), licenses.begin(), licenses.end());
+    kept.push_back(fmt::format("--licenses={}", fmt::join(all, ",")));
+    argv = std::move(kept);
+  }
   return argv;
 }
 

@@ -32,9 +32,9 @@ Submission read_submission(std::vector<std::string> extras, std::string_view exa
 // key: one per job using the network), each once, in the order of first use.
 std::vector<std::string> network_licenses(const config::Config& cfg, const ResolvedCluster& resolved);
 
-// PROGRAM --ntasks=N [--cpus-per-task=C] [--nodes=NODES] --vm-template=DEF [--licenses=L,...]
-// [flags] then the site's batch-args and the user's own options (Slurm adds a user's own
-// --licenses to the earlier one). Full-node templates: --nodes=N
+// PROGRAM --ntasks=N [--cpus-per-task=C] [--nodes=NODES] --vm-template=DEF [flags] then the
+// site's batch-args and the user's own options. With licenses from the networks, every
+// --licenses/-L given is merged into one last --licenses=... (Slurm keeps only the last). Full-node templates: --nodes=N
 // --ntasks-per-node=1 --exclusive --mem=0 instead of -c (whose use is then an error), and the
 // VMs' step gives each VM every CPU of its node (vm_layout.hpp).
 // "SLURM_VM_RESOLVED=<json>" for `vm boot`. Error(config) when it does not fit in an environment

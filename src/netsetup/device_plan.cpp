@@ -81,8 +81,12 @@ std::vector<PlannedDevice> choose_pci(NodeEffects& fx, const JobPassthrough& p, 
       for (const auto& other : functions) {
         if (other != f.bdf) together.push_back(other);
       }
-      out.push_back({rank, p.index, f.bdf, f.driver ? f.driver : std::optional<std::string>(p.host_driver),
-                     group_of(f), std::nullopt, {}, std::move(together)});
+      // After the job: the driver it was on; an unbound one goes to host-driver only if it is
+      // the device itself (the listed function, or function 0 of a listed slot): host-driver is
+      // the GPU's, and binding a GPU's audio function to it would fail every epilog.
+      std::optional<std::string> back = f.driver;
+      if (!back && (f.bdf == addr || (addr.size() == 10 && f.bdf.ends_with(".0")))) back = p.host_driver;
+      out.push_back({rank, p.index, f.bdf, back, group_of(f), std::nullopt, {}, std::move(together)});
     }
   }
   if (free_devices < ranks.size()) {

@@ -3,9 +3,11 @@
 
 #include <chrono>
 #include <filesystem>
+#include <memory>
 #include <type_traits>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "error.hpp"
 #include "log.hpp"
@@ -238,8 +240,25 @@ void undo_change(const HostChange& change, NodeEffects& effects, const NodePaths
 
 UndoHandlers change_undo_handlers(NodeEffects& effects, const NodePaths& paths, std::uint32_t job_id) {
   UndoHandlers h;
-  const UndoHandler handler = [&effects, paths, job_id](const nlohmann::json& record) {
-    undo_change(parse_change(record), effects, paths, job_id);
+  // VF GUIDs derive from the job's pkey: while a VF may still carry one (its undo failed), the
+  // pkey is not given back, or the next job would get it and put that GUID twice in the fabric.
+  // The ledger is kept; a later run (the reclaim, an admin's) leaves once the VF is back.
+  auto vf_guids_kept = std::make_shared<std::vector<std::string>>();
+  const UndoHandler handler = [&effects, paths, job_id, vf_guids_kept](const nlohmann::json& record) {
+    const HostChange c = parse_change(record);
+    if (std::holds_alternative<change::PkeyJoin>(c) && !vf_guids_kept->empty()) {
+      throw Error(fmt::format("not leaving partition key of network {}: VF(s) {} may still carry GUIDs derived from it",
+                              std::get<change::PkeyJoin>(c).network, fmt::join(*vf_guids_kept, ", ")),
+                  ErrorKind::system);
+    }
+    try {
+      undo_change(c, effects, paths, job_id);
+    } catch (const Error&) {
+      if (const auto* v = std::get_if<change::VfGuids>(&c)) {
+        vf_guids_kept->push_back(fmt::format("{} VF {}", v->pf, v->vf));
+      }
+      throw;
+    }
   };
   add_handlers(h, handler, static_cast<HostChange*>(nullptr));
   return h;

@@ -61,9 +61,12 @@ std::set<std::string> RealNodeEffects::held_pci_functions(std::uint32_t exclude)
         held.insert(std::get<change::PciVfio>(parse_change(entry.action)).bdf);
       }
     } catch (const Error& e) {
-      // A ledger being removed by its epilog, or unreadable: its devices count as held when it
-      // can be read; a corrupt one is the reclaim's to report.
-      if (e.kind() != ErrorKind::not_found) log_warning("ledger of job {}: {}", job, e.what());
+      // Gone meanwhile (its epilog finished): it holds nothing. Unreadable: what it holds is
+      // unknown, and handing out a function another job may still have is worse than failing.
+      if (e.kind() == ErrorKind::not_found) continue;
+      throw Error(fmt::format("the ledger of job {} cannot be read, so which PCI functions it holds is unknown: {}",
+                              job, e.what()),
+                  ErrorKind::system);
     }
   }
   return held;

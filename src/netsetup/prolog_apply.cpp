@@ -13,6 +13,7 @@
 #include "netsetup/host_changes.hpp"
 #include "netsetup/job_changes.hpp"
 #include "netsetup/device_plan.hpp"
+#include "netsetup/job_error.hpp"
 #include "netsetup/link_group.hpp"
 #include "vfio/ib_guid.hpp"
 
@@ -27,7 +28,10 @@ namespace {
 // 13c. The job's partition key on each of its infiniband networks with VMs here (the job's
 //      first node to join allocates it; this node's ports and VFs become its full members),
 //      then each device: a VF's GUIDs and policy before it leaves its driver (the guest's
-//      driver reads them when it probes), the function on vfio-pci, its VFIO group the user's.
+//      driver reads them when it probes), the function on vfio-pci; then, once every function
+//      of a group is bound, each VFIO group the user's, so that the undo gives every group back
+//      to root before it unbinds anything (a group the user can still open while one of its
+//      functions is unbound would make the kernel's unbind wait for it).
 void apply_devices(Ledger& ledger, NodeEffects& fx, const PrologJob& j, const std::vector<PlannedDevice>& devices,
                    std::map<std::uint32_t, VmsEntry>& vms) {
   const std::uint32_t job = j.in.job_id;
@@ -53,11 +57,16 @@ void apply_devices(Ledger& ledger, NodeEffects& fx, const PrologJob& j, const st
           change::PkeyJoin{job, p.name, j.in.node, j.pkey_store.path, j.pkey_store.etcd_endpoints,
                            j.pkey_store.etcd_prefix},
           [&] {
-      pkeys[p.index] = fx.join_pkey(j.pkey_store, p.name, {p.min_pkey, p.max_pkey}, job, j.in.node, members);
-    });
+            try {
+              pkeys[p.index] = fx.join_pkey(j.pkey_store, p.name, {p.min_pkey, p.max_pkey}, job, j.in.node, members);
+            } catch (const Error& e) {
+              // Every pkey of the range held: the job waits for another to end, the node is fine.
+              if (e.kind() == ErrorKind::config) throw JobError(e);
+              throw;
+            }
+          });
     log_info("job {}: network {}: partition key {:#06x}", job, p.name, pkeys.at(p.index));
   }
-  std::set<unsigned> owned_groups;
   for (const auto& d : devices) {
     const JobPassthrough& p = passthrough.at(d.passthrough);
     if (d.vf) {
@@ -74,11 +83,13 @@ void apply_devices(Ledger& ledger, NodeEffects& fx, const PrologJob& j, const st
     }
     apply(ledger, change::PciVfio{job, d.bdf, d.give_back_to.value_or("")},
           [&] { fx.bind_vfio(d.bdf, d.together); });
-    if (owned_groups.insert(d.group).second) {
-      apply(ledger, change::VfioOwner{job, d.group, j.in.uid},
-            [&] { fx.set_vfio_owner(d.group, static_cast<uid_t>(j.in.uid), j.gid); });
-    }
     vms.at(d.rank).pci.push_back({p.name, d.bdf});
+  }
+  std::set<unsigned> owned_groups;
+  for (const auto& d : devices) {
+    if (!owned_groups.insert(d.group).second) continue;
+    apply(ledger, change::VfioOwner{job, d.group, j.in.uid},
+          [&] { fx.set_vfio_owner(d.group, static_cast<uid_t>(j.in.uid), j.gid); });
   }
 }
 

@@ -105,6 +105,26 @@ std::string exchange(const EtcdEndpoint& ep, const std::string& request, Deadlin
   }
 }
 
+// etcd's refusal as text, whatever shape the gateway gave it ({"message": ...}, {"error":
+// "..."}, or a stream's {"error": {"message": ...}}).
+std::string message_of(const json& j, int status) {
+  if (const auto m = j.find("message"); m != j.end() && m->is_string()) return m->get<std::string>();
+  if (const auto e = j.find("error"); e != j.end()) {
+    if (e->is_string()) return e->get<std::string>();
+    if (e->is_object()) return message_of(*e, status);
+  }
+  return fmt::format("HTTP {}", status);
+}
+
+// gRPC codes a member answers with when another may serve: UNAVAILABLE (no leader, stopping),
+// DEADLINE_EXCEEDED.
+bool retryable(const json& j, int status) {
+  if (status >= 500) return true;
+  const json& e = j.contains("error") && j["error"].is_object() ? j["error"] : j;
+  const auto c = e.find("code");
+  return c != e.end() && c->is_number_integer() && (c->get<int>() == 14 || c->get<int>() == 4);
+}
+
 }  // namespace
 
 EtcdEndpoint parse_etcd_endpoint(const std::string& url) {
@@ -124,6 +144,13 @@ EtcdEndpoint parse_etcd_endpoint(const std::string& url) {
   std::string host = rest.substr(0, colon);
   if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
   return {host, rest.substr(colon + 1)};
+}
+
+std::string prefix_end(std::string_view prefix) {
+  std::string end(prefix);
+  while (!end.empty() && static_cast<unsigned char>(end.back()) == 0xff) end.pop_back();
+  if (!end.empty()) end.back() = static_cast<char>(end.back() + 1);
+  return end;
 }
 
 std::pair<int, json> parse_http_json_response(std::string_view response) {
@@ -154,13 +181,16 @@ json EtcdClient::call(const std::string& path, const json& body) {
         ep.host, ep.port, payload.size(), payload);
     try {
       auto [status, j] = parse_http_json_response(exchange(ep, request, deadline_in(timeout_)));
-      if (status != 200 || j.contains("error")) {
-        throw Error(fmt::format("etcd {}: {}", path, j.value("message", j.value("error", fmt::format("HTTP {}", status)))),
-                    ErrorKind::config);
+      if (status == 200 && !j.contains("error")) return std::move(j);
+      if (!retryable(j, status)) {
+        // etcd refused the request itself: every member would say the same.
+        throw Error(fmt::format("etcd {}: {}", path, message_of(j, status)), ErrorKind::config);
       }
-      return std::move(j);
+      failures.push_back(fmt::format("{}:{}: {}", ep.host, ep.port, message_of(j, status)));
     } catch (const Error& e) {
-      if (e.kind() == ErrorKind::config) throw;  // etcd answered: another endpoint says the same
+      if (e.kind() == ErrorKind::config) throw;
+      failures.push_back(fmt::format("{}:{}: {}", ep.host, ep.port, e.what()));
+    } catch (const json::exception& e) {
       failures.push_back(fmt::format("{}:{}: {}", ep.host, ep.port, e.what()));
     }
   }
@@ -168,10 +198,7 @@ json EtcdClient::call(const std::string& path, const json& body) {
 }
 
 std::vector<EtcdKv> EtcdClient::range_prefix(const std::string& prefix) {
-  // range_end: the prefix with its last byte incremented (etcd's "prefix" convention).
-  std::string end = prefix;
-  while (!end.empty() && static_cast<unsigned char>(end.back()) == 0xff) end.pop_back();
-  if (!end.empty()) end.back() = static_cast<char>(end.back() + 1);
+  const std::string end = prefix_end(prefix);
   const json r = call("/v3/kv/range", {{"key", b64(prefix)}, {"range_end", end.empty() ? "AA==" : b64(end)}});
   std::vector<EtcdKv> out;
   for (const auto& kv : r.value("kvs", json::array())) {
@@ -198,6 +225,29 @@ bool EtcdClient::create(const std::string& key, const std::string& value, std::i
   return r.value("succeeded", false);
 }
 
+bool EtcdClient::put_if_created_at(const std::string& guard, std::int64_t created,
+                                   const std::vector<std::pair<std::string, std::string>>& puts, std::int64_t lease) {
+  json success = json::array();
+  for (const auto& [k, v] : puts) {
+    json p = {{"key", b64(k)}, {"value", b64(v)}};
+    if (lease != 0) p["lease"] = std::to_string(lease);
+    success.push_back({{"request_put", std::move(p)}});
+  }
+  const json r = call("/v3/kv/txn", {{"compare", json::array({{{"key", b64(guard)}, {"target", "CREATE"},
+                                                               {"result", "EQUAL"},
+                                                               {"create_revision", std::to_string(created)}}})},
+                                     {"success", std::move(success)}});
+  return r.value("succeeded", false);
+}
+
+bool EtcdClient::remove_if_modified_at(const std::string& key, std::int64_t modified) {
+  const json r = call("/v3/kv/txn",
+                      {{"compare", json::array({{{"key", b64(key)}, {"target", "MOD"}, {"result", "EQUAL"},
+                                                 {"mod_revision", std::to_string(modified)}}})},
+                       {"success", json::array({{{"request_delete_range", {{"key", b64(key)}}}}})}});
+  return r.value("succeeded", false);
+}
+
 void EtcdClient::put(const std::string& key, const std::string& value, std::int64_t lease) {
   json p = {{"key", b64(key)}, {"value", b64(value)}};
   if (lease != 0) p["lease"] = std::to_string(lease);
@@ -205,12 +255,9 @@ void EtcdClient::put(const std::string& key, const std::string& value, std::int6
 }
 
 std::int64_t EtcdClient::remove(const std::string& key, bool prefix) {
+  if (key.empty()) throw Error("etcd: deleting an empty key", ErrorKind::internal);
   json req = {{"key", b64(key)}};
-  if (prefix) {
-    std::string end = key;
-    end.back() = static_cast<char>(end.back() + 1);
-    req["range_end"] = b64(end);
-  }
+  if (prefix) req["range_end"] = b64(prefix_end(key));
   return int_field(call("/v3/kv/deleterange", req), "deleted");
 }
 

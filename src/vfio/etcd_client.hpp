@@ -43,6 +43,12 @@ class EtcdClient {
   // in one transaction; false when it exists. `also` are more puts made in the same transaction.
   bool create(const std::string& key, const std::string& value, std::int64_t lease,
               const std::vector<std::pair<std::string, std::string>>& also = {});
+  // Puts every (key, value) of `puts` with `lease` in one transaction if `guard` still has create
+  // revision `created` (it was not deleted and made again meanwhile); false otherwise.
+  bool put_if_created_at(const std::string& guard, std::int64_t created,
+                         const std::vector<std::pair<std::string, std::string>>& puts, std::int64_t lease);
+  // Deletes `key` if its mod revision is still `modified`; false otherwise.
+  bool remove_if_modified_at(const std::string& key, std::int64_t modified);
   void put(const std::string& key, const std::string& value, std::int64_t lease);
   // Deletes `key` (or every key with prefix `key` when `prefix`); returns how many went.
   std::int64_t remove(const std::string& key, bool prefix = false);
@@ -60,6 +66,10 @@ class EtcdClient {
   std::vector<EtcdEndpoint> endpoints_;
   std::chrono::milliseconds timeout_;
 };
+
+// Pure: the end of the range of keys that start with `prefix` (the prefix with its last byte
+// incremented, trailing 0xff bytes dropped); empty when every key is in it (etcd's "\0").
+std::string prefix_end(std::string_view prefix);
 
 // Pure: the body of an HTTP response ("HTTP/1.x 200 OK\r\n...\r\n\r\n{...}") as JSON, with its
 // status. Error(system) when it is not one.

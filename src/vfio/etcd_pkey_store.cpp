@@ -92,8 +92,18 @@ std::uint16_t EtcdPkeyStore::join(const std::string& network, PkeyRange range, s
       if (a.job == job) mine = a.pkey;
     }
     if (mine) {
-      client_.put(net + pkey_text(*mine) + "/" + node, members_to_text(members_of(*mine)), lease);
-      return *mine;
+      // Only while the allocation is the one read, and rewritten with the member (its mod
+      // revision moves): a last node leaving meanwhile then sees the change and keeps it.
+      const std::string key = net + pkey_text(*mine);
+      for (const auto& kv : client_.range_prefix(key)) {
+        if (kv.key != key) continue;
+        if (client_.put_if_created_at(key, kv.create_revision,
+                                      {{key + "/" + node, members_to_text(members_of(*mine))}, {key, kv.value}},
+                                      lease)) {
+          return *mine;
+        }
+      }
+      continue;  // gone or made again meanwhile: read again
     }
     const std::uint16_t pkey = lowest_free_pkey(network, range, held);
     const std::string key = net + pkey_text(pkey);
@@ -114,8 +124,15 @@ std::uint16_t EtcdPkeyStore::leave(const std::string& network, std::uint32_t job
     if (a.job != job) continue;
     const std::string key = net + pkey_text(a.pkey);
     client_.remove(key + "/" + node);
-    // The last node gone: the allocation goes (its members' prefix is empty now).
-    if (client_.range_prefix(key + "/").empty()) client_.remove(key);
+    // The last node gone, the allocation goes: only if no node joined since this read (a join
+    // rewrites the allocation with its member, moving its mod revision).
+    const auto kvs = client_.range_prefix(key);
+    const bool members_left = std::any_of(kvs.begin(), kvs.end(), [&](const EtcdKv& kv) { return kv.key != key; });
+    if (!members_left) {
+      for (const auto& kv : kvs) {
+        if (kv.key == key) client_.remove_if_modified_at(key, kv.mod_revision);
+      }
+    }
     return a.pkey;
   }
   return 0;

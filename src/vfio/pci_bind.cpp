@@ -122,8 +122,9 @@ unsigned bind_to_vfio(const DeviceRoots& roots, std::string_view bdf, Deadline d
   const unsigned group = *f.iommu_group;
   for (const auto& other : iommu_group_functions(roots.sysfs, group)) {
     if (other == bdf || std::find(together.begin(), together.end(), other) != together.end()) continue;
-    // Unbound and pci-stub are fine too (the kernel's vfio_dev_viable).
-    if (const auto d = current_driver(roots, other); d && *d != kVfioDriver && *d != "pci-stub") {
+    // Unbound and pci-stub are fine for the kernel (vfio_dev_viable), but not a function on
+    // vfio-pci that is not passed with it: its group's node would serve two VMs, or two jobs.
+    if (const auto d = current_driver(roots, other); d && *d != "pci-stub") {
       throw Error(fmt::format("PCI function {} shares IOMMU group {} with {} (driver {}): VFIO passes whole groups "
                               "only; list every function of the group, or put the device behind an ACS-capable port",
                               bdf, group, other, *d),
@@ -156,7 +157,13 @@ void return_to_driver(const DeviceRoots& roots, std::string_view bdf, const std:
     if (e.kind() == ErrorKind::not_found) return;  // the function is gone: nothing to give back
     throw;
   }
-  if (now && *now != kVfioDriver) return;  // not on vfio-pci: not ours (any more)
+  if (now && *now != kVfioDriver) {
+    // Not ours (any more). An override left at vfio-pci by a bind that failed half-way would
+    // hand it to vfio-pci at its next probe: cleared.
+    const auto override_ = read_file(function_dir(roots, bdf) / "driver_override", 4096);
+    if (override_.starts_with(kVfioDriver)) write_sysfs(function_dir(roots, bdf) / "driver_override", "\n");
+    return;
+  }
   if (now) {
     if (const auto group = read_pci_function(roots.sysfs, bdf).iommu_group) {
       if (const auto holders = vfio_group_holders(roots, *group); !holders.empty()) {

@@ -115,7 +115,7 @@ std::optional<std::set<std::uint32_t>> parse_squeue_ids(std::string_view text) {
     if (line.empty()) continue;
     std::uint32_t id = 0;
     const auto [p, ec] = std::from_chars(line.data(), line.data() + line.size(), id);
-    if (ec != std::errc() || id == 0 || (p != line.data() + line.size() && *p != '_' && *p != '+')) return std::nullopt;
+    if (ec != std::errc() || id == 0 || p != line.data() + line.size()) return std::nullopt;
     ids.insert(id);
   }
   return ids;
@@ -123,7 +123,9 @@ std::optional<std::set<std::uint32_t>> parse_squeue_ids(std::string_view text) {
 
 std::optional<std::set<std::uint32_t>> slurm_jobs() {
   Command c;
-  c.argv = {kSqueue, "-h", "-o", "%i", "--states=all"};
+  // %A -r: each array task and each heterogeneous component under its own job id, the one its
+  // prolog stored (%i would print "1234_5" for job 1240, which then looked ended).
+  c.argv = {kSqueue, "-h", "-r", "-o", "%A", "--states=all"};
   c.env_allow = {"SLURM_CONF"};
   c.timeout = std::chrono::seconds(20);
   try {

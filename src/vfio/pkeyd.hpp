@@ -53,12 +53,12 @@ struct SyncResult {
 SyncResult sync_partitions(const std::vector<PartitionTarget>& targets, const std::vector<PkeyAllocation>& allocations,
                            OpensmNotifier& notifier);
 
-// The job ids Slurm still knows (`squeue -h -o %i`, every state, 20 s deadline); nullopt when it
-// cannot tell, in which case nothing is pruned.
+// The job ids Slurm still knows (`squeue -h -r -o %A`, every state, 20 s deadline: array tasks
+// and heterogeneous components each under their own id); nullopt when it cannot tell, in which
+// case nothing is pruned.
 std::optional<std::set<std::uint32_t>> slurm_jobs();
 
-// Pure: squeue's output ("1234\n1235_7\n...": array tasks and het components count by their
-// leading job id) as ids; nullopt when a line is not one.
+// Pure: squeue's output ("1234\n1240\n...") as ids; nullopt when a line is not one.
 std::optional<std::set<std::uint32_t>> parse_squeue_ids(std::string_view text);
 
 }  // namespace slurmvm::vfio

@@ -90,8 +90,11 @@ Setup load_setup() {
 bool pass(Setup& s, const Options& o, OpensmNotifier& notifier, Deadline& next_prune, Deadline& next_renew) {
   if (o.prune && expired(next_prune) && !s.store->list().empty()) {
     next_prune = deadline_in(o.prune_interval);
+    // The store first, then squeue: a job whose prolog joins while squeue answers is not in
+    // this listing, so it cannot be taken for an ended one.
+    const auto held = s.store->list();
     if (const auto running = slurm_jobs()) {
-      for (const auto& a : s.store->list()) {
+      for (const auto& a : held) {
         if (running->count(a.job) == 0 && s.store->forget(a.network, a.job) != 0) {
           log_warning("network {}: job {} is over but held pkey {:#06x} (an epilog that never ran): released",
                       a.network, a.job, a.pkey);
@@ -155,7 +158,7 @@ int run_main(int argc, char** argv) {
   for (;;) {
     try {
       pass(setup, o, notifier, next_prune, next_renew);
-    } catch (const Error& e) {
+    } catch (const std::exception& e) {
       log_error("{}", e.what());  // the store unreachable a moment: the next pass retries
     }
     for (auto slept = std::chrono::milliseconds(0); slept < o.interval && g_signal == 0;

@@ -89,7 +89,7 @@ nsenter --mount="$TMP/mnt.ns" --net="/run/netns/$NS" "$FAKE" --sysfs /sys --dev 
   --function 0000:af:00.0,10de,20b0,nvidia,70 --function 0000:af:00.1,10de,10f0,snd_hda_intel,70 \
   >"$TMP/fake.out" 2>&1 &
 FAKE_PID=$!
-wait_for "the fake PCI kernel is ready" 10 grep -q ready "$TMP/fake.out" || abort "no fake PCI kernel: $(cat "$TMP/fake.out")"
+wait_for "the fake PCI kernel is ready" 10 grep -qs ready "$TMP/fake.out" || abort "no fake PCI kernel: $(cat "$TMP/fake.out")"
 ln -s "/proc/$FAKE_PID/root/sys" "$SYS"
 DEV=/proc/$FAKE_PID/root/dev
 

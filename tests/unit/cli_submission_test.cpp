@@ -125,3 +125,18 @@ TEST_F(CliSubmission, InfinibandLicensesAreRequested) {
   r.templates[0].resource_set = "none";
   EXPECT_TRUE(network_licenses(cfg, r).empty());
 }
+
+// The user's own licenses and the network's end up in one --licenses (Slurm keeps the last).
+TEST_F(CliSubmission, LicensesAreMergedIntoOne) {
+  OverrideOptions o;
+  Submission s = read_submission({"-L", "matlab", "--licenses=fluent:2", "mycentos:1"}, "x", o);
+  s.cfg.networks.insert_or_assign("ib", config::Network{"ib", {}, 0,
+                                               config::InfinibandNetwork{"mlx5_0", 0x2000, 0x3000, "opensm", "/p",
+                                                                         "/t", std::string("ib_pkey")}});
+  s.cfg.resource_sets[s.resolved.templates.at(0).resource_set].networks.push_back("ib");
+  const auto argv = slurm_argv("salloc", s, 0, "");
+  EXPECT_EQ(argv.back(), "--licenses=matlab,fluent:2,ib_pkey");
+  EXPECT_EQ(std::count_if(argv.begin(), argv.end(), [](const std::string& a) { return a.starts_with("-L") ||
+                                                                                     a.starts_with("--lic"); }),
+            1);
+}

@@ -45,6 +45,18 @@ TEST(ConfigNetworks, Infiniband) {
             "digits, '_' or '-'), got \"../x\"");
 }
 
+// Two infiniband networks handing out one pkey would put two jobs in one partition.
+TEST(ConfigNetworks, InfinibandPkeyRangesAreDisjoint) {
+  const std::string a = "a: {type: ib, settings: {host-device: mlx5_0, min-pkey: '0x2000', max-pkey: '0x2fff', "
+                        "opensm-daemon: opensm, opensm-partition-cfg: /p, opensm-partition-tpl: /t}}\n";
+  EXPECT_NO_THROW(networks(a + "b: {type: ib, settings: {host-device: mlx5_1, min-pkey: '0x3000', max-pkey: "
+                               "'0x3fff', opensm-daemon: opensm, opensm-partition-cfg: /p2, opensm-partition-tpl: /t}}"));
+  EXPECT_EQ(error_of(a + "b: {type: ib, settings: {host-device: mlx5_1, min-pkey: '0x2fff', max-pkey: '0x3fff', "
+                         "opensm-daemon: opensm, opensm-partition-cfg: /p2, opensm-partition-tpl: /t}}"),
+            "networks.yaml:2: b.settings.min-pkey: partition keys 0x2fff-0x3fff overlap partition keys "
+            "0x2000-0x2fff used at networks.yaml:1");
+}
+
 TEST(ConfigNetworks, HostInfiniband) {
   const auto nets = networks("h: {type: host-infiniband, settings: {host-device: mlx5_1}}");
   EXPECT_EQ(std::get<HostInfinibandNetwork>(nets.at("h").settings).host_device, "mlx5_1");

@@ -172,6 +172,7 @@ class RecordingEffects final : public NodeEffects {
     files_.erase(fmt::format("pkey:{}:{}:{}", network, job, node));
   }
   void release_vf_guids(const std::string& pf, unsigned vf, vfio::VfGuids previous) override {
+    if (fail_release_guids_) throw Error("sysfs: Input/output error");
     note(fmt::format("release_vf_guids {} {} back to node {} port {}", pf, vf, vfio::format_guid(previous.node),
                      vfio::format_guid(previous.port)));
     files_.erase(fmt::format("guids:{}:{}", pf, vf));
@@ -182,6 +183,7 @@ class RecordingEffects final : public NodeEffects {
   }
   // What the node's other jobs' ledgers hold.
   void hold(std::set<std::string> held) { held_ = std::move(held); }
+  void fail_release_guids() { fail_release_guids_ = true; }
 
   void make_private_dir(const fs::path& dir, unsigned mode) override {
     note(fmt::format("make_private_dir {} {:o}", dir.string(), mode));
@@ -277,6 +279,7 @@ class RecordingEffects final : public NodeEffects {
   std::string out_;
   std::map<fs::path, std::string> files_;  // the node's files, as the effects wrote them
   std::set<std::string> held_;
+  bool fail_release_guids_ = false;
 };
 
 
@@ -399,6 +402,29 @@ TEST(PrologApply, DevicesOtherJobsHoldAreSkipped) {
   EXPECT_EQ(fx.text().find("record"), std::string::npos) << "a record before the devices were chosen";
 }
 
+// A VF whose GUIDs could not be given back may still carry one derived from the job's pkey: the
+// pkey is not left (the next job would get it), the ledger is kept for a later run.
+TEST(PrologApply, APkeyIsNotLeftWhileAVfMayKeepItsGuid) {
+  const auto in = job_on_node_a("4244", "cluster-ib,cluster-hostib");
+  const auto plan = plan_for(in);
+  TempDir tmp;
+  RecordingEffects fx(ledger_path(tmp.path(), in.job_id));
+  {
+    auto ledger = Ledger::open(tmp.path(), in.job_id);
+    apply_prolog_changes(ledger, fx, {NodePaths{}, in, plan, config::OvsDatapath::auto_detect, 1000, kNodeIps,
+                                      JobState{}, {60227, 60228}, vfio::PkeyStoreSpec{"/var/lib/slurm-vm/store", {}, {}}});
+  }
+  fx.clear();
+  fx.fail_release_guids();
+  const auto report = undo_ledger(tmp.path(), in.job_id, change_undo_handlers(fx, NodePaths{}, in.job_id));
+  EXPECT_FALSE(report.removed);
+  std::vector<std::string> failed;
+  for (const auto& f : report.failures) failed.push_back(f.op);
+  EXPECT_EQ(failed, (std::vector<std::string>{"ib.vf_guids", "ib.vf_guids", "ib.pkey"}));
+  EXPECT_EQ(fx.text().find("leave_pkey"), std::string::npos) << fx.text();
+  EXPECT_NE(fx.text().find("return_to_driver 0000:3b:00.1"), std::string::npos);  // the rest is undone
+}
+
 // The undo acts on sysfs paths and the store from root's own ledger; still, a record whose
 // address, driver, PF, GUID or store is not what the prolog writes is refused before any effect.
 TEST(PrologApply, OddDeviceRecordsAreRefusedBeforeAnyEffect) {
@@ -423,7 +449,9 @@ TEST(PrologApply, OddDeviceRecordsAreRefusedBeforeAnyEffect) {
 // The undo handles every change the prolog records, in reverse: each record of the prolog's
 // sequence appears in the undo's, last first.
 TEST(PrologApply, UndoReplaysEveryRecordInReverse) {
-  const auto in = job_on_node_a("4243", "cluster,cluster-lan");
+  for (const auto& [job, sets] : {std::pair<const char*, const char*>{"4243", "cluster,cluster-lan"},
+                                  {"4244", "cluster-ib,cluster-hostib"}}) {
+  const auto in = job_on_node_a(job, sets);
   const auto seq = sequences_of(in, plan_for(in), {60225, 60226});
   std::vector<std::string> recorded, undone;
   std::istringstream p(seq.prolog), u(seq.undo);
@@ -434,7 +462,8 @@ TEST(PrologApply, UndoReplaysEveryRecordInReverse) {
     if (line.rfind("undo ", 0) == 0) undone.push_back(line.substr(5));
   }
   std::reverse(undone.begin(), undone.end());
-  EXPECT_EQ(recorded, undone);
+  EXPECT_EQ(recorded, undone) << "job " << job;
+  }
 }
 
 // Whatever the job, every effect that changes the node comes after a record (the write-ahead
@@ -452,4 +481,24 @@ TEST(PrologApply, EveryChangeIsRecordedFirst) {
       EXPECT_TRUE(recorded) << "a change before any record: " << line;
     }
   }
+}
+
+// Each change to a device or the pkey store comes right after its own record: one record, one
+// change (a missing record would otherwise hide behind an earlier one).
+TEST(PrologApply, EveryDeviceChangeRightAfterItsRecord) {
+  const auto in = job_on_node_a("4244", "cluster-ib,cluster-hostib");
+  std::istringstream lines(sequence_of(in, plan_for(in), {60225, 60226}));
+  std::string line, previous;
+  int changes = 0;
+  while (std::getline(lines, line)) {
+    for (const char* effect : {"effect join_pkey ", "effect assign_vf_guids ", "effect bind_vfio ",
+                               "effect set_vfio_owner "}) {
+      if (line.rfind(effect, 0) == 0) {
+        ++changes;
+        EXPECT_EQ(previous.rfind("record ", 0), 0u) << line << " follows " << previous;
+      }
+    }
+    previous = line;
+  }
+  EXPECT_EQ(changes, 10);  // 1 pkey, 2 VFs' GUIDs, 4 functions, 3 groups
 }

@@ -119,6 +119,28 @@ TEST_F(FakeKernel, ReturnLeavesAFunctionOnAnotherDriverAlone) {
   EXPECT_NO_THROW(return_to_driver(roots_, "0000:99:00.0", kMlx5, soon()));  // gone: success
 }
 
+// A bind that failed half-way left driver_override at vfio-pci on a function still on its own
+// driver: the undo clears it, or vfio-pci would take the function at its next probe.
+TEST_F(FakeKernel, AnOverrideLeftByAFailedBindIsCleared) {
+  kernel_->start();
+  { std::ofstream(roots_.sysfs / "bus/pci/devices" / vfs_[2] / "driver_override") << "vfio-pci"; }
+  return_to_driver(roots_, vfs_[2], kMlx5, soon());
+  EXPECT_EQ(kernel_->driver_of(vfs_[2]), kMlx5);
+  EXPECT_EQ(kernel_->read_attr("bus/pci/devices/0000:3b:00.3/driver_override"), "\n");
+}
+
+// Two devices behind one port without ACS share a group: one on vfio-pci for a VM, the other
+// must not go to vfio-pci for another (its group's node would serve both).
+TEST_F(FakeKernel, AGroupPartlyOnVfioForAnotherIsRefused) {
+  kernel_->add_function({"0000:af:00.0", 0x10de, 0x20b0, "nvidia", false, 70});
+  kernel_->add_function({"0000:b0:00.0", 0x10de, 0x20b0, "nvidia", false, 70});
+  kernel_->start();
+  bind_to_vfio(roots_, "0000:af:00.0", soon());
+  EXPECT_THROW(bind_to_vfio(roots_, "0000:b0:00.0", soon()), Error);
+  EXPECT_EQ(kernel_->driver_of("0000:b0:00.0"), std::nullopt);
+  EXPECT_NO_THROW(bind_to_vfio(roots_, "0000:b0:00.0", soon(), {"0000:af:00.0"}));  // passed together: fine
+}
+
 TEST_F(FakeKernel, AnUnboundFunctionIsProbedStraightToVfio) {
   kernel_->add_function({"0000:af:00.0", 0x10de, 0x20b0, "nvidia", false, 70});
   kernel_->start();

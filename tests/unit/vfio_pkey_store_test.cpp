@@ -13,6 +13,7 @@
 #include <string>
 
 #include "error.hpp"
+#include "vfio/etcd_client.hpp"
 #include "vfio/ib_guid.hpp"
 #include "vfio/pkey_store.hpp"
 #include "temp_dir.hpp"
@@ -132,4 +133,22 @@ TEST_F(PkeyStoreTest, ConcurrentJoinsGetDistinctPkeysPerJob) {
     EXPECT_EQ(a.members.size(), 2u) << "job " << a.job;
   }
   EXPECT_EQ(jobs.size(), 6u);
+}
+
+// The pure parts of the etcd client: range ends, HTTP answers, endpoints.
+TEST(EtcdClient, PrefixEndsAndAnswers) {
+  EXPECT_EQ(prefix_end("/slurm-vm/pkeys/ib/0x2001"), "/slurm-vm/pkeys/ib/0x2002");
+  EXPECT_EQ(prefix_end("/a/"), "/a0");
+  EXPECT_EQ(prefix_end(std::string("a\xff", 2)), "b");
+  EXPECT_EQ(prefix_end(std::string("\xff", 1)), "");
+  const auto [status, j] = parse_http_json_response("HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n{\"count\":\"1\"}");
+  EXPECT_EQ(status, 200);
+  EXPECT_EQ(j.at("count"), "1");
+  EXPECT_THROW(parse_http_json_response("HTTP/1.0 200 OK\r\n\r\nnot json"), Error);
+  EXPECT_THROW(parse_http_json_response("SSH-2.0-OpenSSH"), Error);
+  EXPECT_EQ(parse_etcd_endpoint("http://etcd1:2379/").host, "etcd1");
+  EXPECT_EQ(parse_etcd_endpoint("http://[::1]:2379").host, "::1");
+  EXPECT_THROW(parse_etcd_endpoint("https://etcd1:2379"), Error);
+  EXPECT_THROW(parse_etcd_endpoint("http://etcd1"), Error);
+  EXPECT_THROW(parse_etcd_endpoint("http://etcd1:2379/v3"), Error);
 }

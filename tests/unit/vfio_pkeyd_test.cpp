@@ -90,7 +90,11 @@ TEST_F(PkeydTest, OneNetworksFailureDoesNotStopTheOthers) {
 }
 
 TEST(PkeydSqueue, JobIdsOfEveryKind) {
-  EXPECT_EQ(parse_squeue_ids("1234\n1235_7\n1236+1\n\n"), (std::set<std::uint32_t>{1234, 1235, 1236}));
+  EXPECT_EQ(parse_squeue_ids("1234\n1240\n1236 \n\n"), (std::set<std::uint32_t>{1234, 1236, 1240}));
+  // %i's spellings of array tasks and het components: not ids (an array task 1240 printed as
+  // 1235_7 would look ended and lose its pkey), so nothing is pruned.
+  EXPECT_EQ(parse_squeue_ids("1235_7\n"), std::nullopt);
+  EXPECT_EQ(parse_squeue_ids("1236+1\n"), std::nullopt);
   EXPECT_EQ(parse_squeue_ids(""), std::set<std::uint32_t>{});
   EXPECT_EQ(parse_squeue_ids("JOBID\n"), std::nullopt);
   EXPECT_EQ(parse_squeue_ids("12x\n"), std::nullopt);

@@ -260,6 +260,10 @@ class HostClaims {
     } else if (const auto* bridged = std::get_if<BridgedNetwork>(&net.settings)) {
       claim_name(fmt::format("tap-prefix \"{}\"", bridged->tap_prefix),
                  *settings.get("tap-prefix"));
+    } else if (const auto* ib = std::get_if<InfinibandNetwork>(&net.settings)) {
+      // VF GUIDs derive from the pkey and the rank only: two networks handing out one pkey
+      // would put two jobs in one partition, with the same GUIDs.
+      claim_range(pkeys_, ib->min_pkey, ib->max_pkey, "partition keys", *settings.get("min-pkey"), true);
     }
   }
 
@@ -278,17 +282,24 @@ class HostClaims {
   }
 
   void claim_ports(const ReverseNat& r, const Value& at) {
-    for (const PortRange& p : ports_) {
-      if (r.min_host_port <= p.max && p.min <= r.max_host_port) {
-        at.fail(fmt::format("host ports {}-{} overlap host ports {}-{} used at {}", r.min_host_port,
-                            r.max_host_port, p.min, p.max, p.where));
+    claim_range(ports_, r.min_host_port, r.max_host_port, "host ports", at, false);
+  }
+
+  static void claim_range(std::vector<PortRange>& taken, int min, int max, const char* what, const Value& at,
+                          bool hex) {
+    const auto show = [hex](int v) { return hex ? fmt::format("{:#06x}", v) : std::to_string(v); };
+    for (const PortRange& p : taken) {
+      if (min <= p.max && p.min <= max) {
+        at.fail(fmt::format("{} {}-{} overlap {} {}-{} used at {}", what, show(min), show(max), what, show(p.min),
+                            show(p.max), p.where));
       }
     }
-    ports_.push_back({r.min_host_port, r.max_host_port, where(at)});
+    taken.push_back({min, max, where(at)});
   }
 
   std::map<std::string, std::string> names_;
   std::vector<PortRange> ports_;
+  std::vector<PortRange> pkeys_;
 };
 
 }  // namespace
