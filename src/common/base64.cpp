@@ -5,14 +5,17 @@
 
 namespace slurmvm {
 
-std::string base64_lines(std::string_view data) {
+namespace {
+
+// `width` characters a line, each line ending with '\n'; 0: one line, no newline.
+std::string encode(std::string_view data, std::size_t width) {
   static constexpr char kAlphabet[] =
       "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
   std::string out;
   std::size_t column = 0;
   auto put = [&](char c) {
     out += c;
-    if (++column == 76) {
+    if (++column == width) {
       out += '\n';
       column = 0;
     }
@@ -35,9 +38,15 @@ std::string base64_lines(std::string_view data) {
     put(rest == 2 ? kAlphabet[(v >> 6) & 63] : '=');
     put('=');
   }
-  if (column != 0) out += '\n';
+  if (column != 0 && width != 0) out += '\n';
   return out;
 }
+
+}  // namespace
+
+std::string base64_lines(std::string_view data) { return encode(data, 76); }
+
+std::string base64_encode(std::string_view data) { return encode(data, 0); }
 
 std::string base64_decode(std::string_view text) {
   std::string out;

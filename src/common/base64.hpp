@@ -9,6 +9,9 @@ namespace slurmvm {
 
 std::string base64_lines(std::string_view data);
 
+// The same on one line, no newline: what JSON APIs take (etcd's gateway).
+std::string base64_encode(std::string_view data);
+
 // Decodes base64 (line breaks and other whitespace ignored, padding optional). Throws
 // Error(system) on any other character: the text came from another program.
 std::string base64_decode(std::string_view text);

@@ -23,11 +23,7 @@ using nlohmann::json;
 
 constexpr std::size_t kMaxResponseBytes = 64 << 20;
 
-std::string b64(std::string_view s) {
-  std::string out = base64_lines(s);
-  std::erase(out, '\n');
-  return out;
-}
+std::string b64(std::string_view s) { return base64_encode(s); }
 
 std::int64_t int_field(const json& j, const char* key) {
   const auto it = j.find(key);

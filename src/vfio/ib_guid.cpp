@@ -1,5 +1,6 @@
 // InfiniBand GUIDs (ib_guid.hpp).
 #include "vfio/ib_guid.hpp"
+#include "vfio/pci_sysfs.hpp"
 
 #include <cctype>
 
@@ -17,12 +18,6 @@ std::uint64_t derive(std::uint64_t prefix, std::uint16_t pkey, std::uint32_t ran
   if (pkey == 0 || pkey > 0x7ffe) throw Error(fmt::format("partition key {:#06x} out of range", pkey));
   if (rank > kMaxGuidRank) throw Error(fmt::format("VM rank {} is above {} for a GUID", rank, kMaxGuidRank));
   return prefix << 48 | std::uint64_t{pkey} << 32 | std::uint64_t{rank} << 8;
-}
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
-  return s;
 }
 
 int hex_digit(char c) {
@@ -61,7 +56,7 @@ std::string format_guid_colon(std::uint64_t guid) {
 }
 
 std::optional<std::uint64_t> parse_guid(std::string_view text) {
-  text = trim(text);
+  text = trim_space(text);
   std::uint64_t value = 0;
   if (text.find(':') != std::string_view::npos) {
     // 8 bytes of 2 hex digits: "c2:cc:20:01:00:00:05:00"

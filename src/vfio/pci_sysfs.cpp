@@ -5,6 +5,13 @@
 #include <charconv>
 
 namespace slurmvm::vfio {
+
+std::string_view trim_space(std::string_view s) {
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
+  return s;
+}
+
 namespace {
 
 std::string_view trim_newline(std::string_view s) {

@@ -15,6 +15,9 @@
 
 namespace slurmvm::vfio {
 
+// `text` without leading and trailing whitespace (sysfs and tools end their lines with '\n').
+std::string_view trim_space(std::string_view text);
+
 // "0x15b3" (a 16-bit hex id, newline allowed).
 std::optional<std::uint16_t> parse_pci_id(std::string_view text);
 // A decimal count or index ("8\n").

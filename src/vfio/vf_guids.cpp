@@ -14,12 +14,6 @@ namespace fs = std::filesystem;
 namespace slurmvm::vfio {
 namespace {
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.remove_suffix(1);
-  while (!s.empty() && s.front() == ' ') s.remove_prefix(1);
-  return s;
-}
-
 std::uint64_t read_guid(const fs::path& file) {
   const auto guid = parse_guid(read_file(file, 4096));
   if (!guid) throw Error(fmt::format("{}: not a GUID", file.string()), ErrorKind::system);
@@ -38,7 +32,7 @@ std::string_view to_string(VfPolicy policy) {
 }
 
 std::optional<VfPolicy> parse_vf_policy(std::string_view text) {
-  text = trim(text);
+  text = trim_space(text);
   for (auto p : {VfPolicy::down, VfPolicy::up, VfPolicy::follow}) {
     if (text == to_string(p)) return p;
   }

@@ -122,6 +122,8 @@ TEST_F(BatchRun, AnyBytesSurviveTheTrip) {
 
 TEST(Base64, Lines) {
   EXPECT_EQ(base64_lines("fo"), "Zm8=\n");
+  EXPECT_EQ(base64_encode("fo"), "Zm8=");
+  EXPECT_EQ(base64_encode(std::string(60, 'a')).find('\n'), std::string::npos);  // one line
   EXPECT_EQ(base64_lines(std::string(57, 'a')).size(), 77u);  // one full line of 76
 }
 

@@ -11,6 +11,7 @@
 
 #include "error.hpp"
 #include "vfio/pci_devices.hpp"
+#include "vfio/pci_sysfs.hpp"
 #include "temp_dir.hpp"
 
 namespace fs = std::filesystem;
@@ -91,4 +92,9 @@ TEST_F(FakeSysfs, FindsAnHcasVfsInIndexOrderWithTheirDrivers) {
 TEST_F(FakeSysfs, UnexpectedLinksAreRefusedNotFollowed) {
   fs::create_symlink("../../../../etc/passwd", dev("0000:3b:00.0") / "virtfn7");
   EXPECT_THROW(list_vfs(root_, "0000:3b:00.0"), Error);
+}
+
+TEST(PciSysfsText, TrimSpace) {
+  EXPECT_EQ(trim_space(" Follow\n"), "Follow");
+  EXPECT_EQ(trim_space("\t\n"), "");
 }
