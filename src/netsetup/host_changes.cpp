@@ -62,6 +62,9 @@ void to_json(nlohmann::json& j, const PkeyJoin& c) {
     j["etcd"] = c.etcd;
     j["etcd_prefix"] = c.etcd_prefix;
   }
+  if (!c.etcd_ca.empty()) j["etcd_ca"] = c.etcd_ca;
+  if (!c.etcd_cert.empty()) j["etcd_cert"] = c.etcd_cert;
+  if (!c.etcd_key.empty()) j["etcd_key"] = c.etcd_key;
 }
 void from_json(const nlohmann::json& j, PkeyJoin& c) {
   j.at("job").get_to(c.job);
@@ -70,6 +73,9 @@ void from_json(const nlohmann::json& j, PkeyJoin& c) {
   j.at("store").get_to(c.store);
   c.etcd = j.value("etcd", std::vector<std::string>{});
   c.etcd_prefix = j.value("etcd_prefix", std::string{});
+  c.etcd_ca = j.value("etcd_ca", std::string{});
+  c.etcd_cert = j.value("etcd_cert", std::string{});
+  c.etcd_key = j.value("etcd_key", std::string{});
 }
 
 }  // namespace change
@@ -171,10 +177,14 @@ struct Undo {
   }
   void operator()(const change::JobDirWrite& c) const { fx.remove_tree(paths.job_dir(c.job)); }
   void operator()(const change::PkeyJoin& c) const {
-    const vfio::PkeyStoreSpec spec{c.store, c.etcd, c.etcd_prefix};
-    if (!spec.etcd()) {
-      const fs::path store = c.store;
-      check_record(store.is_absolute() && store.lexically_normal() == store, change::PkeyJoin::op, "store " + c.store);
+    const vfio::PkeyStoreSpec spec{c.store, c.etcd, c.etcd_prefix, {c.etcd_ca, c.etcd_cert, c.etcd_key}};
+    auto check_path = [](const std::string& p, const std::string& what) {
+      const fs::path path = p;
+      check_record(path.is_absolute() && path.lexically_normal() == path, change::PkeyJoin::op, what + " " + p);
+    };
+    if (!spec.etcd()) check_path(c.store, "store");
+    for (const auto& [file, what] : {std::pair{&c.etcd_ca, "etcd_ca"}, {&c.etcd_cert, "etcd_cert"}, {&c.etcd_key, "etcd_key"}}) {
+      if (!file->empty()) check_path(*file, what);
     }
     check_record(config::is_valid_name(c.network), change::PkeyJoin::op, "network " + c.network);
     fx.leave_pkey(spec, c.network, c.job, c.node);

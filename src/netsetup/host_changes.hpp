@@ -102,8 +102,9 @@ struct JobFlows {
 };
 // Step 13c, infiniband networks: this node joined the job's partition key on `network` in the
 // pkey store (the job's first node to join allocated it): the file store at `store`, or etcd at
-// `etcd` under `etcd_prefix` (both written only for an etcd store). Undo leaves; the key is
-// released when the job's last node has left (pkey_store.hpp).
+// `etcd` under `etcd_prefix` (both written only for an etcd store), with TLS files `etcd_ca`,
+// `etcd_cert`, `etcd_key` (written only when set). Undo leaves; the key is released when the
+// job's last node has left (pkey_store.hpp).
 struct PkeyJoin {
   static constexpr std::string_view op = "ib.pkey";
   std::uint32_t job = 0;
@@ -112,6 +113,9 @@ struct PkeyJoin {
   std::string store;
   std::vector<std::string> etcd;
   std::string etcd_prefix;
+  std::string etcd_ca;
+  std::string etcd_cert;
+  std::string etcd_key;
 };
 // Step 13c, InfiniBand VFs: the GUIDs and policy Follow given to VF `vf` of HCA `device` (its
 // physical function `pf`), and the GUIDs it had ("0x" and 16 hex digits). Undo: policy Down,

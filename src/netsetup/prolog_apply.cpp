@@ -55,14 +55,15 @@ void apply_devices(Ledger& ledger, NodeEffects& fx, const PrologJob& j, const st
     };
     apply(ledger,
           change::PkeyJoin{job, p.name, j.in.node, j.pkey_store.path, j.pkey_store.etcd_endpoints,
-                           j.pkey_store.etcd_prefix},
+                           j.pkey_store.etcd_prefix, j.pkey_store.etcd_tls.ca_cert, j.pkey_store.etcd_tls.client_cert,
+                           j.pkey_store.etcd_tls.client_key},
           [&] {
             try {
               pkeys[p.index] = fx.join_pkey(j.pkey_store, p.name, {p.min_pkey, p.max_pkey}, job, j.in.node, members);
-            } catch (const Error& e) {
+            } catch (const vfio::PkeysExhausted& e) {
               // Every pkey of the range held: the job waits for another to end, the node is fine.
-              if (e.kind() == ErrorKind::config) throw JobError(e);
-              throw;
+              // Any other failure of the store (unreachable, refused, unreadable) is the node's.
+              throw JobError(e);
             }
           });
     log_info("job {}: network {}: partition key {:#06x}", job, p.name, pkeys.at(p.index));

@@ -71,8 +71,9 @@ UniqueFd connect_tcp(const EtcdEndpoint& ep, Deadline deadline) {
   throw Error::from_errno(fmt::format("connecting to {}:{}", ep.host, ep.port), last);
 }
 
-std::string exchange(const EtcdEndpoint& ep, const std::string& request, Deadline deadline) {
+std::string exchange(const EtcdEndpoint& ep, TlsClientContext* tls, const std::string& request, Deadline deadline) {
   UniqueFd fd = connect_tcp(ep, deadline);
+  if (ep.tls) return tls->exchange(fd.get(), ep.host, request, deadline, kMaxResponseBytes);
   std::size_t sent = 0;
   while (sent < request.size()) {
     const ssize_t n = ::send(fd.get(), request.data() + sent, request.size() - sent, MSG_NOSIGNAL);
@@ -124,22 +125,20 @@ bool retryable(const json& j, int status) {
 }  // namespace
 
 EtcdEndpoint parse_etcd_endpoint(const std::string& url) {
-  constexpr std::string_view scheme = "http://";
-  if (url.starts_with("https://")) {
-    throw Error(fmt::format("etcd endpoint {}: TLS is not supported yet; use http:// on a trusted network", url),
-                ErrorKind::config);
+  const bool tls = url.starts_with("https://");
+  if (!tls && !url.starts_with("http://")) {
+    throw Error(fmt::format("etcd endpoint {}: expected http://HOST:PORT or https://HOST:PORT", url), ErrorKind::config);
   }
-  if (!url.starts_with(scheme)) throw Error(fmt::format("etcd endpoint {}: expected http://HOST:PORT", url), ErrorKind::config);
-  std::string rest = url.substr(scheme.size());
+  std::string rest = url.substr(tls ? 8 : 7);
   if (!rest.empty() && rest.back() == '/') rest.pop_back();
   const auto colon = rest.rfind(':');
   if (colon == std::string::npos || colon == 0 || colon + 1 == rest.size() || rest.find('/') != std::string::npos ||
       rest.find_first_not_of("0123456789", colon + 1) != std::string::npos) {
-    throw Error(fmt::format("etcd endpoint {}: expected http://HOST:PORT", url), ErrorKind::config);
+    throw Error(fmt::format("etcd endpoint {}: expected {}://HOST:PORT", url, tls ? "https" : "http"), ErrorKind::config);
   }
   std::string host = rest.substr(0, colon);
   if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-  return {host, rest.substr(colon + 1)};
+  return {host, rest.substr(colon + 1), tls};
 }
 
 std::string prefix_end(std::string_view prefix) {
@@ -163,9 +162,21 @@ std::pair<int, json> parse_http_json_response(std::string_view response) {
   return {status, std::move(j)};
 }
 
-EtcdClient::EtcdClient(std::vector<std::string> endpoints, std::chrono::milliseconds timeout) : timeout_(timeout) {
-  for (const auto& e : endpoints) endpoints_.push_back(parse_etcd_endpoint(e));
+EtcdClient::EtcdClient(std::vector<std::string> endpoints, std::chrono::milliseconds timeout, const EtcdTlsFiles& tls)
+    : timeout_(timeout) {
+  bool any_tls = false;
+  for (const auto& e : endpoints) {
+    endpoints_.push_back(parse_etcd_endpoint(e));
+    any_tls = any_tls || endpoints_.back().tls;
+  }
   if (endpoints_.empty()) throw Error("no etcd endpoint", ErrorKind::config);
+  if (any_tls) {
+    tls_ = std::make_shared<TlsClientContext>(tls);
+  } else if (!tls.empty()) {
+    throw Error("slurm-vm.yaml store.etcd: ca-cert, client-cert and client-key are for https:// endpoints, but "
+                "every endpoint is http://",
+                ErrorKind::config);
+  }
 }
 
 json EtcdClient::call(const std::string& path, const json& body) {
@@ -176,7 +187,7 @@ json EtcdClient::call(const std::string& path, const json& body) {
         "POST {} HTTP/1.0\r\nHost: {}:{}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{}", path,
         ep.host, ep.port, payload.size(), payload);
     try {
-      auto [status, j] = parse_http_json_response(exchange(ep, request, deadline_in(timeout_)));
+      auto [status, j] = parse_http_json_response(exchange(ep, tls_.get(), request, deadline_in(timeout_)));
       if (status == 200 && !j.contains("error")) return std::move(j);
       if (!retryable(j, status)) {
         // etcd refused the request itself: every member would say the same.

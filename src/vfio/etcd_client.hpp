@@ -1,18 +1,21 @@
 // A small client of etcd v3's JSON gateway (etcd's grpc-gateway: POST /v3/kv/range, /v3/kv/txn,
 // /v3/kv/deleterange, /v3/lease/grant, /v3/lease/keepalive, with keys and values base64 and
 // 64-bit numbers as strings; etcd 3.4, Debian's etcd-server), for the pkey store of sites that
-// outgrow the shared directory. Plain HTTP/1.0 over TCP, one connection per request, every step
-// within the request's deadline; endpoints are tried in order until one answers. TLS endpoints
-// (https://) are refused: not built yet.
+// outgrow the shared directory. HTTP/1.0 over TCP, or over TLS for https:// endpoints
+// (etcd_tls.hpp), one connection per request, every step within the request's deadline;
+// endpoints are tried in order until one answers.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
+
+#include "vfio/etcd_tls.hpp"
 
 namespace slurmvm::vfio {
 
@@ -24,18 +27,21 @@ struct EtcdKv {
   std::int64_t lease = 0;
 };
 
-// One "http://host:port" endpoint, parsed. Throws Error(config) for anything else (https, a path,
-// no port).
+// One "http://host:port" or "https://host:port" endpoint, parsed. Throws Error(config) for
+// anything else (another scheme, a path, no port).
 struct EtcdEndpoint {
   std::string host;
   std::string port;
+  bool tls = false;
 };
 EtcdEndpoint parse_etcd_endpoint(const std::string& url);
 
 class EtcdClient {
  public:
+  // `tls`: the CA and client certificate for https:// endpoints (slurm-vm.yaml store.etcd);
+  // given with only http:// endpoints, Error(config): a site that set certificates means TLS.
   explicit EtcdClient(std::vector<std::string> endpoints,
-                      std::chrono::milliseconds timeout = std::chrono::seconds(10));
+                      std::chrono::milliseconds timeout = std::chrono::seconds(10), const EtcdTlsFiles& tls = {});
 
   // The keys with `prefix` (every key that starts with it), sorted by key.
   std::vector<EtcdKv> range_prefix(const std::string& prefix);
@@ -65,6 +71,7 @@ class EtcdClient {
  private:
   std::vector<EtcdEndpoint> endpoints_;
   std::chrono::milliseconds timeout_;
+  std::shared_ptr<TlsClientContext> tls_;  // with any https:// endpoint
 };
 
 // Pure: the end of the range of keys that start with `prefix` (the prefix with its last byte

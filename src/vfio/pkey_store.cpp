@@ -98,7 +98,7 @@ std::uint16_t lowest_free_pkey(const std::string& network, PkeyRange range, cons
   std::uint32_t pkey = range.min;
   while (pkey <= range.max && held.count(static_cast<std::uint16_t>(pkey)) != 0) ++pkey;
   if (range.min == 0 || pkey > range.max) {
-    throw Error(fmt::format("network {}: every partition key of [{:#06x}, {:#06x}] is held by a running job ({} "
+    throw PkeysExhausted(fmt::format("network {}: every partition key of [{:#06x}, {:#06x}] is held by a running job ({} "
                             "jobs): wait for one to end, or widen min-pkey/max-pkey in networks.yaml",
                             network, range.min, range.max, held.size()),
                 ErrorKind::config);

@@ -20,6 +20,8 @@
 #include <string>
 #include <vector>
 
+#include "error.hpp"
+
 namespace slurmvm::vfio {
 
 struct NodeMembers {
@@ -89,8 +91,15 @@ class FilePkeyStore final : public PkeyStore {
 std::string members_to_text(const NodeMembers& m);
 NodeMembers parse_members(std::string_view text, const std::string& node);
 
-// The lowest pkey of `range` not in `held`; Error(config) naming the network and the range
-// when there is none (pure).
+// Every pkey of a network's range is held by a running job: the job that asked must wait for
+// another to end (the prolog's JobError), which no other store failure means.
+class PkeysExhausted : public Error {
+ public:
+  using Error::Error;
+};
+
+// The lowest pkey of `range` not in `held`; PkeysExhausted (kind config) naming the network and
+// the range when there is none (pure).
 std::uint16_t lowest_free_pkey(const std::string& network, PkeyRange range, const std::set<std::uint16_t>& held);
 
 // One allocation file's text and back (pure).

@@ -9,15 +9,14 @@
 namespace slurmvm::vfio {
 
 PkeyStoreSpec store_spec(const config::StoreSettings& settings) {
-  if (settings.type == config::StoreType::file) return {settings.path, {}, {}};
-  if (settings.etcd.ca_cert || settings.etcd.client_cert || settings.etcd.client_key) {
-    throw Error("slurm-vm.yaml store.etcd: TLS (ca-cert, client-cert, client-key) is not supported yet by the pkey "
-                "store; use http:// endpoints on a trusted network or the file store",
-                ErrorKind::config);
-  }
+  if (settings.type == config::StoreType::file) return {settings.path, {}, {}, {}};
   std::string prefix = settings.etcd.prefix;
   if (prefix.empty() || prefix.back() != '/') prefix += '/';
-  return {{}, settings.etcd.endpoints, prefix + "pkeys/"};
+  return {{},
+          settings.etcd.endpoints,
+          prefix + "pkeys/",
+          {settings.etcd.ca_cert.value_or(""), settings.etcd.client_cert.value_or(""),
+           settings.etcd.client_key.value_or("")}};
 }
 
 std::unique_ptr<PkeyStore> open_pkey_store(const PkeyStoreSpec& spec, std::chrono::milliseconds timeout) {
@@ -25,7 +24,7 @@ std::unique_ptr<PkeyStore> open_pkey_store(const PkeyStoreSpec& spec, std::chron
     if (spec.etcd_prefix.empty() || spec.etcd_prefix.front() != '/') {
       throw Error(fmt::format("etcd key prefix \"{}\" is not absolute", spec.etcd_prefix), ErrorKind::config);
     }
-    return std::make_unique<EtcdPkeyStore>(EtcdClient(spec.etcd_endpoints, timeout), spec.etcd_prefix);
+    return std::make_unique<EtcdPkeyStore>(EtcdClient(spec.etcd_endpoints, timeout, spec.etcd_tls), spec.etcd_prefix);
   }
   const std::filesystem::path p = spec.path;
   if (!p.is_absolute() || p.lexically_normal() != p) {

@@ -52,6 +52,31 @@ auto members(std::uint64_t host, std::uint32_t rank) {
   return [=](std::uint16_t pkey) { return NodeMembers{{host}, {vf_port_guid(pkey, rank)}}; };
 }
 
+// openssl(1) with ARGS; the test fails when it does.
+void openssl(std::vector<std::string> args) {
+  Command c;
+  c.argv = {"/usr/bin/openssl"};
+  c.argv.insert(c.argv.end(), args.begin(), args.end());
+  const auto r = run(c);
+  ASSERT_TRUE(r.ok()) << format_argv(c.argv) << ": " << r.err;
+}
+
+// A CA (DIR/NAME.pem, DIR/NAME.key), and a certificate DIR/NAME.pem signed by CA with EXTS.
+void make_ca(const fs::path& dir, const std::string& name) {
+  openssl({"req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout",
+           (dir / (name + ".key")).string(), "-out", (dir / (name + ".pem")).string(), "-days", "2", "-subj",
+           "/CN=" + name});
+}
+void make_cert(const fs::path& dir, const std::string& ca, const std::string& name,
+               const std::vector<std::string>& exts) {
+  std::vector<std::string> a = {"req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                                "-keyout", (dir / (name + ".key")).string(), "-out", (dir / (name + ".pem")).string(),
+                                "-days", "2", "-subj", "/CN=" + name, "-CA", (dir / (ca + ".pem")).string(), "-CAkey",
+                                (dir / (ca + ".key")).string(), "-addext", "basicConstraints=critical,CA:FALSE"};
+  for (const auto& e : exts) a.insert(a.end(), {"-addext", e});
+  openssl(a);
+}
+
 class EtcdStore : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -61,12 +86,24 @@ class EtcdStore : public ::testing::Test {
     dir_ = tmpl;
     const int client = free_port(), peer = free_port();
     ASSERT_TRUE(client > 0 && peer > 0);
-    endpoint_ = fmt::format("http://127.0.0.1:{}", client);
+    endpoint_ = fmt::format("{}://127.0.0.1:{}", tls_ ? "https" : "http", client);
+    port_ = client;
     const std::string peer_url = fmt::format("http://127.0.0.1:{}", peer);
     cmd_.argv = {kEtcd, "--name", "svm-test", "--data-dir", (dir_ / "data").string(),
                 "--listen-client-urls", endpoint_, "--advertise-client-urls", endpoint_,
                 "--listen-peer-urls", peer_url, "--initial-advertise-peer-urls", peer_url,
                 "--initial-cluster", "svm-test=" + peer_url, "--logger", "zap", "--log-outputs", (dir_ / "etcd.log").string()};
+    if (tls_) {
+      // The site's CA; etcd's certificate for 127.0.0.1 only; a node's client certificate.
+      if (!fs::exists("/usr/bin/openssl")) GTEST_SKIP() << "openssl is not installed (scripts/install-deps)";
+      ASSERT_NO_FATAL_FAILURE(make_ca(dir_, "ca"));
+      ASSERT_NO_FATAL_FAILURE(make_cert(dir_, "ca", "server", {"subjectAltName=IP:127.0.0.1", "extendedKeyUsage=serverAuth,clientAuth"}));
+      ASSERT_NO_FATAL_FAILURE(make_cert(dir_, "ca", "node", {"extendedKeyUsage=clientAuth"}));
+      files_ = {(dir_ / "ca.pem").string(), (dir_ / "node.pem").string(), (dir_ / "node.key").string()};
+      cmd_.argv.insert(cmd_.argv.end(), {"--cert-file", (dir_ / "server.pem").string(), "--key-file",
+                                         (dir_ / "server.key").string(), "--client-cert-auth", "--trusted-ca-file",
+                                         (dir_ / "ca.pem").string()});
+    }
     start();
   }
   // Starts etcd and waits until it answers (10 s).
@@ -74,7 +111,7 @@ class EtcdStore : public ::testing::Test {
     etcd_ = spawn(cmd_);
     for (int i = 0; i < 100; ++i) {
       try {
-        EtcdClient(std::vector<std::string>{endpoint_}, 1s).range_prefix("/");
+        EtcdClient(std::vector<std::string>{endpoint_}, 1s, files_).range_prefix("/");
         return;
       } catch (const Error&) {
         if (const auto r = etcd_.poll()) FAIL() << "etcd exited (" << r->exit_code << "): see " << dir_ / "etcd.log";
@@ -89,9 +126,12 @@ class EtcdStore : public ::testing::Test {
     if (!dir_.empty()) fs::remove_all(dir_, ec);
   }
   EtcdPkeyStore store(std::chrono::seconds ttl = kDefaultLeaseTtl) {
-    return EtcdPkeyStore(EtcdClient({endpoint_}, 5s), "/svm-test/pkeys/", ttl);
+    return EtcdPkeyStore(EtcdClient({endpoint_}, 5s, files_), "/svm-test/pkeys/", ttl);
   }
 
+  bool tls_ = false;
+  EtcdTlsFiles files_;
+  int port_ = 0;
   fs::path dir_;
   std::string endpoint_;
   Command cmd_;
@@ -182,6 +222,52 @@ TEST_F(EtcdStore, AllocationsSurviveARestartOfEtcd) {
   ASSERT_EQ(all.size(), 1u);
   EXPECT_EQ(all[0].job, 61u);
   EXPECT_EQ(s.join("ib", kRange, 61, "n2", members(2, 1)), 0x2001);
+}
+
+// The same store over TLS: etcd with --client-cert-auth, the node with the site's CA and its
+// client certificate (slurm-vm.yaml store.etcd ca-cert, client-cert, client-key).
+class EtcdTlsStore : public EtcdStore {
+ protected:
+  void SetUp() override {
+    tls_ = true;
+    EtcdStore::SetUp();
+  }
+  // What a client with these files gets from etcd: "" when it answers, else the error.
+  std::string refusal(const std::string& endpoint, const EtcdTlsFiles& files) {
+    try {
+      EtcdClient({endpoint}, 3s, files).range_prefix("/");
+      return "";
+    } catch (const Error& e) {
+      return e.what();
+    }
+  }
+};
+
+TEST_F(EtcdTlsStore, JoinAndLeaveOverTls) {
+  auto s = store();
+  EXPECT_EQ(s.join("ib", kRange, 42, "node1", members(0x11, 0)), 0x2001);
+  EXPECT_EQ(s.join("ib", kRange, 42, "node2", members(0x22, 1)), 0x2001);
+  EXPECT_EQ(s.join("ib", kRange, 43, "node1", members(0x11, 0)), 0x2002);
+  ASSERT_EQ(s.list().size(), 2u);
+  EXPECT_TRUE(s.renew({42, 43}).empty());
+  EXPECT_EQ(s.leave("ib", 42, "node1"), 0x2001);
+  EXPECT_EQ(s.leave("ib", 42, "node2"), 0x2001);
+  EXPECT_EQ(s.forget("ib", 43), 0x2002);
+  EXPECT_TRUE(s.list().empty());
+}
+
+// Each check of the handshake holds: the server's certificate must come from the site's CA
+// and name the endpoint; etcd must see the node's certificate.
+TEST_F(EtcdTlsStore, EveryCheckOfTheHandshakeHolds) {
+  ASSERT_EQ(refusal(endpoint_, files_), "");
+  ASSERT_NO_FATAL_FAILURE(make_ca(dir_, "other-ca"));
+  EXPECT_THAT(refusal(endpoint_, {(dir_ / "other-ca.pem").string(), files_.client_cert, files_.client_key}),
+              ::testing::HasSubstr("certificate verify failed"));
+  // etcd's certificate is for 127.0.0.1, not for the name "localhost" (which resolves to it).
+  EXPECT_THAT(refusal(fmt::format("https://localhost:{}", port_), files_), ::testing::HasSubstr("certificate verify failed"));
+  EXPECT_THAT(refusal(endpoint_, {files_.ca_cert, "", ""}), ::testing::HasSubstr("no etcd endpoint answered"));
+  // Plain HTTP to a TLS port: an error within the deadline, never a hang.
+  EXPECT_THAT(refusal(fmt::format("http://127.0.0.1:{}", port_), {}), ::testing::HasSubstr("no etcd endpoint answered"));
 }
 
 }  // namespace

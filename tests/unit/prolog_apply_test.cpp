@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <exception>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -104,6 +105,7 @@ class RecordingEffects final : public NodeEffects {
   std::uint16_t join_pkey(const vfio::PkeyStoreSpec& store, const std::string& network, vfio::PkeyRange range,
                           std::uint32_t job, const std::string& node,
                           const std::function<vfio::NodeMembers(std::uint16_t)>& members) override {
+    if (join_failure_) std::rethrow_exception(join_failure_);
     const std::uint16_t pkey = range.min;
     const auto m = members(pkey);
     std::vector<std::string> host, vfs;
@@ -184,6 +186,7 @@ class RecordingEffects final : public NodeEffects {
   // What the node's other jobs' ledgers hold.
   void hold(std::set<std::string> held) { held_ = std::move(held); }
   void fail_release_guids() { fail_release_guids_ = true; }
+  void fail_join(std::exception_ptr e) { join_failure_ = std::move(e); }
 
   void make_private_dir(const fs::path& dir, unsigned mode) override {
     note(fmt::format("make_private_dir {} {:o}", dir.string(), mode));
@@ -280,6 +283,7 @@ class RecordingEffects final : public NodeEffects {
   std::map<fs::path, std::string> files_;  // the node's files, as the effects wrote them
   std::set<std::string> held_;
   bool fail_release_guids_ = false;
+  std::exception_ptr join_failure_;
 };
 
 
@@ -315,7 +319,7 @@ Sequences sequences_of(const JobInputs& in, const NodePlan& plan, const std::vec
     auto ledger = Ledger::open(tmp.path(), in.job_id);
     apply_prolog_changes(ledger, fx,
                          {paths, in, plan, config::OvsDatapath::auto_detect, 1000, kNodeIps, state, ports,
-                          vfio::PkeyStoreSpec{"/var/lib/slurm-vm/store", {}, {}}});
+                          vfio::PkeyStoreSpec{"/var/lib/slurm-vm/store", {}, {}, {}}});
     out.prolog = fx.text();
     out.vms_json = fx.file(paths.vms_file(in.job_id));
   }
@@ -392,7 +396,7 @@ TEST(PrologApply, DevicesOtherJobsHoldAreSkipped) {
   auto ledger = Ledger::open(tmp.path(), in.job_id);
   try {
     apply_prolog_changes(ledger, fx, {NodePaths{}, in, plan, config::OvsDatapath::auto_detect, 1000, kNodeIps,
-                                      JobState{}, {}, vfio::PkeyStoreSpec{"/var/lib/slurm-vm/store", {}, {}}});
+                                      JobState{}, {}, vfio::PkeyStoreSpec{"/var/lib/slurm-vm/store", {}, {}, {}}});
     FAIL() << "a job was given VFs the node does not have";
   } catch (const JobError& e) {
     EXPECT_NE(std::string(e.what()).find("network hostib: nodeA: mlx5_0 has 0 free SR-IOV virtual functions of 4"),
@@ -412,7 +416,7 @@ TEST(PrologApply, APkeyIsNotLeftWhileAVfMayKeepItsGuid) {
   {
     auto ledger = Ledger::open(tmp.path(), in.job_id);
     apply_prolog_changes(ledger, fx, {NodePaths{}, in, plan, config::OvsDatapath::auto_detect, 1000, kNodeIps,
-                                      JobState{}, {60227, 60228}, vfio::PkeyStoreSpec{"/var/lib/slurm-vm/store", {}, {}}});
+                                      JobState{}, {60227, 60228}, vfio::PkeyStoreSpec{"/var/lib/slurm-vm/store", {}, {}, {}}});
   }
   fx.clear();
   fx.fail_release_guids();
@@ -423,6 +427,32 @@ TEST(PrologApply, APkeyIsNotLeftWhileAVfMayKeepItsGuid) {
   EXPECT_EQ(failed, (std::vector<std::string>{"ib.vf_guids", "ib.vf_guids", "ib.pkey"}));
   EXPECT_EQ(fx.text().find("leave_pkey"), std::string::npos) << fx.text();
   EXPECT_NE(fx.text().find("return_to_driver 0000:3b:00.1"), std::string::npos);  // the rest is undone
+}
+
+// Every pkey held is the job's to wait for (JobError: the node stays up); any other failure of
+// the store (unreachable, refused, a TLS file that does not load: kind config too) is the
+// node's, and drains it.
+TEST(PrologApply, OnlyPkeyExhaustionIsTheJobsFault) {
+  const auto in = job_on_node_a("4244", "cluster-ib,cluster-hostib");
+  const auto plan = plan_for(in);
+  const auto run = [&](std::exception_ptr failure) {
+    TempDir tmp;
+    RecordingEffects fx(ledger_path(tmp.path(), in.job_id));
+    fx.fail_join(std::move(failure));
+    auto ledger = Ledger::open(tmp.path(), in.job_id);
+    apply_prolog_changes(ledger, fx, {NodePaths{}, in, plan, config::OvsDatapath::auto_detect, 1000, kNodeIps,
+                                      JobState{}, {60227, 60228}, vfio::PkeyStoreSpec{"/var/lib/slurm-vm/store", {}, {}, {}}});
+  };
+  EXPECT_THROW(run(std::make_exception_ptr(vfio::PkeysExhausted("every partition key held", ErrorKind::config))),
+               JobError);
+  try {
+    run(std::make_exception_ptr(Error("slurm-vm.yaml store.etcd: ca-cert /etc/x.pem: No such file", ErrorKind::config)));
+    ADD_FAILURE() << "no error";
+  } catch (const JobError& e) {
+    ADD_FAILURE() << "the node's failure taken for the job's: " << e.what();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("ca-cert"), std::string::npos) << e.what();
+  }
 }
 
 // The undo acts on sysfs paths and the store from root's own ledger; still, a record whose
@@ -440,6 +470,8 @@ TEST(PrologApply, OddDeviceRecordsAreRefusedBeforeAnyEffect) {
            R"("port_guid":"0x1","previous_node_guid":"zz","previous_port_guid":"0x0"})",
            R"({"op":"ib.pkey","job":1,"network":"ib","node":"n","store":"relative/store"})",
            R"({"op":"ib.pkey","job":1,"network":"../ib","node":"n","store":"/store"})",
+           R"({"op":"ib.pkey","job":1,"network":"ib","node":"n","store":"","etcd":["https://e:2379"],)"
+           R"("etcd_prefix":"/p/","etcd_ca":"ca.pem"})",
        }) {
     EXPECT_THROW(undo_change(parse_change(nlohmann::json::parse(text)), fx, paths, 1), Error) << text;
   }

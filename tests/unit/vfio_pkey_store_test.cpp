@@ -148,7 +148,21 @@ TEST(EtcdClient, PrefixEndsAndAnswers) {
   EXPECT_THROW(parse_http_json_response("SSH-2.0-OpenSSH"), Error);
   EXPECT_EQ(parse_etcd_endpoint("http://etcd1:2379/").host, "etcd1");
   EXPECT_EQ(parse_etcd_endpoint("http://[::1]:2379").host, "::1");
-  EXPECT_THROW(parse_etcd_endpoint("https://etcd1:2379"), Error);
+  EXPECT_FALSE(parse_etcd_endpoint("http://etcd1:2379/").tls);
+  EXPECT_TRUE(parse_etcd_endpoint("https://etcd1:2379").tls);
+  EXPECT_EQ(parse_etcd_endpoint("https://10.0.0.2:2379").port, "2379");
+  EXPECT_THROW(parse_etcd_endpoint("ftp://etcd1:2379"), Error);
+  EXPECT_THROW(parse_etcd_endpoint("https://etcd1"), Error);
+  // Certificates with only http:// endpoints: the site meant TLS, so it is refused, not ignored.
+  EXPECT_THROW(EtcdClient({"http://etcd1:2379"}, std::chrono::seconds(1), {"/etc/ca.pem", "", ""}), Error);
+  // A CA file that does not load is named.
+  try {
+    EtcdClient({"https://etcd1:2379"}, std::chrono::seconds(1), {"/nonexistent/ca.pem", "", ""});
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::config);
+    EXPECT_NE(std::string(e.what()).find("ca-cert /nonexistent/ca.pem"), std::string::npos) << e.what();
+  }
   EXPECT_THROW(parse_etcd_endpoint("http://etcd1"), Error);
   EXPECT_THROW(parse_etcd_endpoint("http://etcd1:2379/v3"), Error);
 }
