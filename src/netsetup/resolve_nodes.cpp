@@ -2,15 +2,12 @@
 #include "netsetup/resolve_nodes.hpp"
 
 #include <arpa/inet.h>
-#include <netdb.h>
-
-#include <thread>
+#include <netinet/in.h>
 
 #include <fmt/format.h>
 
 #include "error.hpp"
-
-using namespace std::chrono_literals;
+#include "resolve.hpp"
 
 namespace slurmvm::netsetup {
 
@@ -18,60 +15,17 @@ std::map<std::string, std::uint32_t> resolve_nodes(const std::vector<std::string
                                                    std::chrono::milliseconds timeout) {
   std::map<std::string, std::uint32_t> out;
   if (names.empty()) return out;
-  struct Request {
-    std::string name;
-    addrinfo hints{};
-    gaicb cb{};
-  };
-  // Requests still running at the deadline belong to glibc's resolver thread: they are
-  // released on purpose (the process ends soon after).
-  auto* reqs = new std::vector<Request>(names.size());
-  std::vector<gaicb*> list;
-  for (std::size_t i = 0; i < names.size(); ++i) {
-    auto& r = (*reqs)[i];
-    r.name = names[i];
-    r.hints.ai_family = AF_INET;
-    r.hints.ai_socktype = SOCK_DGRAM;
-    r.cb.ar_name = r.name.c_str();
-    r.cb.ar_request = &r.hints;
-    list.push_back(&r.cb);
-  }
-  if (const int rc = ::getaddrinfo_a(GAI_NOWAIT, list.data(), static_cast<int>(list.size()), nullptr);
-      rc != 0) {
-    delete reqs;
-    throw Error(fmt::format("getaddrinfo_a: {}", ::gai_strerror(rc)), ErrorKind::system);
-  }
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  for (;;) {
-    bool pending = false;
-    for (auto* cb : list) pending = pending || ::gai_error(cb) == EAI_INPROGRESS;
-    if (!pending) break;
-    if (std::chrono::steady_clock::now() >= deadline) {
-      for (auto* cb : list) ::gai_cancel(cb);
-      throw Error(fmt::format("resolving the job's node names took longer than {} ms",
-                              timeout.count()),
-                  ErrorKind::timeout);
-    }
-    std::this_thread::sleep_for(5ms);
-  }
+  std::vector<ResolveRequest> requests;
+  for (const auto& n : names) requests.push_back({n, "", AF_INET, SOCK_DGRAM});
   try {
-    for (auto& r : *reqs) {
-      const int rc = ::gai_error(&r.cb);
-      if (rc != 0 || r.cb.ar_result == nullptr) {
-        throw Error(fmt::format("cannot resolve node {} to an IPv4 address: {}", r.name,
-                                ::gai_strerror(rc)),
-                    ErrorKind::system);
-      }
-      const auto* sin = reinterpret_cast<const sockaddr_in*>(r.cb.ar_result->ai_addr);
-      out[r.name] = ntohl(sin->sin_addr.s_addr);
+    const auto lists = resolve_all(requests, deadline_in(timeout));
+    for (std::size_t i = 0; i < names.size(); ++i) {
+      const auto* sin = reinterpret_cast<const sockaddr_in*>(lists[i]->ai_addr);
+      out[names[i]] = ntohl(sin->sin_addr.s_addr);
     }
-  } catch (...) {
-    for (auto& r : *reqs) if (r.cb.ar_result) ::freeaddrinfo(r.cb.ar_result);
-    delete reqs;
-    throw;
+  } catch (const Error& e) {
+    throw Error(fmt::format("the job's node addresses: {}", e.what()), e.kind());
   }
-  for (auto& r : *reqs) if (r.cb.ar_result) ::freeaddrinfo(r.cb.ar_result);
-  delete reqs;
   return out;
 }
 

@@ -1,5 +1,5 @@
 // The IPv4 addresses of a job's other nodes (vm-prolog step 5), all looked up at once with one
-// deadline (getaddrinfo_a): a hung resolver must not hang the prolog.
+// deadline (common resolve.hpp): a hung resolver must not hang the prolog.
 #pragma once
 
 #include <chrono>

@@ -14,6 +14,7 @@
 #include "base64.hpp"
 #include "deadline.hpp"
 #include "error.hpp"
+#include "resolve.hpp"
 #include "unique_fd.hpp"
 
 namespace slurmvm::vfio {
@@ -39,16 +40,10 @@ std::int64_t int_field(const json& j, const char* key) {
   return v;
 }
 
-// One TCP connection to `ep`, connected within the deadline.
+// One TCP connection to `ep`, resolved and connected within the deadline.
 UniqueFd connect_tcp(const EtcdEndpoint& ep, Deadline deadline) {
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  addrinfo* res = nullptr;
-  if (const int rc = ::getaddrinfo(ep.host.c_str(), ep.port.c_str(), &hints, &res); rc != 0) {
-    throw Error(fmt::format("{}:{}: {}", ep.host, ep.port, ::gai_strerror(rc)), ErrorKind::system);
-  }
-  std::unique_ptr<addrinfo, decltype(&::freeaddrinfo)> guard(res, ::freeaddrinfo);
+  const auto lists = resolve_all({{ep.host, ep.port, AF_UNSPEC, SOCK_STREAM}}, deadline);
+  addrinfo* res = lists.front().get();
   int last = ECONNREFUSED;
   for (addrinfo* a = res; a != nullptr; a = a->ai_next) {
     UniqueFd fd(::socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol));
