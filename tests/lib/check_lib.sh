@@ -9,6 +9,8 @@
 #                                passed)", returning 1, when a check failed or RC is non-zero;
 #                                RC 77 without a failure is "NAME: SKIPPED", returning 77 (CTest's
 #                                skip code). Call it last in the test's EXIT trap.
+#   stop_pid PID                 stops a process the test started (TERM, KILL after 5 s),
+#                                reaping it when it is the shell's child; no-op for ""
 # Sourced; defines passes and fails.
 
 passes=0 fails=0
@@ -44,4 +46,13 @@ test_summary() {
     return 1
   fi
   echo "$name: PASSED ($passes checks)"
+}
+
+stop_pid() {
+  local pid=$1 i
+  [[ -n $pid ]] || return 0
+  kill "$pid" 2>/dev/null || return 0
+  for ((i = 0; i < 50; i++)); do kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || :; return 0; }; sleep 0.1; done
+  kill -9 "$pid" 2>/dev/null || :
+  wait "$pid" 2>/dev/null || :
 }

@@ -47,19 +47,11 @@ export IBSIM_SOCKNAME=svmib$$
 source "$REPO/tests/lib/check_lib.sh"
 
 IBSIM_PID='' OPENSM_PID='' FAKE_PID='' ETCD_PID=''
-stop() {  # stop PID: TERM, then KILL after 5 s
-  local pid=$1 i
-  [[ -n $pid ]] || return 0
-  kill "$pid" 2>/dev/null || return 0
-  for ((i = 0; i < 50; i++)); do kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || :; return 0; }; sleep 0.1; done
-  kill -9 "$pid" 2>/dev/null || :
-  wait "$pid" 2>/dev/null || :
-}
 cleanup() {
-  stop "$ETCD_PID"
-  stop "$OPENSM_PID"
-  stop "$FAKE_PID"
-  stop "$IBSIM_PID"
+  stop_pid "$ETCD_PID"
+  stop_pid "$OPENSM_PID"
+  stop_pid "$FAKE_PID"
+  stop_pid "$IBSIM_PID"
   ip netns delete "$NS" 2>/dev/null || :
   umount -l "$TMP/mnt.ns" 2>/dev/null || :
   umount -l "$TMP" 2>/dev/null || :
@@ -274,7 +266,7 @@ rc=0; helper "$EPILOG" 4301 a:2,b:1 ibset,gpuset 2>"$TMP/epilog.err" || rc=$?
 check_eq "epilog job 4301 while a process holds a group: exit 1" 1 "$rc"
 check "it names the process" grep -q "/dev/vfio/40 is still open by pid $HOLDER (sleep)" "$TMP/epilog.err"
 check "the ledger is kept" test -e "$RUN/ledger/4301.jsonl"
-stop "$HOLDER"
+stop_pid "$HOLDER"
 check "epilog job 4301 exit 0" helper "$EPILOG" 4301 a:2,b:1 ibset,gpuset
 for vf in 0000:3b:00.1 0000:3b:00.2 0000:3b:00.3; do check_eq "$vf back on mlx5_core" mlx5_core "$(driver $vf)"; done
 check_eq "the GPU back on its host-driver" nvidia "$(driver 0000:af:00.0)"

@@ -49,18 +49,10 @@ LOGIN_IP=10.77.0.1  # scripts/sandbox's login node, where the subnet manager run
 SIM_PORT=7177 ETCD_PORT=2479
 declare -A FAKE_PIDS=()
 IBSIM_PID='' OPENSM_PID='' PKEYD_PID='' ETCD_PID=''
-stop() {  # stop PID: TERM, then KILL after 5 s
-  local pid=$1 i
-  [[ -n $pid ]] || return 0
-  kill "$pid" 2>/dev/null || return 0
-  for ((i = 0; i < 50; i++)); do kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || :; return 0; }; sleep 0.1; done
-  kill -9 "$pid" 2>/dev/null || :
-  wait "$pid" 2>/dev/null || :
-}
 ib_cleanup() {
   local pid
-  stop "$PKEYD_PID"; stop "$OPENSM_PID"; stop "$ETCD_PID"; stop "$IBSIM_PID"
-  for pid in "${FAKE_PIDS[@]}"; do stop "$pid"; done
+  stop_pid "$PKEYD_PID"; stop_pid "$OPENSM_PID"; stop_pid "$ETCD_PID"; stop_pid "$IBSIM_PID"
+  for pid in "${FAKE_PIDS[@]}"; do stop_pid "$pid"; done
   if ((fails > 0)); then
     for f in "$SITE"/*.log; do [[ -f $f ]] && { echo "--- $f"; tail -n 15 "$f"; }; done
   fi
@@ -376,7 +368,7 @@ wait_for "etcd answers on the login node" 30 etcdq endpoint health || abort "etc
 printf 'store: {type: etcd, etcd: {endpoints: [%s], prefix: /svm-infiniband-test}}\n' "'http://$LOGIN_IP:$ETCD_PORT'" \
   >"$SITE/slurm-vm.yaml"
 OUT=$("$SANDBOX" "${UP[@]}" 2>&1) || fail "sandbox up (new site configuration): $OUT"
-stop "$PKEYD_PID"
+stop_pid "$PKEYD_PID"
 "${LOGIN[@]}" SLURM_VM_SYSCONFDIR=/etc/slurm-vm "$PKEYD" --interval 1 --prune-interval 5 >>"$SITE/pkeyd.log" 2>&1 &
 PKEYD_PID=$!
 start_job C tiny-ib:2
