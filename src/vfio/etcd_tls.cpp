@@ -112,51 +112,46 @@ int drive(SSL* ssl, int fd, Deadline deadline, const char* what, Op op) {
 
 }  // namespace
 
-TlsClientContext::TlsClientContext(const EtcdTlsFiles& files) {
-  ctx_ = SSL_CTX_new(TLS_client_method());
-  if (ctx_ == nullptr) throw Error(openssl_reasons("SSL_CTX_new failed"), ErrorKind::internal);
+void TlsClientContext::Free::operator()(SSL_CTX* ctx) const noexcept { SSL_CTX_free(ctx); }
+
+TlsClientContext::TlsClientContext(const EtcdTlsFiles& files) : ctx_(SSL_CTX_new(TLS_client_method())) {
+  if (!ctx_) throw Error(openssl_reasons("SSL_CTX_new failed"), ErrorKind::internal);
+  SSL_CTX* const ctx = ctx_.get();
   auto fail = [&](const std::string& what) {
-    const std::string reason = openssl_reasons("failed");
-    SSL_CTX_free(ctx_);
-    ctx_ = nullptr;
-    throw Error(fmt::format("slurm-vm.yaml store.etcd: {}: {}", what, reason), ErrorKind::config);
+    throw Error(fmt::format("slurm-vm.yaml store.etcd: {}: {}", what, openssl_reasons("failed")), ErrorKind::config);
   };
-  SSL_CTX_set_min_proto_version(ctx_, TLS1_2_VERSION);
-  SSL_CTX_set_verify(ctx_, SSL_VERIFY_PEER, nullptr);
+  SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+  SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
   // etcd (Go) may close after its answer without close_notify: the HTTP/1.0 body ends there,
   // and a cut one fails as JSON.
-  SSL_CTX_set_options(ctx_, SSL_OP_IGNORE_UNEXPECTED_EOF);
+  SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
   if (!files.ca_cert.empty()) {
-    if (SSL_CTX_load_verify_locations(ctx_, files.ca_cert.c_str(), nullptr) != 1) {
+    if (SSL_CTX_load_verify_locations(ctx, files.ca_cert.c_str(), nullptr) != 1) {
       fail(fmt::format("ca-cert {}", files.ca_cert));
     }
-  } else if (SSL_CTX_set_default_verify_paths(ctx_) != 1) {
+  } else if (SSL_CTX_set_default_verify_paths(ctx) != 1) {
     fail("the system's CA certificates");
   }
   if (files.client_cert.empty() != files.client_key.empty()) {
-    SSL_CTX_free(ctx_);
-    ctx_ = nullptr;
     throw Error("slurm-vm.yaml store.etcd: client-cert and client-key go together", ErrorKind::config);
   }
   if (!files.client_cert.empty()) {
-    if (SSL_CTX_use_certificate_chain_file(ctx_, files.client_cert.c_str()) != 1) {
+    if (SSL_CTX_use_certificate_chain_file(ctx, files.client_cert.c_str()) != 1) {
       fail(fmt::format("client-cert {}", files.client_cert));
     }
-    if (SSL_CTX_use_PrivateKey_file(ctx_, files.client_key.c_str(), SSL_FILETYPE_PEM) != 1) {
+    if (SSL_CTX_use_PrivateKey_file(ctx, files.client_key.c_str(), SSL_FILETYPE_PEM) != 1) {
       fail(fmt::format("client-key {}", files.client_key));
     }
-    if (SSL_CTX_check_private_key(ctx_) != 1) {
+    if (SSL_CTX_check_private_key(ctx) != 1) {
       fail(fmt::format("client-key {} does not match client-cert {}", files.client_key, files.client_cert));
     }
   }
 }
 
-TlsClientContext::~TlsClientContext() { SSL_CTX_free(ctx_); }
-
 std::string TlsClientContext::exchange(int fd, const std::string& host, const std::string& request, Deadline deadline,
                                        std::size_t max_bytes) {
   SigpipeBlocked no_sigpipe;
-  SslPtr ssl(SSL_new(ctx_), SSL_free);
+  SslPtr ssl(SSL_new(ctx_.get()), SSL_free);
   if (!ssl) throw Error(openssl_reasons("SSL_new failed"), ErrorKind::internal);
   SSL_set_fd(ssl.get(), fd);
   // The name the certificate must carry: the endpoint's IP address (an IP SAN) or host name.

@@ -29,7 +29,6 @@ class TlsClientContext {
   // Loads the CA and the client certificate and key. Error(config) naming the file that does
   // not load (or a key that does not match its certificate).
   explicit TlsClientContext(const EtcdTlsFiles& files);
-  ~TlsClientContext();
   TlsClientContext(const TlsClientContext&) = delete;
   TlsClientContext& operator=(const TlsClientContext&) = delete;
 
@@ -42,7 +41,10 @@ class TlsClientContext {
                        std::size_t max_bytes);
 
  private:
-  SSL_CTX* ctx_ = nullptr;
+  struct Free {
+    void operator()(SSL_CTX* ctx) const noexcept;
+  };
+  std::unique_ptr<SSL_CTX, Free> ctx_;
 };
 
 }  // namespace slurmvm::vfio
