@@ -96,3 +96,27 @@ TEST(ConfigDirs, TemplateFilesAreTemplatesYamlThenTemplatesDSorted) {
   std::filesystem::remove_all(dir);
   EXPECT_EQ(slurmvm::config::template_files(dir).size(), 1u);
 }
+
+// A pcocc user with no slurm-vm directory: ~/.pcocc (or $PCOCC_USER_CONF_DIR) is read, its
+// templates.yaml and repos.yaml being the same format; once ~/.config/slurm-vm exists, it wins.
+TEST(ConfigDirs, PcoccsUserDirectoryIsTheFallback) {
+  namespace fs = std::filesystem;
+  const fs::path home = fs::path(testing::TempDir()) / "slurm-vm-config-dirs-pcocc";
+  fs::remove_all(home);
+  fs::create_directories(home / ".pcocc");
+  auto dirs = config_dirs_from(env_of({{"HOME", home.string()}}));
+  EXPECT_EQ(dirs.user, home / ".pcocc");
+  EXPECT_TRUE(dirs.user_is_pcocc);
+  fs::create_directories(home / "pcocc-elsewhere");
+  dirs = config_dirs_from(env_of({{"HOME", home.string()}, {"PCOCC_USER_CONF_DIR", (home / "pcocc-elsewhere").string()}}));
+  EXPECT_EQ(dirs.user, home / "pcocc-elsewhere");
+  // An explicit slurm-vm directory is taken as is, even when it does not exist.
+  dirs = config_dirs_from(env_of({{"HOME", home.string()}, {"SLURM_VM_USERCONFDIR", (home / "none").string()}}));
+  EXPECT_EQ(dirs.user, home / "none");
+  EXPECT_FALSE(dirs.user_is_pcocc);
+  fs::create_directories(home / ".config" / "slurm-vm");
+  dirs = config_dirs_from(env_of({{"HOME", home.string()}}));
+  EXPECT_EQ(dirs.user, home / ".config" / "slurm-vm");
+  EXPECT_FALSE(dirs.user_is_pcocc);
+  fs::remove_all(home);
+}

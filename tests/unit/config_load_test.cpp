@@ -3,6 +3,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <fstream>
+
 #include "config/config.hpp"
 #include "error.hpp"
 
@@ -135,4 +138,25 @@ TEST(ConfigLoad, SystemOnlyAndEmptyDirectories) {
   EXPECT_TRUE(empty.system_templates.empty());
   EXPECT_TRUE(empty.repos.repos.empty());
   EXPECT_EQ(empty.site.store.path, "/var/lib/slurm-vm/store");
+}
+
+// pcocc's site batch.yaml without a slurm-vm.yaml: its batch-args (partition, account) would be
+// lost without a word, so loading is refused, naming both files; with slurm-vm.yaml, it is read.
+TEST(ConfigLoad, PcoccsBatchYamlAloneIsRefused) {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::path(testing::TempDir()) / "slurm-vm-config-batch-yaml";
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  std::ofstream(dir / "batch.yaml") << "type: slurm\nsettings:\n  batch-args: ['-p', 'vm']\n";
+  try {
+    load_config({dir, std::nullopt});
+    ADD_FAILURE() << "batch.yaml alone was accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::config);
+    EXPECT_THAT(e.what(), ::testing::HasSubstr("batch.yaml is not read by slurm-vm: move its batch-args"));
+    EXPECT_THAT(e.what(), ::testing::HasSubstr((dir / "slurm-vm.yaml").string()));
+  }
+  std::ofstream(dir / "slurm-vm.yaml") << "batch-args: ['-p', 'vm']\n";
+  EXPECT_EQ(load_config({dir, std::nullopt}).site.batch_args, (std::vector<std::string>{"-p", "vm"}));
+  fs::remove_all(dir);
 }

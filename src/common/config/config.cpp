@@ -2,6 +2,9 @@
 // (networks, then the resource sets naming them, then the templates naming those).
 #include "config/config.hpp"
 
+#include <filesystem>
+#include <system_error>
+
 #include <fmt/format.h>
 
 #include "error.hpp"
@@ -71,6 +74,14 @@ Config load_config(const ConfigDirs& dirs) {
                               : RepoConfig{};
   c.repos = merge_repos(std::move(user_repos),
                         parse_repos(read_yaml_file(dirs.system / files::repos), Origin::system));
+  // pcocc's site file: its batch-args (the partition, the account) would be lost without a word.
+  std::error_code ec;
+  if (std::filesystem::exists(dirs.system / files::pcocc_batch, ec) && !std::filesystem::exists(dirs.system / files::site, ec)) {
+    throw Error(fmt::format("{}: pcocc's batch.yaml is not read by slurm-vm: move its batch-args (and store settings) "
+                            "to {} (docs/config.md, \"Differences from pcocc\"), then remove it",
+                            (dirs.system / files::pcocc_batch).string(), (dirs.system / files::site).string()),
+                ErrorKind::config);
+  }
   c.site = parse_site_settings(read_yaml_file(dirs.system / files::site));
   return c;
 }

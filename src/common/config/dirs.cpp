@@ -27,6 +27,21 @@ ConfigDirs config_dirs_from(const EnvLookup& env) {
   } else if (const std::string home = current_identity(env).home; !home.empty()) {
     dirs.user = std::filesystem::path(home) / ".config" / "slurm-vm";
   }
+  if (dirs.user && !non_empty(env, "SLURM_VM_USERCONFDIR")) {
+    std::error_code ec;
+    if (!std::filesystem::exists(*dirs.user, ec) && !ec) {
+      std::filesystem::path pcocc;
+      if (auto p = non_empty(env, "PCOCC_USER_CONF_DIR"); p && p->front() == '/') {
+        pcocc = *p;
+      } else if (const std::string home = current_identity(env).home; !home.empty()) {
+        pcocc = std::filesystem::path(home) / ".pcocc";
+      }
+      if (!pcocc.empty() && std::filesystem::is_directory(pcocc, ec)) {
+        dirs.user = pcocc;
+        dirs.user_is_pcocc = true;
+      }
+    }
+  }
   return dirs;
 }
 

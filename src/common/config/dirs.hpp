@@ -15,11 +15,16 @@ struct ConfigDirs {
   std::filesystem::path system;
   // nullopt: no user configuration (root helpers, which must not read a user's files as root).
   std::optional<std::filesystem::path> user;
+  // The user has no slurm-vm directory but has pcocc's ($PCOCC_USER_CONF_DIR, else ~/.pcocc),
+  // whose templates.yaml and repos.yaml are the same format: `user` is that one. A pcocc user's
+  // templates keep working on the first day instead of vanishing without a word.
+  bool user_is_pcocc = false;
 };
 
 // For the CLI. Root helpers must not trust their environment: they build ConfigDirs themselves
 // (system directory only). Empty variables count as unset, as XDG says for XDG_CONFIG_HOME, which
-// is also ignored when relative.
+// is also ignored when relative. The pcocc fallback looks at the file system (one stat or two);
+// an explicit SLURM_VM_USERCONFDIR is taken as is.
 ConfigDirs config_dirs_from_env();
 ConfigDirs config_dirs_from(const EnvLookup& env);
 
@@ -31,6 +36,7 @@ inline constexpr const char* resources = "resources.yaml";  // system only
 inline constexpr const char* networks = "networks.yaml";    // system only
 inline constexpr const char* repos = "repos.yaml";
 inline constexpr const char* site = "slurm-vm.yaml";  // system only
+inline constexpr const char* pcocc_batch = "batch.yaml";  // pcocc's site file: refused while slurm-vm.yaml is missing
 }  // namespace files
 
 // `templates.yaml`, then `templates.d/*.yaml` sorted by name (hidden files skipped), as paths
