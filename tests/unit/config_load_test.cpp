@@ -8,6 +8,7 @@
 
 #include "config/config.hpp"
 #include "error.hpp"
+#include "log.hpp"
 
 using slurmvm::Error;
 using slurmvm::ErrorKind;
@@ -159,4 +160,33 @@ TEST(ConfigLoad, PcoccsBatchYamlAloneIsRefused) {
   std::ofstream(dir / "slurm-vm.yaml") << "batch-args: ['-p', 'vm']\n";
   EXPECT_EQ(load_config({dir, std::nullopt}).site.batch_args, (std::vector<std::string>{"-p", "vm"}));
   fs::remove_all(dir);
+}
+
+// A pcocc key slurm-vm accepts without acting on it is never ignored silently: a warning names
+// the file, the line and the key, and why; once per process, however often the file is loaded.
+TEST(ConfigLoad, PcoccKeysWithNoEffectAreWarnedOnce) {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::path(testing::TempDir()) / "slurm-vm-config-no-effect";
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  std::ofstream(dir / "networks.yaml")
+      << "nat:\n  type: ethernet\n  settings:\n    dev-prefix: nat\n    network-layer: L3\n"
+         "    int-network: 10.250.0.0/16\n    ext-network: 10.251.0.0/16\n    mac-start-offset: 16\n"
+         "    gateway: local-nat\n"
+         "lan: {type: bridged, settings: {host-bridge: br0, tap-prefix: lantap}}\n"
+         "lan2: {type: bridged, settings: {host-bridge: br1}}\n";
+  std::vector<std::string> warnings;
+  slurmvm::set_log_sink([&](slurmvm::LogLevel level, std::string_view m) {
+    if (level == slurmvm::LogLevel::warning) warnings.emplace_back(m);
+  });
+  load_config({dir, std::nullopt});
+  load_config({dir, std::nullopt});
+  slurmvm::set_log_sink(slurmvm::stderr_sink("unit_tests"));
+  fs::remove_all(dir);
+  ASSERT_EQ(warnings.size(), 3u) << ::testing::PrintToString(warnings);
+  const std::string file = (dir / "networks.yaml").string();
+  EXPECT_THAT(warnings[0], ::testing::StartsWith(file + ":8: nat.settings.mac-start-offset: accepted for pcocc "
+                                                        "compatibility but has no effect: slurm-vm derives"));
+  EXPECT_THAT(warnings[1], ::testing::StartsWith(file + ":9: nat.settings.gateway: accepted"));
+  EXPECT_THAT(warnings[2], ::testing::StartsWith(file + ":10: lan.settings.tap-prefix: accepted"));
 }

@@ -133,7 +133,10 @@ NetworkSettings parse_ethernet(Mapping& s) {
   if (ext_v) n.ext_network = read_ipv4_network(*ext_v);
   read_optional(s, "mac-prefix", n.mac_prefix, read_mac_prefix);
   const auto offset_v = s.get("mac-start-offset");
-  if (offset_v) n.mac_start_offset = static_cast<std::uint64_t>(offset_v->as_int(0, kUnbounded));
+  if (offset_v) {
+    n.mac_start_offset = static_cast<std::uint64_t>(offset_v->as_int(0, kUnbounded));
+    offset_v->warn_no_effect("slurm-vm derives each VM's MAC address from the job and the VM's rank (docs/addressing.md)");
+  }
   read_optional(s, "mtu", n.mtu, read_mtu);
   read_optional(s, "host-if-suffix", n.host_if_suffix,
                 [](const Value& v) { return v.as_string(); });
@@ -146,7 +149,10 @@ NetworkSettings parse_ethernet(Mapping& s) {
   read_optional(s, "manage-ip-forward", n.manage_ip_forward,
                 [](const Value& v) { return v.as_bool(); });
   read_optional(s, "reverse-nat", n.reverse_nat, read_reverse_nat);
-  if (auto v = s.get("gateway")) v->as_enum<Gateway>(kGateways);
+  if (auto v = s.get("gateway")) {
+    v->as_enum<Gateway>(kGateways);
+    v->warn_no_effect("each VM's gateway is the first host address of its job's subnet, on its own node (docs/addressing.md)");
+  }
   s.reject_unknown_keys();
 
   // Each VM's internal address is NATed 1:1 to an external one.
@@ -201,7 +207,12 @@ NetworkSettings parse_bridged(Mapping& s) {
   // slurm-vm's own devices are svm*: its firewall drops what they bring to the node
   // (netsetup/nat.hpp), which would cut the site's bridge off.
   if (n.host_bridge.rfind("svm", 0) == 0) bridge.fail_expected("a bridge name not starting with \"svm\" (slurm-vm's own devices)");
-  n.tap_prefix = read_tap_prefix(s.require("tap-prefix"));
+  // Required by pcocc, optional here: a key that warns must be one a site can remove.
+  if (const auto tap_prefix = s.get("tap-prefix")) {
+    n.tap_prefix = read_tap_prefix(*tap_prefix);
+    tap_prefix->warn_no_effect(
+        "slurm-vm names every TAP svm<job>.<n>, so that its firewall covers them (docs/security.md); remove the key");
+  }
   read_optional(s, "mtu", n.mtu, read_mtu);
   bool native_seen = false;
   if (auto vlans = s.get("vlans")) {
@@ -257,7 +268,7 @@ class HostClaims {
     if (const auto* eth = std::get_if<EthernetNetwork>(&net.settings)) {
       claim_name(fmt::format("dev-prefix \"{}\"", eth->dev_prefix), *settings.get("dev-prefix"));
       if (eth->reverse_nat) claim_ports(*eth->reverse_nat, *settings.get("reverse-nat"));
-    } else if (const auto* bridged = std::get_if<BridgedNetwork>(&net.settings)) {
+    } else if (const auto* bridged = std::get_if<BridgedNetwork>(&net.settings); bridged && !bridged->tap_prefix.empty()) {
       claim_name(fmt::format("tap-prefix \"{}\"", bridged->tap_prefix),
                  *settings.get("tap-prefix"));
     } else if (const auto* ib = std::get_if<InfinibandNetwork>(&net.settings)) {

@@ -51,6 +51,8 @@ RepoConfig parse_repos(const Value& root, Origin origin) {
     Mapping m = cache->as_map();
     config.cache_path = read_directory(m);
     m.reject_unknown_keys();
+    cache->warn_no_effect("slurm-vm keeps no image cache: each VM boots from the repository's image through a "
+                          "copy-on-write overlay");
   }
   top.reject_unknown_keys();
   return config;

@@ -11,8 +11,12 @@
 #include <charconv>
 #include <limits>
 
+#include <mutex>
+#include <set>
+
 #include "config/substitutions.hpp"
 #include "error.hpp"
+#include "log.hpp"
 #include "unique_fd.hpp"
 
 namespace slurmvm::config {
@@ -157,6 +161,17 @@ bool Value::is_false() const noexcept {
 
 void Value::fail(std::string_view message) const {
   throw_config_error(*file_, line_, path_, message);
+}
+
+void Value::warn_no_effect(std::string_view why) const {
+  static std::mutex mutex;
+  static std::set<std::string> warned;
+  std::string where = fmt::format("{}:{}: {}", *file_, line_, path_);
+  {
+    const std::lock_guard lock(mutex);
+    if (!warned.insert(where).second) return;
+  }
+  log_warning("{}: accepted for pcocc compatibility but has no effect: {}", where, why);
 }
 
 void Value::fail_expected(std::string_view what) const {

@@ -59,6 +59,9 @@ class Value {
   [[noreturn]] void fail(std::string_view message) const;
   // "expected WHAT, got DESCRIPTION"
   [[noreturn]] void fail_expected(std::string_view what) const;
+  // A pcocc key slurm-vm accepts but does not act on: a warning naming the file, the line and
+  // the key, and why (never silently ignored), once per process for each place.
+  void warn_no_effect(std::string_view why) const;
   // What this value is, for messages: "an empty value", "a list", "a mapping" or "\"text\"".
   std::string describe() const;
 
