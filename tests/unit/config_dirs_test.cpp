@@ -106,17 +106,14 @@ TEST(ConfigDirs, PcoccsUserDirectoryIsTheFallback) {
   fs::create_directories(home / ".pcocc");
   auto dirs = config_dirs_from(env_of({{"HOME", home.string()}}));
   EXPECT_EQ(dirs.user, home / ".pcocc");
-  EXPECT_TRUE(dirs.user_is_pcocc);
   fs::create_directories(home / "pcocc-elsewhere");
   dirs = config_dirs_from(env_of({{"HOME", home.string()}, {"PCOCC_USER_CONF_DIR", (home / "pcocc-elsewhere").string()}}));
   EXPECT_EQ(dirs.user, home / "pcocc-elsewhere");
   // An explicit slurm-vm directory is taken as is, even when it does not exist.
   dirs = config_dirs_from(env_of({{"HOME", home.string()}, {"SLURM_VM_USERCONFDIR", (home / "none").string()}}));
   EXPECT_EQ(dirs.user, home / "none");
-  EXPECT_FALSE(dirs.user_is_pcocc);
   fs::create_directories(home / ".config" / "slurm-vm");
   dirs = config_dirs_from(env_of({{"HOME", home.string()}}));
   EXPECT_EQ(dirs.user, home / ".config" / "slurm-vm");
-  EXPECT_FALSE(dirs.user_is_pcocc);
   fs::remove_all(home);
 }

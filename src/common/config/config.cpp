@@ -59,6 +59,14 @@ const ResourceSet* Config::default_resource_set() const {
 Config load_config(const ConfigDirs& dirs) {
   Config c;
   c.dirs = dirs;
+  // pcocc's site file: its batch-args (the partition, the account) would be lost without a word.
+  std::error_code ec;
+  if (std::filesystem::exists(dirs.system / files::pcocc_batch, ec) && !std::filesystem::exists(dirs.system / files::site, ec)) {
+    throw Error(fmt::format("{}: pcocc's batch.yaml is not read by slurm-vm: move its batch-args (and store settings) "
+                            "to {} (docs/config.md, \"Differences from pcocc\"), then remove it",
+                            (dirs.system / files::pcocc_batch).string(), (dirs.system / files::site).string()),
+                ErrorKind::config);
+  }
   c.networks = parse_networks(read_yaml_file(dirs.system / files::networks));
   c.resource_sets = parse_resource_sets(read_yaml_file(dirs.system / files::resources), c.networks);
 
@@ -74,14 +82,6 @@ Config load_config(const ConfigDirs& dirs) {
                               : RepoConfig{};
   c.repos = merge_repos(std::move(user_repos),
                         parse_repos(read_yaml_file(dirs.system / files::repos), Origin::system));
-  // pcocc's site file: its batch-args (the partition, the account) would be lost without a word.
-  std::error_code ec;
-  if (std::filesystem::exists(dirs.system / files::pcocc_batch, ec) && !std::filesystem::exists(dirs.system / files::site, ec)) {
-    throw Error(fmt::format("{}: pcocc's batch.yaml is not read by slurm-vm: move its batch-args (and store settings) "
-                            "to {} (docs/config.md, \"Differences from pcocc\"), then remove it",
-                            (dirs.system / files::pcocc_batch).string(), (dirs.system / files::site).string()),
-                ErrorKind::config);
-  }
   c.site = parse_site_settings(read_yaml_file(dirs.system / files::site));
   return c;
 }

@@ -21,26 +21,30 @@ ConfigDirs config_dirs_from(const EnvLookup& env) {
   ConfigDirs dirs;
   dirs.system = non_empty(env, "SLURM_VM_SYSCONFDIR").value_or(SLURM_VM_DEFAULT_SYSCONFDIR);
   if (auto user = non_empty(env, "SLURM_VM_USERCONFDIR")) {
-    dirs.user = *user;
-  } else if (auto xdg = non_empty(env, "XDG_CONFIG_HOME"); xdg && xdg->front() == '/') {
-    dirs.user = std::filesystem::path(*xdg) / "slurm-vm";
-  } else if (const std::string home = current_identity(env).home; !home.empty()) {
-    dirs.user = std::filesystem::path(home) / ".config" / "slurm-vm";
+    dirs.user = *user;  // taken as is, even when it does not exist
+    return dirs;
   }
-  if (dirs.user && !non_empty(env, "SLURM_VM_USERCONFDIR")) {
-    std::error_code ec;
-    if (!std::filesystem::exists(*dirs.user, ec) && !ec) {
-      std::filesystem::path pcocc;
-      if (auto p = non_empty(env, "PCOCC_USER_CONF_DIR"); p && p->front() == '/') {
-        pcocc = *p;
-      } else if (const std::string home = current_identity(env).home; !home.empty()) {
-        pcocc = std::filesystem::path(home) / ".pcocc";
-      }
-      if (!pcocc.empty() && std::filesystem::is_directory(pcocc, ec)) {
-        dirs.user = pcocc;
-        dirs.user_is_pcocc = true;
-      }
+  // The home directory only when needed (it may take a password database lookup).
+  std::optional<std::string> home_cache;
+  auto home = [&]() -> const std::string& {
+    if (!home_cache) home_cache = current_identity(env).home;
+    return *home_cache;
+  };
+  if (auto xdg = non_empty(env, "XDG_CONFIG_HOME"); xdg && xdg->front() == '/') {
+    dirs.user = std::filesystem::path(*xdg) / "slurm-vm";
+  } else if (!home().empty()) {
+    dirs.user = std::filesystem::path(home()) / ".config" / "slurm-vm";
+  }
+  // No slurm-vm directory: pcocc's, when the user has one (same file formats).
+  std::error_code ec;
+  if (dirs.user && !std::filesystem::exists(*dirs.user, ec) && !ec) {
+    std::filesystem::path pcocc;
+    if (auto p = non_empty(env, "PCOCC_USER_CONF_DIR"); p && p->front() == '/') {
+      pcocc = *p;
+    } else if (!home().empty()) {
+      pcocc = std::filesystem::path(home()) / ".pcocc";
     }
+    if (!pcocc.empty() && std::filesystem::is_directory(pcocc, ec)) dirs.user = pcocc;
   }
   return dirs;
 }

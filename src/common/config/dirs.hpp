@@ -14,11 +14,10 @@ namespace slurmvm::config {
 struct ConfigDirs {
   std::filesystem::path system;
   // nullopt: no user configuration (root helpers, which must not read a user's files as root).
+  // When the user has no slurm-vm directory but has pcocc's ($PCOCC_USER_CONF_DIR, else
+  // ~/.pcocc), whose templates.yaml and repos.yaml are the same format, that one: a pcocc
+  // user's templates keep working on the first day instead of vanishing without a word.
   std::optional<std::filesystem::path> user;
-  // The user has no slurm-vm directory but has pcocc's ($PCOCC_USER_CONF_DIR, else ~/.pcocc),
-  // whose templates.yaml and repos.yaml are the same format: `user` is that one. A pcocc user's
-  // templates keep working on the first day instead of vanishing without a word.
-  bool user_is_pcocc = false;
 };
 
 // For the CLI. Root helpers must not trust their environment: they build ConfigDirs themselves
