@@ -9,6 +9,7 @@
 #include "log.hpp"
 #include "main_guard.hpp"
 #include "on_node.hpp"
+#include "pcocc_habits.hpp"
 #include "verb.hpp"
 
 namespace {
@@ -59,6 +60,9 @@ int real_main(int argc, char** argv) {
       known = known || sub->check_name(argv[1]);
     }
     if (!known) {
+      if (auto hint = slurmvm::cli::pcocc_only_verb(argv[1])) {
+        throw Error(*hint + " (docs/migrating-from-pcocc.md)", ErrorKind::usage);
+      }
       throw Error(fmt::format("unknown verb \"{}\" (verbs: {}; see vm --help)", argv[1], names), ErrorKind::usage);
     }
   }
@@ -73,6 +77,12 @@ int real_main(int argc, char** argv) {
   slurmvm::set_log_level(verbosity >= 2   ? slurmvm::LogLevel::debug
                          : verbosity == 1 ? slurmvm::LogLevel::info
                                                  : slurmvm::LogLevel::warning);
+  // The verbs whose behaviour pcocc's variables would have changed.
+  for (const CLI::App* sub : app.get_subcommands()) {
+    if (const std::string& v = sub->get_name(); v == "alloc" || v == "batch" || v == "boot") {
+      slurmvm::cli::warn_pcocc_environment();
+    }
+  }
   for (auto& verb : verbs) {
     if (verb->selected()) return verb->run();
   }

@@ -8,6 +8,7 @@
 #include <fmt/ranges.h>
 
 #include "error.hpp"
+#include "image_templates.hpp"
 
 namespace slurmvm::cli {
 
@@ -20,6 +21,7 @@ Submission read_submission(std::vector<std::string> extras, std::string_view exa
   // Refuse a wrong definition before Slurm queues anything.
   Submission s{ClusterDef::parse(def_text), config::load_config(config::config_dirs_from_env()), {},
                std::move(extras)};
+  add_image_templates(s.cfg, s.def);
   s.resolved = resolve_cluster(s.def, s.cfg, overrides.parse(s.def));
   std::vector<std::string> full, partial;
   for (const ClusterGroup& g : s.def.groups()) {

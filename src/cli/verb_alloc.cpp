@@ -32,7 +32,7 @@ class AllocVerb final : public Verb {
         "(or the shell's).");
     cmd_->add_option("-c,--cpus-per-vm", cpus_, "CPUs of each VM (salloc --cpus-per-task)")->check(CLI::PositiveNumber);
     cmd_->add_option("-N,--nodes", nodes_, "Nodes to spread the VMs over (salloc --nodes)");
-    cmd_->add_option("-E,--script", script_, "Run this command (through /bin/sh -c) instead of $SHELL");
+    cmd_->add_option("-E,--script,--alloc-script", script_, "Run this command (through /bin/sh -c) instead of $SHELL");
     cmd_->add_option("--timeout", timeout_s_, "Seconds to wait for every VM to answer SSH")
         ->check(CLI::Range(1, 86400));
     overrides_.declare(cmd_);

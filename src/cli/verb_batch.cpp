@@ -56,7 +56,7 @@ class BatchVerb final : public Verb {
     cmd_->add_option("-N,--nodes", nodes_, "Nodes to spread the VMs over (sbatch --nodes)");
     cmd_->add_option("-E,--host-script", host_script_, "Run this script on the job's first node")
         ->check(CLI::ExistingFile);
-    cmd_->add_option("-b,--vm-script", vm_script_, "Run this script as root in vm0")->check(CLI::ExistingFile);
+    cmd_->add_option("-b,--vm-script,--batch-script", vm_script_, "Run this script as root in vm0")->check(CLI::ExistingFile);
     cmd_->add_flag("-w,--wait", wait_, "Wait for the job to end and exit with its status (sbatch --wait)");
     cmd_->add_option("--timeout", timeout_s_, "Seconds to wait for every VM to answer SSH")
         ->check(CLI::Range(1, 86400))

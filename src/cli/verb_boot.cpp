@@ -20,6 +20,7 @@
 #include "config/identity.hpp"
 #include "drive_lock.hpp"
 #include "error.hpp"
+#include "image_templates.hpp"
 #include "job_files.hpp"
 #include "log.hpp"
 #include "output_relay.hpp"
@@ -66,7 +67,7 @@ class BootVerb final : public Verb {
     // to the command.
     cmd_->add_option("-d,--definition", definition_,
                      "Cluster definition TPL[:N][,...] (default: $SLURM_VM_TEMPLATE, set by --vm-template)");
-    cmd_->add_option("-E,--script", script_, "Run this command (through /bin/sh -c) instead of $SHELL");
+    cmd_->add_option("-E,--script,--alloc-script", script_, "Run this command (through /bin/sh -c) instead of $SHELL");
     cmd_->add_option("--timeout", timeout_s_, "Seconds to wait for every VM to answer SSH")
         ->check(CLI::Range(1, 86400))
         ->capture_default_str();
@@ -119,7 +120,7 @@ class BootVerb final : public Verb {
     if (ready && g_signal == 0) rc = run_user_command(job_id, dir, step, step_output);
     stop_vms(dir, def.vm_count(), step, step_output);
     // The disks and seeds go with the VMs (a job per test run would fill the home directory);
-    // console logs and vm.json stay for `vm console --log` and `vm ps --all`.
+    // console logs and vm.json stay for `vm console --log` and `vm ps --ended`.
     if (!step.running() || step.poll()) {
       release_drive_locks(dir, def.vm_count());
       const auto freed = dir.remove_vm_runtime_files(def.vm_count());
@@ -139,7 +140,9 @@ class BootVerb final : public Verb {
     const auto env = config::process_env(kResolvedClusterEnv);
     ::unsetenv(kResolvedClusterEnv);
     if (!env || env->empty()) {
-      return resolve_cluster(def, config::load_config(config::config_dirs_from_env()), overrides_.parse(def));
+      config::Config cfg = config::load_config(config::config_dirs_from_env());
+      add_image_templates(cfg, def);
+      return resolve_cluster(def, cfg, overrides_.parse(def));
     }
     if (!overrides_.images.empty() || !overrides_.mounts.empty() || !overrides_.user_data.empty()) {
       throw Error("this cluster's templates were resolved when the job was submitted: give --image, --mount and "

@@ -34,8 +34,12 @@ class ExecVerb final : public Verb {
         ->check(CLI::Range(1, 7 * 86400))
         ->capture_default_str();
     cmd_->add_flag("-i,--stdin", stdin_, "Send standard input to the command (read to its end first)");
+    // pcocc's exec flags, hidden: each is refused with what to type instead (pcocc_habit()).
+    cmd_->add_option("-u,--user", pcocc_user_)->group("");
+    cmd_->add_flag("-s,--script", pcocc_script_)->group("");
     cmd_->add_option("VM", vm_, "The VM (vm0, vm1, ...)")->required();
-    cmd_->add_option("COMMAND", command_, "The program and its arguments (after --)")->required();
+    // Not required() here: pcocc's `exec CMD` lands in VM, and pcocc_habit() says what to type.
+    cmd_->add_option("COMMAND", command_, "The program and its arguments (after --)");
     cmd_->positionals_at_end();
     cmd_->footer(
         "Needs qemu-guest-agent running in the guest. The exit status is the command's (128+N for\n"
@@ -45,6 +49,7 @@ class ExecVerb final : public Verb {
   bool selected() const override { return cmd_->parsed(); }
 
   int run() override {
+    pcocc_habit();
     const auto [dir, cluster, vm] = find_one_vm(job_id_, vm_, "exec");
     if (!on_node(vm.node)) return run_on_node(dir.job_id(), vm.node, false);
     // Once the VM name has been read every word is the command's, `--` included (a command
@@ -88,7 +93,41 @@ class ExecVerb final : public Verb {
   }
 
  private:
+  // pcocc's `exec [-i INDEX] [-u USER] [-s] CMD...` ran in vm0 by default, picked the VM with
+  // -i. Here the VM comes first and -i is --stdin, so `vm exec -i 1 hostname` would otherwise
+  // fail on "1" with no word about why.
+  void pcocc_habit() const {
+    if (!pcocc_user_.empty()) {
+      throw Error(fmt::format("vm exec runs commands as root through the guest agent; to run as {}, use "
+                              "`vm ssh {}@vmN COMMAND` (docs/migrating-from-pcocc.md)",
+                              pcocc_user_, pcocc_user_),
+                  ErrorKind::usage);
+    }
+    if (pcocc_script_) {
+      throw Error("vm exec has no -s: copy the script with `vm scp FILE vmN:/tmp/` and run it, or use "
+                  "`vm batch -b FILE` (docs/migrating-from-pcocc.md)",
+                  ErrorKind::usage);
+    }
+    if (!vm_.empty() && vm_.find_first_not_of("0123456789") == std::string::npos) {
+      throw Error(fmt::format("vm exec takes the VM by name first: `vm exec vm{} -- COMMAND...`; -i sends "
+                              "standard input here, it is not pcocc's VM index (docs/migrating-from-pcocc.md)",
+                              vm_),
+                  ErrorKind::usage);
+    }
+    if (!vm_.starts_with("vm")) {
+      throw Error(fmt::format("vm exec takes the VM first: `vm exec vm0 -- {} ...` (pcocc's exec ran in vm0 by "
+                              "default)",
+                              vm_),
+                  ErrorKind::usage);
+    }
+    if (command_.empty() || (command_.size() == 1 && command_.front() == "--")) {
+      throw Error(fmt::format("no command given: vm exec {} -- COMMAND...", vm_), ErrorKind::usage);
+    }
+  }
+
   CLI::App* cmd_ = nullptr;
+  std::string pcocc_user_;
+  bool pcocc_script_ = false;
   std::uint32_t job_id_ = 0;
   int timeout_s_ = 600;
   bool stdin_ = false;

@@ -36,6 +36,15 @@ std::string date(std::int64_t t) {
   return buf;
 }
 
+// A qemu-img format name (raw, qcow2, vmdk, ...): a word, never something qemu-img could read
+// as an option.
+const CLI::Validator kQemuImgFormat(
+    [](const std::string& s) -> std::string {
+      static const std::regex word("[a-z0-9][a-z0-9_-]{0,31}");
+      return std::regex_match(s, word) ? "" : "not a qemu-img format name (raw, qcow2, vmdk, ...)";
+    },
+    "FORMAT");
+
 class ImageVerb final : public Verb {
  public:
   void declare(CLI::App& app) override {
@@ -49,8 +58,11 @@ class ImageVerb final : public Verb {
     import_ = cmd_->add_subcommand("import", "Import a disk image file as a new image");
     import_->add_option("SOURCE", file_, "A file qemu-img reads (qcow2, raw, vmdk, ...)")->required()->check(CLI::ExistingFile);
     import_->add_option("IMAGE", image_, "[REPO:]NAME (default repository: the first of repos.yaml)")->required();
+    // pcocc's long name is --fmt; qemu-img probes the format when none is given.
+    import_->add_option("-t,--format,--fmt", source_format_, "The source's format (qemu-img's: raw, qcow2, vmdk, ...; default: probed)")
+        ->check(kQemuImgFormat);
     export_ = cmd_->add_subcommand("export", "Write an image revision to a file");
-    export_->add_option("-t,--format", format_, "Output format (qemu-img's)")->capture_default_str();
+    export_->add_option("-t,--format,--fmt", format_, "Output format (qemu-img's)")->capture_default_str()->check(kQemuImgFormat);
     export_->add_option("IMAGE", image_, "[REPO:]NAME[@REV]")->required();
     export_->add_option("FILE", file_, "The file to write (must not exist)")->required();
     delete_ = cmd_->add_subcommand("delete", "Delete one revision of an image, or all");
@@ -118,7 +130,7 @@ class ImageVerb final : public Verb {
       auto repo = ImageRepo::open_or_create(r.name, config::expand_substitutions(r.path, subst),
                                          r.origin == config::Origin::user ? ImageRepo::Visibility::owner_only
                                                                           : ImageRepo::Visibility::site);
-      const auto rev = repo.import_file(ref.name, fs::absolute(file_), user_name());
+      const auto rev = repo.import_file(ref.name, fs::absolute(file_), user_name(), source_format_);
       std::cout << fmt::format("imported {} as {}:{} revision {}\n", file_, repo.name(), rev.name, rev.revision);
       return 0;
     }
@@ -147,7 +159,7 @@ class ImageVerb final : public Verb {
 
   CLI::App* cmd_ = nullptr;
   CLI::App *list_ = nullptr, *show_ = nullptr, *import_ = nullptr, *export_ = nullptr, *delete_ = nullptr;
-  std::string repo_, regex_, image_, file_, format_ = "qcow2";
+  std::string repo_, regex_, image_, file_, format_ = "qcow2", source_format_;
 };
 
 }  // namespace

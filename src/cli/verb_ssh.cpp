@@ -6,9 +6,11 @@
 
 #include <cerrno>
 #include <regex>
+#include <variant>
 
 #include <fmt/format.h>
 
+#include "config/config.hpp"
 #include "error.hpp"
 #include "job_files.hpp"
 #include "programs.hpp"
@@ -34,14 +36,35 @@ void check_vm_names(const std::vector<std::string>& args, const ClusterFile& clu
   }
 }
 
+// pcocc's `ssh -p PORT` / `scp -P PORT` named the VM port whose reverse-NAT mapping to use. The
+// only port slurm-vm maps is the reverse-nat vm-port of the VMs' network (22 unless the site
+// says otherwise), which the job's ssh_config already points at; OpenSSH's own -p would
+// override that entry and reach the node instead of the VM, so it is never passed on.
+void check_vm_port(int port, std::string_view verb) {
+  if (port == 22) return;
+  const auto cfg = config::load_config(config::config_dirs_from_env());
+  for (const auto& [name, net] : cfg.networks) {
+    const auto* eth = std::get_if<config::EthernetNetwork>(&net.settings);
+    if (eth != nullptr && eth->reverse_nat && eth->reverse_nat->vm_port == port) return;
+  }
+  throw Error(fmt::format("vm {}: port {} of the VMs is not reverse-NATed; only their SSH port is, and vm {} "
+                          "reaches it without {}. For another port, forward it through SSH (vm ssh -L "
+                          "LOCAL:localhost:{} vm0) (docs/migrating-from-pcocc.md)",
+                          verb, port, verb, verb == "ssh" ? "-p" : "-P", port),
+              ErrorKind::usage);
+}
+
 class OpenSshVerb final : public Verb {
  public:
-  OpenSshVerb(std::string name, std::string program, std::string help)
-      : name_(std::move(name)), program_(std::move(program)), help_(std::move(help)) {}
+  OpenSshVerb(std::string name, std::string program, std::string help, std::string port_flag)
+      : name_(std::move(name)), program_(std::move(program)), help_(std::move(help)), port_flag_(std::move(port_flag)) {}
 
   void declare(CLI::App& app) override {
     cmd_ = app.add_subcommand(name_, help_);
     add_job_id_option(cmd_, job_id_);
+    cmd_->add_option(port_flag_ + ",--port", port_,
+                     "The VM port to reach, as pcocc's; only the reverse-NAT port (22) is reachable")
+        ->check(CLI::Range(1, 65535));
     // Everything from the first argument vm does not know goes to OpenSSH untouched.
     cmd_->prefix_command();
     cmd_->footer(fmt::format("Other arguments go to {}(1); VMs are named vm0, vm1, ... and log in as root by "
@@ -52,6 +75,7 @@ class OpenSshVerb final : public Verb {
   bool selected() const override { return cmd_->parsed(); }
 
   int run() override {
+    if (port_ != 0) check_vm_port(port_, name_);
     const JobDir dir(home_directory(), resolve_job_id(job_id_));
     const ClusterFile cluster = dir.read_cluster();
     const std::vector<std::string> args = cmd_->remaining();
@@ -68,18 +92,19 @@ class OpenSshVerb final : public Verb {
   }
 
  private:
-  std::string name_, program_, help_;
+  std::string name_, program_, help_, port_flag_;
   CLI::App* cmd_ = nullptr;
   std::uint32_t job_id_ = 0;
+  int port_ = 0;
 };
 
 }  // namespace
 
 std::unique_ptr<Verb> make_ssh_verb() {
-  return std::make_unique<OpenSshVerb>("ssh", "ssh", "Log in to a VM or run a command in it (ssh through reverse NAT)");
+  return std::make_unique<OpenSshVerb>("ssh", "ssh", "Log in to a VM or run a command in it (ssh through reverse NAT)", "-p");
 }
 std::unique_ptr<Verb> make_scp_verb() {
-  return std::make_unique<OpenSshVerb>("scp", "scp", "Copy files to and from VMs (scp, vmN:PATH)");
+  return std::make_unique<OpenSshVerb>("scp", "scp", "Copy files to and from VMs (scp, vmN:PATH)", "-P");
 }
 
 }  // namespace slurmvm::cli

@@ -6,6 +6,7 @@
 
 #include "config/config.hpp"
 #include "error.hpp"
+#include "image_templates.hpp"
 #include "table.hpp"
 #include "verb.hpp"
 
@@ -51,8 +52,9 @@ class TemplateVerb final : public Verb {
   bool selected() const override { return cmd_->parsed(); }
 
   int run() override {
-    const config::Config cfg = config::load_config(config::config_dirs_from_env());
+    config::Config cfg = config::load_config(config::config_dirs_from_env());
     if (list_->parsed()) return list(cfg);
+    add_image_template(cfg, name_);
     return show(cfg);
   }
 

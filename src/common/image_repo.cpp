@@ -265,7 +265,8 @@ ImageRevision ImageRepo::base_from_file(const fs::path& file) {
   }
 }
 
-ImageRevision ImageRepo::import_file(const std::string& name, const fs::path& source, const std::string& owner) {
+ImageRevision ImageRepo::import_file(const std::string& name, const fs::path& source, const std::string& owner,
+                                     const std::string& source_format) {
   if (!valid_image_name(name)) throw Error(fmt::format("\"{}\" is not an image name", name), ErrorKind::usage);
   if (!revisions(name).empty()) {
     throw Error(fmt::format("image {}:{} exists already: choose another name", name_, name), ErrorKind::usage);
@@ -273,7 +274,10 @@ ImageRevision ImageRepo::import_file(const std::string& name, const fs::path& so
   const auto tmp = scratch_name(tmp_dir(), "import");
   try {
     // A standalone qcow2 (backing chains flattened), whatever the source's format.
-    run_qemu_img({"convert", "-O", "qcow2", source.string(), tmp.string()}, "converting " + source.string());
+    std::vector<std::string> args = {"convert", "-O", "qcow2"};
+    if (!source_format.empty()) args.insert(args.end(), {"-f", source_format});
+    args.insert(args.end(), {source.string(), tmp.string()});
+    run_qemu_img(args, "converting " + source.string());
     ImageRevision rev;
     rev.name = name;
     rev.owner = owner;

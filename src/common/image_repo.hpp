@@ -88,7 +88,9 @@ class ImageRepo {
   ImageRevision base_from_file(const std::filesystem::path& file);
 
   // Imports `source` (any format qemu-img reads) as revision 0 of a new image `name`.
-  ImageRevision import_file(const std::string& name, const std::filesystem::path& source, const std::string& owner);
+  // `source_format` empty: qemu-img probes it.
+  ImageRevision import_file(const std::string& name, const std::filesystem::path& source, const std::string& owner,
+                            const std::string& source_format = {});
 
   // Removes one revision, or every revision of the image (the meta files: blobs may be shared).
   // Returns how many were removed.

@@ -3,6 +3,7 @@
 
 #include "config/config.hpp"
 #include "error.hpp"
+#include "image_templates.hpp"
 
 namespace slurmvm::spank {
 namespace {
@@ -36,7 +37,8 @@ CheckedDefinition check_definition(const DefinitionRequest& request, const confi
   // Syntax first: its message is the most precise, and it needs no file.
   CheckedDefinition out{parse_definition(request), {}};
   with_context(request.source, [&] {
-    const config::Config cfg = config::load_config(dirs);
+    config::Config cfg = config::load_config(dirs);
+    add_image_templates(cfg, out.def);
     out.def.check_templates([&](std::string_view name) { return cfg.find_template(name) != nullptr; });
     for (const auto& group : out.def.groups()) {
       if (!out.resource_sets.empty()) out.resource_sets += ',';

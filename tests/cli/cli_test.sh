@@ -63,6 +63,22 @@ check_golden reset-outside-job 2 env -u SLURM_JOB_ID "$vm" reset vm0
 check_golden console-outside-job 2 env -u SLURM_JOB_ID "$vm" console --log vm0
 check_golden image-bad-name 2 pcocc "$vm" image show 'no/such'
 check_golden save-outside-job 2 env -u SLURM_JOB_ID "$vm" save vm0
+# pcocc's flag habits: its long names work, and where a flag means something else here the
+# refusal says what to type instead (docs/migrating-from-pcocc.md).
+check_golden pcocc-alloc-script 4 pcocc "$vm" alloc --alloc-script true nosuch:2
+check_golden pcocc-batch-script 2 pcocc "$vm" batch --batch-script /nonexistent/test.sh mycentos:1
+check_golden pcocc-exec-index 2 env -u SLURM_JOB_ID "$vm" exec -i 1 hostname
+check_golden pcocc-exec-default-vm 2 env -u SLURM_JOB_ID "$vm" exec hostname
+check_golden pcocc-exec-user 2 env -u SLURM_JOB_ID "$vm" exec -u alice vm0 -- id
+check_golden pcocc-exec-script 2 env -u SLURM_JOB_ID "$vm" exec -s vm0 -- ./run.sh
+check_golden exec-no-command 2 env -u SLURM_JOB_ID "$vm" exec vm1
+check_golden pcocc-ssh-port 2 pcocc env -u SLURM_JOB_ID "$vm" ssh -p 8080 vm0
+check_golden pcocc-ssh-port-22 2 pcocc env -u SLURM_JOB_ID "$vm" ssh -p 22 vm0 true
+check_golden pcocc-scp-port 2 pcocc env -u SLURM_JOB_ID "$vm" scp -P 8080 f vm0:/tmp/
+check_golden pcocc-image-import-fmt 2 pcocc "$vm" image import --fmt 'raw;x' /dev/null img
+check_golden pcocc-ckpt 2 "$vm" ckpt -F /tmp/ckpt
+check_golden pcocc-environment 4 pcocc env PCOCC_TMPDIR=/scratch PCOCC_SYSTEM_CONF_DIR=/etc/pcocc \
+  PCOCC_NET_IB_PORT_GUID=0x1 "$vm" alloc nosuch:1
 check_golden boot-outside-job 2 pcocc env -u SLURM_JOB_ID -u SLURM_JOB_NODELIST "$vm" boot -d mycentos:1
 
 # --help of every verb must work (exit 0) and mention the verb.

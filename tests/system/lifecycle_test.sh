@@ -7,7 +7,7 @@
 #   monitor-cmd on one VM and on a set, reset (the guest boots again: new boot id, uptime below
 #   the time since the reset), dump (an ELF core), nc as ssh's ProxyCommand, ps, and the errors
 #   for VMs that do not exist. After the job: the disk overlays are gone, the console logs stay
-#   and `vm ps --all` still lists the cluster; nothing remains on the nodes.
+#   and `vm ps --ended` still lists the cluster; nothing remains on the nodes.
 #
 # usage: lifecycle_test.sh [REPO_ROOT]; needs root (exit 77 otherwise) and a release build.
 set -uo pipefail
@@ -148,8 +148,13 @@ jobdir=$HOME_SRC/.local/state/slurm-vm/job-$job
 [[ -s $jobdir/vm0/console.log && -s $jobdir/vm1/vm.json ]] && pass "console logs and vm.json kept after the job" || fail "job dir lost its logs: $(ls -R "$jobdir" | tr '\n' ' ')"
 left=$(find "$jobdir" -name 'disk.qcow2' -o -name 'seed.iso' -o -name '*.sock' | tr '\n' ' ')
 [[ -z $left ]] && pass "the disk overlays, seeds and sockets are gone" || fail "left in the job dir: $left"
-as_user vm ps --all
-expect_out "vm ps --all lists the ended cluster" "^$job +.*tiny:2 .*ENDED"
+as_user vm ps --ended
+expect_out "vm ps --ended lists the ended cluster" "^$job +.*tiny:2 .*ENDED"
+as_root_on login vm ps -u vmuser --ended
+expect_out "root's vm ps -u vmuser --ended reads vmuser's job directory (pcocc's -u)" "^$job +vmuser +.*tiny:2 .*ENDED"
+as_user vm ps -u root
+expect_rc "vm ps -u ANOTHER_USER is refused to a user who is not root" 2
+expect_out "it says why" "private to them"
 as_user vm console -j "$job" --log vm1
 expect_out "vm console --log works after the job" "slurm-vm-tiny: ready"
 check_nodes_clean "after the job"

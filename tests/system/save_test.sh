@@ -5,6 +5,7 @@
 #     (revision 1), through the guest agent's freeze;
 #   - two VMs saved at the same moment get two distinct revisions;
 #   - `vm save -d` makes a new image; `vm image list/show/export/delete` see and change them;
+#   - an image with no template of its name can be named as one (pcocc's automatic templates);
 #   - --image and --mount override the template for one job; a VM booted from a file image
 #     needs -d to be saved;
 #   - a template's mount-points share the home directory over 9p: the VM reads the user's
@@ -57,6 +58,12 @@ revs=$(grep -oE '^vm[01] disk saved to user:tiny revision [0-9]+$' <<<"$OUT" | a
 
 as_user vm alloc -N 1 --timeout 300 -E 'vm save -d tiny-copy vm0' tiny-repo:1
 expect_out "vm save -d makes a new image" "^vm0 disk saved to user:tiny-copy revision 0$"
+# pcocc's automatic templates: an image with no template of its name is one, on the default
+# resource set, for `vm template show` and for the SPANK plugin's check at submission.
+as_user vm template show --json tiny-copy
+expect_out "an image with no template of its name is a template (pcocc's automatic templates)" '"value": ?"user:tiny-copy"'
+as_user salloc -N 1 --vm-template=tiny-copy:1 true
+expect_rc "salloc --vm-template=IMAGE:1 passes the plugin's check with no template of that name" 0
 # Overrides on the command line: the tiny template (a file image) boots revision 1 instead,
 # with a mount-point it does not have; vm save then knows where the disk came from.
 as_user vm alloc -N 1 --timeout 300 --image user:tiny@1 --mount "scratch=/home/vmuser,readonly=true" \

@@ -57,7 +57,11 @@ PersistentDrive read_drive_with_options(const Mapping::Entry& entry) {
   Mapping m = entry.value.as_map();
   if (auto v = m.get("mmp")) drive.mmp = read_mmp(*v);
   if (auto v = m.get("cache")) drive.cache = v->as_enum<DiskCache>(kDiskCaches);
-  if (auto v = m.get("backup")) drive.backup = v->as_nonempty_string();
+  if (auto v = m.get("backup")) {
+    drive.backup = v->as_nonempty_string();
+    // pcocc 0.7.5 parsed it and never read it either (Templates.py only sets its default).
+    v->warn_no_effect("no copy of the drive is made; save it with `vm save` or copy the file after the job");
+  }
   m.reject_unknown_keys();
   return drive;
 }
