@@ -156,8 +156,8 @@ VmFile require_vm(const JobDir& dir, std::uint32_t rank) {
               ErrorKind::not_found);
 }
 
-OneVm find_one_vm(std::uint32_t job_option, const std::string& vm_text, std::string_view verb) {
-  JobDir dir(home_directory(), resolve_job_id(job_option));
+OneVm find_one_vm(const JobSelection& job, const std::string& vm_text, std::string_view verb) {
+  JobDir dir(home_directory(), resolve_job(job));
   ClusterFile cluster = dir.read_cluster();
   const auto ranks = parse_vm_set(vm_text, static_cast<std::uint32_t>(cluster.node_of_vm.size()));
   if (ranks.size() != 1) throw Error(fmt::format("vm {} takes one VM (vm0, vm1, ...)", verb), ErrorKind::usage);

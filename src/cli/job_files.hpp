@@ -15,6 +15,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "job_selection.hpp"
 #include "vm_record.hpp"
 
 namespace slurmvm::cli {
@@ -68,8 +69,8 @@ class JobDir {
 // (they describe a job that a crash ends anyway).
 void write_file_atomically(const std::filesystem::path& path, const std::string& content);
 
-// The job the user means: -j JOBID when given (0 = not given), else SLURM_JOB_ID inside an
-// allocation; Error(usage) with a hint otherwise.
+// `vm boot`'s job: -j JOBID when given (0 = not given), else SLURM_JOB_ID inside an
+// allocation; Error(usage) with a hint otherwise. Other verbs: resolve_job (job_selection.hpp).
 std::uint32_t resolve_job_id(std::uint32_t option_job_id);
 
 // This user's login name (passwd database): squeue's --user, an image revision's owner.
@@ -84,13 +85,13 @@ std::uint32_t parse_vm_name(const std::string& name);
 // read_vm(), or Error(not_found) saying the VM has not started (yet).
 VmFile require_vm(const JobDir& dir, std::uint32_t rank);
 
-// For verbs that act on one VM: the job (-j, else $SLURM_JOB_ID), its cluster and the VM
+// For verbs that act on one VM: the job (job_selection.hpp), its cluster and the VM
 // `vm_text` names. Error(usage) when it names several ("vm console takes one VM").
 struct OneVm {
   JobDir dir;
   ClusterFile cluster;
   VmFile vm;
 };
-OneVm find_one_vm(std::uint32_t job_option, const std::string& vm_text, std::string_view verb);
+OneVm find_one_vm(const JobSelection& job, const std::string& vm_text, std::string_view verb);
 
 }  // namespace slurmvm::cli

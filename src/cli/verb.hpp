@@ -26,12 +26,6 @@ class Verb {
 
 using VerbList = std::vector<std::unique_ptr<Verb>>;
 
-// `-j,--jobid JOBID`, the same on every verb that acts on one virtual cluster; 0 (unset) means
-// $SLURM_JOB_ID (resolve_job_id()).
-inline CLI::Option* add_job_id_option(CLI::App* cmd, std::uint32_t& job_id) {
-  return cmd->add_option("-j,--jobid", job_id, "The job of the virtual cluster (default: $SLURM_JOB_ID)");
-}
-
 // One factory per verb file.
 std::unique_ptr<Verb> make_template_verb();
 std::unique_ptr<Verb> make_alloc_verb();

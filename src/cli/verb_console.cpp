@@ -12,6 +12,7 @@
 
 #include "error.hpp"
 #include "job_files.hpp"
+#include "job_selection.hpp"
 #include "on_node.hpp"
 #include "relay.hpp"
 #include "unix_socket.hpp"
@@ -27,7 +28,7 @@ class ConsoleVerb final : public Verb {
  public:
   void declare(CLI::App& app) override {
     cmd_ = app.add_subcommand("console", "Attach to a VM's serial console (Ctrl-] detaches), or print its log");
-    add_job_id_option(cmd_, job_id_);
+    add_job_options(cmd_, job_);
     cmd_->add_flag("-l,--log", log_, "Print the console's output since the VM started, and exit");
     cmd_->add_option("VM", vm_, "The VM (default vm0)")->capture_default_str();
     cmd_->footer(
@@ -38,7 +39,7 @@ class ConsoleVerb final : public Verb {
   bool selected() const override { return cmd_->parsed(); }
 
   int run() override {
-    const auto [dir, cluster, vm] = find_one_vm(job_id_, vm_, "console");
+    const auto [dir, cluster, vm] = find_one_vm(job_, vm_, "console");
     if (log_) return print_log(vm);
     if (!on_node(vm.node)) return run_on_node(dir.job_id(), vm.node, ::isatty(STDIN_FILENO) != 0);
 
@@ -75,7 +76,7 @@ class ConsoleVerb final : public Verb {
   }
 
   CLI::App* cmd_ = nullptr;
-  std::uint32_t job_id_ = 0;
+  JobSelection job_;
   bool log_ = false;
   std::string vm_ = "vm0";
 };

@@ -14,6 +14,7 @@
 #include "base64.hpp"
 #include "error.hpp"
 #include "job_files.hpp"
+#include "job_selection.hpp"
 #include "on_node.hpp"
 #include "qmp.hpp"
 #include "verb.hpp"
@@ -29,7 +30,7 @@ class ExecVerb final : public Verb {
  public:
   void declare(CLI::App& app) override {
     cmd_ = app.add_subcommand("exec", "Run a command in a VM through its guest agent; its output and status come back");
-    add_job_id_option(cmd_, job_id_);
+    add_job_options(cmd_, job_);
     cmd_->add_option("--timeout", timeout_s_, "Seconds to wait for the command")
         ->check(CLI::Range(1, 7 * 86400))
         ->capture_default_str();
@@ -50,7 +51,7 @@ class ExecVerb final : public Verb {
 
   int run() override {
     pcocc_habit();
-    const auto [dir, cluster, vm] = find_one_vm(job_id_, vm_, "exec");
+    const auto [dir, cluster, vm] = find_one_vm(job_, vm_, "exec");
     if (!on_node(vm.node)) return run_on_node(dir.job_id(), vm.node, false);
     // Once the VM name has been read every word is the command's, `--` included (a command
     // forwarded to the node arrives with it): the first `--` is the separator.
@@ -128,7 +129,7 @@ class ExecVerb final : public Verb {
   CLI::App* cmd_ = nullptr;
   std::string pcocc_user_;
   bool pcocc_script_ = false;
-  std::uint32_t job_id_ = 0;
+  JobSelection job_;
   int timeout_s_ = 600;
   bool stdin_ = false;
   std::string vm_;

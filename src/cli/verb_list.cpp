@@ -8,6 +8,7 @@
 
 #include "cluster_def.hpp"
 #include "job_files.hpp"
+#include "job_selection.hpp"
 #include "ssh_probe.hpp"
 #include "table.hpp"
 #include "verb.hpp"
@@ -19,14 +20,14 @@ class ListVerb final : public Verb {
  public:
   void declare(CLI::App& app) override {
     cmd_ = app.add_subcommand("list", "List the VMs of a virtual cluster");
-    add_job_id_option(cmd_, job_id_);
+    add_job_options(cmd_, job_);
     cmd_->add_flag("--json", json_, "Print a JSON array");
   }
 
   bool selected() const override { return cmd_->parsed(); }
 
   int run() override {
-    const JobDir dir(home_directory(), resolve_job_id(job_id_));
+    const JobDir dir(home_directory(), resolve_job(job_));
     const ClusterFile cluster = dir.read_cluster();
     const ClusterDef def = ClusterDef::parse(cluster.definition);
     nlohmann::json out = nlohmann::json::array();
@@ -59,7 +60,7 @@ class ListVerb final : public Verb {
 
  private:
   CLI::App* cmd_ = nullptr;
-  std::uint32_t job_id_ = 0;
+  JobSelection job_;
   bool json_ = false;
 };
 

@@ -8,6 +8,7 @@
 
 #include "error.hpp"
 #include "job_files.hpp"
+#include "job_selection.hpp"
 #include "relay.hpp"
 #include "ssh_probe.hpp"
 #include "verb.hpp"
@@ -22,7 +23,7 @@ class NcVerb final : public Verb {
  public:
   void declare(CLI::App& app) override {
     cmd_ = app.add_subcommand("nc", "Connect standard input and output to a VM's SSH port (an ssh ProxyCommand)");
-    add_job_id_option(cmd_, job_id_);
+    add_job_options(cmd_, job_);
     cmd_->add_option("VM", vm_, "The VM (vm0, vm1, ...)")->required();
     cmd_->add_option("PORT", port_, "The VM's port: only the reverse-NAT port (22) is reachable")
         ->check(CLI::Range(1, 65535))
@@ -33,7 +34,7 @@ class NcVerb final : public Verb {
   bool selected() const override { return cmd_->parsed(); }
 
   int run() override {
-    const auto [dir, cluster, vm] = find_one_vm(job_id_, vm_, "nc");
+    const auto [dir, cluster, vm] = find_one_vm(job_, vm_, "nc");
     if (port_ != 22) {
       throw Error(fmt::format("port {} of {} is not reachable: only its SSH port (22) is reverse-NATed", port_,
                               vm.name),
@@ -51,7 +52,7 @@ class NcVerb final : public Verb {
 
  private:
   CLI::App* cmd_ = nullptr;
-  std::uint32_t job_id_ = 0;
+  JobSelection job_;
   std::string vm_;
   int port_ = 22;
 };

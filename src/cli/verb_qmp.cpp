@@ -17,6 +17,7 @@
 
 #include "error.hpp"
 #include "job_files.hpp"
+#include "job_selection.hpp"
 #include "log.hpp"
 #include "on_node.hpp"
 #include "qmp.hpp"
@@ -38,7 +39,7 @@ class QmpVerb : public Verb {
   bool selected() const override { return cmd_->parsed(); }
 
   int run() override {
-    const JobDir dir(home_directory(), resolve_job_id(job_id_));
+    const JobDir dir(home_directory(), resolve_job(job_));
     const ClusterFile cluster = dir.read_cluster();
     const auto ranks = parse_vm_set(vm_set_, static_cast<std::uint32_t>(cluster.node_of_vm.size()));
     check_set(ranks);
@@ -70,7 +71,7 @@ class QmpVerb : public Verb {
   void declare_common(CLI::App& app, const std::string& name, const std::string& help) {
     name_ = name;
     cmd_ = app.add_subcommand(name, help);
-    add_job_id_option(cmd_, job_id_);
+    add_job_options(cmd_, job_);
     // Part of a set, forwarded to its node: print the VMs' names as for the whole set.
     cmd_->add_flag("--names", names_)->group("");
   }
@@ -80,7 +81,7 @@ class QmpVerb : public Verb {
 
   CLI::App* cmd_ = nullptr;
   std::string name_;
-  std::uint32_t job_id_ = 0;
+  JobSelection job_;
   bool names_ = false;
   std::string vm_set_;
   std::vector<std::string> extra_args_;  // forwarded after the set

@@ -18,6 +18,7 @@
 #include "error.hpp"
 #include "image_repo.hpp"
 #include "job_files.hpp"
+#include "job_selection.hpp"
 #include "log.hpp"
 #include "on_node.hpp"
 #include "qmp.hpp"
@@ -80,7 +81,7 @@ class SaveVerb final : public Verb {
  public:
   void declare(CLI::App& app) override {
     cmd_ = app.add_subcommand("save", "Save a VM's disk as a new revision of its image, or as a new image (-d)");
-    add_job_id_option(cmd_, job_id_);
+    add_job_options(cmd_, job_);
     cmd_->add_option("-d,--dest", dest_, "A new image [REPO:]NAME instead of a new revision (default repository: "
                                          "the first of repos.yaml)");
     cmd_->add_option("--timeout", timeout_s_, "Seconds to wait for the copy")->capture_default_str();
@@ -93,7 +94,7 @@ class SaveVerb final : public Verb {
   bool selected() const override { return cmd_->parsed(); }
 
   int run() override {
-    const auto [dir, cluster, vm] = find_one_vm(job_id_, vm_, "save");
+    const auto [dir, cluster, vm] = find_one_vm(job_, vm_, "save");
     if (vm.image.is_null() || !vm.image.contains("file")) {
       throw Error(fmt::format("{} has no disk image to save", vm.name), ErrorKind::usage);
     }
@@ -213,7 +214,7 @@ class SaveVerb final : public Verb {
   }
 
   CLI::App* cmd_ = nullptr;
-  std::uint32_t job_id_ = 0;
+  JobSelection job_;
   std::string dest_;
   int timeout_s_ = 3600;
   std::string vm_ = "vm0";

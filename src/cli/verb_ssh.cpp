@@ -13,6 +13,7 @@
 #include "config/config.hpp"
 #include "error.hpp"
 #include "job_files.hpp"
+#include "job_selection.hpp"
 #include "programs.hpp"
 #include "verb.hpp"
 
@@ -61,7 +62,7 @@ class OpenSshVerb final : public Verb {
 
   void declare(CLI::App& app) override {
     cmd_ = app.add_subcommand(name_, help_);
-    add_job_id_option(cmd_, job_id_);
+    add_job_options(cmd_, job_);
     cmd_->add_option(port_flag_ + ",--port", port_,
                      "The VM port to reach, as pcocc's; only the reverse-NAT port (22) is reachable")
         ->check(CLI::Range(1, 65535));
@@ -76,7 +77,7 @@ class OpenSshVerb final : public Verb {
 
   int run() override {
     if (port_ != 0) check_vm_port(port_, name_);
-    const JobDir dir(home_directory(), resolve_job_id(job_id_));
+    const JobDir dir(home_directory(), resolve_job(job_));
     const ClusterFile cluster = dir.read_cluster();
     const std::vector<std::string> args = cmd_->remaining();
     if (args.empty()) throw Error(fmt::format("usage: vm {} [-j JOBID] {}", name_, name_ == "ssh" ? "[USER@]vmN [COMMAND...]" : "SOURCE... TARGET"), ErrorKind::usage);
@@ -94,7 +95,7 @@ class OpenSshVerb final : public Verb {
  private:
   std::string name_, program_, help_, port_flag_;
   CLI::App* cmd_ = nullptr;
-  std::uint32_t job_id_ = 0;
+  JobSelection job_;
   int port_ = 0;
 };
 

@@ -51,7 +51,7 @@ check_golden template-cycle 3 env SLURM_VM_SYSCONFDIR=$fixtures/bad/template-cyc
   SLURM_VM_USERCONFDIR=/nonexistent "$vm" template list
 check_golden shipped-templates 0 env SLURM_VM_SYSCONFDIR=$root/templates SLURM_VM_USERCONFDIR=/nonexistent \
   "$vm" template list
-check_golden ssh-outside-job 2 env -u SLURM_JOB_ID "$vm" ssh vm0 true
+check_golden ssh-outside-job 2 env -u SLURM_JOB_ID PATH=/nonexistent "$vm" ssh vm0 true
 check_golden alloc-bad-definition 3 pcocc "$vm" alloc mycentos:0
 check_golden alloc-unknown-template 4 pcocc "$vm" alloc nosuch:2
 check_golden alloc-full-node-with-cpus 2 pcocc "$vm" alloc -c 4 wholenode:2
@@ -59,21 +59,21 @@ check_golden alloc-full-node-mixed 3 pcocc "$vm" alloc wholenode:2,mycentos:1
 check_golden batch-bad-definition 3 pcocc "$vm" batch mycentos:0
 check_golden batch-no-definition 2 pcocc "$vm" batch -w
 check_golden batch-missing-script 2 pcocc "$vm" batch -b /nonexistent/test.sh mycentos:1
-check_golden reset-outside-job 2 env -u SLURM_JOB_ID "$vm" reset vm0
-check_golden console-outside-job 2 env -u SLURM_JOB_ID "$vm" console --log vm0
+check_golden reset-outside-job 2 env -u SLURM_JOB_ID PATH=/nonexistent "$vm" reset vm0
+check_golden console-outside-job 2 env -u SLURM_JOB_ID PATH=/nonexistent "$vm" console --log vm0
 check_golden image-bad-name 2 pcocc "$vm" image show 'no/such'
-check_golden save-outside-job 2 env -u SLURM_JOB_ID "$vm" save vm0
+check_golden save-outside-job 2 env -u SLURM_JOB_ID PATH=/nonexistent "$vm" save vm0
 # pcocc's flag habits: its long names work, and where a flag means something else here the
 # refusal says what to type instead (docs/migrating-from-pcocc.md).
 check_golden pcocc-alloc-script 4 pcocc "$vm" alloc --alloc-script true nosuch:2
 check_golden pcocc-batch-script 2 pcocc "$vm" batch --batch-script /nonexistent/test.sh mycentos:1
-check_golden pcocc-exec-index 2 env -u SLURM_JOB_ID "$vm" exec -i 1 hostname
-check_golden pcocc-exec-default-vm 2 env -u SLURM_JOB_ID "$vm" exec hostname
-check_golden pcocc-exec-user 2 env -u SLURM_JOB_ID "$vm" exec -u alice vm0 -- id
-check_golden pcocc-exec-script 2 env -u SLURM_JOB_ID "$vm" exec -s vm0 -- ./run.sh
-check_golden exec-no-command 2 env -u SLURM_JOB_ID "$vm" exec vm1
+check_golden pcocc-exec-index 2 env -u SLURM_JOB_ID PATH=/nonexistent "$vm" exec -i 1 hostname
+check_golden pcocc-exec-default-vm 2 env -u SLURM_JOB_ID PATH=/nonexistent "$vm" exec hostname
+check_golden pcocc-exec-user 2 env -u SLURM_JOB_ID PATH=/nonexistent "$vm" exec -u alice vm0 -- id
+check_golden pcocc-exec-script 2 env -u SLURM_JOB_ID PATH=/nonexistent "$vm" exec -s vm0 -- ./run.sh
+check_golden exec-no-command 2 env -u SLURM_JOB_ID PATH=/nonexistent "$vm" exec vm1
 check_golden pcocc-ssh-port 2 pcocc env -u SLURM_JOB_ID "$vm" ssh -p 8080 vm0
-check_golden pcocc-ssh-port-22 2 pcocc env -u SLURM_JOB_ID "$vm" ssh -p 22 vm0 true
+check_golden pcocc-ssh-port-22 2 pcocc env -u SLURM_JOB_ID PATH=/nonexistent "$vm" ssh -p 22 vm0 true
 check_golden pcocc-scp-port 2 pcocc env -u SLURM_JOB_ID "$vm" scp -P 8080 f vm0:/tmp/
 check_golden pcocc-image-import-fmt 2 pcocc "$vm" image import --fmt 'raw;x' /dev/null img
 check_golden pcocc-ckpt 2 "$vm" ckpt -F /tmp/ckpt

@@ -96,6 +96,14 @@ out=$(ssh -F "$SLURM_VM_JOB_DIR/ssh_config" -o ProxyCommand='vm nc %n' vm0 hostn
 [ "$out" = vm0 ] && result "nc as ProxyCommand ok" || result "nc as ProxyCommand FAILED: $out"
 vm ps | grep -qE "^$SLURM_JOB_ID +.* tiny:2 +2 " && result "ps ok" || result "ps FAILED: $(vm ps | tr '\n' '|')"
 vm ps --json | grep -q "\"definition\": \"tiny:2\"" && result "ps --json ok" || result "ps --json FAILED"
+# Job selection outside the allocation's environment: by name (pcocc's -J), and the user's only
+# running cluster when nothing names one.
+out=$(env -u SLURM_JOB_ID vm list -J lifejob 2>&1)
+echo "$out" | grep -q "^vm1 " && result "list -J NAME ok" || result "list -J NAME FAILED: $(echo "$out" | tr '\n' '|')"
+out=$(env -u SLURM_JOB_ID vm list 2>&1)
+echo "$out" | grep -q "^vm1 " && result "the only running cluster is the default ok" || result "the only running cluster is the default FAILED: $(echo "$out" | tr '\n' '|')"
+out=$(env -u SLURM_JOB_ID vm list -J nosuch 2>&1); rc=$?
+[ $rc = 4 ] && echo "$out" | grep -q "no running virtual cluster named nosuch" && result "an unknown -J NAME is not found ok" || result "an unknown -J NAME is not found FAILED: $rc $out"
 
 out=$(vm exec vm0 -- sh -c 'echo "exec out $(hostname)"; echo "exec err" >&2; exit 3' 2>"$HOME/exec.err"); rc=$?
 [ "$out" = "exec out vm0" ] && [ "$(cat "$HOME/exec.err")" = "exec err" ] && [ $rc = 3 ] &&
@@ -129,14 +137,14 @@ PROBE
 chmod 755 "$HOME_SRC/life-probe"
 chown vmuser: "$HOME_SRC/life-probe"
 
-as_user vm alloc -N 2 --timeout 300 -E ./life-probe tiny:2
-expect_rc "vm alloc -N 2 -E life-probe tiny:2" 0
+as_user vm alloc -N 2 -J lifejob --timeout 300 -E ./life-probe tiny:2
+expect_rc "vm alloc -N 2 -J lifejob -E life-probe tiny:2" 0
 job=$(sed -n 's/^salloc: Granted job allocation \([0-9]*\)$/\1/p' <<<"$OUT")
 grep -qE "^vm0 +tiny +node1 " <<<"$OUT" && grep -qE "^vm1 +tiny +node2 " <<<"$OUT" &&
   pass "vm0 on node1, vm1 on node2 (the login node is neither)" || fail "unexpected layout: $(grep -E '^vm[01] ' <<<"$OUT" | tr '\n' ' ')"
 results=$(grep '^RESULT ' <<<"$OUT")
 for what in "exec output and status" "exec on the other node" "exec with stdin" "console --log" "monitor-cmd one" "monitor-cmd set" "console vm0" "console vm1" "console tty" "vm1 runs after the console detached" "nc as ProxyCommand" \
-  "ps" "ps --json" "reset says so" "reset rebooted vm1" "vm1 runs after the reset" "dump" \
+  "ps" "ps --json" "list -J NAME" "the only running cluster is the default" "an unknown -J NAME is not found" "reset says so" "reset rebooted vm1" "vm1 runs after the reset" "dump" \
   "dump refuses to overwrite" "reset vm7 not found" "monitor-cmd without a command"; do
   line=$(grep -E "^RESULT $what( ok| \(|.* ok)" <<<"$results" | head -n 1)
   [[ -n $line && $line != *FAILED* ]] && pass "${line#RESULT }" || fail "$what: $(grep "^RESULT $what" <<<"$results")"

@@ -191,6 +191,7 @@ bool parse_full_node(const Value& v, Template& t) {
 
 bool parse_remote_display(const Value& v, Template& t) {
   t.remote_display = v.as_enum<RemoteDisplay>(kRemoteDisplays);
+  v.warn_no_effect("the VM gets no SPICE display; `vm console` attaches to its serial console");
   return true;
 }
 

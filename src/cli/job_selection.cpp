@@ -1,0 +1,116 @@
+// Job selection (job_selection.hpp).
+#include "job_selection.hpp"
+
+#include <charconv>
+#include <cstdlib>
+
+#include <fmt/format.h>
+
+#include "error.hpp"
+#include "job_files.hpp"
+#include "subprocess.hpp"
+
+namespace slurmvm::cli {
+namespace {
+
+std::uint32_t env_job_id() {
+  const char* env = std::getenv("SLURM_JOB_ID");
+  if (env == nullptr) return 0;
+  std::uint32_t id = 0;
+  const std::string_view s(env);
+  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), id);
+  return ec == std::errc() && end == s.data() + s.size() ? id : 0;
+}
+
+std::string describe(const std::vector<RunningCluster>& jobs) {
+  std::string out;
+  for (const auto& j : jobs) out += fmt::format("{}{} ({})", out.empty() ? "" : ", ", j.id, j.name);
+  return out;
+}
+
+// The user's running jobs that have a cluster in their job directory.
+std::vector<RunningCluster> running_clusters() {
+  Command c;
+  c.argv = {"squeue", "--noheader", "--user=" + user_name(), "--states=RUNNING", "--format=%i|%j"};
+  c.search_path = true;
+  c.inherit_env = true;
+  c.timeout = std::chrono::seconds(20);
+  const RunResult r = run_checked(c);
+  const auto home = home_directory();
+  std::vector<RunningCluster> out;
+  std::size_t start = 0;
+  while (start < r.out.size()) {
+    auto end = r.out.find('\n', start);
+    if (end == std::string::npos) end = r.out.size();
+    const std::string line = r.out.substr(start, end - start);
+    start = end + 1;
+    const auto bar = line.find('|');
+    std::uint32_t id = 0;
+    if (bar == std::string::npos) continue;
+    const auto [p, ec] = std::from_chars(line.data(), line.data() + bar, id);
+    if (ec != std::errc() || p != line.data() + bar || id == 0) continue;
+    std::error_code fec;
+    if (!std::filesystem::exists(JobDir(home, id).path() / "cluster.json", fec)) continue;
+    out.push_back({id, line.substr(bar + 1)});
+  }
+  return out;
+}
+
+}  // namespace
+
+void add_job_options(CLI::App* cmd, JobSelection& selection) {
+  auto* j = cmd->add_option("-j,--jobid", selection.id,
+                            "The job of the virtual cluster (default: $SLURM_JOB_ID, else your only running one)");
+  cmd->add_option("-J,--jobname,--job-name", selection.name, "The job of the virtual cluster, by its Slurm job name")
+      ->excludes(j);
+}
+
+std::uint32_t pick_job(const JobSelection& selection, std::uint32_t env_job_id,
+                       const std::vector<RunningCluster>& running) {
+  if (selection.id != 0) return selection.id;
+  if (!selection.name.empty()) {
+    std::vector<RunningCluster> named;
+    for (const auto& j : running) {
+      if (j.name == selection.name) named.push_back(j);
+    }
+    if (named.size() == 1) return named.front().id;
+    if (named.empty()) {
+      throw Error(fmt::format("you have no running virtual cluster named {}{}", selection.name,
+                              running.empty() ? "" : " (running: " + describe(running) + ")"),
+                  ErrorKind::not_found);
+    }
+    throw Error(fmt::format("several of your running virtual clusters are named {}: {}; choose one with -j JOBID",
+                            selection.name, describe(named)),
+                ErrorKind::usage);
+  }
+  if (env_job_id != 0) return env_job_id;
+  if (running.size() == 1) return running.front().id;
+  if (running.empty()) {
+    throw Error("no job given and you have no running virtual cluster: start one with `vm alloc`, or give -j JOBID",
+                ErrorKind::usage);
+  }
+  throw Error(fmt::format("you have several running virtual clusters: {}; choose one with -j JOBID or -J NAME",
+                          describe(running)),
+              ErrorKind::usage);
+}
+
+std::uint32_t resolve_job(const JobSelection& selection) {
+  if (selection.id != 0) return selection.id;
+  const std::uint32_t env = env_job_id();
+  if (selection.name.empty() && env != 0) return env;
+  std::vector<RunningCluster> running;
+  try {
+    running = running_clusters();
+  } catch (const Error& e) {
+    if (!selection.name.empty()) {
+      throw Error(fmt::format("cannot find your virtual cluster named {}: {}", selection.name, e.what()), e.kind());
+    }
+    throw Error(fmt::format("no job given: use -j JOBID or -J NAME, or run this inside `vm alloc` or a batch job "
+                            "(your running virtual clusters cannot be listed: {})",
+                            e.what()),
+                ErrorKind::usage);
+  }
+  return pick_job(selection, env, running);
+}
+
+}  // namespace slurmvm::cli
