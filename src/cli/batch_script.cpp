@@ -44,10 +44,6 @@ if [ -n "$hpid" ]; then
   wait "$hpid"
   hrc=$?
 fi
-if [ ! -f "$s/host-script" ] && [ ! -f "$s/vm-script" ]; then
-  # No script: the cluster runs until the time limit or scancel.
-  while :; do sleep 3600; done
-fi
 [ "$vrc" -ne 0 ] && exit "$vrc"
 exit "$hrc"
 )";
@@ -68,10 +64,17 @@ std::string batch_script(const BatchScripts& s) {
   if (s.host_script) out += embedded("host-script", *s.host_script);
   if (s.vm_script) out += embedded("vm-script", *s.vm_script);
   if (!s.resolved_cluster.empty()) out += embedded("resolved.json", s.resolved_cluster);
-  // Ours, fixed, and without the delimiter line: readable as it is.
-  out += fmt::format("cat >\"$stage/run\" <<'SLURM_VM_EOF' || exit 1\n{}SLURM_VM_EOF\nchmod 0700 \"$stage/run\"\n", kRunner);
   const std::string resolved =
       s.resolved_cluster.empty() ? "" : " SLURM_VM_RESOLVED=\"$(cat \"$stage/resolved.json\")\"";
+  if (!s.host_script && !s.vm_script) {
+    // No script: the cluster is the job, until its VMs power off, the time limit or scancel.
+    out += fmt::format("{}{} boot --timeout={} --until-poweroff\n",
+                       resolved.empty() ? "" : resolved.substr(1) + " \\\n  ", sh_quote(s.vm_program),
+                       s.boot_timeout_s);
+    return out;
+  }
+  // Ours, fixed, and without the delimiter line: readable as it is.
+  out += fmt::format("cat >\"$stage/run\" <<'SLURM_VM_EOF' || exit 1\n{}SLURM_VM_EOF\nchmod 0700 \"$stage/run\"\n", kRunner);
   out += fmt::format("SLURM_VM_BATCH_STAGE=$stage SLURM_VM_BATCH_VM={}{} \\\n  {} boot --timeout={} -E '\"$SLURM_VM_BATCH_STAGE/run\"'\n",
                      sh_quote(s.vm_program), resolved, sh_quote(s.vm_program), s.boot_timeout_s);
   return out;

@@ -3,6 +3,7 @@
 // waits until every VM answers SSH, runs the script or the user's shell, then stops the VMs.
 // `vm alloc` runs this under salloc; batch scripts call it directly.
 #include <signal.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -10,6 +11,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
+#include <iterator>
 #include <thread>
 
 #include <fmt/format.h>
@@ -30,6 +32,7 @@
 #include "slurm_job_info.hpp"
 #include "slurm_lists.hpp"
 #include "ssh_probe.hpp"
+#include "step_end.hpp"
 #include "subprocess.hpp"
 #include "verb.hpp"
 #include "vm_set.hpp"
@@ -42,8 +45,67 @@ using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
+// The exit status when the virtual cluster ended before the user's command (docs/exit-codes.md).
+const int kClusterEnded = exit_code_for(ErrorKind::cluster_ended);
+// How long the user's command gets between SIGHUP/SIGTERM and SIGKILL once its cluster is gone.
+constexpr seconds kStopGrace{10};
+
 std::atomic<int> g_signal{0};
 extern "C" void remember_signal(int sig) { g_signal = sig; }
+
+std::uintmax_t size_or_zero(const std::filesystem::path& file) {
+  std::error_code ec;
+  const auto n = std::filesystem::file_size(file, ec);
+  return ec ? 0 : n;
+}
+
+// The text of `file` from byte `offset` on, at most its last 4 MiB (srun's words about the step
+// ending are at the end).
+std::string read_file_from(const std::filesystem::path& file, std::uintmax_t offset) {
+  constexpr std::uintmax_t kMax = 4u << 20;
+  std::ifstream in(file, std::ios::binary);
+  if (!in) return {};
+  const std::uintmax_t size = size_or_zero(file);
+  if (size > offset + kMax) offset = size - kMax;
+  in.seekg(static_cast<std::streamoff>(offset));
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+// While a script runs in its own process group, that group is the terminal's foreground (when
+// stdin is our terminal and we hold it), so that it can read the terminal and Ctrl-C is its;
+// the terminal comes back to us afterwards. As a shell does for a job (POSIX tcsetpgrp).
+class TerminalHandover {
+ public:
+  explicit TerminalHandover(pid_t group) {
+    if (group <= 0 || ::isatty(STDIN_FILENO) == 0 || ::tcgetpgrp(STDIN_FILENO) != ::getpgrp()) return;
+    const IgnoreSigttou quiet;
+    if (::tcsetpgrp(STDIN_FILENO, group) != 0) return;
+    handed_ = true;
+    // It may have touched the terminal before it was its own, and been stopped for it.
+    ::kill(-group, SIGCONT);
+  }
+  ~TerminalHandover() {
+    if (!handed_) return;
+    const IgnoreSigttou quiet;  // we are a background group until this returns
+    (void)::tcsetpgrp(STDIN_FILENO, ::getpgrp());
+  }
+  TerminalHandover(const TerminalHandover&) = delete;
+  TerminalHandover& operator=(const TerminalHandover&) = delete;
+
+ private:
+  struct IgnoreSigttou {
+    struct sigaction old {};
+    IgnoreSigttou() {
+      struct sigaction ign {};
+      ign.sa_handler = SIG_IGN;
+      ::sigaction(SIGTTOU, &ign, &old);
+    }
+    ~IgnoreSigttou() { ::sigaction(SIGTTOU, &old, nullptr); }
+    IgnoreSigttou(const IgnoreSigttou&) = delete;
+    IgnoreSigttou& operator=(const IgnoreSigttou&) = delete;
+  };
+  bool handed_ = false;
+};
 
 // The last lines of a VM's console log, to show why it is late.
 std::string console_tail(const std::filesystem::path& log, std::size_t lines) {
@@ -72,6 +134,8 @@ class BootVerb final : public Verb {
         ->check(CLI::Range(1, 86400))
         ->capture_default_str();
     overrides_.declare(cmd_);
+    cmd_->add_flag("--until-poweroff", until_poweroff_,
+                   "Run no command: keep the cluster up until every VM has powered off (vm batch with no script)");
     cmd_->add_option("COMMAND", command_, "Run this command (after --) instead of $SHELL");
     cmd_->positionals_at_end();
   }
@@ -86,8 +150,8 @@ class BootVerb final : public Verb {
       }
       definition_ = env;
     }
-    if (!script_.empty() && !command_.empty()) {
-      throw Error("give either -E SCRIPT or -- COMMAND, not both", ErrorKind::usage);
+    if (int(!script_.empty()) + int(!command_.empty()) + int(until_poweroff_) > 1) {
+      throw Error("give one of -E SCRIPT, --until-poweroff and -- COMMAND", ErrorKind::usage);
     }
     const ClusterDef def = ClusterDef::parse(definition_);
     const ResolvedCluster cluster = cluster_to_boot(def);
@@ -113,11 +177,15 @@ class BootVerb final : public Verb {
     install_signal_handlers();
     // Declared before the step: the step is stopped (destroyed) first, then its output drained.
     OutputRelay step_output(dir.path() / "step.log", STDERR_FILENO);
+    step_log_start_ = size_or_zero(dir.path() / "step.log");
     step_output.start();
     ChildProcess step = start_vms(def, layout, hostfile, step_output);
-    const bool ready = wait_until_ready(dir, def.vm_count(), step, step_output);
+    const Boot boot = wait_until_ready(dir, def.vm_count(), step, step_output);
     int rc = 0;
-    if (ready && g_signal == 0) rc = run_user_command(job_id, dir, step, step_output);
+    if (boot == Boot::ready && g_signal == 0) {
+      rc = until_poweroff_ ? wait_for_poweroff(dir, def.vm_count(), step, step_output)
+                           : run_user_command(dir, def.vm_count(), step, step_output);
+    }
     stop_vms(dir, def.vm_count(), step, step_output);
     // The disks and seeds go with the VMs (a job per test run would fill the home directory);
     // console logs and vm.json stay for `vm console --log` and `vm ps --ended`.
@@ -126,7 +194,8 @@ class BootVerb final : public Verb {
       const auto freed = dir.remove_vm_runtime_files(def.vm_count());
       log_info("job {}: removed the VMs' disk overlays and seeds ({} MiB)", job_id, freed >> 20);
     }
-    if (!ready) return exit_code_for(ErrorKind::timeout);
+    if (boot == Boot::timed_out) return exit_code_for(ErrorKind::timeout);
+    if (boot == Boot::step_ended) return kClusterEnded;
     if (g_signal != 0) return 128 + g_signal;
     return rc;
   }
@@ -173,7 +242,8 @@ class BootVerb final : public Verb {
                  fmt::format("--cpus-per-task={}", layout.cpus_per_vm),
                  // Task N on the node the layout chose: the prolog built its TAP there.
                  "--distribution=arbitrary",
-                 "--kill-on-bad-exit=0",
+                 // A VM that ends badly (QEMU killed or failing) ends the cluster: step_end.hpp.
+                 "--kill-on-bad-exit=1",
                  helper_program("vm-launch").string(),
                  def.to_string()};
     srun.search_path = true;
@@ -187,21 +257,23 @@ class BootVerb final : public Verb {
     return step;
   }
 
-  bool wait_until_ready(const JobDir& dir, std::uint32_t count, ChildProcess& step, OutputRelay& output) {
+  enum class Boot { ready, timed_out, step_ended, interrupted };
+
+  Boot wait_until_ready(const JobDir& dir, std::uint32_t count, ChildProcess& step, OutputRelay& output) {
     const auto deadline = Clock::now() + seconds(timeout_s_);
     std::vector<std::optional<VmFile>> vms(count);
     std::vector<bool> ready(count, false);
     std::uint32_t n_ready = 0, shown = ~0u;
     const bool tty = ::isatty(STDERR_FILENO) != 0;
     while (n_ready < count) {
-      if (g_signal != 0) return false;
+      if (g_signal != 0) return Boot::interrupted;
       if (auto r = step.poll()) {
-        output.drain(seconds(2));  // srun's last words come before ours
         std::cerr << (tty ? "\n" : "");
-        log_error("the VMs' srun step ended before every VM was ready (exit status {}{}); see the messages above",
-                  r->exit_code, r->signal ? fmt::format(", signal {}", r->signal) : "");
+        report_step_end(dir, count, *r, output);
+        log_error("job {}: the VMs' srun step ended before every VM was ready; see the messages above",
+                  dir.job_id());
         report_late(dir, vms, ready);
-        return false;
+        return Boot::step_ended;
       }
       for (std::uint32_t r = 0; r < count; ++r) {
         if (ready[r]) continue;
@@ -222,7 +294,7 @@ class BootVerb final : public Verb {
         std::cerr << (tty ? "\n" : "");
         log_error("timed out after {} s waiting for the VMs to answer SSH (--timeout)", timeout_s_);
         report_late(dir, vms, ready);
-        return false;
+        return Boot::timed_out;
       }
       std::this_thread::sleep_for(milliseconds(250));
     }
@@ -230,7 +302,41 @@ class BootVerb final : public Verb {
     std::vector<VmFile> all;
     for (auto& vm : vms) all.push_back(*vm);
     dir.write_ssh_files(all);
-    return true;
+    return Boot::ready;
+  }
+
+  // The step ended on its own: says which VMs ended it and how (srun's words, step_end.hpp),
+  // with the last lines of their consoles, from the step's output since this boot started.
+  void report_step_end(const JobDir& dir, std::uint32_t count, const RunResult& r, OutputRelay& output) const {
+    output.drain(seconds(2));  // srun's last words come before ours
+    const std::string text = read_file_from(dir.path() / "step.log", step_log_start_);
+    const auto causes = step_end_causes(text);
+    log_error("{}", describe_step_end(dir.job_id(), count, causes, r.exit_code, r.signal));
+    for (const auto& c : causes) {
+      if (c.rank >= count) continue;
+      std::cerr << fmt::format("vm{}: last console lines ({}):\n", c.rank, (dir.vm_dir(c.rank) / "console.log").string())
+                << console_tail(dir.vm_dir(c.rank) / "console.log", 10);
+    }
+  }
+
+  // `vm batch` with no script: the cluster is the job, until every VM has powered off (exit 0),
+  // one ended badly (kClusterEnded), or the job is cancelled.
+  int wait_for_poweroff(const JobDir& dir, std::uint32_t count, ChildProcess& step, OutputRelay& output) {
+    std::cerr << fmt::format("vm: job {}: virtual cluster ready; it runs until its VMs power off\n", dir.job_id());
+    for (;;) {
+      if (g_signal != 0) return 128 + g_signal;
+      if (auto r = step.wait_for(seconds(1))) {
+        output.drain(seconds(2));
+        const auto causes = step_end_causes(read_file_from(dir.path() / "step.log", step_log_start_));
+        if (causes.empty() && r->exit_code == 0 && r->signal == 0) {
+          log_info("job {}: every VM powered off", dir.job_id());
+          std::cerr << fmt::format("vm: job {}: every VM powered off\n", dir.job_id());
+          return 0;
+        }
+        report_step_end(dir, count, *r, output);
+        return kClusterEnded;
+      }
+    }
   }
 
   static void report_late(const JobDir& dir, const std::vector<std::optional<VmFile>>& vms,
@@ -248,7 +354,9 @@ class BootVerb final : public Verb {
     }
   }
 
-  int run_user_command(std::uint32_t job_id, const JobDir& dir, ChildProcess& step, OutputRelay& step_output) {
+  int run_user_command(const JobDir& dir, std::uint32_t count, ChildProcess& step, OutputRelay& step_output) {
+    const std::uint32_t job_id = dir.job_id();
+    const bool interactive = script_.empty() && command_.empty();
     Command c;
     if (!script_.empty()) {
       c.argv = {"/bin/sh", "-c", script_};
@@ -262,7 +370,10 @@ class BootVerb final : public Verb {
                                job_id);
     }
     c.inherit_env = true;
-    c.new_process_group = false;  // an interactive shell needs the terminal
+    // A script or command gets a process group of its own, so that stopping it stops what it
+    // started too (`sh -c` need not exec its last command); the interactive shell stays in
+    // ours, and SIGHUP reaches its jobs through the shell, as on a hangup.
+    c.new_process_group = !interactive;
     c.env_set = {fmt::format("SLURM_VM_JOB_DIR={}", dir.path().string())};
     // Like system(3): while the user's program runs, the terminal's signals are its own.
     struct sigaction ignore {}, old_int {}, old_quit {};
@@ -271,26 +382,30 @@ class BootVerb final : public Verb {
     ::sigaction(SIGQUIT, &ignore, &old_quit);
     c.inherit_stdin = true;
     ChildProcess child = spawn(c);
+    const TerminalHandover terminal(c.new_process_group ? child.pid() : 0);
     std::optional<RunResult> r;
-    bool step_reported = false;
+    bool cluster_ended = false;
     while (!(r = child.wait_for(seconds(1)))) {
       if (g_signal == SIGTERM || g_signal == SIGHUP) {
         r = child.stop(SIGTERM, seconds(10));
         break;
       }
-      // The VMs ended under the user's command (a QEMU killed, a node failure): say so at once;
-      // the command decides what to do (a shell's user is told, a script sees VMs vanish).
-      if (auto s = step.poll(); s && !step_reported) {
-        step_reported = true;
-        step_output.drain(seconds(2));
-        log_error("job {}: the VMs' srun step ended ({}): the virtual cluster is gone; see the messages above "
-                  "and {}",
-                  job_id, s->signal ? fmt::format("signal {}", s->signal) : fmt::format("exit status {}", s->exit_code),
-                  (dir.path() / "step.log").string());
+      // The VMs ended under the user's command (a QEMU killed, a node failure, every guest
+      // powered off): say which and how, then stop the command as pcocc did (a shell gets
+      // SIGHUP, a script SIGTERM, either SIGKILL after the grace), rather than leave it
+      // talking to a cluster that is gone.
+      if (auto s = step.poll()) {
+        report_step_end(dir, count, *s, step_output);
+        std::cerr << fmt::format("vm: job {}: stopping the {} ({}, SIGKILL after {} s)\n", job_id,
+                                 interactive ? "shell" : "script", interactive ? "SIGHUP" : "SIGTERM", kStopGrace.count());
+        r = child.stop(interactive ? SIGHUP : SIGTERM, kStopGrace);
+        cluster_ended = true;
+        break;
       }
     }
     ::sigaction(SIGINT, &old_int, nullptr);
     ::sigaction(SIGQUIT, &old_quit, nullptr);
+    if (cluster_ended) return kClusterEnded;
     return r->signal != 0 ? 128 + r->signal : r->exit_code;
   }
 
@@ -299,6 +414,8 @@ class BootVerb final : public Verb {
   std::string script_;
   std::vector<std::string> command_;
   int timeout_s_ = 300;
+  bool until_poweroff_ = false;
+  std::uintmax_t step_log_start_ = 0;  // step.log's size before this boot's step started
   OverrideOptions overrides_;
 };
 

@@ -19,6 +19,9 @@ enum class ErrorKind {
   not_found = 4,  // a named object (template, job, VM) does not exist
   system = 5,     // an external program or a system call failed
   timeout = 6,    // a deadline passed
+  // The virtual cluster ended before the user's command (a VM's QEMU killed or failing, every
+  // guest powered off): `vm alloc`/`vm boot` stopped the command and said which VM and how.
+  cluster_ended = 7,
 };
 
 class Error : public std::exception {

@@ -35,7 +35,8 @@ class BatchRun : public testing::Test {
     std::ofstream(dir_ / "vm") << "#!/bin/sh\n"
                                   "case $1 in\n"
                                   "  boot) printf '%s' \"${SLURM_VM_RESOLVED-unset}\" >\"${0%/vm}/resolved\";"
-                                  " while [ $# -gt 0 ]; do [ \"$1\" = -E ] && cmd=$2; shift; done;"
+                                  " while [ $# -gt 0 ]; do [ \"$1\" = -E ] && cmd=$2;"
+                                  " [ \"$1\" = --until-poweroff ] && cmd='echo until poweroff; exit 0'; shift; done;"
                                   " echo \"boot ran\"; /bin/sh -c \"$cmd\" ;;\n"
                                   "  ssh) [ \"$2\" = vm0 ] || exit 99; /bin/sh -c \"$3\" ;;\n"
                                   "  *) exit 98 ;;\n"
@@ -107,6 +108,19 @@ TEST_F(BatchRun, HostScriptRunsTooAndCountsWhenTheVmScriptSucceeded) {
   EXPECT_EQ(run(s).exit_code, 5);
   s.vm_script.reset();
   EXPECT_EQ(run(s).exit_code, 4);
+  EXPECT_TRUE(tmp_is_empty());
+}
+
+// With no script the cluster is the job: vm boot keeps it until its VMs power off, with the
+// cluster resolved at submission, and the job's status is boot's.
+TEST_F(BatchRun, NoScriptKeepsTheClusterUntilItPowersOff) {
+  BatchScripts s;
+  s.resolved_cluster = R"({"definition":"tiny:1"})";
+  const RunResult r = run(s);
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_THAT(r.out, HasSubstr("until poweroff"));
+  std::ifstream in(dir_ / "resolved");
+  EXPECT_EQ(std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>()), s.resolved_cluster);
   EXPECT_TRUE(tmp_is_empty());
 }
 

@@ -43,4 +43,5 @@ TEST(Error, ExitCodesAreStable) {
   EXPECT_EQ(slurmvm::exit_code_for(ErrorKind::not_found), 4);
   EXPECT_EQ(slurmvm::exit_code_for(ErrorKind::system), 5);
   EXPECT_EQ(slurmvm::exit_code_for(ErrorKind::timeout), 6);
+  EXPECT_EQ(slurmvm::exit_code_for(ErrorKind::cluster_ended), 7);
 }

@@ -33,10 +33,6 @@ if [ -n "$hpid" ]; then
   wait "$hpid"
   hrc=$?
 fi
-if [ ! -f "$s/host-script" ] && [ ! -f "$s/vm-script" ]; then
-  # No script: the cluster runs until the time limit or scancel.
-  while :; do sleep 3600; done
-fi
 [ "$vrc" -ne 0 ] && exit "$vrc"
 exit "$hrc"
 SLURM_VM_EOF
