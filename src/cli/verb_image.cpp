@@ -45,6 +45,18 @@ const CLI::Validator kQemuImgFormat(
     },
     "FORMAT");
 
+// "1.5 GiB"
+std::string human_size(std::uint64_t bytes) {
+  static constexpr const char* kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  double v = static_cast<double>(bytes);
+  std::size_t u = 0;
+  while (v >= 1024 && u + 1 < std::size(kUnits)) {
+    v /= 1024;
+    ++u;
+  }
+  return u == 0 ? fmt::format("{} B", bytes) : fmt::format("{:.1f} {}", v, kUnits[u]);
+}
+
 class ImageVerb final : public Verb {
  public:
   void declare(CLI::App& app) override {
@@ -65,8 +77,19 @@ class ImageVerb final : public Verb {
     export_->add_option("-t,--format,--fmt", format_, "Output format (qemu-img's)")->capture_default_str()->check(kQemuImgFormat);
     export_->add_option("IMAGE", image_, "[REPO:]NAME[@REV]")->required();
     export_->add_option("FILE", file_, "The file to write (must not exist)")->required();
-    delete_ = cmd_->add_subcommand("delete", "Delete one revision of an image, or all");
+    delete_ = cmd_->add_subcommand("delete", "Delete one revision of an image, or all (`repo gc` frees the space)");
     delete_->add_option("IMAGE", image_, "[REPO:]NAME[@REV]")->required();
+    copy_ = cmd_->add_subcommand("copy", "Copy an image revision as a new image, in the same or another repository");
+    copy_->add_option("SOURCE", image_, "[REPO:]NAME[@REV]")->required();
+    copy_->add_option("DEST", dest_, "[REPO:]NAME (default repository: the first of repos.yaml)")->required();
+    resize_ = cmd_->add_subcommand("resize", "Grow an image: a new revision with a larger disk");
+    resize_->add_option("IMAGE", image_, "[REPO:]NAME[@REV]")->required();
+    resize_->add_option("SIZE", size_, "The new size (20G, 512M, ...) or +INCREMENT (+1G); binary units")->required();
+    repo_cmd_ = cmd_->add_subcommand("repo", "The repositories of repos.yaml");
+    repo_cmd_->require_subcommand(1);
+    repo_list_ = repo_cmd_->add_subcommand("list", "List the repositories, in lookup order");
+    repo_gc_ = repo_cmd_->add_subcommand("gc", "Free the layers no revision uses; upgrade a pcocc format 1 repository");
+    repo_gc_->add_option("REPO", repo_, "The repository")->required();
   }
 
   bool selected() const override { return cmd_->parsed(); }
@@ -75,7 +98,11 @@ class ImageVerb final : public Verb {
     const auto cfg = config::load_config(config::config_dirs_from_env());
     const auto subst = config::SubstitutionContext::for_current_process();
     if (import_->parsed()) return do_import(cfg, subst);
+    if (repo_list_->parsed()) return do_repo_list(cfg, subst);
+    if (repo_gc_->parsed()) return do_repo_gc(cfg, subst);
     const auto repos = open_repos(cfg.repos, subst);
+    if (copy_->parsed()) return do_copy(cfg, subst, repos);
+    if (resize_->parsed()) return do_resize(repos);
     if (list_->parsed()) return do_list(repos);
     const ImageRef ref = parse_image_ref(image_);
     if (show_->parsed()) return do_show(repos, ref);
@@ -125,16 +152,69 @@ class ImageVerb final : public Verb {
     const ImageRef ref = parse_image_ref(image_);
     if (ref.revision) throw Error("an imported image is revision 0: give [REPO:]NAME", ErrorKind::usage);
     if (cfg.repos.repos.empty()) throw Error("no image repository is configured (repos.yaml)", ErrorKind::config);
+    auto repo = open_target_repo(cfg.repos, subst, ref.repo);
+    const auto rev = repo.import_file(ref.name, fs::absolute(file_), user_name(), source_format_);
+    std::cout << fmt::format("imported {} as {}:{} revision {}\n", file_, repo.name(), rev.name, rev.revision);
+    return 0;
+  }
+
+  int do_copy(const config::Config& cfg, const config::SubstitutionContext& subst,
+              const std::vector<ImageRepo>& repos) const {
+    const auto [from, rev] = find_image(repos, parse_image_ref(image_));
+    const ImageRef dest = parse_image_ref(dest_);
+    if (dest.revision) throw Error("a copy is revision 0 of a new image: give [REPO:]NAME", ErrorKind::usage);
+    auto repo = open_target_repo(cfg.repos, subst, dest.repo);
+    const auto copy = repo.copy_image(*from, rev, dest.name, user_name());
+    std::cout << fmt::format("copied {}:{} revision {} to {}:{} revision {}\n", from->name(), rev.name, rev.revision,
+                             repo.name(), copy.name, copy.revision);
+    return 0;
+  }
+
+  int do_resize(const std::vector<ImageRepo>& repos) const {
+    const ImageRef ref = parse_image_ref(image_);
+    const auto [found, rev] = find_image(repos, ref);
+    ImageRepo repo = ImageRepo::open(found->name(), found->path());
+    const std::uint64_t now = repo.virtual_size(rev);
+    const std::uint64_t size = parse_image_size(size_, now);
+    const auto next = repo.resize(rev, size, user_name());
+    std::cout << fmt::format("resized {}:{} revision {} from {} to {} as revision {} (grow the guest's partition and "
+                             "filesystem inside the VM)\n",
+                             repo.name(), rev.name, rev.revision, human_size(now), human_size(size), next.revision);
+    return 0;
+  }
+
+  int do_repo_list(const config::Config& cfg, const config::SubstitutionContext& subst) const {
+    Table t({"NAME", "PATH", "LEVEL", "WRITABLE", "IMAGES"});
     for (const auto& r : cfg.repos.repos) {
-      if (!ref.repo.empty() && r.name != ref.repo) continue;
-      auto repo = ImageRepo::open_or_create(r.name, config::expand_substitutions(r.path, subst),
-                                         r.origin == config::Origin::user ? ImageRepo::Visibility::owner_only
-                                                                          : ImageRepo::Visibility::site);
-      const auto rev = repo.import_file(ref.name, fs::absolute(file_), user_name(), source_format_);
-      std::cout << fmt::format("imported {} as {}:{} revision {}\n", file_, repo.name(), rev.name, rev.revision);
+      const fs::path path = config::expand_substitutions(r.path, subst);
+      std::string images = "-";
+      try {
+        images = std::to_string(ImageRepo::open(r.name, path).image_names().size());
+      } catch (const Error& e) {
+        images = e.kind() == ErrorKind::not_found ? "none yet" : "unreadable";
+      }
+      const bool writable = ::access((fs::exists(path) ? path : path.parent_path()).c_str(), W_OK) == 0;
+      t.add_row({r.name, path.string(), std::string(config::to_string(r.origin)), writable ? "yes" : "no", images});
+    }
+    t.print(std::cout);
+    return 0;
+  }
+
+  int do_repo_gc(const config::Config& cfg, const config::SubstitutionContext& subst) const {
+    for (const auto& r : cfg.repos.repos) {
+      if (r.name != repo_) continue;
+      ImageRepo repo = ImageRepo::open_any_version(r.name, config::expand_substitutions(r.path, subst));
+      const auto report = repo.collect_garbage();
+      if (report.upgraded_revisions > 0) {
+        std::cout << fmt::format("upgraded repository {} to format 2 ({} revisions)\n", repo.name(),
+                                 report.upgraded_revisions);
+      }
+      std::cout << fmt::format("repository {}: removed {} unused layer{} and {} leftover file{}, {} freed\n",
+                               repo.name(), report.blobs, report.blobs == 1 ? "" : "s", report.tmp_files,
+                               report.tmp_files == 1 ? "" : "s", human_size(report.bytes));
       return 0;
     }
-    throw Error(fmt::format("no repository named {} (see repos.yaml)", ref.repo), ErrorKind::not_found);
+    throw Error(fmt::format("no repository named {} (`vm image repo list` shows them)", repo_), ErrorKind::not_found);
   }
 
   int do_export(const std::vector<ImageRepo>& repos, const ImageRef& ref) const {
@@ -159,7 +239,8 @@ class ImageVerb final : public Verb {
 
   CLI::App* cmd_ = nullptr;
   CLI::App *list_ = nullptr, *show_ = nullptr, *import_ = nullptr, *export_ = nullptr, *delete_ = nullptr;
-  std::string repo_, regex_, image_, file_, format_ = "qcow2", source_format_;
+  CLI::App *copy_ = nullptr, *resize_ = nullptr, *repo_cmd_ = nullptr, *repo_list_ = nullptr, *repo_gc_ = nullptr;
+  std::string repo_, regex_, image_, file_, format_ = "qcow2", source_format_, dest_, size_;
 };
 
 }  // namespace

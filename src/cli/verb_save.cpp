@@ -120,7 +120,7 @@ class SaveVerb final : public Verb {
     std::string name;
     std::optional<ImageRevision> base;
     if (dest) {
-      target = open_target(cfg, subst, dest->repo);
+      target = open_target_repo(cfg.repos, subst, dest->repo);
       name = dest->name;
       if (!target->revisions(name).empty()) {
         throw Error(fmt::format("image {}:{} exists already: choose another name, or save without -d", target->name(),
@@ -131,6 +131,9 @@ class SaveVerb final : public Verb {
       target = source;
       name = vm.image.at("name").get<std::string>();
     }
+    // From the first blob copied to the new revision: `vm image repo gc` waits (image_repo.hpp).
+    std::optional<ImageRepo::WriteGuard> guard;
+    if (target) guard.emplace(target->write_guard());
     if (source) {
       base = source->find(vm.image.at("name").get<std::string>(), vm.image.at("revision").get<std::uint32_t>());
       if (!base) {
@@ -157,21 +160,6 @@ class SaveVerb final : public Verb {
   }
 
  private:
-  static ImageRepo open_target(const config::Config& cfg, const config::SubstitutionContext& subst,
-                               const std::string& repo) {
-    if (cfg.repos.repos.empty()) {
-      throw Error("no image repository is configured (repos.yaml): nowhere to save", ErrorKind::config);
-    }
-    for (const auto& r : cfg.repos.repos) {
-      if (repo.empty() || r.name == repo) {
-        return ImageRepo::open_or_create(r.name, config::expand_substitutions(r.path, subst),
-                                         r.origin == config::Origin::user ? ImageRepo::Visibility::owner_only
-                                                                          : ImageRepo::Visibility::site);
-      }
-    }
-    throw Error(fmt::format("no repository named {} (see repos.yaml)", repo), ErrorKind::not_found);
-  }
-
   void backup(const VmFile& vm, const fs::path& layer) const {
     auto qmp = with_context(fmt::format("on {}", vm.node), [&] { return QmpClient::connect(vm.qmp, {.timeout = 10s}); });
     const std::string device = disk_device(qmp, vm.disk);

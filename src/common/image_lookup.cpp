@@ -72,6 +72,19 @@ std::vector<ImageRepo> open_repos(const config::RepoConfig& config, const config
   return out;
 }
 
+ImageRepo open_target_repo(const config::RepoConfig& config, const config::SubstitutionContext& subst,
+                           const std::string& repo) {
+  if (config.repos.empty()) throw Error("no image repository is configured (repos.yaml)", ErrorKind::config);
+  for (const auto& r : config.repos) {
+    if (repo.empty() || r.name == repo) {
+      return ImageRepo::open_or_create(r.name, config::expand_substitutions(r.path, subst),
+                                       r.origin == config::Origin::user ? ImageRepo::Visibility::owner_only
+                                                                        : ImageRepo::Visibility::site);
+    }
+  }
+  throw Error(fmt::format("no repository named {} (see repos.yaml)", repo), ErrorKind::not_found);
+}
+
 std::pair<const ImageRepo*, ImageRevision> find_image(const std::vector<ImageRepo>& repos, const ImageRef& ref) {
   std::string looked;
   for (const auto& repo : repos) {

@@ -15,8 +15,10 @@
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
+#include <yaml-cpp/yaml.h>
 
 #include "error.hpp"
+#include "image_repo_detail.hpp"
 #include "file_read.hpp"
 #include "subprocess.hpp"
 #include "unique_fd.hpp"
@@ -25,12 +27,7 @@ namespace slurmvm {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-namespace {
-
-// A repository's .config and an image's metadata are a few lines.
-constexpr std::size_t kMaxMetadataBytes = 1 << 20;
-
-constexpr auto kQemuImgTimeout = std::chrono::minutes(30);  // a conversion of a large image
+namespace image_repo_detail {
 
 // qemu-img from the system directories only (no PATH trust), as vm-launch finds QEMU.
 std::string qemu_img() {
@@ -107,22 +104,54 @@ void run_qemu_img(std::vector<std::string> args, const std::string& what) {
   with_context(what, [&] { run_checked(c); });
 }
 
-}  // namespace
+}  // namespace image_repo_detail
 
-ImageRepo ImageRepo::open(std::string name, fs::path path) {
+using namespace image_repo_detail;
+
+namespace {
+
+// The version .config declares (pcocc writes YAML, `version: 2`; ours is also JSON); 0 when it
+// declares none.
+int repo_version(const std::string& name, const fs::path& path) {
   const auto cfg = path / ".config";
   if (!fs::exists(cfg)) {
     throw Error(fmt::format("repository {} ({}) does not exist yet: nothing was imported or saved into it", name,
                             path.string()),
                 ErrorKind::not_found);
   }
-  // pcocc writes YAML `{version: 2}`; it is also JSON-compatible as we write it.
   const std::string text = read_file(cfg, kMaxMetadataBytes);
-  if (text.find("version: 2") == std::string::npos && text.find("\"version\": 2") == std::string::npos) {
-    throw Error(fmt::format("repository {}: {} is not a version 2 repository ({})", name, path.string(), text),
+  try {
+    const YAML::Node doc = YAML::Load(text);
+    if (doc.IsMap() && doc["version"]) return doc["version"].as<int>();
+  } catch (const YAML::Exception&) {
+    // Reported below, with the text.
+  }
+  throw Error(fmt::format("repository {}: {} does not say its version ({})", name, cfg.string(), text),
+              ErrorKind::config);
+}
+
+}  // namespace
+
+ImageRepo ImageRepo::open(std::string name, fs::path path) {
+  const int version = repo_version(name, path);
+  if (version == 1) {
+    throw Error(fmt::format("repository {} ({}) is in pcocc's format 1: upgrade it to format 2, which pcocc 0.7 "
+                            "reads too, with `vm image repo gc {}`",
+                            name, path.string(), name),
+                ErrorKind::config);
+  }
+  if (version != 2) {
+    throw Error(fmt::format("repository {}: {} is a version {} repository; this slurm-vm reads version 2", name,
+                            path.string(), version),
                 ErrorKind::config);
   }
   return ImageRepo(std::move(name), std::move(path));
+}
+
+ImageRepo ImageRepo::open_any_version(std::string name, fs::path path) {
+  const int version = repo_version(name, path);
+  if (version != 1 && version != 2) return open(std::move(name), std::move(path));  // its message
+  return ImageRepo(std::move(name), std::move(path), version);
 }
 
 ImageRepo ImageRepo::open_or_create(std::string name, fs::path path, Visibility visibility) {
@@ -226,6 +255,7 @@ ImageRevision ImageRepo::commit(ImageRevision rev, bool new_image) {
 ImageRevision ImageRepo::add_layer(const std::string& name, const std::optional<ImageRevision>& below,
                                    const fs::path& layer, const std::string& owner) {
   if (!valid_image_name(name)) throw Error(fmt::format("\"{}\" is not an image name", name), ErrorKind::usage);
+  const WriteGuard guard = write_guard();
   if (below) {
     // The backing file as pcocc writes it, relative to the layer's own place in data/.
     const std::string rel = fmt::format("../../data/{}/{}", below->data_blobs.back().substr(0, 2),
@@ -271,6 +301,7 @@ ImageRevision ImageRepo::import_file(const std::string& name, const fs::path& so
   if (!revisions(name).empty()) {
     throw Error(fmt::format("image {}:{} exists already: choose another name", name_, name), ErrorKind::usage);
   }
+  const WriteGuard guard = write_guard();
   const auto tmp = scratch_name(tmp_dir(), "import");
   try {
     // A standalone qcow2 (backing chains flattened), whatever the source's format.

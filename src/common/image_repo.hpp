@@ -6,11 +6,13 @@
 //   <repo>/meta/<name>@<rev>       {name, revision, kind: vm, owner, timestamp, data_blobs[],
 //                                  custom_meta}; the last blob is the top layer
 //   <repo>/.tmp/                   imports and saves in flight
+//   <repo>/.gc-lock                slurm-vm's: writers share it, `vm image repo gc` takes it alone
 // A revision is created with link(2) from a complete file in .tmp: it appears whole or not at
 // all, and two saves never take the same number (EEXIST: the next one is tried), which pcocc
 // got wrong (§6 item 19). Templates name images `[REPO:]NAME[@REV]`.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <optional>
@@ -19,6 +21,7 @@
 #include <vector>
 
 #include "config/repos.hpp"
+#include "unique_fd.hpp"
 #include "config/substitutions.hpp"
 
 namespace slurmvm {
@@ -52,8 +55,11 @@ struct ImageRevision {
 class ImageRepo {
  public:
   // An existing repository; Error(not_found) when `path` holds none (no .config), Error(config)
-  // for another version.
+  // for another version (pcocc's format 1: the message says `vm image repo gc` upgrades it).
   static ImageRepo open(std::string name, std::filesystem::path path);
+  // The same for a repository in pcocc's format 1 too, to upgrade it (collect_garbage()).
+  static ImageRepo open_any_version(std::string name, std::filesystem::path path);
+  int version() const noexcept { return version_; }
   // Creates the layout when missing, then opens it. A user's own repository (repos.yaml in
   // ~/.config) is created 0700: saved images hold the guest's host keys, /root and user data,
   // and homes are often traversable by others. A site's is 0755.
@@ -96,20 +102,70 @@ class ImageRepo {
   // Returns how many were removed.
   std::size_t remove(const std::string& name, std::optional<std::uint32_t> revision);
 
+  // Revision 0 of a new image `name` here with the layers of `rev` of `from` (this repository
+  // or another): blobs this one lacks are copied, shared ones are not. Error(usage) when `name`
+  // exists.
+  ImageRevision copy_image(const ImageRepo& from, const ImageRevision& rev, const std::string& name,
+                           const std::string& owner);
+
+  // The next revision of `rev`'s image: a new top layer of virtual size `new_size` bytes over
+  // `rev`'s. Error(usage) when that is smaller than the image (a guest's filesystem would lose
+  // its end); growing it is the guest's job (growpart, resize2fs).
+  ImageRevision resize(const ImageRevision& rev, std::uint64_t new_size, const std::string& owner);
+  // The virtual size of `rev`, in bytes (qemu-img info).
+  std::uint64_t virtual_size(const ImageRevision& rev) const;
+
+  // Deletes the data blobs no revision references and the leftovers of interrupted imports and
+  // saves in .tmp (untouched for an hour), with every writer of this repository kept out
+  // meanwhile (WriteGuard); a repository in pcocc's format 1 is upgraded to 2 first (pcocc's
+  // own gc did the same). Error(timeout) when a writer holds the repository for `wait`.
+  struct GcReport {
+    std::size_t blobs = 0;
+    std::uintmax_t bytes = 0;
+    std::size_t tmp_files = 0;
+    std::size_t upgraded_revisions = 0;  // format 1 -> 2
+  };
+  GcReport collect_garbage(std::chrono::seconds wait = std::chrono::seconds(30));
+
+  // Held by whatever adds blobs and revisions, from its first file in .tmp to its commit (an
+  // import, a save, a copy, a resize): collect_garbage() takes the same lock exclusively, so a
+  // blob stored but not yet referenced is never taken for garbage. An flock on <repo>/.gc-lock.
+  class WriteGuard {
+   private:
+    friend class ImageRepo;
+    explicit WriteGuard(UniqueFd fd) : fd_(std::move(fd)) {}
+    UniqueFd fd_;  // the lock goes with it
+  };
+  // Waits up to `wait` for a garbage collection to finish; Error(timeout) after.
+  WriteGuard write_guard(std::chrono::seconds wait = std::chrono::minutes(10)) const;
+
  private:
-  ImageRepo(std::string name, std::filesystem::path path) : name_(std::move(name)), path_(std::move(path)) {}
+  ImageRepo(std::string name, std::filesystem::path path, int version = 2)
+      : name_(std::move(name)), path_(std::move(path)), version_(version) {}
+  void upgrade_from_v1(GcReport& report);
   std::string store_blob(const std::filesystem::path& file);  // returns the hash
   ImageRevision commit(ImageRevision rev, bool new_image);
 
   std::string name_;
   std::filesystem::path path_;
+  int version_ = 2;
 };
+
+// `vm image resize`'s SIZE in bytes: N[K|M|G|T] (binary units, any case), or +N[K|M|G|T] added
+// to `current`. Error(usage) for anything else or a size past 2^63.
+std::uint64_t parse_image_size(std::string_view text, std::uint64_t current);
 
 // The repositories of the configuration, in lookup order, paths expanded for `subst`;
 // repositories whose directory holds no repository yet are skipped unless `create_first`
 // (the first one is then created: where `vm image import` and `vm save -d` write by default).
 std::vector<ImageRepo> open_repos(const config::RepoConfig& config, const config::SubstitutionContext& subst,
                                   bool create_first = false);
+
+// Where a new image goes: repository `repo` of the configuration, or the first when empty,
+// created when missing (a user's own 0700, image_repo.hpp). Error(config) with no repository,
+// Error(not_found) naming an unknown one.
+ImageRepo open_target_repo(const config::RepoConfig& config, const config::SubstitutionContext& subst,
+                           const std::string& repo);
 
 // The repository and revision `ref` names, looked up in `repos` in order. Error(not_found)
 // saying where it looked.

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # tests/system/batch_test.sh - `vm batch` as a CI job uses it, on a 1-node sandbox, as the
 # unprivileged sandbox user:
+#   - a pcocc user's ~/.pcocc templates work; a site's pcocc batch.yaml alone is refused;
 #   - `vm batch --wait -b SCRIPT tiny:1` exits with the VM script's status, 0 and non-zero, and
 #     the job's output file holds what the script printed inside vm0;
 #   - a host script (-E) runs on the job's node next to the VM script, and its status counts
@@ -9,6 +10,7 @@
 #     and passes when it passes;
 #   - the cluster is resolved once, at submission: a template edited (to a missing image) while
 #     the job waits in the queue changes none of its VMs;
+#   - with no script, the job runs until its VM powers off, then ends with 0;
 #   - the scripts never sit in a predictable path: nothing named slurm-vm-batch.* is left in
 #     the node's /tmp, and no job, TAP or QEMU remains.
 #
@@ -37,6 +39,25 @@ put jenkins.sh $'#!/bin/sh\nset -e\nvm batch --wait -o "$HOME/jenkins-%j.out" -b
 
 # job_output PATTERN: the content of the newest output file matching PATTERN in the user's home.
 job_output() { cat "$(ls -t "$HOME_SRC"/$1 2>/dev/null | head -n 1)" 2>/dev/null; }
+bg_done() { ! kill -0 "$1" 2>/dev/null; }
+
+# A pcocc user on the first day: no ~/.config/slurm-vm, their templates in ~/.pcocc (read in
+# its place, by the CLI and by the plugin at submission).
+install -d -o vmuser -g vmuser "$HOME_SRC/.pcocc"
+printf 'pcoccish:\n  inherits: tiny\n  description: from ~/.pcocc\n' >"$HOME_SRC/.pcocc/templates.yaml"
+chown vmuser: "$HOME_SRC/.pcocc/templates.yaml"
+as_user vm batch --wait -o '%x-%j.out' -J pcoccjob -b ok.sh pcoccish:1
+expect_rc "a template of ~/.pcocc/templates.yaml boots (no slurm-vm directory)" 0
+OUT=$(job_output 'pcoccjob-*.out')
+expect_out "and ran the script in vm0" "vm-script says hello from vm0"
+rm -rf "$HOME_SRC/.pcocc"
+# A site that copied pcocc's batch.yaml and wrote no slurm-vm.yaml: refused before anything
+# is queued, naming both files (its batch-args would otherwise be dropped without a word).
+printf 'type: slurm\nsettings:\n  batch-args: ["--partition=vm"]\n' >"$STATE/etc/slurm-vm/batch.yaml"
+as_user vm batch --wait -b ok.sh tiny:1
+rm -f "$STATE/etc/slurm-vm/batch.yaml"
+expect_rc "a site's pcocc batch.yaml without slurm-vm.yaml: configuration error" 3
+expect_out "naming both files" "batch.yaml.*slurm-vm.yaml"
 
 as_user vm batch --wait -o '%x-%j.out' -J okjob -b ok.sh tiny:1
 expect_rc "vm batch --wait -b ok.sh: exit 0" 0
@@ -76,6 +97,23 @@ wait "$BG_PID"; RC=$?; OUT=$(cat "$PINNED_LOG"); rm -f "$PINNED_LOG" "$USER_TEMP
 expect_rc "a template edited while its job waited in the queue changed none of its VMs" 0
 OUT=$(job_output 'pinnedjob-*.out')
 expect_out "the VM booted with the template as submitted and ran the script" "vm-script says hello from vm0"
+
+# No script: the cluster is the job until its VMs power off (pcocc's batch -w), then the job
+# ends with 0. The VM is found by its job name (-J) from the login node.
+UP_LOG=$(mktemp)
+as_user_bg "$UP_LOG" vm batch --wait -o '%x-%j.out' -J upjob tiny:1
+up_ready() { "$SANDBOX" run -- vm list -J upjob 2>/dev/null | grep -qE '^vm0 .* ready'; }
+if wait_for "the script-less job's VM is ready" 300 up_ready; then
+  as_user vm monitor-cmd -J upjob vm0 system_powerdown
+  expect_rc "vm monitor-cmd -J upjob vm0 system_powerdown" 0
+  if wait_for "the script-less job ended" 120 bg_done "$BG_PID"; then
+    wait "$BG_PID"; RC=$? OUT=$(cat "$UP_LOG")
+    expect_rc "a batch job with no script ends with 0 once its VM powered off" 0
+    OUT=$(job_output 'upjob-*.out')
+    expect_out "its output says so" "job [0-9]+: every VM powered off"
+  fi
+fi
+rm -f "$UP_LOG"
 
 as_user vm batch -b ok.sh
 expect_rc "vm batch without DEF is a usage error" 2

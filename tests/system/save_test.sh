@@ -6,6 +6,8 @@
 #   - two VMs saved at the same moment get two distinct revisions;
 #   - `vm save -d` makes a new image; `vm image list/show/export/delete` see and change them;
 #   - an image with no template of its name can be named as one (pcocc's automatic templates);
+#   - `vm image copy`, `resize` (the guest sees the new size), `repo list`, and `delete` then
+#     `repo gc` frees the space;
 #   - --image and --mount override the template for one job; a VM booted from a file image
 #     needs -d to be saved;
 #   - a template's mount-points share the home directory over 9p: the VM reads the user's
@@ -93,6 +95,25 @@ as_user vm image show tiny
 grep -qE '^3 ' <<<"$OUT" && fail "revision 3 still listed" || pass "revision 3 is gone, the others stay"
 as_user vm image import "$tiny_image" tiny
 expect_rc "importing over an existing image is refused" 2
+# The image lifecycle: copy, resize (the guest sees the new size), delete then gc (space back).
+as_user vm image copy user:tiny@1 tiny-big
+expect_out "image copy makes revision 0 of a new image" "^copied user:tiny revision 1 to user:tiny-big revision 0$"
+as_user vm image resize tiny-big +96M
+expect_out "image resize adds a revision" "^resized user:tiny-big revision 0 from .* as revision 1 "
+old_sectors=$(( $(qemu-img info --output=json "$tiny_image" | python3 -c 'import json,sys; print(json.load(sys.stdin)["virtual-size"])') / 512 ))
+as_user vm alloc -N 1 --timeout 300 --image user:tiny-big -E 'vm ssh vm0 cat /sys/block/vda/size' tiny:1
+expect_out "the guest sees the resized disk" "^$(( old_sectors + 96 * 2048 ))$"
+as_user vm image repo list
+expect_out "image repo list shows the repository" "^user +/home/vmuser/.local/share/slurm-vm/images +system +yes +[0-9]+"
+blobs() { find "$HOME_SRC/.local/share/slurm-vm/images/data" -type f | wc -l; }
+before=$(blobs)
+as_user vm image delete tiny-big
+expect_out "image delete of every revision" "deleted 2 revisions of user:tiny-big"
+as_user vm image repo gc user
+expect_out "repo gc frees the resize's own layer (the copy shares tiny's)" "^repository user: removed 1 unused layer and 0 leftover files, [0-9.]+ [KM]iB freed$"
+(( $(blobs) == before - 1 )) && pass "one layer fewer on disk" || fail "layers: $before before, $(blobs) after"
+as_user vm image repo gc nosuch
+expect_rc "repo gc of an unknown repository: not found" 4
 # The home directory over 9p, at the same path in the VM: the user's files, both ways.
 echo "marker-$$" >"$HOME_SRC/marker" && chown vmuser: "$HOME_SRC/marker"
 rm -f "$HOME_SRC/from-vm.txt"

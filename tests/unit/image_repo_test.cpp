@@ -164,3 +164,142 @@ TEST_F(ImageRepoTest, NewImageFromAnotherAcrossRepositoriesAndRemoval) {
   EXPECT_TRUE(user.revisions("mine").empty());
   EXPECT_THROW(ImageRepo::open("none", dir_ / "none"), Error);
 }
+
+TEST_F(ImageRepoTest, CopyWithinAndAcrossRepositoriesSharesOrCopiesLayers) {
+  auto global = ImageRepo::open_or_create("global", dir_ / "global");
+  auto user = ImageRepo::open_or_create("user", dir_ / "user");
+  const auto g0 = global.import_file("centos", base_, "root");
+  const auto g1 = global.add_layer("centos", g0, new_layer(global, g0), "root");
+  const auto same = global.copy_image(global, g1, "centos-copy", "alice");
+  EXPECT_EQ(same.revision, 0u);
+  EXPECT_EQ(same.data_blobs, g1.data_blobs);  // the same layers, nothing copied
+  const auto other = user.copy_image(global, g1, "mine", "alice");
+  EXPECT_EQ(other.data_blobs, g1.data_blobs);
+  EXPECT_EQ(other.owner, "alice");
+  qemu_img({"check", "-q", user.top_layer(other).string()});  // the chain resolves in `user`
+  EXPECT_THROW(user.copy_image(global, g0, "mine", "alice"), Error);  // exists
+  EXPECT_TRUE(fs::is_empty(user.tmp_dir()));
+}
+
+TEST_F(ImageRepoTest, ResizeIsANewRevisionThatOnlyGrows) {
+  auto repo = ImageRepo::open_or_create("user", dir_ / "repo");
+  const auto r0 = repo.import_file("tiny", base_, "alice");
+  EXPECT_EQ(repo.virtual_size(r0), 4u << 20);
+  const auto r1 = repo.resize(r0, 64u << 20, "alice");
+  EXPECT_EQ(r1.revision, 1u);
+  EXPECT_EQ(r1.data_blobs.size(), 2u);
+  EXPECT_EQ(repo.virtual_size(r1), 64u << 20);
+  EXPECT_EQ(repo.virtual_size(*repo.find("tiny", 0u)), 4u << 20);  // revision 0 unchanged
+  qemu_img({"check", "-q", repo.top_layer(r1).string()});
+  try {
+    repo.resize(r1, 1u << 20, "alice");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::usage);
+    EXPECT_THAT(e.what(), HasSubstr("an image only grows"));
+  }
+  EXPECT_TRUE(fs::is_empty(repo.tmp_dir()));
+}
+
+TEST(ImageSize, Parse) {
+  EXPECT_EQ(parse_image_size("20G", 0), 20ull << 30);
+  EXPECT_EQ(parse_image_size("512m", 0), 512ull << 20);
+  EXPECT_EQ(parse_image_size("1048576", 0), 1048576u);
+  EXPECT_EQ(parse_image_size("+1G", 4ull << 30), 5ull << 30);
+  for (const char* bad : {"", "G", "-1G", "1.5G", "1GB", "+", "99999999999T", "0x10"}) {
+    EXPECT_THROW(parse_image_size(bad, 0), Error) << bad;
+  }
+}
+
+// Sizes on disk of every blob of the repository.
+std::uintmax_t data_bytes(const fs::path& repo) {
+  std::uintmax_t n = 0;
+  for (const auto& e : fs::recursive_directory_iterator(repo / "data")) {
+    struct stat st {};
+    if (e.is_regular_file() && ::stat(e.path().c_str(), &st) == 0) n += static_cast<std::uintmax_t>(st.st_blocks) * 512;
+  }
+  return n;
+}
+
+TEST_F(ImageRepoTest, DeleteThenGcFreesTheSpaceAndKeepsWhatIsUsed) {
+  auto repo = ImageRepo::open_or_create("user", dir_ / "repo");
+  const auto keep = repo.import_file("keep", base_, "alice");
+  const auto r0 = repo.import_file("drop", base_, "alice");  // the same content: one blob for both
+  const auto r1 = repo.add_layer("drop", r0, new_layer(repo, r0), "alice");
+  const auto before = data_bytes(dir_ / "repo");
+  // A leftover of a crashed save (two hours old) and a save in progress (now).
+  const auto stale = repo.tmp_dir() / "save-stale", fresh = repo.tmp_dir() / "save-now";
+  std::ofstream(stale) << std::string(8192, 'x');
+  std::ofstream(fresh) << "y";
+  fs::last_write_time(stale, fs::file_time_type::clock::now() - std::chrono::hours(2));
+
+  EXPECT_EQ(repo.remove("drop", std::nullopt), 2u);
+  const auto report = repo.collect_garbage();
+  EXPECT_EQ(report.blobs, 1u);  // drop's own layer; its base is keep's too
+  EXPECT_EQ(report.tmp_files, 1u);
+  EXPECT_GT(report.bytes, 8192u);
+  EXPECT_LT(data_bytes(dir_ / "repo"), before);
+  EXPECT_FALSE(fs::exists(repo.blob_path(r1.data_blobs.back())));
+  EXPECT_TRUE(fs::exists(repo.top_layer(keep)));
+  EXPECT_FALSE(fs::exists(stale));
+  EXPECT_TRUE(fs::exists(fresh));
+  qemu_img({"check", "-q", repo.top_layer(keep).string()});
+  EXPECT_EQ(repo.collect_garbage().blobs, 0u);  // idempotent
+}
+
+TEST_F(ImageRepoTest, GcWaitsForAWriterAndSaysSo) {
+  auto repo = ImageRepo::open_or_create("user", dir_ / "repo");
+  repo.import_file("tiny", base_, "alice");
+  {
+    const auto writer = repo.write_guard();
+    try {
+      repo.collect_garbage(std::chrono::seconds(0));
+      FAIL();
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::timeout);
+      EXPECT_THAT(e.what(), HasSubstr("in progress"));
+    }
+    const auto another_writer = repo.write_guard(std::chrono::seconds(0));  // writers share it
+  }
+  EXPECT_EQ(repo.collect_garbage(std::chrono::seconds(0)).blobs, 0u);
+}
+
+// pcocc's format 1: each revision is meta/<h[:2]>/<sha256("NAME\nREV")>, YAML.
+TEST_F(ImageRepoTest, PcoccFormat1IsRefusedWithTheFixThenUpgradedByGc) {
+  const fs::path repo_dir = dir_ / "old";
+  auto scratch = ImageRepo::open_or_create("scratch", dir_ / "scratch");
+  const auto rev = scratch.import_file("centos", base_, "root");
+  const std::string blob = rev.data_blobs[0];
+  fs::create_directories(repo_dir / "data" / blob.substr(0, 2));
+  fs::copy_file(scratch.top_layer(rev), repo_dir / "data" / blob.substr(0, 2) / blob);
+  const std::string meta_hash = sha256_file([&] {
+    const auto f = dir_ / "meta-key";
+    std::ofstream(f) << "centos\n0";
+    return f;
+  }());
+  fs::create_directories(repo_dir / "meta" / meta_hash.substr(0, 2));
+  std::ofstream(repo_dir / "meta" / meta_hash.substr(0, 2) / meta_hash)
+      << "custom_meta: null\ndata_blobs: [" << blob << "]\nkind: vm\nname: centos\nowner: root\nrevision: 0\n"
+      << "timestamp: 1546300800.25\n";
+  std::ofstream(repo_dir / ".config") << "version: 1\n";
+
+  try {
+    ImageRepo::open("old", repo_dir);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::config);
+    EXPECT_THAT(e.what(), HasSubstr("pcocc's format 1"));
+    EXPECT_THAT(e.what(), HasSubstr("vm image repo gc old"));
+  }
+  auto old = ImageRepo::open_any_version("old", repo_dir);
+  const auto report = old.collect_garbage();
+  EXPECT_EQ(report.upgraded_revisions, 1u);
+  EXPECT_EQ(report.blobs, 0u);  // the blob is referenced
+  const auto upgraded = ImageRepo::open("old", repo_dir);
+  const auto r = upgraded.find("centos", std::nullopt);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->data_blobs, std::vector<std::string>{blob});
+  EXPECT_EQ(r->timestamp, 1546300800);
+  EXPECT_FALSE(fs::exists(repo_dir / "meta.v1"));
+  EXPECT_TRUE(fs::exists(repo_dir / "meta" / "centos@0"));
+}
