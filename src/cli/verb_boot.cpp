@@ -107,6 +107,30 @@ class TerminalHandover {
   bool handed_ = false;
 };
 
+// Whether a VM's console log holds a marker yet, reading only what was appended since the last
+// look (the log grows for as long as the VM runs).
+class ConsoleWatch {
+ public:
+  bool seen(const std::filesystem::path& log, const std::string& marker) {
+    if (found_) return true;
+    std::ifstream in(log, std::ios::binary);
+    if (!in) return false;
+    in.seekg(static_cast<std::streamoff>(offset_));
+    std::string fresh((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    offset_ += fresh.size();
+    tail_ += fresh;
+    found_ = tail_.find(marker) != std::string::npos;
+    // Keep what a marker split across two reads needs.
+    if (tail_.size() > marker.size()) tail_.erase(0, tail_.size() - marker.size());
+    return found_;
+  }
+
+ private:
+  std::uintmax_t offset_ = 0;
+  std::string tail_;
+  bool found_ = false;
+};
+
 // The last lines of a VM's console log, to show why it is late.
 std::string console_tail(const std::filesystem::path& log, std::size_t lines) {
   std::ifstream in(log);
@@ -180,7 +204,7 @@ class BootVerb final : public Verb {
     step_log_start_ = size_or_zero(dir.path() / "step.log");
     step_output.start();
     ChildProcess step = start_vms(def, layout, hostfile, step_output);
-    const Boot boot = wait_until_ready(dir, def.vm_count(), step, step_output);
+    const Boot boot = wait_until_ready(dir, readiness_of(def, cluster), step, step_output);
     int rc = 0;
     if (boot == Boot::ready && g_signal == 0) {
       rc = until_poweroff_ ? wait_for_poweroff(dir, def.vm_count(), step, step_output)
@@ -259,7 +283,28 @@ class BootVerb final : public Verb {
 
   enum class Boot { ready, timed_out, step_ended, interrupted };
 
-  Boot wait_until_ready(const JobDir& dir, std::uint32_t count, ChildProcess& step, OutputRelay& output) {
+  // How each VM says it is ready: its template's console marker, else SSH on its reverse-NAT
+  // port, else (neither) the moment it has started.
+  struct Readiness {
+    std::optional<std::string> marker;
+    ConsoleWatch console;
+  };
+  static std::vector<Readiness> readiness_of(const ClusterDef& def, const ResolvedCluster& cluster) {
+    std::vector<Readiness> out(def.vm_count());
+    for (std::uint32_t r = 0; r < def.vm_count(); ++r) out[r].marker = cluster.get(def.template_of(r)).ready_marker;
+    return out;
+  }
+
+  bool vm_ready(const JobDir& dir, std::uint32_t rank, const VmFile& vm, Readiness& how) const {
+    if (how.marker) return how.console.seen(dir.vm_dir(rank) / "console.log", *how.marker);
+    if (vm.ssh_port) return ssh_answers(vm.node, *vm.ssh_port, milliseconds(500));
+    log_warning("{} on {} has no reverse-NAT port and its template no ready-marker: counted ready once started",
+                vm.name, vm.node);
+    return true;
+  }
+
+  Boot wait_until_ready(const JobDir& dir, std::vector<Readiness> how, ChildProcess& step, OutputRelay& output) {
+    const auto count = static_cast<std::uint32_t>(how.size());
     const auto deadline = Clock::now() + seconds(timeout_s_);
     std::vector<std::optional<VmFile>> vms(count);
     std::vector<bool> ready(count, false);
@@ -278,7 +323,7 @@ class BootVerb final : public Verb {
       for (std::uint32_t r = 0; r < count; ++r) {
         if (ready[r]) continue;
         if (!vms[r]) vms[r] = dir.read_vm(r);
-        if (vms[r] && vms[r]->ssh_port && ssh_answers(vms[r]->node, *vms[r]->ssh_port, milliseconds(500))) {
+        if (vms[r] && vm_ready(dir, r, *vms[r], how[r])) {
           ready[r] = true;
           ++n_ready;
         }
@@ -292,7 +337,8 @@ class BootVerb final : public Verb {
       if (n_ready == count) break;
       if (Clock::now() >= deadline) {
         std::cerr << (tty ? "\n" : "");
-        log_error("timed out after {} s waiting for the VMs to answer SSH (--timeout)", timeout_s_);
+        log_error("timed out after {} s waiting for the VMs to answer SSH or print their ready-marker (--timeout)",
+                  timeout_s_);
         report_late(dir, vms, ready);
         return Boot::timed_out;
       }

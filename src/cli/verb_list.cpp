@@ -1,6 +1,6 @@
 // `vm list [-j JOBID] [--json]`: the VMs of one virtual cluster: name, node, address, SSH port
 // and state (pending: vm-launch has not started; booting: QEMU runs but SSH does not answer;
-// ready: SSH answers).
+// ready: SSH answers; running: QEMU runs and the VM has no SSH port to ask).
 #include <iostream>
 
 #include <fmt/format.h>
@@ -37,8 +37,11 @@ class ListVerb final : public Verb {
       const std::string node = cluster.nodes.at(cluster.node_of_vm[r]);
       std::string state = "pending";
       if (vm) {
-        state = vm->ssh_port && ssh_answers(vm->node, *vm->ssh_port, std::chrono::milliseconds(1000)) ? "ready"
-                                                                                                   : "booting";
+        if (!vm->ssh_port) {
+          state = "running";
+        } else {
+          state = ssh_answers(vm->node, *vm->ssh_port, std::chrono::milliseconds(1000)) ? "ready" : "booting";
+        }
       }
       const std::string port = vm && vm->ssh_port ? std::to_string(*vm->ssh_port) : "-";
       const std::string ip = vm && !vm->ip.empty() ? vm->ip : "-";

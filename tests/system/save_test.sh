@@ -6,6 +6,7 @@
 #   - two VMs saved at the same moment get two distinct revisions;
 #   - `vm save -d` makes a new image; `vm image list/show/export/delete` see and change them;
 #   - an image with no template of its name can be named as one (pcocc's automatic templates);
+#   - an L2-only VM (no SSH) is ready from its template's ready-marker and reached by vm exec;
 #   - `vm image copy`, `resize` (the guest sees the new size), `repo list`, and `delete` then
 #     `repo gc` frees the space;
 #   - --image and --mount override the template for one job; a VM booted from a file image
@@ -42,6 +43,10 @@ tiny-repo:
 tiny-home:
   inherits: tiny
   mount-points: {home: {path: "%{homedir}", type: virtio-9p}}
+tiny-l2:
+  inherits: tiny
+  resource-set: l2-only
+  ready-marker: "slurm-vm-tiny: ready"
 EOF2
 chown vmuser: "$HOME_SRC/.config/slurm-vm/templates.yaml"
 
@@ -52,6 +57,13 @@ saver=$(sed -n 's/^salloc: Granted job allocation \([0-9]*\)$/\1/p' <<<"$OUT")
 as_user vm alloc -N 1 --timeout 300 -E 'vm ssh vm0 cat /data/hello' tiny-repo:1
 expect_rc "a new job from the saved image" 0
 expect_out "it sees the file written before the save" "^saved-by-$saver$"
+
+# Readiness without SSH: an L2-only VM has no reverse-NAT port; its template's ready-marker
+# (a console line) says when it is up, and the guest agent reaches it.
+as_user vm alloc -N 1 --timeout 120 -E 'vm exec vm0 -- cat /proc/sys/kernel/hostname' tiny-l2:1
+expect_rc "an L2-only VM is reported ready from its console marker, not timed out" 0
+expect_out "vm counted it ready" "1/1 VMs ready"
+expect_out "and vm exec reached it through the agent" "^vm0$"
 
 as_user vm alloc -N 1 --timeout 300 -E 'vm save vm0 & vm save vm1 & wait' tiny-repo:2
 expect_rc "two saves at once" 0

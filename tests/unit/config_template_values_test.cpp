@@ -11,6 +11,12 @@ using slurmvm::Error;
 using namespace slurmvm::config;
 using namespace slurmvm::test;
 
+TEST(ConfigTemplates, ReadyMarkerIsOneConsoleLine) {
+  EXPECT_EQ(error_of("t: {ready-marker: \"a\\nb\"}\n"),
+            "sys.yaml:1: t.ready-marker: expected one line of at most 200 characters the guest prints on its console, "
+            "got \"a\\nb\"");
+}
+
 TEST(ConfigTemplates, UnknownKeysAndBadValues) {
   EXPECT_EQ(error_of("t: {imgae: x}\n"),
             "sys.yaml:1: t.imgae: unknown key, did you mean \"image\"?");
@@ -19,7 +25,7 @@ TEST(ConfigTemplates, UnknownKeysAndBadValues) {
       "sys.yaml:1: t.placeholder: unknown key; expected one of: image, resource-set, inherits, "
       "description, user-data, instance-id, mount-points, persistent-drives, custom-args, "
       "qemu-bin, nic-model, disk-model, disk-cache, machine-type, cpu-model, emulator-cores, "
-      "bind-vcpus, full-node, remote-display, kernel");
+      "bind-vcpus, full-node, remote-display, kernel, ready-marker");
   EXPECT_EQ(error_of("t:\n  emulator-cores: two\n"),
             "sys.yaml:2: t.emulator-cores: expected a non-negative integer, got \"two\"");
   EXPECT_EQ(error_of("t: {emulator-cores: -1}\n"),

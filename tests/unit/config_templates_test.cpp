@@ -27,7 +27,8 @@ TEST(ConfigTemplates, SettingsComeInTheDocumentedOrder) {
       "image",          "resource-set", "inherits",          "description",    "user-data",
       "instance-id",    "mount-points", "persistent-drives", "custom-args",    "qemu-bin",
       "nic-model",      "disk-model",   "disk-cache",        "machine-type",   "cpu-model",
-      "emulator-cores", "bind-vcpus",   "full-node",         "remote-display", "kernel"};
+      "emulator-cores", "bind-vcpus",   "full-node",         "remote-display", "kernel",
+      "ready-marker"};
   const auto keys = template_setting_keys();
   EXPECT_EQ(std::vector<std::string_view>(keys.begin(), keys.end()), expected);
   const auto settings = load("t: {}").system.at("t").settings();

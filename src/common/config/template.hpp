@@ -101,6 +101,9 @@ struct Template {
   bool full_node = false;
   std::optional<RemoteDisplay> remote_display;
   std::optional<std::string> kernel;
+  // slurm-vm: a text the guest prints on its serial console once it is ready; `vm alloc` waits
+  // for it instead of SSH (VMs with no reverse-NAT port, images without sshd).
+  std::optional<std::string> ready_marker;
 
   // One per key of template_setting_keys(), same order; filled by the loader. Empty means
   // every value is a default.

@@ -200,6 +200,16 @@ bool parse_kernel(const Value& v, Template& t) {
   return true;
 }
 
+bool parse_ready_marker(const Value& v, Template& t) {
+  std::string marker = v.as_nonempty_string();
+  // Matched within one console line: a line break could never match.
+  if (marker.find_first_of("\r\n") != std::string::npos || marker.size() > 200) {
+    v.fail_expected("one line of at most 200 characters the guest prints on its console");
+  }
+  t.ready_marker = std::move(marker);
+  return true;
+}
+
 // ---- the table ------------------------------------------------------------------------------
 
 template <auto Member>
@@ -245,6 +255,7 @@ constexpr SettingSpec kSpecs[] = {
     row<&Template::full_node>("full-node", true, parse_full_node),
     row<&Template::remote_display>("remote-display", true, parse_remote_display),
     row<&Template::kernel>("kernel", true, parse_kernel),
+    row<&Template::ready_marker>("ready-marker", true, parse_ready_marker),
 };
 
 constexpr auto kKeys = [] {
