@@ -1,7 +1,10 @@
 #include "table.hpp"
 
 #include <algorithm>
+#include <iostream>
 #include <ostream>
+
+#include <nlohmann/json.hpp>
 
 #include "error.hpp"
 
@@ -32,6 +35,14 @@ void Table::print(std::ostream& out) const {
   };
   print_row(header_);
   for (const auto& row : rows_) print_row(row);
+}
+
+void print_listing(const Table& table, const nlohmann::json& json, bool as_json) {
+  if (as_json) {
+    std::cout << json.dump(2) << '\n';
+  } else {
+    table.print(std::cout);
+  }
 }
 
 }  // namespace slurmvm::cli

@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json_fwd.hpp>
+
 namespace slurmvm::cli {
 
 class Table {
@@ -19,5 +21,8 @@ class Table {
   std::vector<std::string> header_;
   std::vector<std::vector<std::string>> rows_;
 };
+
+// What a listing verb prints on stdout: `json` (indented) with --json, else `table`.
+void print_listing(const Table& table, const nlohmann::json& json, bool as_json);
 
 }  // namespace slurmvm::cli

@@ -53,11 +53,7 @@ class ListVerb final : public Verb {
                      {"ssh_port", vm && vm->ssh_port ? nlohmann::json(*vm->ssh_port) : nlohmann::json(nullptr)},
                      {"state", state}});
     }
-    if (json_) {
-      std::cout << out.dump(2) << '\n';
-    } else {
-      table.print(std::cout);
-    }
+    print_listing(table, out, json_);
     return 0;
   }
 

@@ -144,11 +144,7 @@ class PsVerb final : public Verb {
     Table table({"JOBID", "USER", "NAME", "DEFINITION", "VMS", "NODES", "PARTITION", "STATE", "TIME", "TIMELIMIT"});
     nlohmann::json out = nlohmann::json::array();
     for (const auto& user : users) list_user(user, user == me, queued, table, out);
-    if (json_) {
-      std::cout << out.dump(2) << '\n';
-    } else {
-      table.print(std::cout);
-    }
+    print_listing(table, out, json_);
     return 0;
   }
 
