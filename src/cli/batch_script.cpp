@@ -28,16 +28,23 @@ std::string embedded(const std::string& file, const std::string& content) {
                      file, base64_lines(content), file);
 }
 
-// Runs in the allocation once every VM answers SSH (vm boot -E). The VM script is copied into
-// a fresh file of vm0 and executed there, so its #! line counts.
+// Runs in the allocation once every VM is ready (vm boot -E). The VM script is copied into a
+// fresh file of vm0 and executed there, so its #! line counts: over SSH when vm0 has an entry
+// in the job's ssh_config, else (no reverse-NAT port) through its guest agent, whose output
+// comes back when the script ends.
 constexpr const char* kRunner = R"(#!/bin/sh
 s=$SLURM_VM_BATCH_STAGE vm=$SLURM_VM_BATCH_VM hrc=0 vrc=0 hpid=
+run='f=$(mktemp) && cat >"$f" && chmod 0700 "$f" && "$f"; rc=$?; rm -f "$f"; exit $rc'
 if [ -f "$s/host-script" ]; then
   "$s/host-script" &
   hpid=$!
 fi
 if [ -f "$s/vm-script" ]; then
-  "$vm" ssh vm0 'f=$(mktemp) && cat >"$f" && chmod 0700 "$f" && "$f"; rc=$?; rm -f "$f"; exit $rc' <"$s/vm-script"
+  if grep -qx 'Host vm0' "${SLURM_VM_JOB_DIR:-/nonexistent}/ssh_config" 2>/dev/null; then
+    "$vm" ssh vm0 "$run" <"$s/vm-script"
+  else
+    "$vm" exec --timeout 604800 -i vm0 -- /bin/sh -c "$run" <"$s/vm-script"
+  fi
   vrc=$?
 fi
 if [ -n "$hpid" ]; then

@@ -37,10 +37,6 @@ void warn_pcocc_environment() {
     log_warning("PCOCC_SYSTEM_CONF_DIR is set but not read: slurm-vm's system configuration comes from "
                 "SLURM_VM_SYSCONFDIR (default " SLURM_VM_DEFAULT_SYSCONFDIR ")");
   }
-  if (const char* tmp = std::getenv("PCOCC_TMPDIR"); tmp != nullptr && *tmp != '\0') {
-    log_warning("PCOCC_TMPDIR is set but not read: each VM's disk overlay goes to its job directory, "
-                "~/.local/state/slurm-vm/job-ID (docs/migrating-from-pcocc.md)");
-  }
   for (char** e = environ; *e != nullptr; ++e) {
     if (std::strncmp(*e, "PCOCC_NET_", 10) == 0) {
       const char* eq = std::strchr(*e, '=');

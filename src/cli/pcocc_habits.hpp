@@ -13,7 +13,7 @@ namespace slurmvm::cli {
 std::optional<std::string> pcocc_only_verb(std::string_view verb);
 
 // Warns (once) about pcocc's environment variables that slurm-vm does not read and that a
-// pcocc user may still export: PCOCC_SYSTEM_CONF_DIR, PCOCC_TMPDIR, PCOCC_NET_*.
+// pcocc user may still export: PCOCC_SYSTEM_CONF_DIR and PCOCC_NET_*.
 void warn_pcocc_environment();
 
 }  // namespace slurmvm::cli

@@ -111,6 +111,10 @@ class TerminalHandover {
 // look (the log grows for as long as the VM runs).
 class ConsoleWatch {
  public:
+  ConsoleWatch() = default;
+  // From `offset` on: what an earlier boot of the same VM in this allocation wrote to its log
+  // (QEMU appends) does not count.
+  explicit ConsoleWatch(std::uintmax_t offset) : offset_(offset) {}
   bool seen(const std::filesystem::path& log, const std::string& marker) {
     if (found_) return true;
     std::ifstream in(log, std::ios::binary);
@@ -203,8 +207,9 @@ class BootVerb final : public Verb {
     OutputRelay step_output(dir.path() / "step.log", STDERR_FILENO);
     step_log_start_ = size_or_zero(dir.path() / "step.log");
     step_output.start();
+    auto readiness = readiness_of(dir, def, cluster);  // before any VM writes its console
     ChildProcess step = start_vms(def, layout, hostfile, step_output);
-    const Boot boot = wait_until_ready(dir, readiness_of(def, cluster), step, step_output);
+    const Boot boot = wait_until_ready(dir, std::move(readiness), step, step_output);
     int rc = 0;
     if (boot == Boot::ready && g_signal == 0) {
       rc = until_poweroff_ ? wait_for_poweroff(dir, def.vm_count(), step, step_output)
@@ -289,9 +294,13 @@ class BootVerb final : public Verb {
     std::optional<std::string> marker;
     ConsoleWatch console;
   };
-  static std::vector<Readiness> readiness_of(const ClusterDef& def, const ResolvedCluster& cluster) {
+  static std::vector<Readiness> readiness_of(const JobDir& dir, const ClusterDef& def,
+                                             const ResolvedCluster& cluster) {
     std::vector<Readiness> out(def.vm_count());
-    for (std::uint32_t r = 0; r < def.vm_count(); ++r) out[r].marker = cluster.get(def.template_of(r)).ready_marker;
+    for (std::uint32_t r = 0; r < def.vm_count(); ++r) {
+      out[r].marker = cluster.get(def.template_of(r)).ready_marker;
+      out[r].console = ConsoleWatch(size_or_zero(dir.vm_dir(r) / "console.log"));
+    }
     return out;
   }
 

@@ -72,7 +72,9 @@ class Freeze {
 std::string disk_device(QmpClient& qmp, const fs::path& disk) {
   for (const auto& b : qmp.execute("query-block")) {
     const auto ins = b.find("inserted");
-    if (ins != b.end() && ins->value("file", "") == disk.string()) return b.value("device", "");
+    // vm-launch hands the overlay to QEMU as an fd set (vm_record.hpp); earlier VMs by path.
+    const std::string file = ins != b.end() ? ins->value("file", "") : "";
+    if (!file.empty() && (file == kDiskFdSet || file == disk.string())) return b.value("device", "");
   }
   throw Error(fmt::format("QEMU has no drive on {}", disk.string()), ErrorKind::system);
 }
@@ -84,6 +86,7 @@ class SaveVerb final : public Verb {
     add_job_options(cmd_, job_);
     cmd_->add_option("-d,--dest", dest_, "A new image [REPO:]NAME instead of a new revision (default repository: "
                                          "the first of repos.yaml)");
+    cmd_->add_flag("--full", full_, "Save the whole disk as one standalone layer (no backing chain), as pcocc's --full");
     cmd_->add_option("--timeout", timeout_s_, "Seconds to wait for the copy")->capture_default_str();
     cmd_->add_option("VM", vm_, "The VM (default vm0)")->capture_default_str();
     cmd_->footer(
@@ -142,16 +145,19 @@ class SaveVerb final : public Verb {
                                 vm.name),
                     ErrorKind::not_found);
       }
-      if (target->path() != source->path()) target->copy_blobs_from(*source, *base);
-    } else {
+      // A standalone copy needs none of the layers below; the revision it follows is enough.
+      if (!full_ && target->path() != source->path()) target->copy_blobs_from(*source, *base);
+    } else if (!full_) {
       base = target->base_from_file(vm.image.at("file").get<std::string>());
     }
 
     const fs::path layer = target->tmp_dir() / fmt::format("save-{}-{}-{}", dir.job_id(), vm.name, ::getpid());
     try {
       backup(vm, layer);
-      const auto rev = target->add_layer(name, base, layer, user_name());
-      std::cout << fmt::format("{} disk saved to {}:{} revision {}\n", vm.name, target->name(), rev.name, rev.revision);
+      const auto rev = full_ ? target->add_standalone(name, base, layer, user_name())
+                             : target->add_layer(name, base, layer, user_name());
+      std::cout << fmt::format("{} disk saved to {}:{} revision {}{}\n", vm.name, target->name(), rev.name, rev.revision,
+                               full_ ? " (standalone)" : "");
     } catch (...) {
       ::unlink(layer.c_str());
       throw;
@@ -166,12 +172,13 @@ class SaveVerb final : public Verb {
     const std::string job = fmt::format("vm-save-{}", ::getpid());
     {
       Freeze freeze(vm);
-      // sync=top: the overlay's own data, on the same backing file (absolute-paths), as of now.
+      // sync=top: the overlay's own data, on the same backing file (absolute-paths), as of now;
+      // sync=full (--full): the whole disk as the guest sees it, in a file with no backing.
       qmp.execute("drive-backup", {{"job-id", job},
                                    {"device", device},
                                    {"target", layer.string()},
                                    {"format", "qcow2"},
-                                   {"sync", "top"},
+                                   {"sync", full_ ? "full" : "top"},
                                    {"mode", "absolute-paths"}});
     }  // thawed: drive-backup copies the blocks as they were when it started
     const auto deadline = Clock::now() + std::chrono::seconds(timeout_s_);
@@ -205,6 +212,7 @@ class SaveVerb final : public Verb {
   JobSelection job_;
   std::string dest_;
   int timeout_s_ = 3600;
+  bool full_ = false;
   std::string vm_ = "vm0";
 };
 

@@ -271,6 +271,19 @@ ImageRevision ImageRepo::add_layer(const std::string& name, const std::optional<
   return commit(std::move(rev), !(below && below->name == name));
 }
 
+ImageRevision ImageRepo::add_standalone(const std::string& name, const std::optional<ImageRevision>& previous,
+                                        const fs::path& image, const std::string& owner) {
+  if (!valid_image_name(name)) throw Error(fmt::format("\"{}\" is not an image name", name), ErrorKind::usage);
+  const WriteGuard guard = write_guard();
+  const bool next_of_same = previous && previous->name == name;
+  ImageRevision rev;
+  rev.name = name;
+  rev.owner = owner;
+  rev.revision = next_of_same ? previous->revision + 1 : 0;
+  rev.data_blobs.push_back(store_blob(image));
+  return commit(std::move(rev), !next_of_same);
+}
+
 void ImageRepo::copy_blobs_from(const ImageRepo& from, const ImageRevision& rev) {
   for (const auto& hash : rev.data_blobs) {
     if (fs::exists(blob_path(hash))) continue;

@@ -85,6 +85,12 @@ class ImageRepo {
   ImageRevision add_layer(const std::string& name, const std::optional<ImageRevision>& below,
                           const std::filesystem::path& layer, const std::string& owner);
 
+  // Moves `image` (a standalone qcow2 in tmp_dir(), no backing file) into data/ and records it
+  // as the whole of a new revision of `name`: the one after `previous` (or later, if taken), or
+  // revision 0 of a new image without it (`vm save --full`).
+  ImageRevision add_standalone(const std::string& name, const std::optional<ImageRevision>& previous,
+                               const std::filesystem::path& image, const std::string& owner);
+
   // Copies the blobs of `rev` from `from` that this repository lacks (content-addressed).
   void copy_blobs_from(const ImageRepo& from, const ImageRevision& rev);
 

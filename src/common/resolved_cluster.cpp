@@ -62,7 +62,7 @@ const config::Template& ResolvedCluster::get(std::string_view name) const {
 
 ResolvedCluster resolve_cluster(const ClusterDef& def, const config::Config& cfg, const nlohmann::json& overrides) {
   def.check_templates([&](std::string_view n) { return cfg.find_template(n) != nullptr; });
-  ResolvedCluster out{def.to_string(), {}, cfg.repos};
+  ResolvedCluster out{def.to_string(), {}, cfg.repos, cfg.site.node_scratch};
   for (const auto& group : def.groups()) {
     const bool seen = std::any_of(out.templates.begin(), out.templates.end(),
                                   [&](const config::Template& t) { return t.name == group.template_name; });
@@ -87,7 +87,8 @@ nlohmann::json to_json(const ResolvedCluster& c) {
           {"definition", c.definition},
           {"templates", std::move(templates)},
           {"repos", std::move(repos)},
-          {"cache", c.repos.cache_path ? nlohmann::json(*c.repos.cache_path) : nlohmann::json(nullptr)}};
+          {"cache", c.repos.cache_path ? nlohmann::json(*c.repos.cache_path) : nlohmann::json(nullptr)},
+          {"node_scratch", c.node_scratch ? nlohmann::json(*c.node_scratch) : nlohmann::json(nullptr)}};
 }
 
 ResolvedCluster parse_resolved_cluster(std::string_view text, std::string_view source) {
@@ -108,6 +109,7 @@ ResolvedCluster parse_resolved_cluster(std::string_view text, std::string_view s
                                  origin_of(r.at("origin")), r.at("file").get<std::string>(), r.at("line").get<int>()});
       }
       if (const auto& cache = j.at("cache"); !cache.is_null()) c.repos.cache_path = cache.get<std::string>();
+      if (const auto s = j.find("node_scratch"); s != j.end() && !s->is_null()) c.node_scratch = s->get<std::string>();
       for (const auto& group : def.groups()) c.get(group.template_name);  // every one is there
       return c;
     } catch (const nlohmann::json::exception& e) {

@@ -29,6 +29,7 @@ struct ResolvedCluster {
   std::string definition;                   // canonical ("tiny:2")
   std::vector<config::Template> templates;  // each template of the definition once, in its order
   config::RepoConfig repos;
+  std::optional<std::string> node_scratch;  // the site's node-scratch, unexpanded
 
   // The template of that name; Error(config) when the cluster has none (a tampered file).
   const config::Template& get(std::string_view name) const;

@@ -14,6 +14,10 @@
 
 namespace slurmvm {
 
+// What QEMU calls a VM's disk overlay: vm-launch hands it over as fd set 1, already unlinked
+// (launch/vm_inputs.hpp, OpenDisk); `vm save` finds the drive by this name.
+inline constexpr std::string_view kDiskFdSet = "/dev/fdset/1";
+
 struct VmRecord {
   std::uint32_t rank = 0;
   std::string name;  // vm<rank>

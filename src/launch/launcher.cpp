@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstdio>
 #include <cstring>
 #include <variant>
@@ -129,7 +130,16 @@ void launch_vm(const LaunchOptions& options, const TaskEnv& task, const std::vec
   spec.vcpus = vcpus;
   spec.memory_mib = memory.vm_mib;
   nlohmann::json image_record;
-  spec.disk = prepare_disk(tpl, cluster.repos, subst, paths, image_record);
+  // Held until exec: QEMU inherits them (the overlay itself is already unlinked).
+  std::optional<std::string> pcocc_tmpdir;
+  if (const char* v = std::getenv("PCOCC_TMPDIR")) pcocc_tmpdir = v;
+  const std::optional<OpenDisk> disk =
+      prepare_disk(tpl, cluster.repos, subst, paths, overlay_dir(pcocc_tmpdir, cluster.node_scratch, subst, paths),
+                   image_record);
+  if (disk) {
+    spec.disk = std::string(kDiskFdSet);
+    spec.disk_fds = std::make_pair(disk->read_write.get(), disk->read_only.get());
+  }
   spec.disk_model = tpl.disk_model;
   spec.disk_cache = tpl.disk_cache;
   spec.seed_iso = paths.seed_iso;

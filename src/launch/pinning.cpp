@@ -215,6 +215,10 @@ void start_pinning_helper(const PinningJob& job) {
       ::dup2(null, STDOUT_FILENO);
       ::close(null);
     }
+    // Nor the task's other files (the VM's disk overlay, unlinked, lives as long as a holder).
+    const unsigned keep = static_cast<unsigned>(pidfd.get());
+    if (keep > 3) ::close_range(3, keep - 1, 0);
+    ::close_range(keep + 1, ~0U, 0);
     ::_exit(run_pinner(job, pidfd.get(), qemu_pid));
   }
   int status = 0;

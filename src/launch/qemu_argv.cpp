@@ -64,6 +64,10 @@ std::vector<std::string> build_qemu_argv(const VmSpec& s) {
   add({"-device", "virtio-rng-pci,rng=rng0"});
 
   if (s.disk_model == DiskModel::virtio_scsi) add({"-device", "virtio-scsi-pci,id=scsi0"});
+  if (s.disk_fds) {
+    add({"-add-fd", fmt::format("fd={},set=1,opaque=disk-rw", s.disk_fds->first)});
+    add({"-add-fd", fmt::format("fd={},set=1,opaque=disk-ro", s.disk_fds->second)});
+  }
   if (s.disk) {
     const std::string drive = fmt::format("file={},format=qcow2,cache={},discard=unmap",
                                           qemu_opt_escape(s.disk->string()), to_string(s.disk_cache));

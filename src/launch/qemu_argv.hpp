@@ -59,6 +59,9 @@ struct VmSpec {
   std::uint64_t memory_mib = 0;
   // The copy-on-write overlay; none when the template has no image.
   std::optional<std::filesystem::path> disk;
+  // When set, `disk` is kDiskFdSet and these descriptors (read-write, read-only: QEMU opens the
+  // file in either mode) are QEMU's fd set 1: the overlay is already unlinked (OpenDisk).
+  std::optional<std::pair<int, int>> disk_fds;
   config::DiskModel disk_model = config::DiskModel::virtio;
   config::DiskCache disk_cache = config::DiskCache::unsafe;
   std::filesystem::path seed_iso;

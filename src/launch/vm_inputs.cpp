@@ -1,6 +1,10 @@
 // What vm-launch gathers for one VM before QEMU starts (vm_inputs.hpp).
 #include "launch/vm_inputs.hpp"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <cerrno>
 #include <variant>
 
@@ -110,13 +114,35 @@ ResolvedCluster resolved_cluster(const ClusterDef& def, const TaskEnv& task) {
 
 // The image the overlay sits on: a file, or the revision of a repository image (the newest
 // unless the template names one), recorded in vm.json for `vm save`.
-std::optional<fs::path> prepare_disk(const config::Template& t, const config::RepoConfig& repo_config,
-                                     const VmSubstitutions& subst,
-                                     const VmPaths& paths, nlohmann::json& image_record) {
-  if (!t.image) {
-    remove_if_exists(paths.disk);
-    return std::nullopt;
+fs::path overlay_dir(const std::optional<std::string>& pcocc_tmpdir, const std::optional<std::string>& node_scratch,
+                     const VmSubstitutions& subst, const VmPaths& paths) {
+  fs::path dir;
+  if (pcocc_tmpdir && !pcocc_tmpdir->empty() && pcocc_tmpdir->front() == '/') {
+    dir = *pcocc_tmpdir;
+  } else if (node_scratch) {
+    dir = subst.expand(*node_scratch);
+    if (!dir.is_absolute()) {
+      throw Error(fmt::format("node-scratch {} is not an absolute path once expanded ({})", *node_scratch, dir.string()),
+                  ErrorKind::config);
+    }
+  } else {
+    return paths.vm_dir;
   }
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) {
+    fs::create_directories(dir.parent_path(), ec);
+    if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
+      throw Error::from_errno(fmt::format("cannot create the overlay directory {}", dir.string()), errno);
+    }
+  }
+  return dir;
+}
+
+std::optional<OpenDisk> prepare_disk(const config::Template& t, const config::RepoConfig& repo_config,
+                                     const VmSubstitutions& subst, const VmPaths& paths, const fs::path& dir,
+                                     nlohmann::json& image_record) {
+  remove_if_exists(paths.disk);  // an overlay of a slurm-vm before this one
+  if (!t.image) return std::nullopt;
   const fs::path file = with_context(fmt::format("template {}", t.name), [&] {
     const std::string image = subst.expand(*t.image);
     if (!is_repo_image(image)) {
@@ -132,9 +158,19 @@ std::optional<fs::path> prepare_disk(const config::Template& t, const config::Re
     return repo->top_layer(rev);
   });
   const BaseImage base = inspect_image(file);
-  create_overlay(base, paths.disk);
-  log_debug("disk: {} over {} ({})", paths.disk.string(), base.path.string(), base.format);
-  return paths.disk;
+  const fs::path overlay = dir / fmt::format("svm-{}-{}.qcow2", paths.vm_dir.filename().string(), ::getpid());
+  create_overlay(base, overlay);
+  OpenDisk disk;
+  // Not O_CLOEXEC: QEMU inherits both.
+  disk.read_write = UniqueFd(::open(overlay.c_str(), O_RDWR | O_NOFOLLOW));
+  disk.read_only = UniqueFd(::open(overlay.c_str(), O_RDONLY | O_NOFOLLOW));
+  const int err = errno;
+  ::unlink(overlay.c_str());
+  if (!disk.read_write || !disk.read_only) {
+    throw Error::from_errno(fmt::format("cannot open the disk overlay {}", overlay.string()), err);
+  }
+  log_debug("disk: {} (unlinked) over {} ({})", overlay.string(), base.path.string(), base.format);
+  return disk;
 }
 
 HostKey prepare_seed(const config::Template& t, const TaskEnv& task, const VmSubstitutions& subst,

@@ -23,6 +23,7 @@
 #include "launch/vm_substitutions.hpp"
 #include "node_layout.hpp"
 #include "resolved_cluster.hpp"
+#include "unique_fd.hpp"
 
 namespace slurmvm::launch {
 
@@ -43,11 +44,27 @@ void report_prolog_error(const RunDirLayout& run, std::uint32_t job_id);
 std::vector<DriveSpec> persistent_drives(const config::Template& t, const VmSubstitutions& subst, const TaskEnv& task,
                                          std::vector<std::filesystem::path>& locks);
 
+// Where the VM's disk overlay is made: $PCOCC_TMPDIR when absolute (pcocc's variable, the
+// user's choice), else the site's node-scratch expanded for the user, else the VM's directory.
+// Created (0700) when missing.
+std::filesystem::path overlay_dir(const std::optional<std::string>& pcocc_tmpdir,
+                                  const std::optional<std::string>& node_scratch, const VmSubstitutions& subst,
+                                  const VmPaths& paths);
+
+// The VM's disk overlay, open twice (QEMU's fd set needs the file in both access modes) and
+// already unlinked: QEMU reads it as /dev/fdset/1 (kDiskFdSet), so nothing of it outlives the
+// VM on any disk, whatever ends it.
+struct OpenDisk {
+  UniqueFd read_write;
+  UniqueFd read_only;
+};
+
 // The disk overlay over the template's image (a file, or a repository revision: the newest
-// unless the template names one), recorded in `image_record` for vm.json; nullopt without image.
-std::optional<std::filesystem::path> prepare_disk(const config::Template& t, const config::RepoConfig& repo_config,
-                                                  const VmSubstitutions& subst, const VmPaths& paths,
-                                                  nlohmann::json& image_record);
+// unless the template names one), made in `dir`; the image is recorded in `image_record` for
+// vm.json. nullopt without image.
+std::optional<OpenDisk> prepare_disk(const config::Template& t, const config::RepoConfig& repo_config,
+                                     const VmSubstitutions& subst, const VmPaths& paths,
+                                     const std::filesystem::path& dir, nlohmann::json& image_record);
 
 // The cloud-init seed ISO; returns the VM's host key.
 HostKey prepare_seed(const config::Template& t, const TaskEnv& task, const VmSubstitutions& subst,

@@ -96,6 +96,12 @@ out=$(ssh -F "$SLURM_VM_JOB_DIR/ssh_config" -o ProxyCommand='vm nc %n' vm0 hostn
 [ "$out" = vm0 ] && result "nc as ProxyCommand ok" || result "nc as ProxyCommand FAILED: $out"
 vm ps | grep -qE "^$SLURM_JOB_ID +.* tiny:2 +2 " && result "ps ok" || result "ps FAILED: $(vm ps | tr '\n' '|')"
 vm ps --json | grep -q "\"definition\": \"tiny:2\"" && result "ps --json ok" || result "ps --json FAILED"
+# The disk overlays: on the node-local path pcocc's PCOCC_TMPDIR names, held by QEMU only
+# (unlinked before it started), so nothing of them is ever left on a disk.
+qpid=$(pgrep -u "$(id -u)" -f 'qemu-system-x86_64 -name vm0,' | head -n 1)
+fds=$(ls -l "/proc/$qpid/fd" 2>&1)
+echo "$fds" | grep -q "$PCOCC_TMPDIR/svm-vm0-[0-9]*.qcow2 (deleted)" && result "overlay on the node-local path, unlinked ok" || result "overlay on the node-local path, unlinked FAILED: $(echo "$fds" | tr '\n' '|')"
+[ -z "$(ls -A "$PCOCC_TMPDIR" 2>/dev/null)" ] && [ ! -e "$SLURM_VM_JOB_DIR/vm0/disk.qcow2" ] && result "no overlay file on any disk ok" || result "no overlay file on any disk FAILED: $(ls -A "$PCOCC_TMPDIR" "$SLURM_VM_JOB_DIR/vm0" 2>&1 | tr '\n' ' ')"
 # Job selection outside the allocation's environment: by name (pcocc's -J), and the user's only
 # running cluster when nothing names one.
 out=$(env -u SLURM_JOB_ID vm list -J lifejob 2>&1)
@@ -137,14 +143,14 @@ PROBE
 chmod 755 "$HOME_SRC/life-probe"
 chown vmuser: "$HOME_SRC/life-probe"
 
-as_user vm alloc -N 2 -J lifejob --timeout 300 -E ./life-probe tiny:2
+as_user env PCOCC_TMPDIR=/tmp/svm-lifecycle-scratch vm alloc -N 2 -J lifejob --timeout 300 -E ./life-probe tiny:2
 expect_rc "vm alloc -N 2 -J lifejob -E life-probe tiny:2" 0
 job=$(sed -n 's/^salloc: Granted job allocation \([0-9]*\)$/\1/p' <<<"$OUT")
 grep -qE "^vm0 +tiny +node1 " <<<"$OUT" && grep -qE "^vm1 +tiny +node2 " <<<"$OUT" &&
   pass "vm0 on node1, vm1 on node2 (the login node is neither)" || fail "unexpected layout: $(grep -E '^vm[01] ' <<<"$OUT" | tr '\n' ' ')"
 results=$(grep '^RESULT ' <<<"$OUT")
 for what in "exec output and status" "exec on the other node" "exec with stdin" "console --log" "monitor-cmd one" "monitor-cmd set" "console vm0" "console vm1" "console tty" "vm1 runs after the console detached" "nc as ProxyCommand" \
-  "ps" "ps --json" "list -J NAME" "the only running cluster is the default" "an unknown -J NAME is not found" "reset says so" "reset rebooted vm1" "vm1 runs after the reset" "dump" \
+  "ps" "ps --json" "overlay on the node-local path, unlinked" "no overlay file on any disk" "list -J NAME" "the only running cluster is the default" "an unknown -J NAME is not found" "reset says so" "reset rebooted vm1" "vm1 runs after the reset" "dump" \
   "dump refuses to overwrite" "reset vm7 not found" "monitor-cmd without a command"; do
   line=$(grep -E "^RESULT $what( ok| \(|.* ok)" <<<"$results" | head -n 1)
   [[ -n $line && $line != *FAILED* ]] && pass "${line#RESULT }" || fail "$what: $(grep "^RESULT $what" <<<"$results")"
@@ -166,3 +172,4 @@ expect_out "it says why" "private to them"
 as_user vm console -j "$job" --log vm1
 expect_out "vm console --log works after the job" "slurm-vm-tiny: ready"
 check_nodes_clean "after the job"
+rm -rf /tmp/svm-lifecycle-scratch

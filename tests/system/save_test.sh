@@ -4,9 +4,11 @@
 #   - a file written in a VM booted from user:tiny is there in a new job after `vm save`
 #     (revision 1), through the guest agent's freeze;
 #   - two VMs saved at the same moment get two distinct revisions;
-#   - `vm save -d` makes a new image; `vm image list/show/export/delete` see and change them;
+#   - `vm save -d` makes a new image, `--full` a standalone one; `vm image list/show/export/delete`
+#     see and change them;
 #   - an image with no template of its name can be named as one (pcocc's automatic templates);
-#   - an L2-only VM (no SSH) is ready from its template's ready-marker and reached by vm exec;
+#   - an L2-only VM (no SSH) is ready from its template's ready-marker and reached by vm exec,
+#     and vm batch -b runs its script through the guest agent;
 #   - `vm image copy`, `resize` (the guest sees the new size), `repo list`, and `delete` then
 #     `repo gc` frees the space;
 #   - --image and --mount override the template for one job; a VM booted from a file image
@@ -64,14 +66,23 @@ as_user vm alloc -N 1 --timeout 120 -E 'vm exec vm0 -- cat /proc/sys/kernel/host
 expect_rc "an L2-only VM is reported ready from its console marker, not timed out" 0
 expect_out "vm counted it ready" "1/1 VMs ready"
 expect_out "and vm exec reached it through the agent" "^vm0$"
+printf '#!/bin/sh\necho "l2 script in $(cat /proc/sys/kernel/hostname)"\nexit 3\n' >"$HOME_SRC/l2.sh"
+chmod 755 "$HOME_SRC/l2.sh" && chown vmuser: "$HOME_SRC/l2.sh"
+as_user vm batch --wait -o 'l2-%j.out' -b l2.sh tiny-l2:1
+expect_rc "vm batch -b on a VM without SSH: the script's status, through the guest agent" 3
+OUT=$(cat "$(ls -t "$HOME_SRC"/l2-*.out | head -n 1)")
+expect_out "and its output" "^l2 script in vm0$"
 
 as_user vm alloc -N 1 --timeout 300 -E 'vm save vm0 & vm save vm1 & wait' tiny-repo:2
 expect_rc "two saves at once" 0
 revs=$(grep -oE '^vm[01] disk saved to user:tiny revision [0-9]+$' <<<"$OUT" | awk '{ print $NF }' | sort -n | tr '\n' ' ')
 [[ $revs == "2 3 " ]] && pass "two simultaneous saves took revisions 2 and 3" || fail "simultaneous saves: revisions '$revs': $OUT"
 
-as_user vm alloc -N 1 --timeout 300 -E 'vm save -d tiny-copy vm0' tiny-repo:1
+as_user vm alloc -N 1 --timeout 300 -E 'vm save -d tiny-copy vm0 && vm save --full -d tiny-full vm0' tiny-repo:1
 expect_out "vm save -d makes a new image" "^vm0 disk saved to user:tiny-copy revision 0$"
+expect_out "vm save --full -d makes a standalone one" "^vm0 disk saved to user:tiny-full revision 0 \(standalone\)$"
+as_user vm image show tiny-full
+expect_out "the standalone image is one layer" "^0 +[0-9.]+ MiB +1 "
 # pcocc's automatic templates: an image with no template of its name is one, on the default
 # resource set, for `vm template show` and for the SPANK plugin's check at submission.
 as_user vm template show --json tiny-copy

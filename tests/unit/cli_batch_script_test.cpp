@@ -39,6 +39,8 @@ class BatchRun : public testing::Test {
                                   " [ \"$1\" = --until-poweroff ] && cmd='echo until poweroff; exit 0'; shift; done;"
                                   " echo \"boot ran\"; /bin/sh -c \"$cmd\" ;;\n"
                                   "  ssh) [ \"$2\" = vm0 ] || exit 99; /bin/sh -c \"$3\" ;;\n"
+                                  "  exec) [ \"$5\" = vm0 ] && [ \"$6\" = -- ] || exit 97; echo via agent;"
+                                  " shift 6; \"$@\" ;;\n"
                                   "  *) exit 98 ;;\n"
                                   "esac\n";
     fs::permissions(dir_ / "vm", fs::perms::owner_all);
@@ -49,13 +51,18 @@ class BatchRun : public testing::Test {
     s.vm_program = (dir_ / "vm").string();
     Command c;
     c.argv = {"/bin/sh", "-c", batch_script(s)};
-    c.env_set = {"TMPDIR=" + (dir_ / "tmp").string(), "PATH=/usr/bin:/bin"};
+    // vm boot's job directory: its ssh_config has vm0 unless the test says there is no SSH.
+    fs::create_directories(dir_ / "job");
+    std::ofstream(dir_ / "job/ssh_config") << (ssh_ ? "Host vm0\n  Port 60222\n" : "Host *\n");
+    c.env_set = {"TMPDIR=" + (dir_ / "tmp").string(), "PATH=/usr/bin:/bin",
+                 "SLURM_VM_JOB_DIR=" + (dir_ / "job").string()};
     c.timeout = std::chrono::seconds(20);
     return slurmvm::run(c);
   }
   bool tmp_is_empty() const { return fs::is_empty(dir_ / "tmp"); }
 
   fs::path dir_;
+  bool ssh_ = true;
 };
 
 }  // namespace
@@ -108,6 +115,19 @@ TEST_F(BatchRun, HostScriptRunsTooAndCountsWhenTheVmScriptSucceeded) {
   EXPECT_EQ(run(s).exit_code, 5);
   s.vm_script.reset();
   EXPECT_EQ(run(s).exit_code, 4);
+  EXPECT_TRUE(tmp_is_empty());
+}
+
+// vm0 without SSH (no reverse-NAT port): the VM script goes through the guest agent, with the
+// same status and output.
+TEST_F(BatchRun, WithoutSshTheVmScriptGoesThroughTheAgent) {
+  ssh_ = false;
+  BatchScripts s;
+  s.vm_script = "#!/bin/sh\necho \"in vm0: $0\"\nexit 6\n";
+  const RunResult r = run(s);
+  EXPECT_EQ(r.exit_code, 6) << r.out << r.err;
+  EXPECT_THAT(r.out, HasSubstr("via agent"));
+  EXPECT_THAT(r.out, HasSubstr("in vm0: "));
   EXPECT_TRUE(tmp_is_empty());
 }
 

@@ -1,4 +1,5 @@
 // slurm-vm.yaml: the state store and batch arguments.
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include "config/site_settings.hpp"
@@ -30,6 +31,12 @@ TEST(ConfigSiteSettings, Defaults) {
   EXPECT_EQ(s.store.path, "/var/lib/slurm-vm/store");
   EXPECT_TRUE(s.batch_args.empty());
   EXPECT_EQ(to_string(s.store.type), "file");
+}
+
+TEST(ConfigSiteSettings, NodeScratchIsKeptUnexpanded) {
+  EXPECT_FALSE(site("").node_scratch);
+  EXPECT_EQ(site("node-scratch: /local/scratch/%{user}\n").node_scratch, "/local/scratch/%{user}");
+  EXPECT_THAT(error_of("node-scratch: /x/%{nosuch}\n"), testing::HasSubstr("unknown substitution"));
 }
 
 TEST(ConfigSiteSettings, FileAndEtcdStores) {
@@ -80,7 +87,7 @@ TEST(ConfigSiteSettings, Errors) {
   EXPECT_EQ(error_of("batch-args: --partition=vm"),
             "slurm-vm.yaml:1: batch-args: expected a list, got \"--partition=vm\"");
   EXPECT_EQ(error_of("ssh: {}"),
-            "slurm-vm.yaml:1: ssh: unknown key; expected one of: store, batch-args, ovs");
+            "slurm-vm.yaml:1: ssh: unknown key; expected one of: store, batch-args, ovs, node-scratch");
 }
 
 TEST(ConfigSiteSettings, OvsBridgeAndDatapath) {

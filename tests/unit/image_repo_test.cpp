@@ -303,3 +303,26 @@ TEST_F(ImageRepoTest, PcoccFormat1IsRefusedWithTheFixThenUpgradedByGc) {
   EXPECT_FALSE(fs::exists(repo_dir / "meta.v1"));
   EXPECT_TRUE(fs::exists(repo_dir / "meta" / "centos@0"));
 }
+
+// `vm save --full`: the whole disk as one layer, the next revision of the image or a new one.
+TEST_F(ImageRepoTest, StandaloneRevisionHasOneLayerAndNoBacking) {
+  auto repo = ImageRepo::open_or_create("user", dir_ / "repo");
+  const auto r0 = repo.import_file("tiny", base_, "alice");
+  const auto r1 = repo.add_layer("tiny", r0, new_layer(repo, r0), "alice");
+  const auto full = repo.tmp_dir() / "full";
+  qemu_img({"convert", "-O", "qcow2", repo.top_layer(r1).string(), full.string()});  // flattened
+  const auto r2 = repo.add_standalone("tiny", r1, full, "alice");
+  EXPECT_EQ(r2.revision, 2u);
+  ASSERT_EQ(r2.data_blobs.size(), 1u);
+  const auto info = nlohmann::json::parse(qemu_img({"info", "--output=json", repo.top_layer(r2).string()}));
+  EXPECT_FALSE(info.contains("backing-filename"));
+  // As a new image (-d), and never over an existing one.
+  const auto again = repo.tmp_dir() / "again";
+  qemu_img({"convert", "-O", "qcow2", repo.top_layer(r1).string(), again.string()});
+  EXPECT_EQ(repo.add_standalone("tiny-full", r1, again, "alice").revision, 0u);
+  const auto third = repo.tmp_dir() / "third";
+  qemu_img({"convert", "-O", "qcow2", repo.top_layer(r1).string(), third.string()});
+  EXPECT_THROW(repo.add_standalone("tiny-full", std::nullopt, third, "alice"), Error);
+  ::unlink(third.c_str());
+  EXPECT_TRUE(fs::is_empty(repo.tmp_dir()));
+}

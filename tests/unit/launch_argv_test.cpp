@@ -3,6 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -10,6 +11,7 @@
 #include "launch/qemu_argv.hpp"
 #include "launch/qemu_binary.hpp"
 #include "launch/vm_substitutions.hpp"
+#include "vm_record.hpp"
 
 using slurmvm::Error;
 using slurmvm::ErrorKind;
@@ -305,4 +307,22 @@ TEST(LaunchArgv, PassthroughDevicesAfterTheNics) {
   const Argv tail(argv.end() - 6, argv.end());
   EXPECT_EQ(tail, (Argv{kNic[2], kNic[3], "-device", "vfio-pci,host=0000:3b:00.2,id=hostpci0", "-device",
                         "vfio-pci,host=0000:af:00.0,id=hostpci1"}));
+}
+
+// vm-launch hands the overlay over already unlinked (vm_inputs.hpp, OpenDisk): QEMU gets both
+// descriptors as fd set 1, before the drive that names it.
+TEST(LaunchArgv, AnUnlinkedOverlayIsFdSetOne) {
+  VmSpec s = tcg_spec();
+  s.disk = std::string(slurmvm::kDiskFdSet);
+  s.disk_fds = std::make_pair(7, 8);
+  const Argv argv = build_qemu_argv(s);
+  const auto rw = std::find(argv.begin(), argv.end(), "fd=7,set=1,opaque=disk-rw");
+  const auto ro = std::find(argv.begin(), argv.end(), "fd=8,set=1,opaque=disk-ro");
+  const auto drive = std::find_if(argv.begin(), argv.end(),
+                                  [](const std::string& a) { return a.starts_with("file=/dev/fdset/1,format=qcow2"); });
+  ASSERT_NE(rw, argv.end());
+  ASSERT_NE(ro, argv.end());
+  ASSERT_NE(drive, argv.end());
+  EXPECT_EQ(*(rw - 1), "-add-fd");
+  EXPECT_LT(ro, drive);
 }

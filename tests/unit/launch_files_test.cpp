@@ -14,6 +14,8 @@
 #include "launch/image.hpp"
 #include "launch/job_dir.hpp"
 #include "launch/network_map.hpp"
+#include "launch/vm_inputs.hpp"
+#include "launch/vm_substitutions.hpp"
 
 using slurmvm::Error;
 using slurmvm::ErrorKind;
@@ -240,4 +242,25 @@ TEST(LaunchImage, PathsDirectoriesAndRepositories) {
   } catch (const Error& e) {
     EXPECT_EQ(e.kind(), ErrorKind::not_found);
   }
+}
+
+// Where the disk overlay is made: pcocc's $PCOCC_TMPDIR (absolute), else the site's
+// node-scratch for the job's user, else the VM's directory; a missing one is made private.
+TEST(LaunchOverlay, DirectoryChoiceAndCreation) {
+  TempDir dir;
+  const VmPaths paths = vm_paths(dir.path() / "job-7", 3);
+  VmSubstitutions subst;
+  subst.user.user = "alice";
+  subst.user.homedir = (dir.path() / "home").string();
+  subst.user.getenv = [](const std::string&) -> std::optional<std::string> { return std::nullopt; };
+  EXPECT_EQ(overlay_dir(std::nullopt, std::nullopt, subst, paths), paths.vm_dir);
+  const fs::path scratch = overlay_dir(std::nullopt, (dir.path() / "scratch/%{user}").string(), subst, paths);
+  EXPECT_EQ(scratch, dir.path() / "scratch/alice");
+  struct stat st {};
+  ASSERT_EQ(::stat(scratch.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0700u);
+  const std::string tmp = (dir.path() / "tmpdir").string();
+  EXPECT_EQ(overlay_dir(tmp, (dir.path() / "scratch").string(), subst, paths), tmp);  // the user's wins
+  EXPECT_EQ(overlay_dir(std::string("relative"), std::nullopt, subst, paths), paths.vm_dir);  // not absolute: ignored
+  EXPECT_THROW(overlay_dir(std::nullopt, std::string("scratch"), subst, paths), Error);
 }

@@ -106,6 +106,7 @@ SiteSettings parse_site_settings(const Value& root) {
   if (auto store = m.get("store")) site.store = read_store(*store);
   if (auto args = m.get("batch-args")) site.batch_args = args->as_string_list();
   if (auto ovs = m.get("ovs")) site.ovs = read_ovs(*ovs);
+  if (auto s = m.get("node-scratch")) site.node_scratch = s->as_expandable_string();
   m.reject_unknown_keys();
   return site;
 }

@@ -58,6 +58,11 @@ struct OvsSettings {
 struct SiteSettings {
   StoreSettings store;
   std::vector<std::string> batch_args;
+  // Where each VM's copy-on-write overlay is made on its node (a node-local disk, e.g.
+  // /local/scratch/%{user}; substitutions expanded for the job's user); unset: the VM's directory
+  // in the user's job directory. The overlay is unlinked once QEMU holds it: nothing of it
+  // outlives the VM, whatever ends it.
+  std::optional<std::string> node_scratch;
   OvsSettings ovs;
 };
 

@@ -21,12 +21,17 @@ chmod 0700 "$stage/resolved.json"
 cat >"$stage/run" <<'SLURM_VM_EOF' || exit 1
 #!/bin/sh
 s=$SLURM_VM_BATCH_STAGE vm=$SLURM_VM_BATCH_VM hrc=0 vrc=0 hpid=
+run='f=$(mktemp) && cat >"$f" && chmod 0700 "$f" && "$f"; rc=$?; rm -f "$f"; exit $rc'
 if [ -f "$s/host-script" ]; then
   "$s/host-script" &
   hpid=$!
 fi
 if [ -f "$s/vm-script" ]; then
-  "$vm" ssh vm0 'f=$(mktemp) && cat >"$f" && chmod 0700 "$f" && "$f"; rc=$?; rm -f "$f"; exit $rc' <"$s/vm-script"
+  if grep -qx 'Host vm0' "${SLURM_VM_JOB_DIR:-/nonexistent}/ssh_config" 2>/dev/null; then
+    "$vm" ssh vm0 "$run" <"$s/vm-script"
+  else
+    "$vm" exec --timeout 604800 -i vm0 -- /bin/sh -c "$run" <"$s/vm-script"
+  fi
   vrc=$?
 fi
 if [ -n "$hpid" ]; then
