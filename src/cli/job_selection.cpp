@@ -63,6 +63,9 @@ void add_job_options(CLI::App* cmd, JobSelection& selection) {
                             "The job of the virtual cluster (default: $SLURM_JOB_ID, else your only running one)");
   cmd->add_option("-J,--jobname,--job-name", selection.name, "The job of the virtual cluster, by its Slurm job name")
       ->excludes(j);
+  // Hidden: pcocc's admin option, refused by resolve_job() with what exists instead; on `vm ssh`
+  // it would otherwise reach OpenSSH as a bad option.
+  cmd->add_option("--user", selection.user)->group("");
 }
 
 std::uint32_t pick_job(const JobSelection& selection, std::uint32_t env_job_id,
@@ -95,6 +98,12 @@ std::uint32_t pick_job(const JobSelection& selection, std::uint32_t env_job_id,
 }
 
 std::uint32_t resolve_job(const JobSelection& selection) {
+  if (!selection.user.empty()) {
+    throw Error(fmt::format("--user {}: acting on another user's virtual cluster is not supported yet; root lists "
+                            "them with `vm ps -u {}` (docs/migrating-from-pcocc.md)",
+                            selection.user, selection.user),
+                ErrorKind::usage);
+  }
   if (selection.id != 0) return selection.id;
   const std::uint32_t env = env_job_id();
   if (selection.name.empty() && env != 0) return env;

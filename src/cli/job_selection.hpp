@@ -15,6 +15,7 @@ namespace slurmvm::cli {
 struct JobSelection {
   std::uint32_t id = 0;  // -j; 0: not given
   std::string name;      // -J; empty: not given
+  std::string user;      // pcocc's --user (another user's cluster): refused, not supported yet
 };
 
 // Declares -j/--jobid and -J/--jobname/--job-name on `cmd`.

@@ -36,12 +36,18 @@ class AllocVerb final : public Verb {
     cmd_->add_option("--timeout", timeout_s_, "Seconds to wait for every VM to answer SSH")
         ->check(CLI::Range(1, 86400));
     overrides_.declare(cmd_);
+    // pcocc's restart from a checkpoint, hidden: refused by name rather than handed to Slurm.
+    cmd_->add_option("-r,--restart-ckpt", restart_ckpt_)->group("");
     cmd_->allow_extras();
   }
 
   bool selected() const override { return cmd_->parsed(); }
 
   int run() override {
+    if (!restart_ckpt_.empty()) {
+      throw Error("-r/--restart-ckpt: checkpoint and restart are not implemented yet (docs/migrating-from-pcocc.md)",
+                  ErrorKind::usage);
+    }
     const Submission sub = read_submission(cmd_->remaining(), "vm alloc -c 2 tiny:2", overrides_);
     const ClusterDef& def = sub.def;
     std::vector<std::string> argv = slurm_argv("salloc", sub, cpus_, nodes_);
@@ -65,6 +71,7 @@ class AllocVerb final : public Verb {
   std::string nodes_;
   std::string script_;
   int timeout_s_ = 0;
+  std::string restart_ckpt_;
   OverrideOptions overrides_;
 };
 

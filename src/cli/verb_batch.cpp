@@ -62,12 +62,18 @@ class BatchVerb final : public Verb {
         ->check(CLI::Range(1, 86400))
         ->capture_default_str();
     overrides_.declare(cmd_);
+    // pcocc's restart from a checkpoint, hidden: refused by name rather than handed to Slurm.
+    cmd_->add_option("-r,--restart-ckpt", restart_ckpt_)->group("");
     cmd_->allow_extras();
   }
 
   bool selected() const override { return cmd_->parsed(); }
 
   int run() override {
+    if (!restart_ckpt_.empty()) {
+      throw Error("-r/--restart-ckpt: checkpoint and restart are not implemented yet (docs/migrating-from-pcocc.md)",
+                  ErrorKind::usage);
+    }
     const Submission sub = read_submission(cmd_->remaining(), "vm batch -b test.sh tiny:2", overrides_);
 
     BatchScripts scripts;
@@ -107,6 +113,7 @@ class BatchVerb final : public Verb {
   std::string vm_script_;
   bool wait_ = false;
   int timeout_s_ = 300;
+  std::string restart_ckpt_;
   OverrideOptions overrides_;
 };
 

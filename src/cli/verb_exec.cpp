@@ -36,7 +36,7 @@ class ExecVerb final : public Verb {
         ->capture_default_str();
     cmd_->add_flag("-i,--stdin", stdin_, "Send standard input to the command (read to its end first)");
     // pcocc's exec flags, hidden: each is refused with what to type instead (pcocc_habit()).
-    cmd_->add_option("-u,--user", pcocc_user_)->group("");
+    cmd_->add_option("-u", pcocc_user_)->group("");  // --user: job selection's (job_selection.hpp)
     cmd_->add_flag("-s,--script", pcocc_script_)->group("");
     cmd_->add_option("VM", vm_, "The VM (vm0, vm1, ...)")->required();
     // Not required() here: pcocc's `exec CMD` lands in VM, and pcocc_habit() says what to type.

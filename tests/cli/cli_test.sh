@@ -77,6 +77,8 @@ check_golden pcocc-ssh-port-22 2 pcocc env -u SLURM_JOB_ID PATH=/nonexistent "$v
 check_golden pcocc-scp-port 2 pcocc env -u SLURM_JOB_ID "$vm" scp -P 8080 f vm0:/tmp/
 check_golden pcocc-image-import-fmt 2 pcocc "$vm" image import --fmt 'raw;x' /dev/null img
 check_golden pcocc-ckpt 2 "$vm" ckpt -F /tmp/ckpt
+check_golden pcocc-restart 2 pcocc "$vm" alloc -r /tmp/ckpt mycentos:2
+check_golden pcocc-user 2 env -u SLURM_JOB_ID PATH=/nonexistent "$vm" ssh --user alice vm0
 check_golden pcocc-environment 4 pcocc env PCOCC_TMPDIR=/scratch PCOCC_SYSTEM_CONF_DIR=/etc/pcocc \
   PCOCC_NET_IB_PORT_GUID=0x1 "$vm" alloc nosuch:1
 check_golden boot-outside-job 2 pcocc env -u SLURM_JOB_ID -u SLURM_JOB_NODELIST "$vm" boot -d mycentos:1

@@ -5,10 +5,11 @@
 # and a TAP) and QEMU; exits 77 (skip) without them.
 #
 #  1. `vm-launch --no-network boot:1` boots the tiny guest (scripts/guest/build-tiny) with an
-#     overlay of its image, a seed and a direct kernel boot. Checked: vm.json, the job directory,
-#     QEMU is the task (same PID), the guest's console in console.log shows the seed was read,
-#     QMP says `running` (the pinning helper sent `cont`), the vCPU thread is pinned to the CPU
-#     the plan gives and the other threads are not, the helper is gone; then QMP `quit`.
+#     overlay of its image (unlinked, held by QEMU only), a seed and a direct kernel boot.
+#     Checked: vm.json, the job directory, QEMU is the task (same PID), the guest's console in
+#     console.log shows the seed was read, QMP says `running` (the pinning helper sent `cont`),
+#     the vCPU thread is pinned to the CPU the plan gives and the other threads are not, the
+#     helper is gone; then QMP `quit`.
 #  2. Without the node's network map, vm-launch refuses with "no network prepared" (exit 4).
 #  3. With a map (SLURM_VM_RUNDIR) and the TAP it names, made in a throw-away namespace and owned
 #     by the user as vm-prolog will: QEMU starts with that TAP and the map's MAC (QMP
@@ -194,8 +195,14 @@ boot_and_check() {
     "$(jq -r '"\(.vcpus) \(.memory_mib)"' <<<"$json")"
   check_eq "job directory private and the user's" "700 $RUN_AS" "$(stat -c '%a %U' "$job_dir")"
   check "the host's private key is only in the seed" test ! -e "$vm/ssh_host_ed25519_key"
-  check_eq "disk.qcow2 is an overlay of the template's image" "$IMAGE" \
-    "$(qemu-img info -U --output=json "$vm/disk.qcow2" | jq -r '.["backing-filename"]')"
+  # The overlay is unlinked before QEMU starts and reaches it as fd set 1 (docs/vm-launch.md).
+  overlay_fd=
+  for f in "/proc/$QEMU_PID/fd/"*; do
+    if [[ $(readlink "$f") == "$vm/svm-vm0-"*".qcow2 (deleted)" ]]; then overlay_fd=$f; break; fi
+  done
+  check "the overlay is held by QEMU only, unlinked" test -n "$overlay_fd" -a ! -e "$vm/disk.qcow2"
+  check_eq "the overlay is an overlay of the template's image" "$IMAGE" \
+    "$(qemu-img info -U --output=json "${overlay_fd:-/nonexistent}" | jq -r '.["backing-filename"]')"
 
   running() { [[ $(qmp "$vm/qmp.sock" '{"execute":"query-status"}' | jq -r .status 2>/dev/null) == running ]]; }
   if wait_alive_until "$T_RUNNING" running; then

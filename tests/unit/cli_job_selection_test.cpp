@@ -26,22 +26,22 @@ Error error_of(const JobSelection& s, std::uint32_t env, const std::vector<Runni
 }
 
 TEST(JobSelection, JobIdWinsOverEverything) {
-  EXPECT_EQ(pick_job({7, "dev"}, 9, kTwo), 7u);
+  EXPECT_EQ(pick_job({7, "dev", ""}, 9, kTwo), 7u);
 }
 
 TEST(JobSelection, NameIsLookedUpAmongRunningClustersEvenInsideAnAllocation) {
-  EXPECT_EQ(pick_job({0, "dev"}, 41, kTwo), 42u);
+  EXPECT_EQ(pick_job({0, "dev", ""}, 41, kTwo), 42u);
 }
 
 TEST(JobSelection, UnknownNameIsNotFoundAndListsWhatRuns) {
-  const Error e = error_of({0, "nosuch"}, 0, kTwo);
+  const Error e = error_of({0, "nosuch", ""}, 0, kTwo);
   EXPECT_EQ(e.kind(), ErrorKind::not_found);
   EXPECT_THAT(e.what(), HasSubstr("no running virtual cluster named nosuch"));
   EXPECT_THAT(e.what(), HasSubstr("41 (ci), 42 (dev)"));
 }
 
 TEST(JobSelection, ANameTwoClustersShareIsRefusedListingBoth) {
-  const Error e = error_of({0, "ci"}, 0, {{41, "ci"}, {43, "ci"}, {42, "dev"}});
+  const Error e = error_of({0, "ci", ""}, 0, {{41, "ci"}, {43, "ci"}, {42, "dev"}});
   EXPECT_EQ(e.kind(), ErrorKind::usage);
   EXPECT_THAT(e.what(), HasSubstr("41 (ci), 43 (ci)"));
   EXPECT_THAT(e.what(), HasSubstr("-j JOBID"));
