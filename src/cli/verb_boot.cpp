@@ -3,15 +3,12 @@
 // waits until every VM answers SSH, runs the script or the user's shell, then stops the VMs.
 // `vm alloc` runs this under salloc; batch scripts call it directly.
 #include <signal.h>
-#include <termios.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
-#include <fstream>
 #include <iostream>
-#include <iterator>
 #include <thread>
 
 #include <fmt/format.h>
@@ -32,6 +29,7 @@
 #include "slurm_job_info.hpp"
 #include "slurm_lists.hpp"
 #include "ssh_probe.hpp"
+#include "boot_watch.hpp"
 #include "step_end.hpp"
 #include "subprocess.hpp"
 #include "verb.hpp"
@@ -52,102 +50,6 @@ constexpr seconds kStopGrace{10};
 
 std::atomic<int> g_signal{0};
 extern "C" void remember_signal(int sig) { g_signal = sig; }
-
-std::uintmax_t size_or_zero(const std::filesystem::path& file) {
-  std::error_code ec;
-  const auto n = std::filesystem::file_size(file, ec);
-  return ec ? 0 : n;
-}
-
-// The text of `file` from byte `offset` on, at most its last 4 MiB (srun's words about the step
-// ending are at the end).
-std::string read_file_from(const std::filesystem::path& file, std::uintmax_t offset) {
-  constexpr std::uintmax_t kMax = 4u << 20;
-  std::ifstream in(file, std::ios::binary);
-  if (!in) return {};
-  const std::uintmax_t size = size_or_zero(file);
-  if (size > offset + kMax) offset = size - kMax;
-  in.seekg(static_cast<std::streamoff>(offset));
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
-
-// While a script runs in its own process group, that group is the terminal's foreground (when
-// stdin is our terminal and we hold it), so that it can read the terminal and Ctrl-C is its;
-// the terminal comes back to us afterwards. As a shell does for a job (POSIX tcsetpgrp).
-class TerminalHandover {
- public:
-  explicit TerminalHandover(pid_t group) {
-    if (group <= 0 || ::isatty(STDIN_FILENO) == 0 || ::tcgetpgrp(STDIN_FILENO) != ::getpgrp()) return;
-    const IgnoreSigttou quiet;
-    if (::tcsetpgrp(STDIN_FILENO, group) != 0) return;
-    handed_ = true;
-    // It may have touched the terminal before it was its own, and been stopped for it.
-    ::kill(-group, SIGCONT);
-  }
-  ~TerminalHandover() {
-    if (!handed_) return;
-    const IgnoreSigttou quiet;  // we are a background group until this returns
-    (void)::tcsetpgrp(STDIN_FILENO, ::getpgrp());
-  }
-  TerminalHandover(const TerminalHandover&) = delete;
-  TerminalHandover& operator=(const TerminalHandover&) = delete;
-
- private:
-  struct IgnoreSigttou {
-    struct sigaction old {};
-    IgnoreSigttou() {
-      struct sigaction ign {};
-      ign.sa_handler = SIG_IGN;
-      ::sigaction(SIGTTOU, &ign, &old);
-    }
-    ~IgnoreSigttou() { ::sigaction(SIGTTOU, &old, nullptr); }
-    IgnoreSigttou(const IgnoreSigttou&) = delete;
-    IgnoreSigttou& operator=(const IgnoreSigttou&) = delete;
-  };
-  bool handed_ = false;
-};
-
-// Whether a VM's console log holds a marker yet, reading only what was appended since the last
-// look (the log grows for as long as the VM runs).
-class ConsoleWatch {
- public:
-  ConsoleWatch() = default;
-  // From `offset` on: what an earlier boot of the same VM in this allocation wrote to its log
-  // (QEMU appends) does not count.
-  explicit ConsoleWatch(std::uintmax_t offset) : offset_(offset) {}
-  bool seen(const std::filesystem::path& log, const std::string& marker) {
-    if (found_) return true;
-    std::ifstream in(log, std::ios::binary);
-    if (!in) return false;
-    in.seekg(static_cast<std::streamoff>(offset_));
-    std::string fresh((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    offset_ += fresh.size();
-    tail_ += fresh;
-    found_ = tail_.find(marker) != std::string::npos;
-    // Keep what a marker split across two reads needs.
-    if (tail_.size() > marker.size()) tail_.erase(0, tail_.size() - marker.size());
-    return found_;
-  }
-
- private:
-  std::uintmax_t offset_ = 0;
-  std::string tail_;
-  bool found_ = false;
-};
-
-// The last lines of a VM's console log, to show why it is late.
-std::string console_tail(const std::filesystem::path& log, std::size_t lines) {
-  std::ifstream in(log);
-  if (!in) return "  (no console log yet)\n";
-  std::vector<std::string> last;
-  for (std::string line; std::getline(in, line);) {
-    last.push_back(line);
-    if (last.size() > lines) last.erase(last.begin());
-  }
-  std::string out;
-  for (const auto& l : last) out += "  | " + l + "\n";
-  return out;
-}
 
 class BootVerb final : public Verb {
  public:
@@ -362,10 +264,15 @@ class BootVerb final : public Verb {
 
   // The step ended on its own: says which VMs ended it and how (srun's words, step_end.hpp),
   // with the last lines of their consoles, from the step's output since this boot started.
-  void report_step_end(const JobDir& dir, std::uint32_t count, const RunResult& r, OutputRelay& output) const {
+  std::vector<VmEnd> step_end_causes_since_boot(const JobDir& dir, OutputRelay& output) const {
     output.drain(seconds(2));  // srun's last words come before ours
-    const std::string text = read_file_from(dir.path() / "step.log", step_log_start_);
-    const auto causes = step_end_causes(text);
+    return step_end_causes(read_file_from(dir.path() / "step.log", step_log_start_));
+  }
+  void report_step_end(const JobDir& dir, std::uint32_t count, const RunResult& r, OutputRelay& output) const {
+    report_step_end(dir, count, r, step_end_causes_since_boot(dir, output));
+  }
+  void report_step_end(const JobDir& dir, std::uint32_t count, const RunResult& r,
+                       const std::vector<VmEnd>& causes) const {
     log_error("{}", describe_step_end(dir.job_id(), count, causes, r.exit_code, r.signal));
     for (const auto& c : causes) {
       if (c.rank >= count) continue;
@@ -381,14 +288,13 @@ class BootVerb final : public Verb {
     for (;;) {
       if (g_signal != 0) return 128 + g_signal;
       if (auto r = step.wait_for(seconds(1))) {
-        output.drain(seconds(2));
-        const auto causes = step_end_causes(read_file_from(dir.path() / "step.log", step_log_start_));
+        const auto causes = step_end_causes_since_boot(dir, output);
         if (causes.empty() && r->exit_code == 0 && r->signal == 0) {
           log_info("job {}: every VM powered off", dir.job_id());
           std::cerr << fmt::format("vm: job {}: every VM powered off\n", dir.job_id());
           return 0;
         }
-        report_step_end(dir, count, *r, output);
+        report_step_end(dir, count, *r, causes);
         return kClusterEnded;
       }
     }

@@ -1,0 +1,92 @@
+// What vm boot watches (boot_watch.hpp).
+#include "boot_watch.hpp"
+
+#include <signal.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <iterator>
+#include <vector>
+
+namespace slurmvm::cli {
+namespace {
+
+// SIGTTOU ignored while it lives: a background process group may then set the terminal's
+// foreground group.
+class IgnoreSigttou {
+ public:
+  IgnoreSigttou() {
+    struct sigaction ign {};
+    ign.sa_handler = SIG_IGN;
+    ::sigaction(SIGTTOU, &ign, &old_);
+  }
+  ~IgnoreSigttou() { ::sigaction(SIGTTOU, &old_, nullptr); }
+  IgnoreSigttou(const IgnoreSigttou&) = delete;
+  IgnoreSigttou& operator=(const IgnoreSigttou&) = delete;
+
+ private:
+  struct sigaction old_ {};
+};
+
+}  // namespace
+
+std::uintmax_t size_or_zero(const std::filesystem::path& file) {
+  std::error_code ec;
+  const auto n = std::filesystem::file_size(file, ec);
+  return ec ? 0 : n;
+}
+
+std::string read_file_from(const std::filesystem::path& file, std::uintmax_t offset) {
+  constexpr std::uintmax_t kMax = 4u << 20;
+  std::ifstream in(file, std::ios::binary);
+  if (!in) return {};
+  const std::uintmax_t size = size_or_zero(file);
+  if (size > offset + kMax) offset = size - kMax;
+  in.seekg(static_cast<std::streamoff>(offset));
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+std::string console_tail(const std::filesystem::path& log, std::size_t lines) {
+  std::ifstream in(log);
+  if (!in) return "  (no console log yet)\n";
+  std::vector<std::string> last;
+  for (std::string line; std::getline(in, line);) {
+    last.push_back(line);
+    if (last.size() > lines) last.erase(last.begin());
+  }
+  std::string out;
+  for (const auto& l : last) out += "  | " + l + "\n";
+  return out;
+}
+
+TerminalHandover::TerminalHandover(pid_t group) {
+  if (group <= 0 || ::isatty(STDIN_FILENO) == 0 || ::tcgetpgrp(STDIN_FILENO) != ::getpgrp()) return;
+  const IgnoreSigttou quiet;
+  if (::tcsetpgrp(STDIN_FILENO, group) != 0) return;
+  handed_ = true;
+  // It may have touched the terminal before it was its own, and been stopped for it.
+  ::kill(-group, SIGCONT);
+}
+
+TerminalHandover::~TerminalHandover() {
+  if (!handed_) return;
+  const IgnoreSigttou quiet;  // we are a background group until this returns
+  (void)::tcsetpgrp(STDIN_FILENO, ::getpgrp());
+}
+
+bool ConsoleWatch::seen(const std::filesystem::path& log, const std::string& marker) {
+  if (found_) return true;
+  std::ifstream in(log, std::ios::binary);
+  if (!in) return false;
+  in.seekg(static_cast<std::streamoff>(offset_));
+  std::string fresh((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  offset_ += fresh.size();
+  tail_ += fresh;
+  found_ = tail_.find(marker) != std::string::npos;
+  // Keep what a marker split across two reads needs.
+  if (tail_.size() > marker.size()) tail_.erase(0, tail_.size() - marker.size());
+  return found_;
+}
+
+}  // namespace slurmvm::cli
