@@ -8,7 +8,7 @@
 namespace slurmvm::cli {
 namespace {
 
-// Single quotes for sh: the path of `vm` is the only outside value that reaches the script
+// Single quotes for sh: the paths of `vm` and of a checkpoint are the only outside values that reach the script
 // unencoded.
 std::string sh_quote(const std::string& s) {
   std::string out = "'";
@@ -73,17 +73,18 @@ std::string batch_script(const BatchScripts& s) {
   if (!s.resolved_cluster.empty()) out += embedded("resolved.json", s.resolved_cluster);
   const std::string resolved =
       s.resolved_cluster.empty() ? "" : " SLURM_VM_RESOLVED=\"$(cat \"$stage/resolved.json\")\"";
+  const std::string restore = s.restore_dir.empty() ? "" : " --restore " + sh_quote(s.restore_dir);
   if (!s.host_script && !s.vm_script) {
     // No script: the cluster is the job, until its VMs power off, the time limit or scancel.
-    out += fmt::format("{}{} boot --timeout={} --until-poweroff\n",
+    out += fmt::format("{}{} boot --timeout={}{} --until-poweroff\n",
                        resolved.empty() ? "" : resolved.substr(1) + " \\\n  ", sh_quote(s.vm_program),
-                       s.boot_timeout_s);
+                       s.boot_timeout_s, restore);
     return out;
   }
   // Ours, fixed, and without the delimiter line: readable as it is.
   out += fmt::format("cat >\"$stage/run\" <<'SLURM_VM_EOF' || exit 1\n{}SLURM_VM_EOF\nchmod 0700 \"$stage/run\"\n", kRunner);
-  out += fmt::format("SLURM_VM_BATCH_STAGE=$stage SLURM_VM_BATCH_VM={}{} \\\n  {} boot --timeout={} -E '\"$SLURM_VM_BATCH_STAGE/run\"'\n",
-                     sh_quote(s.vm_program), resolved, sh_quote(s.vm_program), s.boot_timeout_s);
+  out += fmt::format("SLURM_VM_BATCH_STAGE=$stage SLURM_VM_BATCH_VM={}{} \\\n  {} boot --timeout={}{} -E '\"$SLURM_VM_BATCH_STAGE/run\"'\n",
+                     sh_quote(s.vm_program), resolved, sh_quote(s.vm_program), s.boot_timeout_s, restore);
   return out;
 }
 

@@ -20,6 +20,8 @@ struct BatchScripts {
   // The cluster's templates as resolved at submission (resolved_cluster.hpp, JSON), given to
   // vm boot as SLURM_VM_RESOLVED: the VMs get them however long the job waits in the queue.
   std::string resolved_cluster;
+  // vm boot --restore: the checkpoint directory the cluster resumes from (vm batch -r).
+  std::string restore_dir;
 };
 
 // The script text. Its exit status, and so the job's (sbatch --wait returns it): the VM

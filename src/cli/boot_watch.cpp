@@ -6,8 +6,14 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <iostream>
 #include <iterator>
 #include <vector>
+
+#include <fmt/format.h>
+
+#include "checkpoint.hpp"
+#include "file_read.hpp"
 
 namespace slurmvm::cli {
 namespace {
@@ -30,6 +36,14 @@ class IgnoreSigttou {
 };
 
 }  // namespace
+
+bool report_checkpoint(const std::filesystem::path& job_dir, std::uint32_t job_id) {
+  const auto where = read_file_if_exists(job_dir / kCheckpointedMarker, 4096);
+  if (!where) return false;
+  std::cerr << fmt::format("vm: job {}: the cluster was checkpointed to {}; vm alloc -r (or vm batch -r) restores it\n",
+                           job_id, where->substr(0, where->find('\n')));
+  return true;
+}
 
 std::uintmax_t size_or_zero(const std::filesystem::path& file) {
   std::error_code ec;

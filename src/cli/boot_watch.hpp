@@ -12,6 +12,10 @@
 
 namespace slurmvm::cli {
 
+// When `vm ckpt` stopped the VMs once their checkpoint was safe (the job directory's
+// kCheckpointedMarker), says where the checkpoint is and returns true: not a failure.
+bool report_checkpoint(const std::filesystem::path& job_dir, std::uint32_t job_id);
+
 // The size of `file`, 0 when it cannot be read.
 std::uintmax_t size_or_zero(const std::filesystem::path& file);
 

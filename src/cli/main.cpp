@@ -47,6 +47,7 @@ int real_main(int argc, char** argv) {
   verbs.push_back(slurmvm::cli::make_monitor_cmd_verb());
   verbs.push_back(slurmvm::cli::make_dump_verb());
   verbs.push_back(slurmvm::cli::make_save_verb());
+  verbs.push_back(slurmvm::cli::make_ckpt_verb());
   verbs.push_back(slurmvm::cli::make_image_verb());
   verbs.push_back(slurmvm::cli::make_template_verb());
   for (auto& verb : verbs) verb->declare(app);

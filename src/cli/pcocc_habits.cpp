@@ -14,7 +14,6 @@ namespace slurmvm::cli {
 std::optional<std::string> pcocc_only_verb(std::string_view verb) {
   static constexpr std::pair<std::string_view, std::string_view> kVerbs[] = {
       {"help", "use `man vm` or `vm VERB --help`"},
-      {"ckpt", "checkpoint and restart are not implemented yet"},
       {"run", "not implemented yet: `vm exec vmN -- COMMAND` runs a command in one VM through its guest agent, "
               "`vm ssh vmN COMMAND` over SSH"},
       {"display", "remote-display is not supported: `vm console vmN` attaches to the serial console"},

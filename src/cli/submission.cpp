@@ -1,12 +1,16 @@
 // Submissions of vm alloc and vm batch (submission.hpp).
 #include "submission.hpp"
 
+#include <stdlib.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <variant>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "checkpoint.hpp"
 #include "error.hpp"
 #include "image_templates.hpp"
 
@@ -35,6 +39,63 @@ Submission read_submission(std::vector<std::string> extras, std::string_view exa
   }
   s.full_node = !full.empty();
   return s;
+}
+
+RestoreSubmission read_restore_submission(std::vector<std::string> extras, const std::string& dir, unsigned cpus,
+                                          const OverrideOptions& overrides) {
+  RestoreSubmission r;
+  r.dir = std::filesystem::absolute(dir).lexically_normal();
+  if (!r.dir.has_filename()) r.dir = r.dir.parent_path();
+  const Checkpoint ckpt = read_checkpoint(r.dir);
+  // The cheap half of the check here, before Slurm queues anything; each VM's node reads its
+  // files whole (sha256) before restoring them.
+  for (const auto& vm : ckpt.vms) {
+    if (vm.disk) verify_checkpoint_file(r.dir, *vm.disk, false);
+    verify_checkpoint_file(r.dir, vm.memory, false);
+  }
+  if (!overrides.images.empty() || !overrides.mounts.empty() || !overrides.user_data.empty()) {
+    throw Error("-r: --image, --mount and --user-data cannot change a checkpointed cluster: its VMs resume with the "
+                "devices they were saved with",
+                ErrorKind::usage);
+  }
+  if (!extras.empty() && !extras.back().starts_with('-')) {
+    const std::string given = ClusterDef::parse(extras.back()).to_string();
+    if (given != ckpt.definition) {
+      throw Error(fmt::format("{} is a checkpoint of cluster {}, not {}: leave DEF out (Slurm options with a value "
+                              "last: write them --opt=value)",
+                              r.dir.string(), ckpt.definition, given),
+                  ErrorKind::usage);
+    }
+    extras.pop_back();
+  }
+  r.sub.def = ClusterDef::parse(ckpt.definition);
+  r.sub.cfg = config::load_config(config::config_dirs_from_env());
+  r.sub.resolved = with_context(fmt::format("checkpoint {}", r.dir.string()),
+                                [&] { return parse_resolved_cluster(ckpt.resolved.dump(), kCheckpointManifest); });
+  r.sub.slurm_args = std::move(extras);
+  const config::Template& first = r.sub.resolved.get(r.sub.def.template_of(0));
+  r.sub.full_node = first.full_node;
+  if (!r.sub.full_node) {
+    const unsigned had = ckpt.vms.front().vcpus + static_cast<unsigned>(std::max(first.emulator_cores, 0));
+    if (cpus != 0 && cpus != had) {
+      throw Error(fmt::format("-c {}: the checkpointed VMs had {} CPUs each and resume with as many: leave -c out",
+                              cpus, had),
+                  ErrorKind::usage);
+    }
+    r.cpus = had;
+  }
+  r.network_id = ckpt.network_id;
+  return r;
+}
+
+void export_restore_env(const std::optional<RestoreSubmission>& r) {
+  if (r && r->network_id != 0) {
+    if (::setenv(kNetworkIdEnv, std::to_string(r->network_id).c_str(), 1) != 0) {
+      throw Error::from_errno("setenv", errno);
+    }
+  } else {
+    ::unsetenv(kNetworkIdEnv);
+  }
 }
 
 std::string resolved_env(const ResolvedCluster& resolved) {

@@ -3,6 +3,9 @@
 // anything, and the salloc/sbatch options that make one Slurm task per VM.
 #pragma once
 
+#include <cstdint>
+#include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -37,6 +40,25 @@ std::vector<std::string> network_licenses(const config::Config& cfg, const Resol
 // --licenses/-L given is merged into one last --licenses=... (Slurm keeps only the last). Full-node templates: --nodes=N
 // --ntasks-per-node=1 --exclusive --mem=0 instead of -c (whose use is then an error), and the
 // VMs' step gives each VM every CPU of its node (vm_layout.hpp).
+// `vm alloc -r DIR`, `vm batch -r DIR`: the checkpointed cluster (checkpoint.hpp) as it was
+// resolved when it ran (templates edited since change none of its VMs), the CPUs per VM it had
+// (-c, unless given: it must match), and its network identity. DEF may be left out; given, it
+// must be the checkpoint's. Overrides are refused: the VMs' devices must be those saved.
+struct RestoreSubmission {
+  Submission sub;
+  std::filesystem::path dir;  // absolute
+  unsigned cpus = 0;
+  std::uint32_t network_id = 0;
+};
+RestoreSubmission read_restore_submission(std::vector<std::string> extras, const std::string& dir, unsigned cpus,
+                                          const OverrideOptions& overrides);
+
+// The environment a restore is submitted with: the SPANK plugin hands the network identity to
+// the prolog (SLURM_VM_NETWORK_ID), and the templates go to vm boot as for any submission.
+// Without a restore, the variable is removed: one left in a restored cluster's shell must not
+// reach the next submission.
+void export_restore_env(const std::optional<RestoreSubmission>& r);
+
 // "SLURM_VM_RESOLVED=<json>" for `vm boot`. Error(config) when it does not fit in an environment
 // string (inline user-data of many kilobytes: put it in a file).
 std::string resolved_env(const ResolvedCluster& resolved);

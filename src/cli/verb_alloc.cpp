@@ -36,23 +36,24 @@ class AllocVerb final : public Verb {
     cmd_->add_option("--timeout", timeout_s_, "Seconds to wait for every VM to answer SSH")
         ->check(CLI::Range(1, 86400));
     overrides_.declare(cmd_);
-    // pcocc's restart from a checkpoint, hidden: refused by name rather than handed to Slurm.
-    cmd_->add_option("-r,--restart-ckpt", restart_ckpt_)->group("");
+    cmd_->add_option("-r,--restart-ckpt", restart_ckpt_,
+                     "Restore the cluster checkpointed in this directory (vm ckpt); DEF may be left out");
     cmd_->allow_extras();
   }
 
   bool selected() const override { return cmd_->parsed(); }
 
   int run() override {
-    if (!restart_ckpt_.empty()) {
-      throw Error("-r/--restart-ckpt: checkpoint and restart are not implemented yet (docs/migrating-from-pcocc.md)",
-                  ErrorKind::usage);
-    }
-    const Submission sub = read_submission(cmd_->remaining(), "vm alloc -c 2 tiny:2", overrides_);
+    std::optional<RestoreSubmission> restore;
+    if (!restart_ckpt_.empty()) restore = read_restore_submission(cmd_->remaining(), restart_ckpt_, cpus_, overrides_);
+    export_restore_env(restore);
+    const Submission sub =
+        restore ? std::move(restore->sub) : read_submission(cmd_->remaining(), "vm alloc -c 2 tiny:2", overrides_);
     const ClusterDef& def = sub.def;
-    std::vector<std::string> argv = slurm_argv("salloc", sub, cpus_, nodes_);
+    std::vector<std::string> argv = slurm_argv("salloc", sub, restore ? restore->cpus : cpus_, nodes_);
     argv.push_back(self_executable().string());
     argv.push_back("boot");
+    if (restore) argv.insert(argv.end(), {"--restore", restore->dir.string()});
     if (!script_.empty()) argv.insert(argv.end(), {"-E", script_});
     if (timeout_s_ > 0) argv.push_back(fmt::format("--timeout={}", timeout_s_));
     argv.insert(argv.end(), {"-d", def.to_string()});

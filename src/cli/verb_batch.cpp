@@ -62,31 +62,32 @@ class BatchVerb final : public Verb {
         ->check(CLI::Range(1, 86400))
         ->capture_default_str();
     overrides_.declare(cmd_);
-    // pcocc's restart from a checkpoint, hidden: refused by name rather than handed to Slurm.
-    cmd_->add_option("-r,--restart-ckpt", restart_ckpt_)->group("");
+    cmd_->add_option("-r,--restart-ckpt", restart_ckpt_,
+                     "Restore the cluster checkpointed in this directory (vm ckpt); DEF may be left out");
     cmd_->allow_extras();
   }
 
   bool selected() const override { return cmd_->parsed(); }
 
   int run() override {
-    if (!restart_ckpt_.empty()) {
-      throw Error("-r/--restart-ckpt: checkpoint and restart are not implemented yet (docs/migrating-from-pcocc.md)",
-                  ErrorKind::usage);
-    }
-    const Submission sub = read_submission(cmd_->remaining(), "vm batch -b test.sh tiny:2", overrides_);
+    std::optional<RestoreSubmission> restore;
+    if (!restart_ckpt_.empty()) restore = read_restore_submission(cmd_->remaining(), restart_ckpt_, cpus_, overrides_);
+    export_restore_env(restore);
+    const Submission sub =
+        restore ? std::move(restore->sub) : read_submission(cmd_->remaining(), "vm batch -b test.sh tiny:2", overrides_);
 
     BatchScripts scripts;
     scripts.resolved_cluster = to_json(sub.resolved).dump();
     scripts.vm_program = self_executable().string();
     scripts.boot_timeout_s = timeout_s_;
+    if (restore) scripts.restore_dir = restore->dir.string();
     if (!host_script_.empty()) scripts.host_script = read_script(host_script_, "host script");
     if (!vm_script_.empty()) scripts.vm_script = read_script(vm_script_, "VM script");
     const std::string script = batch_script(scripts);
 
     std::vector<std::string> flags;
     if (wait_) flags.push_back("--wait");
-    std::vector<std::string> argv = slurm_argv("sbatch", sub, cpus_, nodes_, flags);
+    std::vector<std::string> argv = slurm_argv("sbatch", sub, restore ? restore->cpus : cpus_, nodes_, flags);
     log_info("running {} with the generated script on its standard input", format_argv(argv));
 
     // The script as sbatch's stdin, from an anonymous memory file: no path anyone could

@@ -13,6 +13,7 @@
 
 #include <fmt/format.h>
 
+#include "checkpoint.hpp"
 #include "cluster_def.hpp"
 #include "cluster_stop.hpp"
 #include "config/config.hpp"
@@ -66,6 +67,9 @@ class BootVerb final : public Verb {
     overrides_.declare(cmd_);
     cmd_->add_flag("--until-poweroff", until_poweroff_,
                    "Run no command: keep the cluster up until every VM has powered off (vm batch with no script)");
+    cmd_->add_option("--restore", restore_,
+                     "Restore the cluster from this checkpoint directory (vm ckpt; vm alloc -r and vm batch -r "
+                     "give it)");
     cmd_->add_option("COMMAND", command_, "Run this command (after --) instead of $SHELL");
     cmd_->positionals_at_end();
   }
@@ -85,6 +89,7 @@ class BootVerb final : public Verb {
     }
     const ClusterDef def = ClusterDef::parse(definition_);
     const ResolvedCluster cluster = cluster_to_boot(def);
+    ::unsetenv(kNetworkIdEnv);  // read at submission only (vm alloc -r): not for the user's shell
 
     const std::uint32_t job_id = resolve_job_id(0);
     const auto nodes = expand_hostlist(required_env("SLURM_JOB_NODELIST"));
@@ -98,6 +103,8 @@ class BootVerb final : public Verb {
 
     JobDir dir(home_directory(), job_id);
     dir.create();
+    std::error_code ignored;  // a checkpoint of an earlier boot in this job is not this one's
+    std::filesystem::remove(dir.path() / kCheckpointedMarker, ignored);
     dir.write_cluster({job_id, def.to_string(), nodes, layout.cpus_per_vm, layout.node_of_vm});
     // Every VM's vm-launch reads this one file, not the YAML (resolved_cluster.hpp).
     write_file_atomically(dir.path() / kResolvedClusterFile, to_json(cluster).dump(2) + "\n");
@@ -109,7 +116,7 @@ class BootVerb final : public Verb {
     OutputRelay step_output(dir.path() / "step.log", STDERR_FILENO);
     step_log_start_ = size_or_zero(dir.path() / "step.log");
     step_output.start();
-    auto readiness = readiness_of(dir, def, cluster);  // before any VM writes its console
+    auto readiness = readiness_of(dir, def, cluster, !restore_.empty());  // before any VM writes its console
     ChildProcess step = start_vms(def, layout, hostfile, step_output);
     const Boot boot = wait_until_ready(dir, std::move(readiness), step, step_output);
     int rc = 0;
@@ -181,6 +188,7 @@ class BootVerb final : public Verb {
     srun.inherit_env = true;
     srun.env_set = {"SLURM_HOSTFILE=" + hostfile.string(), "SLURM_VM_TEMPLATE=" + def.to_string()};
     if (auto memory = job_memory_env()) srun.env_set.push_back(*memory);
+    if (!restore_.empty()) srun.env_set.push_back(fmt::format("{}={}", kRestoreEnv, restore_));
     srun.output_fd = output.write_fd();
     log_info("starting {} VMs: {}", def.vm_count(), format_argv(srun.argv));
     ChildProcess step = spawn(srun);
@@ -196,11 +204,12 @@ class BootVerb final : public Verb {
     std::optional<std::string> marker;
     ConsoleWatch console;
   };
+  // A restored guest does not boot again, so prints no marker: SSH, else started, says ready.
   static std::vector<Readiness> readiness_of(const JobDir& dir, const ClusterDef& def,
-                                             const ResolvedCluster& cluster) {
+                                             const ResolvedCluster& cluster, bool restored) {
     std::vector<Readiness> out(def.vm_count());
     for (std::uint32_t r = 0; r < def.vm_count(); ++r) {
-      out[r].marker = cluster.get(def.template_of(r)).ready_marker;
+      if (!restored) out[r].marker = cluster.get(def.template_of(r)).ready_marker;
       out[r].console = ConsoleWatch(size_or_zero(dir.vm_dir(r) / "console.log"));
     }
     return out;
@@ -289,6 +298,7 @@ class BootVerb final : public Verb {
       if (g_signal != 0) return 128 + g_signal;
       if (auto r = step.wait_for(seconds(1))) {
         const auto causes = step_end_causes_since_boot(dir, output);
+        if (report_checkpoint(dir.path(), dir.job_id())) return 0;
         if (causes.empty() && r->exit_code == 0 && r->signal == 0) {
           log_info("job {}: every VM powered off", dir.job_id());
           std::cerr << fmt::format("vm: job {}: every VM powered off\n", dir.job_id());
@@ -356,11 +366,13 @@ class BootVerb final : public Verb {
       // SIGHUP, a script SIGTERM, either SIGKILL after the grace), rather than leave it
       // talking to a cluster that is gone.
       if (auto s = step.poll()) {
-        report_step_end(dir, count, *s, step_output);
+        const bool checkpointed = report_checkpoint(dir.path(), dir.job_id());
+        if (!checkpointed) report_step_end(dir, count, *s, step_output);
         std::cerr << fmt::format("vm: job {}: stopping the {} ({}, SIGKILL after {} s)\n", job_id,
                                  interactive ? "shell" : "script", interactive ? "SIGHUP" : "SIGTERM", kStopGrace.count());
         r = child.stop(interactive ? SIGHUP : SIGTERM, kStopGrace);
-        cluster_ended = true;
+        cluster_ended = !checkpointed;
+        if (checkpointed) return 0;
         break;
       }
     }
@@ -376,6 +388,7 @@ class BootVerb final : public Verb {
   std::vector<std::string> command_;
   int timeout_s_ = 300;
   bool until_poweroff_ = false;
+  std::string restore_;
   std::uintmax_t step_log_start_ = 0;  // step.log's size before this boot's step started
   OverrideOptions overrides_;
 };

@@ -14,6 +14,7 @@
 
 #include <fmt/format.h>
 
+#include "checkpoint.hpp"
 #include "config/config.hpp"
 #include "error.hpp"
 #include "image_repo.hpp"
@@ -21,6 +22,7 @@
 #include "job_selection.hpp"
 #include "log.hpp"
 #include "on_node.hpp"
+#include "qemu_disk.hpp"
 #include "qmp.hpp"
 #include "verb.hpp"
 #include "vm_set.hpp"
@@ -30,7 +32,6 @@ namespace {
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
-using Clock = std::chrono::steady_clock;
 
 // Freezes the guest's filesystems for as long as it lives, when the agent answers.
 class Freeze {
@@ -67,17 +68,6 @@ class Freeze {
   std::optional<QmpClient> agent_;
   bool frozen_ = false;
 };
-
-// The QEMU drive whose file is the VM's overlay.
-std::string disk_device(QmpClient& qmp, const fs::path& disk) {
-  for (const auto& b : qmp.execute("query-block")) {
-    const auto ins = b.find("inserted");
-    // vm-launch hands the overlay to QEMU as an fd set (vm_record.hpp); earlier VMs by path.
-    const std::string file = ins != b.end() ? ins->value("file", "") : "";
-    if (!file.empty() && (file == kDiskFdSet || file == disk.string())) return b.value("device", "");
-  }
-  throw Error(fmt::format("QEMU has no drive on {}", disk.string()), ErrorKind::system);
-}
 
 class SaveVerb final : public Verb {
  public:
@@ -168,43 +158,17 @@ class SaveVerb final : public Verb {
  private:
   void backup(const VmFile& vm, const fs::path& layer) const {
     auto qmp = with_context(fmt::format("on {}", vm.node), [&] { return QmpClient::connect(vm.qmp, {.timeout = 10s}); });
-    const std::string device = disk_device(qmp, vm.disk);
-    const std::string job = fmt::format("vm-save-{}", ::getpid());
+    const DiskCopy copy{.vm = vm.name, .device = disk_device(qmp, vm.disk), .target = layer, .full = full_};
+    std::string job;
     {
       Freeze freeze(vm);
-      // sync=top: the overlay's own data, on the same backing file (absolute-paths), as of now;
-      // sync=full (--full): the whole disk as the guest sees it, in a file with no backing.
-      qmp.execute("drive-backup", {{"job-id", job},
-                                   {"device", device},
-                                   {"target", layer.string()},
-                                   {"format", "qcow2"},
-                                   {"sync", full_ ? "full" : "top"},
-                                   {"mode", "absolute-paths"}});
+      job = start_disk_copy(qmp, copy);
     }  // thawed: drive-backup copies the blocks as they were when it started
-    const auto deadline = Clock::now() + std::chrono::seconds(timeout_s_);
-    for (;;) {
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-      if (left <= 0ms) {
-        try {
-          qmp.execute("block-job-cancel", {{"device", job}});
-        } catch (const Error&) {
-        }
-        throw Error(fmt::format("{}: the copy of its disk did not finish within {} s (--timeout)", vm.name, timeout_s_),
-                    ErrorKind::timeout);
-      }
-      const auto e = qmp.next_event(left);
-      if (!e) continue;
-      const auto type = e->value("event", "");
-      const auto& data = e->value("data", nlohmann::json::object());
-      if (data.value("device", "") != job) continue;
-      if (type == "BLOCK_JOB_COMPLETED") {
-        if (data.contains("error")) {
-          throw Error(fmt::format("{}: QEMU could not copy its disk: {}", vm.name, data.at("error").get<std::string>()),
-                      ErrorKind::system);
-        }
-        return;
-      }
-      if (type == "BLOCK_JOB_CANCELLED") throw Error(fmt::format("{}: the disk copy was cancelled", vm.name), ErrorKind::system);
+    wait_disk_copy(qmp, copy, job, std::chrono::seconds(timeout_s_));
+    // A VM restored from a checkpoint: its overlay sits on the checkpoint's layer, whose data
+    // the new layer takes in, so that it sits on the revision the VM first booted from.
+    if (const auto old = vm.image.find("checkpoint_layer"); !full_ && old != vm.image.end()) {
+      rebase_off_checkpoint(layer, old->get<std::string>());
     }
   }
 

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstring>
 #include <thread>
 
 #include <fmt/format.h>
@@ -109,6 +110,11 @@ void QmpClient::sync_guest_agent(Clock::time_point deadline) {
 
 json QmpClient::execute(std::string_view command, const json& arguments,
                         std::chrono::milliseconds timeout) {
+  return execute_with_fd(command, arguments, -1, timeout);
+}
+
+json QmpClient::execute_with_fd(std::string_view command, const json& arguments, int fd,
+                                std::chrono::milliseconds timeout) {
   const auto deadline = Clock::now() + timeout;
   const std::string id = fmt::format("slurm-vm-{}", next_id_++);
   json request = {{"execute", command}, {"id", id}};
@@ -116,7 +122,7 @@ json QmpClient::execute(std::string_view command, const json& arguments,
     request["arguments"] = arguments;
   }
   const std::string what = fmt::format("{} command {}", agent_ ? "guest agent" : "QMP", command);
-  send(request, what, deadline);
+  send(request, what, deadline, fd);
   for (;;) {
     auto message = receive(what, deadline);
     if (!message) {
@@ -163,15 +169,31 @@ std::optional<json> QmpClient::next_event(std::chrono::milliseconds timeout) {
   return event;
 }
 
-void QmpClient::send(const json& message, std::string_view what, Clock::time_point deadline) {
+void QmpClient::send(const json& message, std::string_view what, Clock::time_point deadline, int fd) {
   std::string text = message.dump();
   text += '\n';
   std::string_view rest = text;
   while (!rest.empty()) {
+    iovec iov{const_cast<char*>(rest.data()), rest.size()};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+    if (fd >= 0) {
+      // QEMU takes the fd that came with the bytes of the command naming it (qemu_chr_fe_get_msgfd).
+      msg.msg_control = control;
+      msg.msg_controllen = sizeof control;
+      cmsghdr* c = CMSG_FIRSTHDR(&msg);
+      c->cmsg_level = SOL_SOCKET;
+      c->cmsg_type = SCM_RIGHTS;
+      c->cmsg_len = CMSG_LEN(sizeof(int));
+      std::memcpy(CMSG_DATA(c), &fd, sizeof(int));
+    }
     // MSG_NOSIGNAL: a QEMU that went away is an error to report, not a SIGPIPE that kills us.
-    const ssize_t n = ::send(fd_.get(), rest.data(), rest.size(), MSG_NOSIGNAL);
+    const ssize_t n = ::sendmsg(fd_.get(), &msg, MSG_NOSIGNAL);
     if (n > 0) {
       rest.remove_prefix(static_cast<std::size_t>(n));
+      fd = -1;  // sent once
       continue;
     }
     if (n < 0 && errno == EINTR) continue;

@@ -61,6 +61,10 @@ class QmpClient {
   // reply came in time, ErrorKind::system when QEMU closed the connection.
   nlohmann::json execute(std::string_view command, const nlohmann::json& arguments = nullptr,
                          std::chrono::milliseconds timeout = kDefaultTimeout);
+  // The same, with `fd` passed alongside the request (SCM_RIGHTS), as QMP's getfd and add-fd
+  // expect it: QEMU keeps its own copy; the caller still owns `fd`.
+  nlohmann::json execute_with_fd(std::string_view command, const nlohmann::json& arguments, int fd,
+                                 std::chrono::milliseconds timeout = kDefaultTimeout);
 
   // The oldest event not yet taken, reading the socket for at most `timeout` when none is
   // queued; nullopt when none came. An event is {"event", "data", "timestamp"}.
@@ -77,7 +81,8 @@ class QmpClient {
   static QmpClient open(const std::filesystem::path& path, QmpConnectOptions options, Protocol protocol);
   void handshake(Clock::time_point deadline);
   void sync_guest_agent(Clock::time_point deadline);
-  void send(const nlohmann::json& message, std::string_view what, Clock::time_point deadline);
+  // `fd` >= 0 goes with the message's first bytes.
+  void send(const nlohmann::json& message, std::string_view what, Clock::time_point deadline, int fd = -1);
   // The next complete message, reading as needed; nullopt at the deadline.
   std::optional<nlohmann::json> receive(std::string_view what, Clock::time_point deadline);
 

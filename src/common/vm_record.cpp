@@ -30,6 +30,7 @@ json to_json(const VmRecord& vm) {
   j["console_log"] = vm.console_log.string();
   j["agent"] = vm.agent.string();
   j["ssh_port"] = vm.ssh_port ? json(*vm.ssh_port) : json(nullptr);
+  j["network_id"] = vm.network_id;
   j["vcpus"] = vm.vcpus;
   j["memory_mib"] = vm.memory_mib;
   j["accel"] = vm.accel;
@@ -61,6 +62,7 @@ VmRecord parse_vm_record(std::string_view text, std::string_view source) {
     vm.mac = string_or_empty("mac");
     vm.ip = string_or_empty("ip");
     if (j.contains("ssh_port") && !j.at("ssh_port").is_null()) vm.ssh_port = j.at("ssh_port").get<std::uint16_t>();
+    vm.network_id = j.value("network_id", 0U);
     vm.hostname = string_or_empty("hostname");
     vm.host_key_pub = string_or_empty("host_key_pub");
     vm.qmp = string_or_empty("qmp");

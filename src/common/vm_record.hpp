@@ -30,6 +30,8 @@ struct VmRecord {
   std::string mac;
   std::string ip;
   std::optional<std::uint16_t> ssh_port;  // reverse NAT on its node
+  // The job's network identity (addressing.hpp), 0 without a network: a checkpoint keeps it.
+  std::uint32_t network_id = 0;
   std::string hostname;
   std::string host_key_pub;
   // QEMU's sockets and the console log (absolute paths in the job directory).

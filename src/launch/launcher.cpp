@@ -32,6 +32,7 @@
 #include "launch/placement.hpp"
 #include "launch/qemu_argv.hpp"
 #include "launch/qemu_binary.hpp"
+#include "launch/restore.hpp"
 #include "launch/seed.hpp"
 #include "launch/seed_iso.hpp"
 #include "launch/ssh_keys.hpp"
@@ -87,6 +88,9 @@ void launch_vm(const LaunchOptions& options, const TaskEnv& task, const std::vec
   check_supported(tpl);
   const std::string hostname = fmt::format("vm{}", task.rank);
 
+  // vm alloc -r: this VM resumes from its checkpoint, whose files are checked first.
+  const std::optional<RestoredVm> restore = open_restore(std::getenv(kRestoreEnv), def, task.rank);
+
   const AccelChoice accel = choose_accelerator(probe_kvm());
   log_info("{}", accel.reason);
   const MemoryPlan memory = plan_vm_memory({.cpus = task.cpus,
@@ -129,13 +133,20 @@ void launch_vm(const LaunchOptions& options, const TaskEnv& task, const std::vec
   const std::uint32_t vcpus = vcpu_count(tpl, task);
   spec.vcpus = vcpus;
   spec.memory_mib = memory.vm_mib;
+  std::optional<RestoredLayer> restored_layer;
+  if (restore) {
+    spec.memory_mib = check_restore_fits(restore->vm, restore->network_id, vcpus, accel.kvm, memory.vm_mib,
+                                         network ? network->network_id : 0);
+    spec.incoming_fd = restore->memory.get();
+    if (restore->disk) restored_layer = RestoredLayer{*restore->disk, restore->dir, restore->vm.image};
+  }
   nlohmann::json image_record;
   // Held until exec: QEMU inherits them (the overlay itself is already unlinked).
   std::optional<std::string> pcocc_tmpdir;
   if (const char* v = std::getenv("PCOCC_TMPDIR")) pcocc_tmpdir = v;
   const std::optional<OpenDisk> disk =
       prepare_disk(tpl, cluster.repos, subst, paths, overlay_dir(pcocc_tmpdir, cluster.node_scratch, subst, paths),
-                   image_record);
+                   image_record, restored_layer ? &*restored_layer : nullptr);
   if (disk) {
     spec.disk = std::string(kDiskFdSet);
     spec.disk_fds = std::make_pair(disk->read_write.get(), disk->read_only.get());
@@ -199,10 +210,11 @@ void launch_vm(const LaunchOptions& options, const TaskEnv& task, const std::vec
                     .pid = static_cast<long>(::getpid()),
                     .network = network,
                     .hostname = hostname,
-                    .host_key_pub = host_key.public_key,
+                    // A restored guest kept the host key it had (its seed is not read again).
+                    .host_key_pub = restore ? restore->vm.host_key_pub : host_key.public_key,
                     .paths = paths,
                     .vcpus = vcpus,
-                    .memory_mib = memory.vm_mib,
+                    .memory_mib = spec.memory_mib,
                     .accel = accel.kvm ? "kvm" : "tcg",
                     .no_reboot = std::find(argv.begin(), argv.end(), "-no-reboot") != argv.end(),
                     .image = image_record,

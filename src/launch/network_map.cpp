@@ -17,6 +17,7 @@ std::optional<VmNetwork> parse_network_map(std::string_view text, std::uint32_t 
   if (it == file.vms.end()) return std::nullopt;
   VmNetwork net;
   net.resource_set = it->second.resource_set;
+  net.network_id = file.network_id;
   net.nics = it->second.nics;
   net.pci = it->second.pci;
   net.ssh_port = it->second.ssh_port;

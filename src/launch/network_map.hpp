@@ -21,6 +21,7 @@ using VmNic = slurmvm::VmsNic;
 
 struct VmNetwork {
   std::string resource_set;  // as the prolog planned the VM's NICs
+  std::uint32_t network_id = 0;  // the job's (addressing.hpp): its VMs' MACs and addresses follow
   std::vector<VmNic> nics;   // eth0 first
   std::vector<VmsPciDevice> pci;  // host functions on vfio-pci for this VM (passthrough networks)
   // The L3 NIC's fields again (empty when the VM has none): what vm.json and `vm ssh` use.

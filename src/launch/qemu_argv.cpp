@@ -160,6 +160,8 @@ std::vector<std::string> build_qemu_argv(const VmSpec& s) {
     }
   }
   a.insert(a.end(), s.custom_args.begin(), s.custom_args.end());
+  // Last: with -S, the pinning helper's `cont` lets the guest run once the stream is read.
+  if (s.incoming_fd) add({"-incoming", fmt::format("fd:{}", *s.incoming_fd)});
   return a;
 }
 

@@ -77,6 +77,9 @@ struct VmSpec {
   std::vector<DriveSpec> drives;  // after the seed: /dev/vdc, ... (serial persistent0, ...)
   std::optional<std::string> kernel;
   std::vector<std::string> custom_args;  // appended last, already expanded
+  // A restored VM (vm alloc -r): QEMU reads its checkpointed memory and device state from this
+  // inherited descriptor and resumes the guest instead of booting it.
+  std::optional<int> incoming_fd;
 };
 
 // The default -cpu when the template sets no cpu-model.

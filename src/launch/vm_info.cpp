@@ -18,6 +18,7 @@ VmRecord vm_record(const VmInfo& info) {
     vm.mac = info.network->mac;
     vm.ip = info.network->ip;
     vm.ssh_port = info.network->ssh_port;
+    vm.network_id = info.network->network_id;
   }
   vm.hostname = info.hostname;
   vm.host_key_pub = info.host_key_pub;

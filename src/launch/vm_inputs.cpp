@@ -140,10 +140,10 @@ fs::path overlay_dir(const std::optional<std::string>& pcocc_tmpdir, const std::
 
 std::optional<OpenDisk> prepare_disk(const config::Template& t, const config::RepoConfig& repo_config,
                                      const VmSubstitutions& subst, const VmPaths& paths, const fs::path& dir,
-                                     nlohmann::json& image_record) {
+                                     nlohmann::json& image_record, const RestoredLayer* restored) {
   remove_if_exists(paths.disk);  // an overlay of a slurm-vm before this one
   if (!t.image) return std::nullopt;
-  const fs::path file = with_context(fmt::format("template {}", t.name), [&] {
+  const fs::path file = restored != nullptr ? restored->layer : with_context(fmt::format("template {}", t.name), [&] {
     const std::string image = subst.expand(*t.image);
     if (!is_repo_image(image)) {
       const fs::path f = resolve_image_file(image);
@@ -157,6 +157,12 @@ std::optional<OpenDisk> prepare_disk(const config::Template& t, const config::Re
     log_info("image {}:{} revision {}", repo->name(), rev.name, rev.revision);
     return repo->top_layer(rev);
   });
+  if (restored != nullptr) {
+    // The image it came from, for `vm save --full`; its disk is now a layer over the checkpoint's.
+    image_record = restored->image.is_object() ? restored->image : nlohmann::json::object();
+    image_record["checkpoint_layer"] = file.string();
+    image_record["checkpoint"] = restored->checkpoint.string();
+  }
   const BaseImage base = inspect_image(file);
   const fs::path overlay = dir / fmt::format("svm-{}-{}.qcow2", paths.vm_dir.filename().string(), ::getpid());
   create_overlay(base, overlay);

@@ -59,12 +59,20 @@ struct OpenDisk {
   UniqueFd read_only;
 };
 
+// A restored VM's disk (restore.hpp): the checkpoint's layer, and the image it sits on.
+struct RestoredLayer {
+  std::filesystem::path layer;
+  std::filesystem::path checkpoint;
+  nlohmann::json image;  // the checkpointed VM's vm.json "image"
+};
+
 // The disk overlay over the template's image (a file, or a repository revision: the newest
-// unless the template names one), made in `dir`; the image is recorded in `image_record` for
-// vm.json. nullopt without image.
+// unless the template names one), or over `restored`'s layer, made in `dir`; the image is
+// recorded in `image_record` for vm.json. nullopt without image.
 std::optional<OpenDisk> prepare_disk(const config::Template& t, const config::RepoConfig& repo_config,
                                      const VmSubstitutions& subst, const VmPaths& paths,
-                                     const std::filesystem::path& dir, nlohmann::json& image_record);
+                                     const std::filesystem::path& dir, nlohmann::json& image_record,
+                                     const RestoredLayer* restored = nullptr);
 
 // The cloud-init seed ISO; returns the VM's host key.
 HostKey prepare_seed(const config::Template& t, const TaskEnv& task, const VmSubstitutions& subst,

@@ -162,6 +162,13 @@ JobInputs parse_job_inputs(const EnvLookup& env) {
                      ErrorKind::config);
     }
   }
+  if (const auto id = env("SPANK_VM_NETWORK_ID"); id && !id->empty()) {
+    try {
+      in.network_id = static_cast<std::uint32_t>(parse_decimal("SPANK_VM_NETWORK_ID", *id, 0xffff));
+    } catch (const Error& e) {
+      throw JobError(e);
+    }
+  }
   return in;
 }
 
@@ -207,6 +214,15 @@ NodePlan plan_node(const JobInputs& in, const AddressPlan& plan, JobNetworks net
   }
   try {
     p.network_id = network_id_for_job(in.job_id, plan);
+    if (in.network_id) {
+      if (*in.network_id == 0 || *in.network_id > plan.max_network_id()) {
+        throw JobError(fmt::format("SPANK_VM_NETWORK_ID {} is outside this site's network ids (1-{}): the "
+                                   "checkpoint comes from another site's configuration",
+                                   *in.network_id, plan.max_network_id()),
+                       ErrorKind::config);
+      }
+      p.network_id = *in.network_id;
+    }
     p.layout = compute_vm_layout(in.cpus_per_node, in.vm_count);
     for (std::uint32_t rank = 0; rank < in.vm_count; ++rank) {
       PlannedVm vm;

@@ -43,6 +43,10 @@ struct JobInputs {
   // SPANK_VM_RESOURCES: the resource set of each group of the definition, as the SPANK plugin
   // resolved the user's templates at submission; empty when unset (every VM: the default set).
   std::vector<std::string> resource_sets;
+  // SPANK_VM_NETWORK_ID: a restored cluster's network identity (vm alloc -r), so that its VMs
+  // keep the MACs and addresses their memory holds. User input like the rest: range-checked
+  // here and in plan_node, and a job on this node already using it refuses the restore.
+  std::optional<std::uint32_t> network_id;
 };
 
 // True when the job carries a cluster definition (SPANK_VM_TEMPLATE set and not empty).

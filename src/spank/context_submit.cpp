@@ -7,6 +7,7 @@
 // helpers check the definition again against the system configuration only.
 #include <fmt/format.h>
 
+#include "checkpoint.hpp"
 #include "config/identity.hpp"
 #include "contexts.hpp"
 #include "definition.hpp"
@@ -50,6 +51,20 @@ int submit_init_post_opt(spank_t sp, const PluginArgs& args, bool new_job) {
     throw Error(
         fmt::format("cannot hand the resource sets to the job prolog: spank_job_control_setenv: {}",
                     spank_strerror(rc)));
+  }
+  // A restore (vm alloc -r) keeps the checkpointed cluster's addresses: vm-prolog plans the
+  // network with that identity (checked again there: this process is the user's).
+  if (const auto id = config::process_env(kNetworkIdEnv); id && !id->empty()) {
+    if (id->size() > 5 || id->find_first_not_of("0123456789") != std::string::npos) {
+      throw Error(fmt::format("{}=\"{}\": a network id is a number (vm alloc -r sets it from the checkpoint)",
+                              kNetworkIdEnv, id->substr(0, 16)),
+                  ErrorKind::usage);
+    }
+    if (const spank_err_t rc = spank_job_control_setenv(sp, kNetworkIdJobControlVar, id->c_str(), 1);
+        rc != ESPANK_SUCCESS) {
+      throw Error(fmt::format("cannot hand the network id to the job prolog: spank_job_control_setenv: {}",
+                              spank_strerror(rc)));
+    }
   }
   // No check of the VM count against the task count: an srun inside a virtual cluster's
   // batch script inherits the option (Slurm exports it) and legitimately runs other steps.

@@ -39,6 +39,10 @@ config::ConfigDirs submission_config_dirs(const config::EnvLookup& env, const Pl
 // (docs/design.md §5); the names it gets are checked against the system's resources.yaml.
 inline constexpr const char* kResourcesJobControlVar = "VM_RESOURCES";
 
+// Handed to Prolog=/Epilog= as SPANK_VM_NETWORK_ID from the submitter's SLURM_VM_NETWORK_ID
+// (checkpoint.hpp): a restored cluster's network identity.
+inline constexpr const char* kNetworkIdJobControlVar = "VM_NETWORK_ID";
+
 struct CheckedDefinition {
   ClusterDef def;
   std::string resource_sets;  // "default,cluster"

@@ -76,15 +76,18 @@ check_golden pcocc-ssh-port 2 pcocc env -u SLURM_JOB_ID "$vm" ssh -p 8080 vm0
 check_golden pcocc-ssh-port-22 2 pcocc env -u SLURM_JOB_ID PATH=/nonexistent "$vm" ssh -p 22 vm0 true
 check_golden pcocc-scp-port 2 pcocc env -u SLURM_JOB_ID "$vm" scp -P 8080 f vm0:/tmp/
 check_golden pcocc-image-import-fmt 2 pcocc "$vm" image import --fmt 'raw;x' /dev/null img
-check_golden pcocc-ckpt 2 "$vm" ckpt -F /tmp/ckpt
-check_golden pcocc-restart 2 pcocc "$vm" alloc -r /tmp/ckpt mycentos:2
+# Checkpoints (docs/checkpoint.md): what is refused before any job is looked at.
+check_golden ckpt-exists 2 env -u SLURM_JOB_ID PATH=/nonexistent "$vm" ckpt "$fixtures"
+check_golden ckpt-force-over-other-files 2 env -u SLURM_JOB_ID PATH=/nonexistent "$vm" ckpt -F "$fixtures/pcocc"
+check_golden restart-no-checkpoint 4 pcocc "$vm" alloc -r /nonexistent/ckpt
+check_golden restart-not-a-checkpoint 4 pcocc "$vm" batch -r "$fixtures/pcocc" mycentos:2
 check_golden pcocc-user 2 env -u SLURM_JOB_ID PATH=/nonexistent "$vm" ssh --user alice vm0
 check_golden pcocc-environment 4 pcocc env PCOCC_TMPDIR=/scratch PCOCC_SYSTEM_CONF_DIR=/etc/pcocc \
   PCOCC_NET_IB_PORT_GUID=0x1 "$vm" alloc nosuch:1
 check_golden boot-outside-job 2 pcocc env -u SLURM_JOB_ID -u SLURM_JOB_NODELIST "$vm" boot -d mycentos:1
 
 # --help of every verb must work (exit 0) and mention the verb.
-for verb in alloc batch boot ssh scp list ps console exec reset monitor-cmd dump nc save image template; do
+for verb in alloc batch boot ssh scp list ps console exec reset monitor-cmd dump nc save ckpt image template; do
   if "$vm" "$verb" --help 2>&1 | grep -q "$verb"; then pass "$verb --help"; else fail "$verb --help"; fi
 done
 

@@ -36,7 +36,8 @@ class BatchRun : public testing::Test {
                                   "case $1 in\n"
                                   "  boot) printf '%s' \"${SLURM_VM_RESOLVED-unset}\" >\"${0%/vm}/resolved\";"
                                   " while [ $# -gt 0 ]; do [ \"$1\" = -E ] && cmd=$2;"
-                                  " [ \"$1\" = --until-poweroff ] && cmd='echo until poweroff; exit 0'; shift; done;"
+                                  " [ \"$1\" = --until-poweroff ] && cmd='echo until poweroff; exit 0';"
+                                  " [ \"$1\" = --restore ] && printf '%s' \"$2\" >\"${0%/vm}/restore\"; shift; done;"
                                   " echo \"boot ran\"; /bin/sh -c \"$cmd\" ;;\n"
                                   "  ssh) [ \"$2\" = vm0 ] || exit 99; /bin/sh -c \"$3\" ;;\n"
                                   "  exec) [ \"$5\" = vm0 ] && [ \"$6\" = -- ] || exit 97; echo via agent;"
@@ -142,6 +143,23 @@ TEST_F(BatchRun, NoScriptKeepsTheClusterUntilItPowersOff) {
   std::ifstream in(dir_ / "resolved");
   EXPECT_EQ(std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>()), s.resolved_cluster);
   EXPECT_TRUE(tmp_is_empty());
+}
+
+// vm batch -r: the checkpoint's path reaches `vm boot --restore` as it is, quotes and all,
+// with or without scripts.
+TEST_F(BatchRun, RestoreDirReachesBootVerbatim) {
+  const std::string dir = "/ck pt/it's \"$HOME\" `id`";
+  for (const bool with_script : {false, true}) {
+    BatchScripts s;
+    s.resolved_cluster = R"({"definition":"tiny:1"})";
+    s.restore_dir = dir;
+    if (with_script) s.vm_script = "#!/bin/sh\nexit 0\n";
+    const RunResult r = run(s);
+    EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+    std::ifstream in(dir_ / "restore");
+    EXPECT_EQ(std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>()), dir) << with_script;
+    fs::remove(dir_ / "restore");
+  }
 }
 
 TEST_F(BatchRun, AnyBytesSurviveTheTrip) {

@@ -23,6 +23,7 @@ TEST(LaunchVmInfo, JsonFields) {
   net.ip = "10.128.32.5";
   net.gateway = "10.128.32.1";
   net.ssh_port = 40022;
+  net.network_id = 42;  // a checkpoint keeps it (checkpoint.hpp)
   info.network = net;
   info.hostname = "vm3";
   info.host_key_pub = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDx vm3";
@@ -37,7 +38,7 @@ TEST(LaunchVmInfo, JsonFields) {
       "host_key_pub": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDx vm3",
       "qmp": ")" + d + R"(qmp.sock", "console": ")" + d + R"(console.sock",
       "console_log": ")" + d + R"(console.log", "agent": ")" + d + R"(qga.sock",
-      "ssh_port": 40022, "vcpus": 2, "memory_mib": 1888, "accel": "tcg", "no_reboot": false, "image": null,
+      "ssh_port": 40022, "network_id": 42, "vcpus": 2, "memory_mib": 1888, "accel": "tcg", "no_reboot": false, "image": null,
       "vcpu_cpus": [], "emulator_cpus": [], "numa_nodes": [], "persistent_drives": false, "drive_locks": []})"));
   info.network.reset();
   const auto j = vm_info_json(info);

@@ -272,3 +272,36 @@ TEST(PrologPaths, OverridesMustBeAbsolute) {
   EXPECT_THROW(node_paths_from_env(lookup({{"SLURM_VM_RUNDIR", "run"}})), Error);
   EXPECT_THROW(node_paths_from_env(lookup({{"SLURM_VM_RUNDIR", "/run/../etc"}})), Error);
 }
+
+// A restore (vm alloc -r) asks for the checkpointed cluster's network identity: its VMs get the
+// MACs and addresses they had. The value is the user's: anything but a number in the site's
+// range is the job's fault, never the node's.
+TEST(PrologPlan, RestoredNetworkIdentity) {
+  const auto plan = AddressPlan::default_plan();
+  auto env = good_env();
+  const auto fresh = plan_l3(parse_job_inputs(lookup(env)), plan);
+  env["SPANK_VM_NETWORK_ID"] = "7";
+  const auto restored = plan_l3(parse_job_inputs(lookup(env)), plan);
+  EXPECT_NE(fresh.network_id, 7u);
+  EXPECT_EQ(restored.network_id, 7u);
+  EXPECT_EQ(restored.all.at(1).address.mac, plan.vm(7, 1).mac);
+  EXPECT_EQ(restored.all.at(1).address.ip, plan.vm(7, 1).ip);
+  EXPECT_EQ(restored.subnet.to_string(), plan.job_subnet(7).to_string());
+
+  for (const char* bad : {"-1", "0x10", "7 ", "99999999999", "abc"}) {
+    env["SPANK_VM_NETWORK_ID"] = bad;
+    const auto [message, jobs_fault] = input_error(env);
+    EXPECT_TRUE(jobs_fault) << bad << ": " << message;
+  }
+  for (const char* outside : {"0", "60000"}) {
+    env["SPANK_VM_NETWORK_ID"] = outside;
+    try {
+      plan_l3(parse_job_inputs(lookup(env)), plan);
+      ADD_FAILURE() << outside;
+    } catch (const JobError& e) {
+      EXPECT_NE(std::string(e.what()).find("outside this site's network ids"), std::string::npos) << e.what();
+    }
+  }
+  env["SPANK_VM_NETWORK_ID"] = "";
+  EXPECT_EQ(plan_l3(parse_job_inputs(lookup(env)), plan).network_id, fresh.network_id);
+}
