@@ -241,7 +241,8 @@ void launch_vm(const LaunchOptions& options, const TaskEnv& task, const std::vec
   if (::chdir(paths.vm_dir.c_str()) != 0) {
     throw Error::from_errno(fmt::format("cannot enter {}", paths.vm_dir.string()), errno);
   }
-  start_pinning_helper({.qmp_socket = paths.qmp, .bind_vcpus = placement.pin, .plan = placement.plan});
+  start_pinning_helper(
+      {.qmp_socket = paths.qmp, .bind_vcpus = placement.pin, .plan = placement.plan, .incoming = restore.has_value()});
 
   log_info("exec {}", format_argv(argv));
   std::vector<char*> cargv;

@@ -52,6 +52,28 @@ bool qemu_gone(int pidfd, pid_t pid) {
   return ::kill(pid, 0) != 0 && errno == ESRCH;
 }
 
+// QEMU keeps "inmigrate" while it reads the checkpoint, then takes the run state saved with it
+// (paused: vm ckpt stopped the VM first; QEMU's global state, store-global-state=on): resume it.
+void resume_after_incoming(QmpClient& qmp, const PinningJob& job, int pidfd, pid_t qemu_pid) {
+  const auto deadline = Clock::now() + job.incoming_deadline;
+  for (;;) {
+    if (qemu_gone(pidfd, qemu_pid)) return;  // the stream was refused: QEMU said why
+    const std::string status = qmp.execute("query-status").value("status", "");
+    if (status == "paused") {
+      qmp.execute("cont");
+      log_info("restored: the guest runs again");
+      return;
+    }
+    if (status != "inmigrate") return;  // running already
+    if (Clock::now() > deadline) {
+      throw Error(fmt::format("QEMU did not read the checkpoint within {} s",
+                              std::chrono::duration_cast<std::chrono::seconds>(job.incoming_deadline).count()),
+                  ErrorKind::timeout);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+}
+
 // The pinner's whole life; returns the process exit status.
 int run_pinner(const PinningJob& job, int pidfd, pid_t qemu_pid) {
   const auto deadline = Clock::now() + job.deadline;
@@ -89,6 +111,7 @@ int run_pinner(const PinningJob& job, int pidfd, pid_t qemu_pid) {
       }
     }
     qmp->execute("cont", nullptr, left());
+    if (job.incoming) resume_after_incoming(*qmp, job, pidfd, qemu_pid);
     return 0;
   } catch (const Error& e) {
     if (qemu_gone(pidfd, qemu_pid)) return 0;

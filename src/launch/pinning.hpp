@@ -65,6 +65,11 @@ struct PinningJob {
   bool bind_vcpus = true;
   PinPlan plan;
   std::chrono::milliseconds deadline = kPinningDeadline;
+  // A restore (-incoming): QEMU restores the run state the guest had when it was saved, paused
+  // (vm ckpt stops the VMs first), whatever `cont` said while the stream was read: once QEMU
+  // has read it (at most `incoming_deadline`), the guest is resumed.
+  bool incoming = false;
+  std::chrono::milliseconds incoming_deadline = std::chrono::hours(1);
 };
 
 // Starts the pinner for the QEMU this process is about to become (see above) and returns in

@@ -36,8 +36,8 @@ out=$HOME/probe-$1
 mkdir -p "$out"
 for vm in vm0 vm1; do
   vm ssh $vm "echo disk-of-$vm >/data/ckpt-file && sync" || exit 10
-  vm ssh $vm 'setsid sh -c "i=0; while :; do i=\$((i+1)); echo \$i >/tmp/count; sleep 1; done" </dev/null >/dev/null 2>&1 &
-              sleep 1; pgrep -f "while :" >/tmp/counter.pid' || exit 11
+  vm ssh $vm 'setsid sh -c "echo \$\$ >/tmp/counter.pid; i=0; while :; do i=\$((i+1)); echo \$i >/tmp/count; sleep 1; done" \
+              </dev/null >/dev/null 2>&1 & sleep 1' || exit 11
 done
 sleep 3
 SCRIPT
