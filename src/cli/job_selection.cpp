@@ -58,14 +58,14 @@ std::vector<RunningCluster> running_clusters() {
 
 }  // namespace
 
-void add_job_options(CLI::App* cmd, JobSelection& selection) {
+void add_job_options(CLI::App* cmd, JobSelection& selection, bool admin_user) {
   auto* j = cmd->add_option("-j,--jobid", selection.id,
                             "The job of the virtual cluster (default: $SLURM_JOB_ID, else your only running one)");
   cmd->add_option("-J,--jobname,--job-name", selection.name, "The job of the virtual cluster, by its Slurm job name")
       ->excludes(j);
   // Hidden: pcocc's admin option, refused by resolve_job() with what exists instead; on `vm ssh`
   // it would otherwise reach OpenSSH as a bad option.
-  cmd->add_option("--user", selection.user)->group("");
+  if (admin_user) cmd->add_option("--user", selection.user)->group("");
 }
 
 std::uint32_t pick_job(const JobSelection& selection, std::uint32_t env_job_id,

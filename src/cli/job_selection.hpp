@@ -18,8 +18,9 @@ struct JobSelection {
   std::string user;      // pcocc's --user (another user's cluster): refused, not supported yet
 };
 
-// Declares -j/--jobid and -J/--jobname/--job-name on `cmd`.
-void add_job_options(CLI::App* cmd, JobSelection& selection);
+// Declares -j/--jobid and -J/--jobname/--job-name on `cmd`, and pcocc's admin --user unless the
+// verb gives --user its own meaning (vm run: the user in the guests, as pcocc's run).
+void add_job_options(CLI::App* cmd, JobSelection& selection, bool admin_user = true);
 
 // One of the user's running jobs that has a virtual cluster.
 struct RunningCluster {

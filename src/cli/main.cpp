@@ -42,6 +42,7 @@ int real_main(int argc, char** argv) {
   verbs.push_back(slurmvm::cli::make_ps_verb());
   verbs.push_back(slurmvm::cli::make_console_verb());
   verbs.push_back(slurmvm::cli::make_exec_verb());
+  verbs.push_back(slurmvm::cli::make_run_verb());
   verbs.push_back(slurmvm::cli::make_nc_verb());
   verbs.push_back(slurmvm::cli::make_reset_verb());
   verbs.push_back(slurmvm::cli::make_monitor_cmd_verb());

@@ -14,8 +14,6 @@ namespace slurmvm::cli {
 std::optional<std::string> pcocc_only_verb(std::string_view verb) {
   static constexpr std::pair<std::string_view, std::string_view> kVerbs[] = {
       {"help", "use `man vm` or `vm VERB --help`"},
-      {"run", "not implemented yet: `vm exec vmN -- COMMAND` runs a command in one VM through its guest agent, "
-              "`vm ssh vmN COMMAND` over SSH"},
       {"display", "remote-display is not supported: `vm console vmN` attaches to the serial console"},
       {"docker", "pcocc's Docker VMs are not supported: boot a template whose image runs dockerd and reach it "
                  "with `vm ssh -L`"},

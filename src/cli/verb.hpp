@@ -39,6 +39,7 @@ std::unique_ptr<Verb> make_console_verb();
 std::unique_ptr<Verb> make_exec_verb();
 std::unique_ptr<Verb> make_save_verb();
 std::unique_ptr<Verb> make_ckpt_verb();
+std::unique_ptr<Verb> make_run_verb();
 std::unique_ptr<Verb> make_image_verb();
 std::unique_ptr<Verb> make_nc_verb();
 std::unique_ptr<Verb> make_reset_verb();

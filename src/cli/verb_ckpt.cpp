@@ -46,11 +46,11 @@ using nlohmann::json;
 // directory removed. Once the checkpoint is committed, nothing is left to undo and the cluster
 // is stopped whatever happens.
 std::atomic<int> g_signal{0};
-extern "C" void note_signal(int sig) { g_signal = sig; }
+extern "C" void ckpt_note_signal(int sig) { g_signal = sig; }
 
 void install_signal_handlers() {
   struct sigaction sa {};
-  sa.sa_handler = note_signal;
+  sa.sa_handler = ckpt_note_signal;
   sa.sa_flags = SA_RESTART;
   sigemptyset(&sa.sa_mask);
   for (int sig : {SIGINT, SIGTERM, SIGHUP}) ::sigaction(sig, &sa, nullptr);

@@ -79,6 +79,8 @@ check_golden pcocc-image-import-fmt 2 pcocc "$vm" image import --fmt 'raw;x' /de
 # Checkpoints (docs/checkpoint.md): what is refused before any job is looked at.
 check_golden ckpt-exists 2 env -u SLURM_JOB_ID PATH=/nonexistent "$vm" ckpt "$fixtures"
 check_golden ckpt-force-over-other-files 2 env -u SLURM_JOB_ID PATH=/nonexistent "$vm" ckpt -F "$fixtures/pcocc"
+check_golden run-no-command 2 env -u SLURM_JOB_ID PATH=/nonexistent "$vm" run -w vm0
+check_golden run-bad-env 2 env -u SLURM_JOB_ID PATH=/nonexistent "$vm" run -e 'A B=1' -- true
 check_golden restart-no-checkpoint 4 pcocc "$vm" alloc -r /nonexistent/ckpt
 check_golden restart-not-a-checkpoint 4 pcocc "$vm" batch -r "$fixtures/pcocc" mycentos:2
 check_golden pcocc-user 2 env -u SLURM_JOB_ID PATH=/nonexistent "$vm" ssh --user alice vm0
@@ -87,7 +89,7 @@ check_golden pcocc-environment 4 pcocc env PCOCC_TMPDIR=/scratch PCOCC_SYSTEM_CO
 check_golden boot-outside-job 2 pcocc env -u SLURM_JOB_ID -u SLURM_JOB_NODELIST "$vm" boot -d mycentos:1
 
 # --help of every verb must work (exit 0) and mention the verb.
-for verb in alloc batch boot ssh scp list ps console exec reset monitor-cmd dump nc save ckpt image template; do
+for verb in alloc batch boot ssh scp list ps console exec reset monitor-cmd dump nc save ckpt run image template; do
   if "$vm" "$verb" --help 2>&1 | grep -q "$verb"; then pass "$verb --help"; else fail "$verb --help"; fi
 done
 
