@@ -75,17 +75,21 @@ int run_on_node(std::uint32_t job_id, const std::string& node, bool pty, const s
   c.timeout = std::chrono::hours(24 * 365);
   log_debug("on {}: {}", node, format_argv(c.argv));
   const RunResult r = run(c);
-  static const std::regex own_status(R"(^srun: error: \S+: task 0: (Exited with exit code \d+|Killed)$)");
+  print_srun_errors(r.err);
+  return r.signal != 0 ? 128 + r.signal : r.exit_code;
+}
+
+void print_srun_errors(const std::string& err) {
+  static const std::regex task_status(R"(^srun: error: \S+: tasks? [0-9,-]+: (Exited with exit code \d+|Killed)$)");
   std::size_t start = 0;
-  while (start < r.err.size()) {
-    auto end = r.err.find('\n', start);
-    if (end == std::string::npos) end = r.err.size();
-    const std::string line = r.err.substr(start, end - start);
-    if (!std::regex_match(line, own_status)) std::cerr << line << '\n';
+  while (start < err.size()) {
+    auto end = err.find('\n', start);
+    if (end == std::string::npos) end = err.size();
+    const std::string line = err.substr(start, end - start);
+    if (!std::regex_match(line, task_status)) std::cerr << line << '\n';
     start = end + 1;
   }
   std::cerr << std::flush;
-  return r.signal != 0 ? 128 + r.signal : r.exit_code;
 }
 
 }  // namespace slurmvm::cli

@@ -22,4 +22,9 @@ bool on_node(const std::string& node);
 // set) on `node` through srun and returns its exit status. `pty`: an interactive terminal.
 int run_on_node(std::uint32_t job_id, const std::string& node, bool pty, const std::vector<std::string>& args = {});
 
+// Prints what an srun step of ours wrote on stderr, but for srun's summary of its tasks' exit
+// codes ("srun: error: node1: task 0: Exited with exit code 3"): the tasks' own messages said
+// what failed, and the code is ours already.
+void print_srun_errors(const std::string& err);
+
 }  // namespace slurmvm::cli

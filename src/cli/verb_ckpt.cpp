@@ -15,7 +15,6 @@
 #include <ctime>
 #include <iostream>
 #include <map>
-#include <regex>
 #include <set>
 
 #include <fmt/format.h>
@@ -231,16 +230,7 @@ class CkptVerb final : public Verb {
     c.timeout = std::chrono::seconds(timeout_s_) * 2 + std::chrono::minutes(2);
     log_info("checkpoint phase {}: {}", phase_name(phase), format_argv(c.argv));
     RunResult r = slurmvm::run(c);
-    // The tasks' own messages say what failed; srun's summary of their exit codes adds nothing.
-    static const std::regex task_status(R"(^srun: error: \S+: tasks? [0-9,-]+: (Exited with exit code \d+|Killed)$)");
-    std::size_t start = 0;
-    while (start < r.err.size()) {
-      auto end = r.err.find('\n', start);
-      if (end == std::string::npos) end = r.err.size();
-      const std::string line = r.err.substr(start, end - start);
-      if (!std::regex_match(line, task_status)) std::cerr << line << '\n';
-      start = end + 1;
-    }
+    print_srun_errors(r.err);
     if (r.timed_out) std::cerr << fmt::format("vm: error: checkpoint phase {} timed out\n", phase_name(phase));
     return r;
   }
