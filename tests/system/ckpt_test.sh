@@ -69,6 +69,7 @@ chmod 755 "$HOME_SRC/ckpt-setup" "$HOME_SRC/ckpt-probe" "$HOME_SRC/ckpt-then-wai
 as_user vm alloc -N 2 --timeout 300 -E './ckpt-setup a && ./ckpt-probe a && ./ckpt-then-wait ckpt' tiny:2
 expect_rc "A: vm alloc ends with status 0 once the cluster is checkpointed" 0
 expect_out "A: vm ckpt reports the checkpoint" "^2 VMs checkpointed to $HOME_VM/ckpt \([0-9]+ MiB, paused [0-9.]+ s\); the cluster stops now"
+echo "figures: $(grep -oE '^2 VMs checkpointed to [^;]*' <<<"$OUT")"
 
 expect_out "A: vm alloc says the cluster was checkpointed" "the cluster was checkpointed to $HOME_VM/ckpt"
 grep -q "script ran to its end" <<<"$OUT" && fail "A: the script ran on" || pass "A: the script was stopped with the cluster"
