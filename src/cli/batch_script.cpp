@@ -4,23 +4,13 @@
 #include <fmt/format.h>
 
 #include "base64.hpp"
+#include "sh_quote.hpp"
 
 namespace slurmvm::cli {
 namespace {
 
-// Single quotes for sh: the paths of `vm` and of a checkpoint are the only outside values that reach the script
-// unencoded.
-std::string sh_quote(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) {
-    if (c == '\'') {
-      out += "'\\''";
-    } else {
-      out += c;
-    }
-  }
-  return out + "'";
-}
+// The paths of `vm` and of a checkpoint are the only outside values that reach the script
+// unencoded, single-quoted (sh_quote.hpp); everything else is embedded as base64.
 
 // Writes FILE from the base64 text; the delimiter cannot occur in base64.
 std::string embedded(const std::string& file, const std::string& content) {

@@ -110,19 +110,14 @@ const char* phase_name(CheckpointPhase phase) {
 }
 
 json to_json(const SavedVm& s) {
-  const auto file = [](const CheckpointFile& f) { return json{{"name", f.name}, {"size", f.size}, {"sha256", f.sha256}}; };
-  return {{"rank", s.rank}, {"disk", s.disk ? file(*s.disk) : json(nullptr)}, {"memory", file(s.memory)}};
+  return {{"rank", s.rank}, {"disk", s.disk ? to_json(*s.disk) : json(nullptr)}, {"memory", to_json(s.memory)}};
 }
 
 SavedVm parse_saved_vm(const json& j) {
-  const auto file = [](const json& f) {
-    return CheckpointFile{f.at("name").get<std::string>(), f.at("size").get<std::uint64_t>(),
-                          f.at("sha256").get<std::string>()};
-  };
   SavedVm s;
   s.rank = j.at("rank").get<std::uint32_t>();
-  if (!j.at("disk").is_null()) s.disk = file(j.at("disk"));
-  s.memory = file(j.at("memory"));
+  if (!j.at("disk").is_null()) s.disk = parse_checkpoint_file(j.at("disk"), checkpoint_disk_name(s.rank));
+  s.memory = parse_checkpoint_file(j.at("memory"), checkpoint_memory_name(s.rank));
   return s;
 }
 

@@ -18,6 +18,7 @@
 #include <fmt/format.h>
 
 #include "error.hpp"
+#include "sh_quote.hpp"
 #include "guest_run.hpp"
 #include "job_files.hpp"
 #include "job_selection.hpp"
@@ -116,13 +117,6 @@ bool feed_wire(std::string_view line, RunSink& sink) {
   }
   sink.ended(rank, status, gap == std::string_view::npos ? std::string_view() : rest.substr(gap + 1));
   return true;
-}
-
-// "'a b'" for a remote shell (vm ssh's command line is run by the guest's shell).
-std::string sh_quote(const std::string& s) {
-  std::string out = "'";
-  for (const char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
 }
 
 class RunVerb final : public Verb {

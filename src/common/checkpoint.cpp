@@ -25,11 +25,9 @@ using nlohmann::json;
 std::string checkpoint_disk_name(std::uint32_t rank) { return fmt::format("disk-vm{}.qcow2", rank); }
 std::string checkpoint_memory_name(std::uint32_t rank) { return fmt::format("memory-vm{}", rank); }
 
-namespace {
+json to_json(const CheckpointFile& f) { return {{"name", f.name}, {"size", f.size}, {"sha256", f.sha256}}; }
 
-json file_json(const CheckpointFile& f) { return {{"name", f.name}, {"size", f.size}, {"sha256", f.sha256}}; }
-
-CheckpointFile parse_file(const json& j, const std::string& expected_name) {
+CheckpointFile parse_checkpoint_file(const json& j, const std::string& expected_name) {
   CheckpointFile f;
   f.name = j.at("name").get<std::string>();
   f.size = j.at("size").get<std::uint64_t>();
@@ -41,8 +39,6 @@ CheckpointFile parse_file(const json& j, const std::string& expected_name) {
   return f;
 }
 
-}  // namespace
-
 json to_json(const Checkpoint& c) {
   json vms = json::array();
   for (const auto& vm : c.vms) {
@@ -53,8 +49,8 @@ json to_json(const Checkpoint& c) {
                    {"mac", vm.mac},
                    {"host_key_pub", vm.host_key_pub},
                    {"image", vm.image},
-                   {"disk", vm.disk ? file_json(*vm.disk) : json(nullptr)},
-                   {"memory", file_json(vm.memory)}});
+                   {"disk", vm.disk ? to_json(*vm.disk) : json(nullptr)},
+                   {"memory", to_json(vm.memory)}});
   }
   return {{"format", kCheckpointFormat}, {"job_id", c.job_id},     {"created", c.created},
           {"network_id", c.network_id},  {"resolved", c.resolved}, {"vms", std::move(vms)}};
@@ -82,8 +78,8 @@ Checkpoint parse_checkpoint(std::string_view text, std::string_view source) {
       vm.mac = v.at("mac").get<std::string>();
       vm.host_key_pub = v.at("host_key_pub").get<std::string>();
       vm.image = v.at("image");
-      if (!v.at("disk").is_null()) vm.disk = parse_file(v.at("disk"), checkpoint_disk_name(vm.rank));
-      vm.memory = parse_file(v.at("memory"), checkpoint_memory_name(vm.rank));
+      if (!v.at("disk").is_null()) vm.disk = parse_checkpoint_file(v.at("disk"), checkpoint_disk_name(vm.rank));
+      vm.memory = parse_checkpoint_file(v.at("memory"), checkpoint_memory_name(vm.rank));
       c.vms.push_back(std::move(vm));
     }
     if (c.vms.empty()) throw Error("no VM");

@@ -65,6 +65,11 @@ struct Checkpoint {
 std::string checkpoint_disk_name(std::uint32_t rank);    // "disk-vm3.qcow2"
 std::string checkpoint_memory_name(std::uint32_t rank);  // "memory-vm3"
 
+// {"name", "size", "sha256"}; the inverse throws Error (not ours) when the name is not
+// `expected_name`: a manifest or a node's report names only the files of their place.
+nlohmann::json to_json(const CheckpointFile& f);
+CheckpointFile parse_checkpoint_file(const nlohmann::json& j, const std::string& expected_name);
+
 nlohmann::json to_json(const Checkpoint& c);
 // The inverse; Error(config) naming `source` and what is wrong (a foreign or damaged file).
 Checkpoint parse_checkpoint(std::string_view text, std::string_view source);
