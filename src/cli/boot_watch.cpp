@@ -13,7 +13,10 @@
 #include <fmt/format.h>
 
 #include "checkpoint.hpp"
+#include "error.hpp"
 #include "file_read.hpp"
+#include "log.hpp"
+#include "vm_record.hpp"
 
 namespace slurmvm::cli {
 namespace {
@@ -70,8 +73,23 @@ std::string console_tail(const std::filesystem::path& log, std::size_t lines) {
     if (last.size() > lines) last.erase(last.begin());
   }
   std::string out;
-  for (const auto& l : last) out += "  | " + l + "\n";
+  for (auto& l : last) {
+    if (!l.empty() && l.back() == '\r') l.pop_back();  // a serial console's line ends
+    out += "  | " + escape_for_log(l, 512) + "\n";
+  }
   return out;
+}
+
+std::optional<std::string> launch_failure(const std::filesystem::path& vm_dir) {
+  const auto file = vm_dir / kLaunchErrorFile;
+  try {
+    const auto text = read_file_if_exists(file, 64 * 1024);
+    if (!text) return std::nullopt;
+    const LaunchFailure f = parse_launch_failure(*text, file.string());
+    return fmt::format("on {}: {}", escape_for_log(f.node, 256), escape_for_log(f.message));
+  } catch (const Error& e) {
+    return fmt::format("its reason is unreadable: {}", e.what());
+  }
 }
 
 TerminalHandover::TerminalHandover(pid_t group) {

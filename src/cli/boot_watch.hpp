@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 
 namespace slurmvm::cli {
@@ -23,8 +24,13 @@ std::uintmax_t size_or_zero(const std::filesystem::path& file);
 // ending are at the end).
 std::string read_file_from(const std::filesystem::path& file, std::uintmax_t offset);
 
-// The last `lines` lines of a VM's console log, indented for a message.
+// The last `lines` lines of a VM's console log, indented for a message; the guest's control
+// characters (escape sequences) are shown escaped, never sent to the user's terminal.
 std::string console_tail(const std::filesystem::path& log, std::size_t lines);
+
+// Why vm-launch gave up on the VM in `vm_dir` before QEMU ran (its launch-error file,
+// vm_record.hpp), made safe for a terminal; nullopt when it left no reason.
+std::optional<std::string> launch_failure(const std::filesystem::path& vm_dir);
 
 // While a script runs in its own process group, that group is the terminal's foreground (when
 // stdin is our terminal and we hold it), so that it can read the terminal and Ctrl-C is its;

@@ -284,7 +284,8 @@ class BootVerb final : public Verb {
                        const std::vector<VmEnd>& causes) const {
     log_error("{}", describe_step_end(dir.job_id(), count, causes, r.exit_code, r.signal));
     for (const auto& c : causes) {
-      if (c.rank >= count) continue;
+      // A VM that never ran has no console: report_late gives vm-launch's reason.
+      if (c.rank >= count || launch_failure(dir.vm_dir(c.rank))) continue;
       std::cerr << fmt::format("vm{}: last console lines ({}):\n", c.rank, (dir.vm_dir(c.rank) / "console.log").string())
                 << console_tail(dir.vm_dir(c.rank) / "console.log", 10);
     }
@@ -315,8 +316,12 @@ class BootVerb final : public Verb {
     for (std::uint32_t r = 0; r < vms.size(); ++r) {
       if (ready[r]) continue;
       if (!vms[r]) {
-        std::cerr << fmt::format("vm{}: never started (no {}); its node's srun messages say why\n", r,
-                                 (dir.vm_dir(r) / "vm.json").string());
+        if (const auto why = launch_failure(dir.vm_dir(r))) {
+          std::cerr << fmt::format("vm{}: never started: vm-launch failed {}\n", r, *why);
+        } else {
+          std::cerr << fmt::format("vm{}: never started (no {}); its node's srun messages say why\n", r,
+                                   (dir.vm_dir(r) / "vm.json").string());
+        }
         continue;
       }
       std::cerr << fmt::format("vm{} on {}: not answering SSH{}; last console lines:\n", r, vms[r]->node,

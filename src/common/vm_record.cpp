@@ -85,4 +85,15 @@ VmRecord parse_vm_record(std::string_view text, std::string_view source) {
   }
 }
 
+json to_json(const LaunchFailure& failure) { return {{"node", failure.node}, {"message", failure.message}}; }
+
+LaunchFailure parse_launch_failure(std::string_view text, std::string_view source) {
+  try {
+    const json j = json::parse(text);
+    return {.node = j.at("node").get<std::string>(), .message = j.at("message").get<std::string>()};
+  } catch (const json::exception& e) {
+    throw Error(fmt::format("{}: {}", source, e.what()), ErrorKind::system);
+  }
+}
+
 }  // namespace slurmvm

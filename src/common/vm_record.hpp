@@ -63,4 +63,18 @@ nlohmann::json to_json(const VmRecord& vm);
 // has the wrong type; the other fields default (a record of an earlier version).
 VmRecord parse_vm_record(std::string_view text, std::string_view source);
 
+// launch-error, beside vm.json: why vm-launch gave up on a VM before QEMU ran. vm-launch also
+// prints it, but srun may drop a task's last output when it kills the step (--kill-on-bad-exit
+// after that very task's exit), so `vm boot` reads the reason from here too.
+inline constexpr std::string_view kLaunchErrorFile = "launch-error";
+
+struct LaunchFailure {
+  std::string node;
+  std::string message;  // the error as vm-launch logged it, without its "error: " prefix
+};
+
+nlohmann::json to_json(const LaunchFailure& failure);
+// Throws Error(ErrorKind::system) naming `source` when the text is not such a record.
+LaunchFailure parse_launch_failure(std::string_view text, std::string_view source);
+
 }  // namespace slurmvm

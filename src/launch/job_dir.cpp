@@ -12,6 +12,7 @@
 
 #include "error.hpp"
 #include "unique_fd.hpp"
+#include "vm_record.hpp"
 
 namespace slurmvm::launch {
 
@@ -30,6 +31,7 @@ VmPaths vm_paths(const fs::path& job_dir, std::uint32_t rank) {
   p.console_log = p.vm_dir / "console.log";
   p.agent = p.vm_dir / "qga.sock";
   p.vm_json = p.vm_dir / "vm.json";
+  p.launch_error = p.vm_dir / kLaunchErrorFile;
   return p;
 }
 

@@ -28,6 +28,7 @@ struct VmPaths {
   std::filesystem::path console_log;  // console.log
   std::filesystem::path agent;        // qga.sock: qemu-guest-agent's channel
   std::filesystem::path vm_json;      // vm.json
+  std::filesystem::path launch_error;  // launch-error: why this launch failed (vm_record.hpp)
 };
 
 // Pure.

@@ -73,6 +73,19 @@ void check_not_running(const VmPaths& paths, const std::string& node) {
   }
 }
 
+// Best effort: the error is also on stderr, and a failure to record it must not hide it.
+void record_launch_failure(const VmPaths& paths, const std::string& node, const std::string& message) noexcept {
+  try {
+    write_file_atomic(paths.launch_error, to_json(LaunchFailure{node, message}).dump() + "\n", 0600, {},
+                      Durability::flushed);
+  } catch (const std::exception& e) {
+    log_warning("{}", e.what());
+  }
+}
+
+[[noreturn]] void prepare_and_exec(const LaunchOptions& options, const TaskEnv& task, const std::vector<int>& affinity,
+                                   const ClusterDef& def, const fs::path& job_dir, const VmPaths& paths);
+
 }  // namespace
 
 void launch_vm(const LaunchOptions& options, const TaskEnv& task, const std::vector<int>& affinity) {
@@ -83,6 +96,26 @@ void launch_vm(const LaunchOptions& options, const TaskEnv& task, const std::vec
                             task.rank, def.to_string(), def.vm_count()),
                 ErrorKind::usage);
   }
+  const fs::path job_dir = user_job_dir(task.home, task.job_id);
+  make_private_dir(task.home, job_dir);
+  const VmPaths paths = vm_paths(job_dir, task.rank);
+  make_private_dir(task.home, paths.vm_dir);
+  remove_if_exists(paths.launch_error);  // an earlier launch's (a requeued job)
+  try {
+    prepare_and_exec(options, task, affinity, def, job_dir, paths);
+  } catch (const Error& e) {
+    record_launch_failure(paths, task.node, e.what());
+    throw;
+  } catch (const std::exception& e) {
+    record_launch_failure(paths, task.node, fmt::format("internal error: {}", e.what()));
+    throw;
+  }
+}
+
+namespace {
+
+void prepare_and_exec(const LaunchOptions& options, const TaskEnv& task, const std::vector<int>& affinity,
+                      const ClusterDef& def, const fs::path& job_dir, const VmPaths& paths) {
   const ResolvedCluster cluster = resolved_cluster(def, task);
   const config::Template& tpl = cluster.get(def.template_of(task.rank));
   check_supported(tpl);
@@ -115,10 +148,6 @@ void launch_vm(const LaunchOptions& options, const TaskEnv& task, const std::vec
     }
   }
 
-  const fs::path job_dir = user_job_dir(task.home, task.job_id);
-  make_private_dir(task.home, job_dir);
-  const VmPaths paths = vm_paths(job_dir, task.rank);
-  make_private_dir(task.home, paths.vm_dir);
   check_not_running(paths, task.node);
 
   const VmSubstitutions subst{config::SubstitutionContext{task.user, task.home, config::process_env},
@@ -256,4 +285,5 @@ void launch_vm(const LaunchOptions& options, const TaskEnv& task, const std::vec
   throw Error::from_errno(fmt::format("cannot run {}", argv[0]), e);
 }
 
+}  // namespace
 }  // namespace slurmvm::launch

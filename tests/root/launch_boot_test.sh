@@ -220,6 +220,10 @@ boot_and_check() {
   else
     fail "second launch of vm0: status $rc, $(cat "$TMP/second.out")"
   fi
+  # What vm boot reports when srun drops the task's last words (vm_record.hpp, LaunchFailure).
+  check_eq "and records why in launch-error, for vm boot" "node=$(hostname) already-runs" \
+    "$(jq -r '"node=\(.node) \(if (.message | test("already runs on this node")) then "already-runs" else .message end)"' \
+      "$vm/launch-error" 2>&1)"
   check_eq "and leaves the running VM alone" running "$(qmp "$vm/qmp.sock" '{"execute":"query-status"}' | jq -r .status)"
 
   mapfile -t mask < <(affinity_cpus)

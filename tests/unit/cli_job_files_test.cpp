@@ -10,9 +10,11 @@
 #include <fstream>
 #include <string>
 
+#include "boot_watch.hpp"
 #include "error.hpp"
 #include "job_files.hpp"
 #include "launch/vm_info.hpp"
+#include "vm_record.hpp"
 
 namespace fs = std::filesystem;
 using namespace slurmvm;
@@ -72,4 +74,32 @@ TEST(CliJobFiles, LauncherVmJsonReadsBack) {
   EXPECT_EQ(vm->qmp, info.paths.qmp);
   EXPECT_EQ(vm->disk, dir.vm_dir(1) / "disk.qcow2");
   EXPECT_FALSE(dir.read_vm(0));  // not started (yet)
+}
+
+// vm-launch's reason for giving up, as vm boot shows it: the node, the message, and nothing a
+// terminal would act on.
+TEST(CliJobFiles, LaunchFailureReadsBackForTheTerminal) {
+  TempHome home;
+  JobDir dir(home.path(), 42);
+  dir.create();
+  fs::create_directories(dir.vm_dir(0));
+  fs::create_directories(dir.vm_dir(1));
+  fs::create_directories(dir.vm_dir(2));
+  std::ofstream(dir.vm_dir(0) / std::string(kLaunchErrorFile))
+      << to_json(LaunchFailure{"node1", "need 512 MiB of locked memory\x1b]0;owned\x07"}).dump() << "\n";
+  EXPECT_EQ(launch_failure(dir.vm_dir(0)), "on node1: need 512 MiB of locked memory\\x1b]0;owned\\x07");
+  EXPECT_FALSE(launch_failure(dir.vm_dir(1)));  // it started, or left nothing
+  std::ofstream(dir.vm_dir(2) / std::string(kLaunchErrorFile)) << "{\"node\": 3";
+  const auto unreadable = launch_failure(dir.vm_dir(2));
+  ASSERT_TRUE(unreadable);
+  EXPECT_TRUE(unreadable->starts_with("its reason is unreadable: ")) << *unreadable;
+  EXPECT_EQ(parse_launch_failure(to_json(LaunchFailure{"n", "m"}).dump(), "x").message, "m");
+}
+
+TEST(CliJobFiles, ConsoleTailShowsTheGuestsEscapesEscaped) {
+  TempHome home;
+  const auto log = home.path() / "console.log";
+  std::ofstream(log) << "one\r\ntwo \x1b[31mred\x1b[0m\r\nthree\n";
+  EXPECT_EQ(console_tail(log, 2), "  | two \\x1b[31mred\\x1b[0m\n  | three\n");
+  EXPECT_EQ(console_tail(home.path() / "none", 2), "  (no console log yet)\n");
 }
