@@ -3,6 +3,7 @@
 
 #include <signal.h>
 
+#include <array>
 #include <atomic>
 #include <random>
 #include <thread>
@@ -30,16 +31,25 @@ constexpr const char* kWrapper =
     "shift 4\n"
     "command exec >\"$o.out\" 2>\"$o.err\" || exit 125\n"
     "if [ -n \"$cwd\" ]; then cd -- \"$cwd\" || exit 126; fi\n"
+    // Its own process group, so that stopping it reaches what it started too. setsid keeps the
+    // pid the agent knows only when it need not fork: when the wrapper leads no group (as the
+    // agent's child); one that does already leads its own. Without setsid, the command alone.
+    "s= pg=\n"
+    "read -r _ _ _ _ pg _ </proc/$$/stat 2>/dev/null\n"
+    "if [ \"$pg\" != \"$$\" ] && command -v setsid >/dev/null 2>&1; then s=setsid; fi\n"
     "if [ -n \"$user\" ]; then\n"
     // util-linux's setpriv (busybox's cannot change users), else su (busybox's too).
     "  if setpriv --help 2>&1 | grep -q -e --reuid; then\n"
     "    g=$(id -g -- \"$user\") || exit 126\n"
-    "    exec setpriv --reuid=\"$user\" --regid=\"$g\" --init-groups -- \"$@\"\n"
+    "    exec $s setpriv --reuid=\"$user\" --regid=\"$g\" --init-groups -- \"$@\"\n"
     "  fi\n"
     // `--`: the command's own options (id -u) are not su's; the rest goes to the shell.
-    "  exec su -s /bin/sh -- \"$user\" -c 'exec \"$0\" \"$@\"' \"$@\"\n"
+    "  exec $s su -s /bin/sh -- \"$user\" -c 'exec \"$0\" \"$@\"' \"$@\"\n"
     "fi\n"
-    "exec \"$@\"\n";
+    "exec $s \"$@\"\n";
+
+// How long a stopped command has between SIGTERM and SIGKILL.
+constexpr std::chrono::seconds kStopGrace{5};
 
 constexpr std::int64_t kReadChunk = 48 * 1024;  // QGA's replies are base64 JSON: keep them small
 
@@ -138,9 +148,13 @@ void start(Guest& g, const GuestCommand& c) {
   g.pid = g.agent->execute("guest-exec", req).at("pid").get<std::int64_t>();
 }
 
+// The command's process group (the wrapper's setsid), else the command alone.
+constexpr const char* kSignalCommand = "kill -s \"$1\" -- \"-$2\" 2>/dev/null || kill -s \"$1\" -- \"$2\"";
+
 void signal_command(Guest& g, const char* sig) {
   try {
-    g.agent->execute("guest-exec", {{"path", "kill"}, {"arg", {sig, std::to_string(g.pid)}}});
+    g.agent->execute("guest-exec", {{"path", "/bin/sh"},
+                                    {"arg", {"-c", kSignalCommand, "vm-run-kill", sig, std::to_string(g.pid)}}});
   } catch (const Error&) {
   }
 }
@@ -150,13 +164,15 @@ void signal_command(Guest& g, const char* sig) {
 const char* guest_run_wrapper() { return kWrapper; }
 
 void run_in_guests(const std::vector<VmFile>& vms, const GuestCommand& command, RunSink& sink) {
-  struct sigaction sa {}, old_int {}, old_term {}, old_hup {};
+  // SIGUSR1 is how `vm run` on the login node asks: srun forwards it to its task, where a
+  // SIGTERM to srun would cancel the step (SIGKILL) at once.
+  constexpr std::array kStopSignals = {SIGINT, SIGTERM, SIGHUP, SIGUSR1};
+  struct sigaction sa {};
+  std::array<struct sigaction, kStopSignals.size()> old{};
   sa.sa_handler = run_note_signal;
   sa.sa_flags = SA_RESTART;
   sigemptyset(&sa.sa_mask);
-  ::sigaction(SIGINT, &sa, &old_int);
-  ::sigaction(SIGTERM, &sa, &old_term);
-  ::sigaction(SIGHUP, &sa, &old_hup);
+  for (std::size_t i = 0; i < kStopSignals.size(); ++i) ::sigaction(kStopSignals[i], &sa, &old[i]);
 
   std::vector<Guest> guests(vms.size());
   for (std::size_t i = 0; i < vms.size(); ++i) {
@@ -167,16 +183,18 @@ void run_in_guests(const std::vector<VmFile>& vms, const GuestCommand& command, 
       finish(guests[i], sink, exit_code_for(e.kind()), fmt::format("{} on {}: {}", vms[i].name, vms[i].node, e.what()));
     }
   }
-  const auto deadline = Clock::now() + command.timeout;
+  auto deadline = Clock::now() + command.timeout;
   bool stopping = false;
   auto pause = 20ms;
   for (;;) {
     bool running = false, progress = false;
     if (g_signal != 0 && !stopping) {
+      // SIGTERM, then the --timeout path (SIGKILL) once the grace has passed.
       stopping = true;
       for (auto& g : guests) {
-        if (!g.done) signal_command(g, "-TERM");
+        if (!g.done) signal_command(g, "TERM");
       }
+      deadline = std::min(deadline, Clock::now() + kStopGrace);
     }
     const bool late = Clock::now() >= deadline;
     for (auto& g : guests) {
@@ -194,9 +212,14 @@ void run_in_guests(const std::vector<VmFile>& vms, const GuestCommand& command, 
           continue;
         }
         if (late) {
-          signal_command(g, "-KILL");
-          finish(g, sink, exit_code_for(ErrorKind::timeout),
-                 fmt::format("{}: did not end within {} s (--timeout); killed", g.vm->name, command.timeout.count()));
+          signal_command(g, "KILL");
+          if (stopping) {
+            finish(g, sink, 128 + SIGKILL,
+                   fmt::format("{}: did not end within {} s of SIGTERM; killed", g.vm->name, kStopGrace.count()));
+          } else {
+            finish(g, sink, exit_code_for(ErrorKind::timeout),
+                   fmt::format("{}: did not end within {} s (--timeout); killed", g.vm->name, command.timeout.count()));
+          }
           continue;
         }
         running = true;
@@ -208,9 +231,7 @@ void run_in_guests(const std::vector<VmFile>& vms, const GuestCommand& command, 
     pause = progress ? 20ms : std::min(pause * 2, std::chrono::milliseconds(200));
     std::this_thread::sleep_for(pause);
   }
-  ::sigaction(SIGINT, &old_int, nullptr);
-  ::sigaction(SIGTERM, &old_term, nullptr);
-  ::sigaction(SIGHUP, &old_hup, nullptr);
+  for (std::size_t i = 0; i < kStopSignals.size(); ++i) ::sigaction(kStopSignals[i], &old[i], nullptr);
 }
 
 }  // namespace slurmvm::cli

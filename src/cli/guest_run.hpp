@@ -40,8 +40,8 @@ class RunSink {
 };
 
 // Runs the command in every VM of `vms` (all on this node) at once and reports to `sink`;
-// returns when all have ended. SIGINT, SIGTERM and SIGHUP stop the commands (SIGTERM in the
-// guests) and end the wait.
+// returns when all have ended. SIGINT, SIGTERM, SIGHUP and SIGUSR1 stop the commands: SIGTERM
+// to each command's process group in the guests, SIGKILL 5 s later.
 void run_in_guests(const std::vector<VmFile>& vms, const GuestCommand& command, RunSink& sink);
 
 // The wrapper's text (pure, for tests): `sh -c WRAPPER vm-run BASE CWD USER -- ARGV...`.

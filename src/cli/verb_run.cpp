@@ -8,10 +8,15 @@
 // --pty gives one VM's command a terminal, which the agent has not: through `vm ssh -t`.
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <array>
+#include <atomic>
 #include <cerrno>
+#include <chrono>
+#include <optional>
 #include <iostream>
 #include <map>
 
@@ -93,6 +98,33 @@ class Printer final : public RunSink {
   std::map<std::uint32_t, int> status_;
 };
 
+std::atomic<int> g_run_signal{0};
+std::atomic<int> g_run_signal_count{0};
+extern "C" void run_client_note_signal(int sig) {
+  g_run_signal = sig;
+  ++g_run_signal_count;
+}
+
+// SIGINT, SIGTERM and SIGHUP noted (poll returns EINTR) while it lives, not fatal.
+class StopSignals {
+ public:
+  StopSignals() {
+    struct sigaction sa {};
+    sa.sa_handler = run_client_note_signal;
+    sigemptyset(&sa.sa_mask);
+    for (std::size_t i = 0; i < kSignals.size(); ++i) ::sigaction(kSignals[i], &sa, &old_[i]);
+  }
+  ~StopSignals() {
+    for (std::size_t i = 0; i < kSignals.size(); ++i) ::sigaction(kSignals[i], &old_[i], nullptr);
+  }
+  StopSignals(const StopSignals&) = delete;
+  StopSignals& operator=(const StopSignals&) = delete;
+
+ private:
+  static constexpr std::array kSignals = {SIGINT, SIGTERM, SIGHUP};
+  std::array<struct sigaction, kSignals.size()> old_{};
+};
+
 // One wire line from a node into the printer; false when it is not one (srun's own words).
 bool feed_wire(std::string_view line, RunSink& sink) {
   if (line.size() < 3 || (line[0] != 'o' && line[0] != 'e' && line[0] != 'x')) return false;
@@ -164,8 +196,9 @@ class RunVerb final : public Verb {
     std::map<std::string, std::vector<std::uint32_t>> by_node;
     for (const auto rank : ranks) by_node[cluster.nodes.at(cluster.node_of_vm.at(rank))].push_back(rank);
     Printer printer(gather_);
-    fan_out(dir.job_id(), by_node, command, printer);
-    return printer.finish(ranks);
+    const int interrupted = fan_out(dir.job_id(), by_node, command, printer);
+    const int worst = printer.finish(ranks);
+    return interrupted != 0 ? 128 + interrupted : worst;
   }
 
  private:
@@ -206,9 +239,12 @@ class RunVerb final : public Verb {
     return a;
   }
 
-  // One srun per node, at once; their wire lines go to `printer` as they come.
-  void fan_out(std::uint32_t job_id, const std::map<std::string, std::vector<std::uint32_t>>& by_node,
+  // One srun per node, at once; their wire lines go to `printer` as they come. Interrupted
+  // (SIGINT, SIGTERM, SIGHUP), it stops the guests' commands through the sruns and returns the
+  // signal; otherwise 0.
+  int fan_out(std::uint32_t job_id, const std::map<std::string, std::vector<std::uint32_t>>& by_node,
                const GuestCommand& command, RunSink& printer) const {
+    const StopSignals stop;
     struct Node {
       ChildProcess srun;
       UniqueFd out;
@@ -246,15 +282,41 @@ class RunVerb final : public Verb {
       if (saved_stdin) ::dup2(saved_stdin->get(), STDIN_FILENO);
     }
     // Until every node's output has ended (its srun gone, the pipe closed).
+    int asked = 0;
+    std::optional<std::chrono::steady_clock::time_point> cancel_at;
     for (;;) {
-      std::vector<pollfd> fds;
-      for (auto& n : nodes) {
-        if (n.out) fds.push_back({n.out.get(), POLLIN, 0});
+      if (const int sig = g_run_signal; sig != 0 && asked == 0) {
+        // srun forwards SIGUSR1 to `vm run --wire`, which stops its commands (SIGTERM, SIGKILL 5
+        // s later) and reports them; a SIGTERM would have srun cancel the step and leave them.
+        asked = sig;
+        std::cerr << fmt::format("vm: stopping the commands (again: at once)\n");
+        for (auto& n : nodes) {
+          if (n.srun.running()) ::kill(n.srun.pid(), SIGUSR1);
+        }
+        cancel_at = std::chrono::steady_clock::now() + std::chrono::seconds(15);
       }
-      if (fds.empty()) break;
-      if (::poll(fds.data(), fds.size(), 1000) < 0 && errno != EINTR) throw Error::from_errno("poll", errno);
+      if (cancel_at && (g_run_signal_count > 1 || std::chrono::steady_clock::now() >= *cancel_at)) {
+        for (auto& n : nodes) {
+          if (n.srun.running()) ::kill(n.srun.pid(), SIGTERM);  // srun cancels its step
+        }
+        cancel_at.reset();
+      }
+      std::vector<pollfd> fds;
+      std::vector<Node*> polled;
       for (auto& n : nodes) {
         if (!n.out) continue;
+        fds.push_back({n.out.get(), POLLIN, 0});
+        polled.push_back(&n);
+      }
+      if (fds.empty()) break;
+      if (::poll(fds.data(), fds.size(), 1000) < 0) {
+        if (errno == EINTR) continue;
+        throw Error::from_errno("poll", errno);
+      }
+      for (std::size_t i = 0; i < fds.size(); ++i) {
+        // Only a node with something to say: a read of a quiet one would hold up the others.
+        if (fds[i].revents == 0) continue;
+        Node& n = *polled[i];
         char buf[16384];
         const ssize_t got = ::read(n.out.get(), buf, sizeof buf);
         if (got < 0 && (errno == EAGAIN || errno == EINTR)) continue;
@@ -269,6 +331,7 @@ class RunVerb final : public Verb {
       }
     }
     for (auto& n : nodes) n.srun.wait_for(std::chrono::seconds(30));
+    return asked;
   }
 
   // A terminal for one VM's command: the agent has none, SSH has.

@@ -85,6 +85,23 @@ vm run --pty -- true >/dev/null 2>&1; rc=$?
 [ $rc = 2 ] && result "pty on several VMs is refused ok" || result "pty on several VMs is refused FAILED: exit $rc"
 vm run -w vm0 --timeout 2 -- sleep 30 >/dev/null 2>&1; rc=$?
 [ $rc = 6 ] && result "timeout ok" || result "timeout FAILED: exit $rc"
+
+# Interrupted, vm run stops the commands in the guests (what they started too: sh's sleep).
+vm run -- sh -c 'echo started; sleep 297; echo not-stopped' >intr.out 2>intr.err &
+bg=$!
+i=0
+while [ "$(grep -c ': started$' intr.out 2>/dev/null)" != 3 ] && [ $i -lt 80 ]; do sleep 0.25; i=$((i + 1)); done
+kill -TERM $bg
+t0=$(date +%s)
+wait $bg; rc=$?
+t=$(($(date +%s) - t0))
+[ $rc = 143 ] && [ $t -lt 20 ] && ! grep -q not-stopped intr.out &&
+  result "an interrupted vm run ends ok (exit $rc after $t s)" ||
+  result "an interrupted vm run ends FAILED: exit $rc after $t s: $(tr '\n' '|' <intr.out) $(tr '\n' '|' <intr.err)"
+left=$(vm run -- sh -c 'for f in /proc/[0-9]*/cmdline; do tr "\0" " " <"$f"; echo; done | grep -c "^sleep 297"' |
+  sort | tr '\n' '|')
+[ "$left" = "vm0: 0|vm1: 0|vm2: 0|" ] && result "and stops the commands in the guests ok" ||
+  result "and stops the commands in the guests FAILED: $left"
 SCRIPT
 chmod 755 "$HOME_SRC/run-probe"
 
@@ -93,7 +110,8 @@ expect_rc "vm alloc with the probe" 0
 results=$(grep '^RESULT ' <<<"$OUT")
 for what in "the worst status wins" "stdout lines prefixed" "stderr kept apart" "the failed VM is named" \
   "output streamed" "then the rest" "stdin broadcast to a set" "cwd and env" "user" "gather" "pty" \
-  "no output file left in the guests" "an unknown VM is not found" "pty on several VMs is refused" "timeout"; do
+  "no output file left in the guests" "an unknown VM is not found" "pty on several VMs is refused" "timeout" \
+  "an interrupted vm run ends" "and stops the commands in the guests"; do
   line=$(grep -E "^RESULT $what( ok| \(|.* ok)" <<<"$results" | head -n 1)
   [[ -n $line && $line != *FAILED* ]] && pass "${line#RESULT }" || fail "$what: $(grep "^RESULT $what" <<<"$results")"
 done

@@ -4,7 +4,11 @@
 #include <gtest/gtest.h>
 #include <gmock/gmock.h>
 
+#include <unistd.h>
+
 #include <fstream>
+
+#include <fmt/format.h>
 
 #include "guest_run.hpp"
 #include "subprocess.hpp"
@@ -52,6 +56,25 @@ TEST(GuestRun, WrapperRefusesAMissingDirectory) {
   const std::string base = (t.path() / "slurm-vm-run.z").string();
   EXPECT_EQ(wrapper(base, "/nonexistent/dir", {"true"}).exit_code, 126);
   EXPECT_THAT(slurp(base + ".err"), testing::HasSubstr("/nonexistent/dir"));
+}
+
+// The guest agent's child is not a process group leader: setsid then keeps the pid the agent
+// reports, and the command leads its own group, which `vm run` signals on an interrupt.
+TEST(GuestRun, WrapperGivesTheCommandItsOwnProcessGroupUnderTheAgentsPid) {
+  if (::access("/usr/bin/setsid", X_OK) != 0) GTEST_SKIP() << "no setsid here";
+  test::TempDir t;
+  const std::string base = (t.path() / "slurm-vm-run.g").string();
+  Command c;
+  c.argv = {"/bin/sh", "-c", guest_run_wrapper(), "vm-run", base, "", "", "--",
+            "sh", "-c", "echo \"$$ $(cut -d' ' -f5 /proc/$$/stat)\""};
+  c.env_set = {"PATH=/usr/bin:/bin"};
+  c.new_process_group = false;  // as under qemu-ga
+  ChildProcess child = spawn(c);
+  const pid_t pid = child.pid();
+  const auto r = child.wait_for(std::chrono::seconds(10));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->exit_code, 0);
+  EXPECT_EQ(slurp(base + ".out"), fmt::format("{} {}\n", pid, pid));
 }
 
 TEST(GuestRun, SplitLinesKeepsTheUnfinishedLine) {
