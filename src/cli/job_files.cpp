@@ -125,6 +125,11 @@ std::string user_name() {
   return pw->pw_name;
 }
 
+JobDir selected_job_dir(const JobSelection& selection) {
+  const std::uint32_t id = resolve_job(selection);
+  return JobDir(home_directory(), id);  // after resolve_job: the owner's home
+}
+
 std::filesystem::path home_directory() {
   if (const char* home = std::getenv("HOME"); home != nullptr && home[0] == '/') return home;
   if (const passwd* pw = ::getpwuid(::getuid()); pw != nullptr && pw->pw_dir != nullptr) return pw->pw_dir;
@@ -157,7 +162,7 @@ VmFile require_vm(const JobDir& dir, std::uint32_t rank) {
 }
 
 OneVm find_one_vm(const JobSelection& job, const std::string& vm_text, std::string_view verb) {
-  JobDir dir(home_directory(), resolve_job(job));
+  JobDir dir = selected_job_dir(job);
   ClusterFile cluster = dir.read_cluster();
   const auto ranks = parse_vm_set(vm_text, static_cast<std::uint32_t>(cluster.node_of_vm.size()));
   if (ranks.size() != 1) throw Error(fmt::format("vm {} takes one VM (vm0, vm1, ...)", verb), ErrorKind::usage);

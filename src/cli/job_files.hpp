@@ -79,6 +79,11 @@ std::string user_name();
 // The user's home directory: $HOME, else the password database.
 std::filesystem::path home_directory();
 
+// The directory of the job `selection` means (resolve_job, job_selection.hpp), in the home of
+// its owner (--user). Use this, not JobDir(home_directory(), resolve_job(...)), whose arguments
+// C++ may evaluate in either order.
+JobDir selected_job_dir(const JobSelection& selection);
+
 // "vm3" -> 3; Error(usage) for anything else.
 std::uint32_t parse_vm_name(const std::string& name);
 

@@ -1,6 +1,11 @@
 // Job selection (job_selection.hpp).
 #include "job_selection.hpp"
 
+#include <grp.h>
+#include <pwd.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <charconv>
 #include <cstdlib>
 
@@ -8,6 +13,7 @@
 
 #include "error.hpp"
 #include "job_files.hpp"
+#include "log.hpp"
 #include "subprocess.hpp"
 
 namespace slurmvm::cli {
@@ -63,9 +69,9 @@ void add_job_options(CLI::App* cmd, JobSelection& selection, bool admin_user) {
                             "The job of the virtual cluster (default: $SLURM_JOB_ID, else your only running one)");
   cmd->add_option("-J,--jobname,--job-name", selection.name, "The job of the virtual cluster, by its Slurm job name")
       ->excludes(j);
-  // Hidden: pcocc's admin option, refused by resolve_job() with what exists instead; on `vm ssh`
-  // it would otherwise reach OpenSSH as a bad option.
-  if (admin_user) cmd->add_option("--user", selection.user)->group("");
+  if (admin_user) {
+    cmd->add_option("--user", selection.user, "Root: act on this user's virtual cluster, as that user");
+  }
 }
 
 std::uint32_t pick_job(const JobSelection& selection, std::uint32_t env_job_id,
@@ -97,13 +103,44 @@ std::uint32_t pick_job(const JobSelection& selection, std::uint32_t env_job_id,
               ErrorKind::usage);
 }
 
-std::uint32_t resolve_job(const JobSelection& selection) {
-  if (!selection.user.empty()) {
-    throw Error(fmt::format("--user {}: acting on another user's virtual cluster is not supported yet; root lists "
-                            "them with `vm ps -u {}` (docs/migrating-from-pcocc.md)",
-                            selection.user, selection.user),
+void act_as_cluster_owner(const std::string& user) {
+  if (user.empty()) return;
+  const passwd* pw = ::getpwnam(user.c_str());
+  if (pw == nullptr) throw Error(fmt::format("--user {}: no such user", user), ErrorKind::not_found);
+  const uid_t uid = pw->pw_uid;
+  const gid_t gid = pw->pw_gid;
+  const std::string name = pw->pw_name, home = pw->pw_dir;  // getpw* storage is overwritten by the next call
+  if (uid == ::geteuid()) return;
+  if (::geteuid() != 0) {
+    throw Error(fmt::format("--user {}: only root acts on another user's virtual clusters (Slurm's operators "
+                            "without root: scontrol and scancel)",
+                            user),
                 ErrorKind::usage);
   }
+  // Groups first: once the uid is the user's, nothing else can be dropped.
+  if (::initgroups(name.c_str(), gid) != 0) throw Error::from_errno(fmt::format("--user {}: initgroups", user), errno);
+  if (::setresgid(gid, gid, gid) != 0) throw Error::from_errno(fmt::format("--user {}: setresgid", user), errno);
+  if (::setresuid(uid, uid, uid) != 0) throw Error::from_errno(fmt::format("--user {}: setresuid", user), errno);
+  uid_t r = 0, e = 0, sv = 0;
+  if (::getresuid(&r, &e, &sv) != 0 || r != uid || e != uid || sv != uid) {
+    throw Error(fmt::format("--user {}: still not uid {}", user, uid), ErrorKind::system);
+  }
+  ::setenv("HOME", home.c_str(), 1);
+  ::setenv("USER", name.c_str(), 1);
+  ::setenv("LOGNAME", name.c_str(), 1);
+  // Root's own allocation, agent and runtime directory are not the user's.
+  for (const char* v : {"SLURM_JOB_ID", "SLURM_JOBID", "SLURM_VM_TEMPLATE", "SSH_AUTH_SOCK", "XDG_RUNTIME_DIR"}) {
+    ::unsetenv(v);
+  }
+  // srun starts its tasks in this directory: root's own (/root) is the user's no more.
+  if (::access(".", X_OK) != 0 && ::chdir(home.c_str()) == 0) {
+    log_info("{} may not enter the current directory: working in {}", name, home);
+  }
+  log_info("acting as {} (uid {})", name, uid);
+}
+
+std::uint32_t resolve_job(const JobSelection& selection) {
+  act_as_cluster_owner(selection.user);
   if (selection.id != 0) return selection.id;
   const std::uint32_t env = env_job_id();
   if (selection.name.empty() && env != 0) return env;

@@ -15,7 +15,7 @@ namespace slurmvm::cli {
 struct JobSelection {
   std::uint32_t id = 0;  // -j; 0: not given
   std::string name;      // -J; empty: not given
-  std::string user;      // pcocc's --user (another user's cluster): refused, not supported yet
+  std::string user;      // --user (pcocc's admin option): root acts on this user's clusters, as them
 };
 
 // Declares -j/--jobid and -J/--jobname/--job-name on `cmd`, and pcocc's admin --user unless the
@@ -34,7 +34,14 @@ std::uint32_t pick_job(const JobSelection& selection, std::uint32_t env_job_id,
                        const std::vector<RunningCluster>& running);
 
 // The job the user means, asking squeue (one call, 20 s deadline) only when -j and
-// $SLURM_JOB_ID do not say.
+// $SLURM_JOB_ID do not say. With --user, first becomes that user (act_as_cluster_owner).
 std::uint32_t resolve_job(const JobSelection& selection);
+
+// --user USER: root takes USER's identity for the rest of the command (groups, gid, uid, HOME,
+// USER, LOGNAME; no Slurm job variables of root's), so that everything of theirs is opened with
+// their credentials, as Slurm lets root act on any job: a link planted in their home reaches
+// nothing they could not. USER being oneself changes nothing. Error(not_found) for an unknown
+// user, Error(usage) when a user other than root asks.
+void act_as_cluster_owner(const std::string& user);
 
 }  // namespace slurmvm::cli

@@ -127,7 +127,7 @@ class CkptVerb final : public Verb {
     if (!fs::is_directory(dir.parent_path(), ec)) {
       throw Error(fmt::format("{} does not exist: create it first", dir.parent_path().string()), ErrorKind::not_found);
     }
-    const JobDir job(home_directory(), resolve_job(job_));
+    const JobDir job = selected_job_dir(job_);
     const ClusterFile cluster = job.read_cluster();
     std::vector<VmFile> vms;
     for (std::uint32_t rank = 0; rank < cluster.node_of_vm.size(); ++rank) {

@@ -27,7 +27,7 @@ class ListVerb final : public Verb {
   bool selected() const override { return cmd_->parsed(); }
 
   int run() override {
-    const JobDir dir(home_directory(), resolve_job(job_));
+    const JobDir dir = selected_job_dir(job_);
     const ClusterFile cluster = dir.read_cluster();
     const ClusterDef def = ClusterDef::parse(cluster.definition);
     nlohmann::json out = nlohmann::json::array();

@@ -39,7 +39,7 @@ class QmpVerb : public Verb {
   bool selected() const override { return cmd_->parsed(); }
 
   int run() override {
-    const JobDir dir(home_directory(), resolve_job(job_));
+    const JobDir dir = selected_job_dir(job_);
     const ClusterFile cluster = dir.read_cluster();
     const auto ranks = parse_vm_set(vm_set_, static_cast<std::uint32_t>(cluster.node_of_vm.size()));
     check_set(ranks);

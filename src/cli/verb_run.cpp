@@ -181,7 +181,7 @@ class RunVerb final : public Verb {
     if (!command_.empty() && command_.front() == "--") command_.erase(command_.begin());
     if (command_.empty()) throw Error("no command given: vm run [-w VMSET] -- COMMAND...", ErrorKind::usage);
     const GuestCommand command = guest_command();  // the arguments checked before the job is looked for
-    const JobDir dir(home_directory(), resolve_job(job_));
+    const JobDir dir = selected_job_dir(job_);
     const ClusterFile cluster = dir.read_cluster();
     const auto count = static_cast<std::uint32_t>(cluster.node_of_vm.size());
     const auto ranks = parse_vm_set(vm_set_.empty() ? fmt::format("vm[0-{}]", count - 1) : vm_set_, count);

@@ -77,7 +77,7 @@ class OpenSshVerb final : public Verb {
 
   int run() override {
     if (port_ != 0) check_vm_port(port_, name_);
-    const JobDir dir(home_directory(), resolve_job(job_));
+    const JobDir dir = selected_job_dir(job_);
     const ClusterFile cluster = dir.read_cluster();
     const std::vector<std::string> args = cmd_->remaining();
     if (args.empty()) throw Error(fmt::format("usage: vm {} [-j JOBID] {}", name_, name_ == "ssh" ? "[USER@]vmN [COMMAND...]" : "SOURCE... TARGET"), ErrorKind::usage);

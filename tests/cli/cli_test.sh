@@ -83,7 +83,7 @@ check_golden run-no-command 2 env -u SLURM_JOB_ID PATH=/nonexistent "$vm" run -w
 check_golden run-bad-env 2 env -u SLURM_JOB_ID PATH=/nonexistent "$vm" run -e 'A B=1' -- true
 check_golden restart-no-checkpoint 4 pcocc "$vm" alloc -r /nonexistent/ckpt
 check_golden restart-not-a-checkpoint 4 pcocc "$vm" batch -r "$fixtures/pcocc" mycentos:2
-check_golden pcocc-user 2 env -u SLURM_JOB_ID PATH=/nonexistent "$vm" ssh --user alice vm0
+check_golden pcocc-user 4 env -u SLURM_JOB_ID PATH=/nonexistent "$vm" ssh --user svm-no-such-user vm0
 check_golden pcocc-environment 4 pcocc env PCOCC_TMPDIR=/scratch PCOCC_SYSTEM_CONF_DIR=/etc/pcocc \
   PCOCC_NET_IB_PORT_GUID=0x1 "$vm" alloc nosuch:1
 check_golden boot-outside-job 2 pcocc env -u SLURM_JOB_ID -u SLURM_JOB_NODELIST "$vm" boot -d mycentos:1

@@ -116,6 +116,21 @@ vm_as list -j "$a"
 grep -qE '^vm0 +tiny +node1 ' <<<"$OUT" && grep -qE '^vm1 +tiny +node2 ' <<<"$OUT" && pass "job A: vm0 on node1, vm1 on node2" || fail "job A layout: $OUT"
 a0_port=$(awk '$1 == "vm0" { print $5 }' <<<"$OUT")
 
+# --- Root acts on a user's cluster with --user, as that user (pcocc's admin option).
+as_root_on login vm list --user vmuser -j "$a"
+grep -qE '^vm1 +tiny +node2 ' <<<"$OUT" && pass "root: vm list --user vmuser -j $a" || fail "root's vm list --user: $OUT"
+as_root_on login vm list --user vmuser
+grep -qE '^vm1 +tiny +node2 ' <<<"$OUT" && fail "root's vm list --user without -j chose among vmuser's two clusters: $OUT" ||
+  { grep -qE "several running virtual clusters: .*\b$a\b" <<<"$OUT" && pass "root: without -j, vmuser's clusters are listed" ||
+    fail "root's vm list --user without -j: $OUT"; }
+as_root_on login vm exec --user vmuser -j "$a" vm1 -- id -u
+[[ $RC == 0 && $OUT == 0 ]] && pass "root: vm exec --user vmuser reaches vm1's agent" || fail "root's vm exec --user: $RC $OUT"
+as_root_on login vm ssh --user vmuser -j "$a" vm0 cat /proc/sys/kernel/hostname
+[[ $RC == 0 && $OUT == vm0 ]] && pass "root: vm ssh --user vmuser (vmuser's key)" || fail "root's vm ssh --user: $RC $OUT"
+vm_as list --user root -j "$a"
+[[ $RC == 2 ]] && grep -q "only root acts on another user's virtual clusters" <<<"$OUT" &&
+  pass "vmuser: --user root is refused (exit 2)" || fail "vmuser's --user root: $RC $OUT"
+
 # Distinct keys: each job's tunnel ingress on node2 (the only table-0 flow that matches tun_id).
 key_of() {
   as_root_on node2 ovs-ofctl dump-flows br-int "cookie=$(printf '0x5356%012x' "$1")/-1"

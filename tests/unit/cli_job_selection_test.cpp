@@ -7,6 +7,9 @@
 #include "error.hpp"
 #include "job_selection.hpp"
 
+#include <pwd.h>
+#include <unistd.h>
+
 using namespace slurmvm;
 using namespace slurmvm::cli;
 using testing::HasSubstr;
@@ -65,6 +68,30 @@ TEST(JobSelection, NoClusterAtAllSaysHowToStartOne) {
   const Error e = error_of({}, 0, {});
   EXPECT_EQ(e.kind(), ErrorKind::usage);
   EXPECT_THAT(e.what(), HasSubstr("vm alloc"));
+}
+
+// --user: never a change of identity in a unit test (it may run as root); what happens before.
+TEST(JobSelection, AdminUserOnlyForRootAndOnlyAnExistingUser) {
+  try {
+    act_as_cluster_owner("svm-no-such-user");
+    ADD_FAILURE() << "an unknown user was accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::not_found);
+  }
+  const passwd* me = ::getpwuid(::geteuid());
+  ASSERT_NE(me, nullptr);
+  const uid_t before = ::geteuid();
+  EXPECT_NO_THROW(act_as_cluster_owner(me->pw_name));  // oneself: nothing changes
+  EXPECT_EQ(::geteuid(), before);
+  if (::geteuid() != 0) {
+    try {
+      act_as_cluster_owner("root");
+      ADD_FAILURE() << "a user other than root took root's identity";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::usage);
+      EXPECT_THAT(e.what(), HasSubstr("only root"));
+    }
+  }
 }
 
 }  // namespace
