@@ -15,7 +15,7 @@ bool is_name_char(char c) noexcept {
 }
 
 [[noreturn]] void syntax_error(std::string_view text, std::size_t column, std::string_view what) {
-  throw Error(fmt::format("invalid cluster definition \"{}\" at column {}: {} (expected TEMPLATE[:COUNT][,TEMPLATE[:COUNT]...], e.g. master:1,compute:4)",
+  throw Error(fmt::format("invalid cluster definition \"{}\" at column {}: {} (expected TEMPLATE[:COUNT[:c=CPUS]][,...], e.g. master:1,compute:4 or master:1:c=8,compute:4:c=2)",
                           text, column + 1, what),
               ErrorKind::config);
 }
@@ -33,6 +33,18 @@ std::uint32_t parse_count(std::string_view text, std::string_view piece, std::si
   if (value == 0) syntax_error(text, column, "count must be at least 1");
   if (value > kMaxVmsPerCluster) {
     syntax_error(text, column, fmt::format("count {} is too large (at most {} VMs)", value, kMaxVmsPerCluster));
+  }
+  return static_cast<std::uint32_t>(value);
+}
+
+std::uint32_t parse_cpus(std::string_view text, std::string_view piece, std::size_t column) {
+  if (!piece.starts_with("c=")) syntax_error(text, column, fmt::format("\"{}\" is not c=CPUS", piece));
+  const std::string_view digits = piece.substr(2);
+  std::uint64_t value = 0;
+  auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
+  if (digits.empty() || ec != std::errc() || end != digits.data() + digits.size() || value == 0 ||
+      value > kMaxCpusPerVm) {
+    syntax_error(text, column + 2, fmt::format("CPUs per VM \"{}\" is not a number from 1 to {}", digits, kMaxCpusPerVm));
   }
   return static_cast<std::uint32_t>(value);
 }
@@ -64,9 +76,14 @@ ClusterDef ClusterDef::parse(std::string_view text) {
     if (!is_valid_template_name(name)) {
       syntax_error(text, pos, fmt::format("\"{}\" is not a valid template name (a letter, then letters, digits, '_', '-', '.')", name));
     }
-    ClusterGroup group{std::string(name), 1};
+    ClusterGroup group{std::string(name), 1, std::nullopt};
     if (colon != std::string_view::npos) {
-      group.count = parse_count(text, item.substr(colon + 1), pos + colon + 1);
+      const std::string_view rest = item.substr(colon + 1);
+      const std::size_t colon2 = rest.find(':');
+      group.count = parse_count(text, rest.substr(0, colon2), pos + colon + 1);
+      if (colon2 != std::string_view::npos) {
+        group.cpus = parse_cpus(text, rest.substr(colon2 + 1), pos + colon + 1 + colon2 + 1);
+      }
     }
     total += group.count;
     if (total > kMaxVmsPerCluster) {
@@ -80,11 +97,13 @@ ClusterDef ClusterDef::parse(std::string_view text) {
   return def;
 }
 
-const std::string& ClusterDef::template_of(std::uint32_t rank) const {
+const std::string& ClusterDef::template_of(std::uint32_t rank) const { return groups_[group_of(rank)].template_name; }
+
+std::size_t ClusterDef::group_of(std::uint32_t rank) const {
   std::uint32_t first = 0;
-  for (const auto& g : groups_) {
-    if (rank < first + g.count) return g.template_name;
-    first += g.count;
+  for (std::size_t i = 0; i < groups_.size(); ++i) {
+    if (rank < first + groups_[i].count) return i;
+    first += groups_[i].count;
   }
   throw Error(fmt::format("vm{} does not exist: the cluster has {} VMs (vm0..vm{})", rank, vm_count_,
                           vm_count_ == 0 ? 0 : vm_count_ - 1),
@@ -96,8 +115,20 @@ std::string ClusterDef::to_string() const {
   for (const auto& g : groups_) {
     if (!out.empty()) out += ',';
     out += fmt::format("{}:{}", g.template_name, g.count);
+    if (g.cpus) out += fmt::format(":c={}", *g.cpus);
   }
   return out;
+}
+
+std::uint32_t ClusterDef::cpus_of_group(std::size_t g, std::uint32_t default_cpus) const {
+  return groups_.at(g).cpus.value_or(default_cpus);
+}
+
+bool ClusterDef::sized(std::uint32_t default_cpus) const {
+  for (std::size_t g = 1; g < groups_.size(); ++g) {
+    if (cpus_of_group(g, default_cpus) != cpus_of_group(0, default_cpus)) return true;
+  }
+  return false;
 }
 
 void ClusterDef::check_templates(const std::function<bool(std::string_view)>& exists) const {

@@ -54,6 +54,42 @@ VmLayout compute_vm_layout(std::span<const std::uint32_t> cpus_per_node, std::ui
   return layout;
 }
 
+HetLayout compute_het_layout(std::span<const std::uint32_t> group_counts,
+                             std::span<const ComponentAllocation> components) {
+  if (group_counts.size() != components.size()) {
+    throw Error(fmt::format("the cluster has {} groups but its heterogeneous job {} components: one per group",
+                            group_counts.size(), components.size()),
+                ErrorKind::config);
+  }
+  HetLayout out;
+  for (std::size_t k = 0; k < components.size(); ++k) {
+    const ComponentAllocation& c = components[k];
+    if (c.nodes.size() != c.cpus_per_node.size()) {
+      throw Error(fmt::format("component {}: {} nodes but CPUs for {}", k, c.nodes.size(), c.cpus_per_node.size()),
+                  ErrorKind::config);
+    }
+    VmLayout layout;
+    try {
+      layout = compute_vm_layout(c.cpus_per_node, group_counts[k]);
+    } catch (Error& e) {
+      e.add_context(fmt::format("component {} of the heterogeneous job (group {} of the cluster)", k, k + 1));
+      throw;
+    }
+    std::vector<std::uint32_t> index_of;  // component node -> job node
+    for (const std::string& name : c.nodes) {
+      auto it = std::find(out.nodes.begin(), out.nodes.end(), name);
+      if (it == out.nodes.end()) it = out.nodes.insert(out.nodes.end(), name);
+      index_of.push_back(static_cast<std::uint32_t>(it - out.nodes.begin()));
+    }
+    for (const std::uint32_t node : layout.node_of_vm) {
+      out.node_of_vm.push_back(index_of[node]);
+      out.cpus_of_vm.push_back(layout.cpus_per_vm);
+    }
+    out.components.push_back(std::move(layout));
+  }
+  return out;
+}
+
 std::string layout_hostfile(const VmLayout& layout, std::span<const std::string> nodes) {
   std::string out;
   for (std::uint32_t node : layout.node_of_vm) {

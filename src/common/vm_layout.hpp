@@ -28,6 +28,28 @@ struct VmLayout {
 // lists disagree in length.
 VmLayout compute_vm_layout(std::span<const std::uint32_t> cpus_per_node, std::uint32_t vm_count);
 
+// One component of a heterogeneous job, as Slurm allocated it: its nodes and their CPUs.
+struct ComponentAllocation {
+  std::vector<std::string> nodes;
+  std::vector<std::uint32_t> cpus_per_node;
+};
+
+// A cluster whose groups differ in size runs as a heterogeneous job, component k holding group
+// k (docs/design.md §8): each group is laid out on its component's nodes as compute_vm_layout
+// does. The job's node list is every component's nodes in the order they first appear
+// (components may share a node).
+struct HetLayout {
+  std::vector<std::string> nodes;
+  std::vector<std::uint32_t> node_of_vm;  // index into `nodes`, per VM rank
+  std::vector<std::uint32_t> cpus_of_vm;
+  std::vector<VmLayout> components;       // group k on component k's own node list
+};
+
+// Throws Error(ErrorKind::config) when the counts differ or a component holds too few CPUs
+// for its group.
+HetLayout compute_het_layout(std::span<const std::uint32_t> group_counts,
+                             std::span<const ComponentAllocation> components);
+
 // The SLURM_HOSTFILE content that makes `srun -m arbitrary` place task N on node_of_vm[N].
 std::string layout_hostfile(const VmLayout& layout, std::span<const std::string> nodes);
 

@@ -55,7 +55,7 @@ TEST(ClusterDef, LargestAllowedCluster) {
 
 TEST(ClusterDef, GoldenErrors) {
   const std::string hint =
-      " (expected TEMPLATE[:COUNT][,TEMPLATE[:COUNT]...], e.g. master:1,compute:4)";
+      " (expected TEMPLATE[:COUNT[:c=CPUS]][,...], e.g. master:1,compute:4 or master:1:c=8,compute:4:c=2)";
   EXPECT_EQ(error_of(""), "invalid cluster definition \"\" at column 1: the definition is empty" + hint);
   EXPECT_EQ(error_of("tiny:0"), "invalid cluster definition \"tiny:0\" at column 6: count must be at least 1" + hint);
   EXPECT_EQ(error_of("tiny:x"),
@@ -76,8 +76,38 @@ TEST(ClusterDef, GoldenErrors) {
             "invalid cluster definition \"9lives:2\" at column 1: \"9lives\" is not a valid template name (a letter, then letters, digits, '_', '-', '.')" + hint);
   EXPECT_EQ(error_of("a b:2"),
             "invalid cluster definition \"a b:2\" at column 1: \"a b\" is not a valid template name (a letter, then letters, digits, '_', '-', '.')" + hint);
-  EXPECT_EQ(error_of("tiny:2:3"),
-            "invalid cluster definition \"tiny:2:3\" at column 6: count \"2:3\" is not a positive integer" + hint);
+  EXPECT_EQ(error_of("tiny:2:3"), "invalid cluster definition \"tiny:2:3\" at column 8: \"3\" is not c=CPUS" + hint);
+  EXPECT_EQ(error_of("tiny:2:c=0"),
+            "invalid cluster definition \"tiny:2:c=0\" at column 10: CPUs per VM \"0\" is not a number from 1 to 1024" +
+                hint);
+  EXPECT_EQ(error_of("a:1,tiny:2:c=1025"),
+            "invalid cluster definition \"a:1,tiny:2:c=1025\" at column 14: CPUs per VM \"1025\" is not a number from 1 "
+            "to 1024" + hint);
+  EXPECT_EQ(error_of("tiny:2:c=2:c=3"),
+            "invalid cluster definition \"tiny:2:c=2:c=3\" at column 10: CPUs per VM \"2:c=3\" is not a number from 1 "
+            "to 1024" + hint);
+  EXPECT_EQ(error_of("tiny:2:c="),
+            "invalid cluster definition \"tiny:2:c=\" at column 10: CPUs per VM \"\" is not a number from 1 to 1024" + hint);
+}
+
+TEST(ClusterDef, GroupsOfDifferentSizes) {
+  const auto def = ClusterDef::parse("master:1:c=8,compute:16:c=2,login");
+  EXPECT_EQ(def.to_string(), "master:1:c=8,compute:16:c=2,login:1");
+  EXPECT_EQ(ClusterDef::parse(def.to_string()).to_string(), def.to_string());
+  EXPECT_EQ(def.vm_count(), 18u);
+  EXPECT_EQ(def.group_of(0), 0u);
+  EXPECT_EQ(def.group_of(1), 1u);
+  EXPECT_EQ(def.group_of(16), 1u);
+  EXPECT_EQ(def.group_of(17), 2u);
+  EXPECT_THROW(def.group_of(18), Error);
+  EXPECT_EQ(def.cpus_of_group(0, 1), 8u);
+  EXPECT_EQ(def.cpus_of_group(2, 4), 4u);  // no c=: the job's -c
+  EXPECT_TRUE(def.sized(1));
+  // One size, however written, is an ordinary job.
+  EXPECT_FALSE(ClusterDef::parse("a:1:c=2,b:3:c=2").sized(1));
+  EXPECT_FALSE(ClusterDef::parse("a:1:c=2,b:3").sized(2));
+  EXPECT_TRUE(ClusterDef::parse("a:1:c=2,b:3").sized(1));
+  EXPECT_FALSE(ClusterDef::parse("a:4").sized(3));
 }
 
 TEST(ClusterDef, UnknownTemplateIsNotFound) {

@@ -1,12 +1,17 @@
 // VM placement and Slurm's list syntaxes: the prolog and the CLI must agree on every node.
 #include <gtest/gtest.h>
+#include <gmock/gmock.h>
 
 #include "error.hpp"
 #include "job_names.hpp"
 #include "slurm_lists.hpp"
 #include "vm_layout.hpp"
 
+using slurmvm::ComponentAllocation;
 using slurmvm::Error;
+using slurmvm::ErrorKind;
+using slurmvm::HetLayout;
+using slurmvm::compute_het_layout;
 
 TEST(SlurmLists, Hostlists) {
   using V = std::vector<std::string>;
@@ -70,6 +75,40 @@ TEST(VmLayout, TooFewCpus) {
     FAIL();
   } catch (const Error& e) {
     EXPECT_STREQ(e.what(), "the job has 2 CPUs on 2 nodes, too few for 3 VMs (one CPU each at least)");
+  }
+}
+
+// master:1:c=2,compute:3:c=1 as Slurm may place it: the master alone on node1, the computes on
+// node2 and on node1's other CPUs (components share nodes).
+TEST(VmLayout, HeterogeneousGroupsOnTheirComponents) {
+  const std::vector<std::uint32_t> counts = {1, 3};
+  const std::vector<ComponentAllocation> comps = {{{"node1"}, {2}}, {{"node2", "node1"}, {2, 1}}};
+  const HetLayout l = compute_het_layout(counts, comps);
+  EXPECT_EQ(l.nodes, (std::vector<std::string>{"node1", "node2"}));
+  EXPECT_EQ(l.node_of_vm, (std::vector<std::uint32_t>{0, 1, 1, 0}));
+  EXPECT_EQ(l.cpus_of_vm, (std::vector<std::uint32_t>{2, 1, 1, 1}));
+  ASSERT_EQ(l.components.size(), 2u);
+  EXPECT_EQ(l.components[1].node_of_vm, (std::vector<std::uint32_t>{0, 0, 1}));  // its own node list
+  // As for any job, a VM gets every CPU its share of the component holds: 3 VMs on 2+1+4 CPUs
+  // get 2 each (node2, then two on node3), whatever c= asked.
+  const std::vector<ComponentAllocation> roomy = {{{"node1"}, {2}}, {{"node2", "node1", "node3"}, {2, 1, 4}}};
+  const HetLayout r = compute_het_layout(counts, roomy);
+  EXPECT_EQ(r.nodes, (std::vector<std::string>{"node1", "node2", "node3"}));
+  EXPECT_EQ(r.node_of_vm, (std::vector<std::uint32_t>{0, 1, 2, 2}));
+  EXPECT_EQ(r.cpus_of_vm, (std::vector<std::uint32_t>{2, 2, 2, 2}));
+}
+
+TEST(VmLayout, HeterogeneousMismatchesAreRefused) {
+  const std::vector<std::uint32_t> two = {1, 2};
+  const std::vector<ComponentAllocation> one = {{{"node1"}, {2}}};
+  EXPECT_THROW(compute_het_layout(two, one), Error);
+  const std::vector<ComponentAllocation> small = {{{"node1"}, {2}}, {{"node2"}, {1}}};
+  try {
+    compute_het_layout(two, small);
+    FAIL() << "two VMs fitted on one CPU";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::config);
+    EXPECT_THAT(e.what(), testing::HasSubstr("component 1 of the heterogeneous job"));
   }
 }
 
