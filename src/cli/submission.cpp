@@ -25,6 +25,7 @@ Submission read_submission(std::vector<std::string> extras, std::string_view exa
   // Refuse a wrong definition before Slurm queues anything.
   Submission s{ClusterDef::parse(def_text), config::load_config(config::config_dirs_from_env()), {},
                std::move(extras)};
+  refuse_sizes_per_group(s.def);
   add_image_templates(s.cfg, s.def);
   s.resolved = resolve_cluster(s.def, s.cfg, overrides.parse(s.def));
   std::vector<std::string> full, partial;

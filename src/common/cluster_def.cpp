@@ -15,7 +15,7 @@ bool is_name_char(char c) noexcept {
 }
 
 [[noreturn]] void syntax_error(std::string_view text, std::size_t column, std::string_view what) {
-  throw Error(fmt::format("invalid cluster definition \"{}\" at column {}: {} (expected TEMPLATE[:COUNT[:c=CPUS]][,...], e.g. master:1,compute:4 or master:1:c=8,compute:4:c=2)",
+  throw Error(fmt::format("invalid cluster definition \"{}\" at column {}: {} (expected TEMPLATE[:COUNT][,TEMPLATE[:COUNT]...], e.g. master:1,compute:4)",
                           text, column + 1, what),
               ErrorKind::config);
 }
@@ -129,6 +129,17 @@ bool ClusterDef::sized(std::uint32_t default_cpus) const {
     if (cpus_of_group(g, default_cpus) != cpus_of_group(0, default_cpus)) return true;
   }
   return false;
+}
+
+void refuse_sizes_per_group(const ClusterDef& def) {
+  for (const auto& g : def.groups()) {
+    if (g.cpus) {
+      throw Error(fmt::format("{}: CPUs per group (c=) are not supported yet; give every VM the same size with -c "
+                              "CPUS (vm alloc, vm batch) or --cpus-per-task",
+                              def.to_string()),
+                  ErrorKind::config);
+    }
+  }
 }
 
 void ClusterDef::check_templates(const std::function<bool(std::string_view)>& exists) const {

@@ -55,6 +55,11 @@ class ClusterDef {
   std::uint32_t vm_count_ = 0;
 };
 
+// Until heterogeneous jobs carry them (docs/design.md §8), a definition with c= is refused where
+// a job is submitted (the SPANK plugin, vm alloc, vm batch), so that no cluster silently gets
+// one size for all: Error(config) saying what to use instead.
+void refuse_sizes_per_group(const ClusterDef& def);
+
 // True if `name` is a valid template name: a letter, then letters, digits, '_', '-' or '.'.
 bool is_valid_template_name(std::string_view name) noexcept;
 
