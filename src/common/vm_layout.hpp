@@ -30,6 +30,7 @@ VmLayout compute_vm_layout(std::span<const std::uint32_t> cpus_per_node, std::ui
 
 // One component of a heterogeneous job, as Slurm allocated it: its nodes and their CPUs.
 struct ComponentAllocation {
+  std::uint32_t job_id = 0;  // the component's own job id
   std::vector<std::string> nodes;
   std::vector<std::uint32_t> cpus_per_node;
 };

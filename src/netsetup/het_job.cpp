@@ -11,7 +11,10 @@
 
 #include "error.hpp"
 #include "log.hpp"
+#include "netsetup/job_error.hpp"
+#include "node_layout.hpp"
 #include "slurm_lists.hpp"
+#include "subprocess.hpp"
 
 namespace slurmvm::netsetup {
 namespace {
@@ -116,6 +119,7 @@ std::vector<ComponentAllocation> parse_het_components(std::uint32_t het_job_id, 
   for (auto& [offset, c] : by_offset) {
     if (!c.described) disagree(het_job_id, fmt::format("scontrol does not describe job {}", c.job_id));
     ComponentAllocation a;
+    a.job_id = c.job_id;
     std::uint64_t sum = 0;
     for (const auto& n : c.nodes) {
       const auto it = c.cpus_on.find(n);
@@ -131,6 +135,38 @@ std::vector<ComponentAllocation> parse_het_components(std::uint32_t het_job_id, 
     out.push_back(std::move(a));
   }
   return out;
+}
+
+std::vector<ComponentAllocation> query_het_components(const SlurmQuery& query, std::uint32_t het_job_id) {
+  const auto ask = [&](std::vector<std::string> argv) {
+    Command c;
+    c.argv = std::move(argv);
+    c.env_set = {kChildPath};
+    if (!query.slurm_conf.empty()) c.env_set.push_back("SLURM_CONF=" + query.slurm_conf);
+    c.timeout = query.timeout;
+    RunResult r;
+    try {
+      r = run(c);
+    } catch (const Error& e) {
+      throw JobError(fmt::format("cannot ask slurmctld about heterogeneous job {}: {}", het_job_id, e.what()),
+                     ErrorKind::system);
+    }
+    if (!r.ok()) {
+      throw JobError(fmt::format("cannot ask slurmctld about heterogeneous job {}: {} {}: {}", het_job_id,
+                                 c.argv.front(), r.timed_out ? "timed out" : fmt::format("exited with status {}", r.exit_code),
+                                 escape_for_log(r.err, 512)),
+                     ErrorKind::system);
+    }
+    return r.out;
+  };
+  const std::string id = std::to_string(het_job_id);
+  const std::string squeue = ask({query.squeue, "--noheader", "--jobs=" + id, "--format=%A|%i|%N|%C"});
+  const std::string scontrol = ask({query.scontrol, "--details", "--oneliner", "show", "job", id});
+  try {
+    return parse_het_components(het_job_id, squeue, scontrol);
+  } catch (const Error& e) {
+    throw JobError(e);
+  }
 }
 
 }  // namespace slurmvm::netsetup

@@ -20,6 +20,7 @@
 #include <string_view>
 #include <vector>
 
+#include "netsetup/reclaim.hpp"
 #include "vm_layout.hpp"
 
 namespace slurmvm::netsetup {
@@ -28,6 +29,11 @@ namespace slurmvm::netsetup {
 // naming what disagrees.
 std::vector<ComponentAllocation> parse_het_components(std::uint32_t het_job_id, std::string_view squeue_text,
                                                       std::string_view scontrol_text);
+
+// Asks slurmctld (squeue then scontrol, each under `query`'s deadline, as reclaim does) and
+// parses their answers. A failure is the job's (JobError): slurmctld unreachable for a moment
+// does not make the node faulty.
+std::vector<ComponentAllocation> query_het_components(const SlurmQuery& query, std::uint32_t het_job_id);
 
 // "0-1,4,6-7" -> 5: the CPUs of a CPU_IDs list. Throws Error(ErrorKind::config).
 std::uint32_t count_cpu_ids(std::string_view text);

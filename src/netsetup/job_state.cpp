@@ -29,6 +29,7 @@ nlohmann::json to_json(const JobState& s) {
                      {"allow", std::move(allow)},
                      {"deny", std::move(deny)}};
   }
+  if (s.built_by != 0) j["built_by"] = s.built_by;
   if (s.owner) j["owner"] = *s.owner;
   if (!s.bridge.empty()) j["bridge"] = s.bridge;
   if (s.gateway) {
@@ -51,6 +52,7 @@ JobState parse_job_state(std::string_view text, std::string_view source) {
     JobState s;
     s.job_id = j.at("job_id").get<std::uint32_t>();
     s.network_id = j.at("network_id").get<std::uint32_t>();
+    s.built_by = j.value("built_by", 0U);
     for (const auto& r : j.at("nat")) {
       NatRule rule;
       rule.job_id = s.job_id;

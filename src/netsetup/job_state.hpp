@@ -20,6 +20,10 @@ namespace slurmvm::netsetup {
 // ports and NAT rules they hold.
 struct JobState {
   std::uint32_t job_id = 0;
+  // The component of a heterogeneous job whose prolog built this node's share for every
+  // component here ("built_by"; 0: an ordinary job). A sibling component's prolog then has
+  // nothing left to do.
+  std::uint32_t built_by = 0;
   std::uint32_t network_id = 0;
   std::vector<NatRule> nat;
   // Set when the job's network allows outbound connections ("outbound" in JSON).

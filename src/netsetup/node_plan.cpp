@@ -67,6 +67,8 @@ std::uint32_t parse_job_id(std::string_view text) {
   return static_cast<std::uint32_t>(v);
 }
 
+static std::uint32_t job_id_of_env(const EnvLookup& env) { return parse_job_id(required(env, "SLURM_JOB_ID")); }
+
 std::uint32_t parse_unix_id(std::string_view what, std::string_view text) {
   // (uid_t)-1 means "no change" to chown(2) and TUNSETOWNER: never a real owner.
   return static_cast<std::uint32_t>(
@@ -74,12 +76,63 @@ std::uint32_t parse_unix_id(std::string_view what, std::string_view text) {
 }
 
 std::uint32_t job_id_from_env(const EnvLookup& env) {
+  // slurmd runs the prolog and epilog once per component of a heterogeneous job, each with its
+  // own SLURM_JOB_ID and the first component's as SLURM_HET_JOB_ID (docs/design.md §7.10).
+  if (const auto het = env("SLURM_HET_JOB_ID"); het && !het->empty()) {
+    const auto v = parse_decimal("SLURM_HET_JOB_ID", *het, std::numeric_limits<std::uint32_t>::max() - 1);
+    if (v == 0) throw Error("SLURM_HET_JOB_ID: 0 is not a job id", ErrorKind::config);
+    return static_cast<std::uint32_t>(v);
+  }
   return parse_job_id(required(env, "SLURM_JOB_ID"));
+}
+
+bool is_het_component(const JobInputs& in) { return in.component_job_id != 0; }
+
+JobInputs with_het_components(JobInputs in, std::span<const ComponentAllocation> components) {
+  const auto mine = std::find_if(components.begin(), components.end(),
+                                 [&](const ComponentAllocation& c) { return c.job_id == in.component_job_id; });
+  if (mine == components.end()) {
+    throw Error(fmt::format("slurmctld does not list job {} among the components of job {}", in.component_job_id,
+                            in.job_id),
+                ErrorKind::config);
+  }
+  if (mine->nodes != in.nodes || mine->cpus_per_node != in.cpus_per_node) {
+    throw Error(fmt::format("slurmctld's nodes and CPUs of job {} are not slurmd's", in.component_job_id),
+                ErrorKind::config);
+  }
+  const auto def = ClusterDef::parse(in.definition);
+  std::vector<std::uint32_t> counts;
+  for (const auto& g : def.groups()) counts.push_back(g.count);
+  if (counts.size() != components.size()) {
+    throw JobError(fmt::format("cluster {} has {} groups, so its heterogeneous job needs {} components, one per "
+                               "group; it has {}",
+                               in.definition, counts.size(), counts.size(), components.size()),
+                   ErrorKind::config);
+  }
+  HetLayout het;
+  try {
+    het = compute_het_layout(counts, components);
+  } catch (const Error& e) {
+    throw JobError(e);
+  }
+  in.nodes = het.nodes;
+  in.cpus_per_node.assign(het.nodes.size(), 0);
+  for (const auto& c : components) {
+    for (std::size_t i = 0; i < c.nodes.size(); ++i) {
+      const auto at = std::find(het.nodes.begin(), het.nodes.end(), c.nodes[i]) - het.nodes.begin();
+      in.cpus_per_node[static_cast<std::size_t>(at)] += c.cpus_per_node[i];
+    }
+  }
+  in.het_node_of_vm = std::move(het.node_of_vm);
+  return in;
 }
 
 JobInputs parse_job_inputs(const EnvLookup& env) {
   JobInputs in;
   in.job_id = job_id_from_env(env);
+  if (const auto het = env("SLURM_HET_JOB_ID"); het && !het->empty()) {
+    in.component_job_id = job_id_of_env(env);
+  }
   in.uid = parse_unix_id("SLURM_JOB_UID", required(env, "SLURM_JOB_UID"));
   if (auto gid = env("SLURM_JOB_GID"); gid && !gid->empty()) {
     in.gid = parse_unix_id("SLURM_JOB_GID", *gid);
@@ -223,7 +276,13 @@ NodePlan plan_node(const JobInputs& in, const AddressPlan& plan, JobNetworks net
       }
       p.network_id = *in.network_id;
     }
-    p.layout = compute_vm_layout(in.cpus_per_node, in.vm_count);
+    if (in.het_node_of_vm.empty()) {
+      p.layout = compute_vm_layout(in.cpus_per_node, in.vm_count);
+    } else if (in.het_node_of_vm.size() == in.vm_count) {
+      p.layout.node_of_vm = in.het_node_of_vm;  // with_het_components: each group on its component
+    } else {
+      throw Error("plan_node: a heterogeneous layout for another cluster", ErrorKind::internal);
+    }
     for (std::uint32_t rank = 0; rank < in.vm_count; ++rank) {
       PlannedVm vm;
       vm.rank = rank;

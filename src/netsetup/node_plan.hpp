@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -32,7 +33,13 @@ using EnvLookup = std::function<std::optional<std::string>(const std::string&)>;
 
 // The job as slurmd describes it to the prolog and epilog.
 struct JobInputs {
+  // The job's id: SLURM_HET_JOB_ID for a component of a heterogeneous job (its VMs' step, their
+  // network, TAP names and this node's records all go by the first component's id), else
+  // SLURM_JOB_ID.
   std::uint32_t job_id = 0;
+  // SLURM_JOB_ID of this component when the job is heterogeneous (then != job_id but for the
+  // first component); 0 for an ordinary job.
+  std::uint32_t component_job_id = 0;
   uid_t uid = 0;
   std::optional<gid_t> gid;                 // unset: the uid's primary group (getpwuid)
   std::string node;                         // SLURMD_NODENAME
@@ -47,6 +54,9 @@ struct JobInputs {
   // keep the MACs and addresses their memory holds. User input like the rest: range-checked
   // here and in plan_node, and a job on this node already using it refuses the restore.
   std::optional<std::uint32_t> network_id;
+  // A heterogeneous job's VMs on the whole job's nodes (with_het_components): `nodes` is then
+  // every component's, and this says where each VM is.
+  std::vector<std::uint32_t> het_node_of_vm;
 };
 
 // True when the job carries a cluster definition (SPANK_VM_TEMPLATE set and not empty).
@@ -57,8 +67,19 @@ bool is_vm_job(const EnvLookup& env);
 std::uint32_t parse_job_id(std::string_view text);
 std::uint32_t parse_unix_id(std::string_view what, std::string_view text);
 
-// The job id alone (what the epilog needs). Throws Error(config).
+// The job id alone (what the epilog needs): SLURM_HET_JOB_ID when set, else SLURM_JOB_ID.
+// Throws Error(config).
 std::uint32_t job_id_from_env(const EnvLookup& env);
+
+// Whether the job is a component of a heterogeneous job (SLURM_HET_JOB_ID set).
+bool is_het_component(const JobInputs& in);
+
+// A heterogeneous job's inputs completed with its components as slurmctld gave them
+// (het_job.hpp), one per group of the definition: the node list becomes every component's,
+// and het_node_of_vm the VMs' places. Error(config) when this component's share (its nodes
+// and CPUs from slurmd) is not what slurmctld says; JobError when the definition's groups do
+// not match the components (a job submitted by hand with other -n).
+JobInputs with_het_components(JobInputs in, std::span<const ComponentAllocation> components);
 
 // Everything, validated: SLURM_JOB_ID, SLURM_JOB_UID, SLURM_JOB_GID (optional),
 // SLURMD_NODENAME, SLURM_JOB_NODELIST (else SLURM_NODELIST), SLURM_JOB_CPUS_PER_NODE,

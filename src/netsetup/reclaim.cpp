@@ -33,23 +33,30 @@ std::optional<std::set<std::uint32_t>> parse_live_jobs(std::string_view squeue_o
   for (std::string line; std::getline(in, line);) {
     if (line.empty()) continue;
     std::istringstream words(line);
-    std::string id, state, extra;
-    if (!(words >> id >> state) || (words >> extra)) return std::nullopt;
+    std::string id, shown, state, extra;
+    if (!(words >> id >> shown >> state) || (words >> extra)) return std::nullopt;
     std::uint32_t job = 0;
+    std::optional<std::uint32_t> het;
     try {
       job = parse_job_id(id);
+      // A heterogeneous job's component shows as HET+OFFSET: its records on a node go by HET,
+      // which must count as alive as long as any component is (docs/design.md §8).
+      if (const auto plus = shown.find('+'); plus != std::string::npos) het = parse_job_id(shown.substr(0, plus));
     } catch (const Error&) {
       return std::nullopt;
     }
     // "CANCELLED by 1000" is printed as one word by %T; a state with a suffix is not final.
-    if (!is_final(state)) live.insert(job);
+    if (!is_final(state)) {
+      live.insert(job);
+      if (het) live.insert(*het);
+    }
   }
   return live;
 }
 
 std::optional<std::set<std::uint32_t>> live_jobs_on_node(const SlurmQuery& query, const std::string& node) {
   Command c;
-  c.argv = {query.squeue, "--noheader", "--states=all", "--format=%A %T", "--nodelist=" + node};
+  c.argv = {query.squeue, "--noheader", "--states=all", "--format=%A %i %T", "--nodelist=" + node};
   c.env_set = {kChildPath};
   if (!query.slurm_conf.empty()) c.env_set.push_back("SLURM_CONF=" + query.slurm_conf);
   c.timeout = query.timeout;

@@ -16,8 +16,9 @@
 
 namespace slurmvm::netsetup {
 
-// Pure. Parses `squeue --noheader --format='%A %T' --states=all` output ("<job id> <STATE>"
-// per line) into the jobs that are not finished: every state counts as alive except the final
+// Pure. Parses `squeue --noheader --format='%A %i %T' --states=all` output ("<job id> <as
+// shown> <STATE>" per line; shown is "HET+OFFSET" for a heterogeneous job's component, whose
+// HET then counts too) into the jobs that are not finished: every state counts as alive except the final
 // ones (COMPLETED, CANCELLED, FAILED, TIMEOUT, NODE_FAIL, PREEMPTED, BOOT_FAIL, DEADLINE,
 // OUT_OF_MEMORY), so a state this code does not know keeps its job. Any line that does not
 // parse makes the whole answer untrustworthy: nullopt.
@@ -25,6 +26,7 @@ std::optional<std::set<std::uint32_t>> parse_live_jobs(std::string_view squeue_o
 
 struct SlurmQuery {
   std::string squeue = "/usr/bin/squeue";
+  std::string scontrol = "/usr/bin/scontrol";
   // SLURM_CONF from the prolog's environment (slurmd sets it), passed on to squeue; empty: unset.
   std::string slurm_conf;
   std::chrono::milliseconds timeout{std::chrono::seconds(10)};

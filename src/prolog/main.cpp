@@ -28,6 +28,7 @@
 #include "log.hpp"
 #include "main_guard.hpp"
 #include "netsetup/bridge_port.hpp"
+#include "netsetup/het_job.hpp"
 #include "netsetup/host_changes.hpp"
 #include "netsetup/host_routes.hpp"
 #include "netsetup/job_changes.hpp"
@@ -151,8 +152,13 @@ class Prolog {
   Prolog(NodePaths paths, JobInputs in) : paths_(std::move(paths)), in_(std::move(in)) {}
 
   void run() {
-    // 2. (continued) The group, when slurmd did not name it.
+    // 2. (continued) The group, when slurmd did not name it. A heterogeneous job's other
+    //    components, which slurmd does not describe: from slurmctld (het_job.hpp).
     const gid_t gid = in_.gid ? *in_.gid : primary_group(in_.uid);
+    if (is_het_component(in_)) {
+      const auto components = query_het_components(slurm_query(), in_.job_id);
+      in_ = with_het_components(std::move(in_), components);
+    }
     // 3. Site settings and the job's networks.
     auto site = load_site(paths_, in_);
     paths_.bridge = site.ovs.bridge;
@@ -194,7 +200,18 @@ class Prolog {
     ensure_private_dir(paths_.jobs_dir(), kJobsDirMode);
     ensure_private_dir(paths_.state_dir(), 0700);
 
-    // 7. Leftovers of this job (a crash, a requeued job whose epilog never ran): undo them
+    // 7. A heterogeneous job's components sharing this node: the first one's prolog built the
+    //    node's share for all (the plan is the whole job's), so a sibling's has nothing to do.
+    if (is_het_component(in_)) {
+      for (const auto& s : read_job_states(paths_)) {
+        if (s.job_id == in_.job_id && s.built_by != 0 && s.built_by != in_.component_job_id) {
+          log_info("job {}: component {} built this node's share already; nothing to do for component {}",
+                   in_.job_id, s.built_by, in_.component_job_id);
+          return;
+        }
+      }
+    }
+    //    Leftovers of this job (a crash, a requeued job whose epilog never ran): undo them
     //    first. Then those of ended jobs whose epilog never ran (slurmd or the node died).
     if (fs::exists(ledger_path(paths_.ledger_dir(), in_.job_id))) {
       log_warning("job {}: undoing a ledger left by an earlier attempt", in_.job_id);
@@ -225,6 +242,7 @@ class Prolog {
     // A node without VMs of the job holds no network id (0: none).
     JobState state;
     state.job_id = in_.job_id;
+    state.built_by = in_.component_job_id;
     state.network_id = plan.local.empty() ? 0 : plan.network_id;
     for (const auto& vm : plan.local) {
       for (const auto& nic : vm.nics) {

@@ -17,10 +17,17 @@ using Jobs = std::set<std::uint32_t>;
 
 TEST(ParseLiveJobs, FinishedStatesAreNotAliveEverythingElseIs) {
   const auto live = parse_live_jobs(
-      "7 RUNNING\n8 COMPLETED\n9 COMPLETING\n10 CANCELLED\n11 SUSPENDED\n12 NODE_FAIL\n"
-      "13 CONFIGURING\n14 PENDING\n15 TIMEOUT\n16 SOME_FUTURE_STATE\n17 OUT_OF_MEMORY\n18 PREEMPTED\n");
+      "7 7 RUNNING\n8 8 COMPLETED\n9 9 COMPLETING\n10 10 CANCELLED\n11 11 SUSPENDED\n12 12 NODE_FAIL\n"
+      "13 13 CONFIGURING\n14 14 PENDING\n15 15 TIMEOUT\n16 16 SOME_FUTURE_STATE\n17 17 OUT_OF_MEMORY\n"
+      "18 18 PREEMPTED\n");
   ASSERT_TRUE(live);
   EXPECT_EQ(*live, (Jobs{7, 9, 11, 13, 14, 16}));
+}
+
+// A node running only the second component of heterogeneous job 20 holds job 20's records.
+TEST(ParseLiveJobs, AHeterogeneousComponentKeepsItsWholeJobAlive) {
+  EXPECT_EQ(parse_live_jobs("21 20+1 RUNNING\n31 30_2 RUNNING\n41 40+1 COMPLETED\n"), (Jobs{20, 21, 31}));
+  EXPECT_FALSE(parse_live_jobs("21 x+1 RUNNING\n"));
 }
 
 TEST(ParseLiveJobs, EmptyAnswerIsNoJob) {
@@ -29,11 +36,12 @@ TEST(ParseLiveJobs, EmptyAnswerIsNoJob) {
 }
 
 TEST(ParseLiveJobs, AnythingOddMakesTheAnswerUntrustworthy) {
-  EXPECT_FALSE(parse_live_jobs("7 RUNNING\nslurm_load_jobs error: Unable to contact slurm controller\n"));
-  EXPECT_FALSE(parse_live_jobs("7\n"));
-  EXPECT_FALSE(parse_live_jobs("7_3 RUNNING\n"));  // %i of an array task, not %A
-  EXPECT_FALSE(parse_live_jobs("007 RUNNING\n"));
-  EXPECT_FALSE(parse_live_jobs("-7 RUNNING\n"));
+  EXPECT_FALSE(parse_live_jobs("7 7 RUNNING\nslurm_load_jobs error: Unable to contact slurm controller\n"));
+  EXPECT_FALSE(parse_live_jobs("7 7\n"));
+  EXPECT_FALSE(parse_live_jobs("7 RUNNING\n"));  // the old two-column format
+  EXPECT_FALSE(parse_live_jobs("7_3 7_3 RUNNING\n"));  // %i of an array task, not %A
+  EXPECT_FALSE(parse_live_jobs("007 007 RUNNING\n"));
+  EXPECT_FALSE(parse_live_jobs("-7 -7 RUNNING\n"));
 }
 
 class LeftoversTest : public ::testing::Test {

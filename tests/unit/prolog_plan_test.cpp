@@ -149,6 +149,55 @@ TEST(PrologPlan, ThreeVmsOnTwoNodesUneven) {
   EXPECT_EQ(a.gateway_mac[4] & 0x0f, 0x0f);
 }
 
+// master:1 (2 CPUs) and compute:2 (1 CPU each) as heterogeneous job 4242 (components 4242 on
+// nodeA, 4243 on nodeB): each component's prolog knows the whole job, by the first one's id.
+TEST(PrologPlan, HeterogeneousComponentsShareOneNetwork) {
+  const auto plan = AddressPlan::default_plan();
+  const std::vector<ComponentAllocation> comps = {{4242, {"nodeA"}, {2}}, {4243, {"nodeB"}, {2}}};
+  Env env = good_env();
+  env["SLURM_HET_JOB_ID"] = "4242";
+  env["SLURM_JOB_ID"] = "4243";
+  env["SLURMD_NODENAME"] = "nodeB";
+  env["SLURM_JOB_NODELIST"] = "nodeB";
+  env["SLURM_JOB_CPUS_PER_NODE"] = "2";
+  const auto in_b = parse_job_inputs(lookup(env));
+  EXPECT_EQ(in_b.job_id, 4242u);
+  EXPECT_EQ(in_b.component_job_id, 4243u);
+  EXPECT_TRUE(is_het_component(in_b));
+  EXPECT_EQ(job_id_from_env(lookup(env)), 4242u);  // the epilog's too
+  const auto b = plan_l3(with_het_components(in_b, comps), plan);
+  ASSERT_EQ(b.local.size(), 2u);
+  EXPECT_EQ(b.local[0].rank, 1u);
+  EXPECT_EQ(b.local[1].tap, "svm1092.2");  // the first component's id
+  ASSERT_EQ(b.remote.size(), 1u);
+  EXPECT_EQ(b.remote[0].rank, 0u);
+  EXPECT_EQ(b.node_index, 1u);
+
+  env = good_env();
+  env["SLURM_HET_JOB_ID"] = "4242";
+  env["SLURM_JOB_NODELIST"] = "nodeA";
+  env["SLURM_JOB_CPUS_PER_NODE"] = "2";
+  const auto a = plan_l3(with_het_components(parse_job_inputs(lookup(env)), comps), plan);
+  ASSERT_EQ(a.local.size(), 1u);
+  EXPECT_EQ(a.local[0].rank, 0u);
+  EXPECT_EQ(a.network_id, b.network_id);
+  EXPECT_EQ(a.gateway_port, b.gateway_port);
+
+  // slurmd and slurmctld disagree about this component: a node fault, not a guess.
+  const std::vector<ComponentAllocation> other = {{4242, {"nodeA"}, {2}}, {4243, {"nodeC"}, {2}}};
+  try {
+    with_het_components(in_b, other);
+    FAIL() << "accepted";
+  } catch (const JobError&) {
+    FAIL() << "a JobError";
+  } catch (const Error& e) {
+    EXPECT_STREQ(e.what(), "slurmctld's nodes and CPUs of job 4243 are not slurmd's");
+  }
+  // A cluster of two groups submitted by hand as three components: the job's fault.
+  const std::vector<ComponentAllocation> three = {{4242, {"nodeA"}, {2}}, {4243, {"nodeB"}, {2}}, {4244, {"nodeC"}, {1}}};
+  EXPECT_THROW(with_het_components(in_b, three), JobError);
+}
+
 TEST(PrologPlan, OneVmOnTwoNodesLeavesTheSecondEmpty) {
   auto env = good_env();
   env["SPANK_VM_TEMPLATE"] = "a:1";

@@ -82,7 +82,7 @@ TEST(VmLayout, TooFewCpus) {
 // node2 and on node1's other CPUs (components share nodes).
 TEST(VmLayout, HeterogeneousGroupsOnTheirComponents) {
   const std::vector<std::uint32_t> counts = {1, 3};
-  const std::vector<ComponentAllocation> comps = {{{"node1"}, {2}}, {{"node2", "node1"}, {2, 1}}};
+  const std::vector<ComponentAllocation> comps = {{10, {"node1"}, {2}}, {11, {"node2", "node1"}, {2, 1}}};
   const HetLayout l = compute_het_layout(counts, comps);
   EXPECT_EQ(l.nodes, (std::vector<std::string>{"node1", "node2"}));
   EXPECT_EQ(l.node_of_vm, (std::vector<std::uint32_t>{0, 1, 1, 0}));
@@ -91,7 +91,7 @@ TEST(VmLayout, HeterogeneousGroupsOnTheirComponents) {
   EXPECT_EQ(l.components[1].node_of_vm, (std::vector<std::uint32_t>{0, 0, 1}));  // its own node list
   // As for any job, a VM gets every CPU its share of the component holds: 3 VMs on 2+1+4 CPUs
   // get 2 each (node2, then two on node3), whatever c= asked.
-  const std::vector<ComponentAllocation> roomy = {{{"node1"}, {2}}, {{"node2", "node1", "node3"}, {2, 1, 4}}};
+  const std::vector<ComponentAllocation> roomy = {{10, {"node1"}, {2}}, {11, {"node2", "node1", "node3"}, {2, 1, 4}}};
   const HetLayout r = compute_het_layout(counts, roomy);
   EXPECT_EQ(r.nodes, (std::vector<std::string>{"node1", "node2", "node3"}));
   EXPECT_EQ(r.node_of_vm, (std::vector<std::uint32_t>{0, 1, 2, 2}));
@@ -100,9 +100,9 @@ TEST(VmLayout, HeterogeneousGroupsOnTheirComponents) {
 
 TEST(VmLayout, HeterogeneousMismatchesAreRefused) {
   const std::vector<std::uint32_t> two = {1, 2};
-  const std::vector<ComponentAllocation> one = {{{"node1"}, {2}}};
+  const std::vector<ComponentAllocation> one = {{10, {"node1"}, {2}}};
   EXPECT_THROW(compute_het_layout(two, one), Error);
-  const std::vector<ComponentAllocation> small = {{{"node1"}, {2}}, {{"node2"}, {1}}};
+  const std::vector<ComponentAllocation> small = {{10, {"node1"}, {2}}, {11, {"node2"}, {1}}};
   try {
     compute_het_layout(two, small);
     FAIL() << "two VMs fitted on one CPU";
