@@ -38,6 +38,14 @@ nlohmann::json parse_json(const std::filesystem::path& path, const std::string& 
 
 }  // namespace
 
+std::vector<std::string> ClusterFile::step_options(const std::string& node) const {
+  std::vector<std::string> out = {fmt::format("--jobid={}", job_id)};
+  if (const auto it = node_components.find(node); it != node_components.end()) {
+    out.push_back(fmt::format("--het-group={}", it->second));
+  }
+  return out;
+}
+
 JobDir::JobDir(std::filesystem::path home, std::uint32_t job_id)
     : home_(home), path_(user_job_dir(home, job_id)), job_id_(job_id) {}
 
@@ -53,7 +61,9 @@ void JobDir::write_cluster(const ClusterFile& c) const {
   const nlohmann::json j = {{"job_id", c.job_id},           {"definition", c.definition},
                             {"nodes", c.nodes},             {"cpus_per_vm", c.cpus_per_vm},
                             {"node_of_vm", c.node_of_vm}};
-  write_file_atomically(path_ / "cluster.json", j.dump(2) + "\n");
+  nlohmann::json out = j;
+  if (!c.node_components.empty()) out["node_components"] = c.node_components;
+  write_file_atomically(path_ / "cluster.json", out.dump(2) + "\n");
 }
 
 ClusterFile JobDir::read_cluster() const {
@@ -73,6 +83,7 @@ ClusterFile JobDir::read_cluster() const {
     c.nodes = j.at("nodes").get<std::vector<std::string>>();
     c.cpus_per_vm = j.at("cpus_per_vm").get<std::uint32_t>();
     c.node_of_vm = j.at("node_of_vm").get<std::vector<std::uint32_t>>();
+    c.node_components = j.value("node_components", std::map<std::string, std::uint32_t>{});
     return c;
   } catch (const nlohmann::json::exception& e) {
     throw Error(fmt::format("{}: {}", file.string(), e.what()), ErrorKind::system);

@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -26,6 +27,13 @@ struct ClusterFile {
   std::vector<std::string> nodes;      // the job's nodes, in Slurm's order
   std::uint32_t cpus_per_vm = 0;
   std::vector<std::uint32_t> node_of_vm;  // index into nodes, per VM rank
+  // A heterogeneous job (VMs of several sizes): a component on each node (its offset), where a
+  // step on that node must go; empty for an ordinary job.
+  std::map<std::string, std::uint32_t> node_components;
+
+  // srun's options for a step on `node`: --jobid, and the component there (--het-group; srun
+  // takes only the first component's job id, "not heterogeneous job leader" otherwise).
+  std::vector<std::string> step_options(const std::string& node) const;
 };
 
 // What vm-launch reports about one VM (vm.json, vm_record.hpp), and where its disk overlay is.

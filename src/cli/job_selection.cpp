@@ -20,7 +20,10 @@ namespace slurmvm::cli {
 namespace {
 
 std::uint32_t env_job_id() {
-  const char* env = std::getenv("SLURM_JOB_ID");
+  // A command forwarded to a node (on_node.hpp) is told the cluster's job: its own
+  // SLURM_JOB_ID is the step's, a component's in a heterogeneous job.
+  const char* forwarded = std::getenv("SLURM_VM_JOB_ID");
+  const char* env = forwarded != nullptr && *forwarded != '\0' ? forwarded : std::getenv("SLURM_JOB_ID");
   if (env == nullptr) return 0;
   std::uint32_t id = 0;
   const std::string_view s(env);

@@ -43,19 +43,21 @@ bool on_node(const std::string& node) {
   return name == node;
 }
 
-int run_on_node(std::uint32_t job_id, const std::string& node, bool pty, const std::vector<std::string>& args) {
+int run_on_node(const ClusterFile& cluster, const std::string& node, bool pty, const std::vector<std::string>& args) {
   const auto& argv = saved_argv();
   if (argv.empty()) throw Error("run_on_node: no command line", ErrorKind::internal);
   Command c;
-  c.argv = {"srun",
-            fmt::format("--jobid={}", job_id),
+  c.argv = {"srun"};
+  const auto job = cluster.step_options(node);
+  c.argv.insert(c.argv.end(), job.begin(), job.end());
+  c.argv.insert(c.argv.end(), {
             "--overlap",
             fmt::format("--nodelist={}", node),
             "--nodes=1",
             "--ntasks=1",
             "--quiet",
             "--job-name=vm-on-node",
-            fmt::format("--export=ALL,SLURM_VM_ON_NODE={}", node)};
+            fmt::format("--export=ALL,SLURM_VM_ON_NODE={},{}={}", node, kForwardedJobEnv, cluster.job_id)});
   if (pty) c.argv.push_back("--pty");
   c.argv.push_back(self_executable().string());
   if (args.empty()) {

@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "job_files.hpp"
+
 namespace slurmvm::cli {
 
 // Keeps main()'s argv for run_on_node().
@@ -19,8 +21,15 @@ void remember_command_line(int argc, char** argv);
 bool on_node(const std::string& node);
 
 // Runs this `vm` command line (or `vm ARGS...` when `args` is given: a verb with part of a VM
-// set) on `node` through srun and returns its exit status. `pty`: an interactive terminal.
-int run_on_node(std::uint32_t job_id, const std::string& node, bool pty, const std::vector<std::string>& args = {});
+// set) on `node` through srun and returns its exit status. `pty`: an interactive terminal. The
+// step goes to the job's component on that node (ClusterFile::step_options); the command there
+// acts on `cluster`'s job (kForwardedJobEnv).
+int run_on_node(const ClusterFile& cluster, const std::string& node, bool pty,
+                const std::vector<std::string>& args = {});
+
+// The virtual cluster's job id, for a command forwarded to a node: there SLURM_JOB_ID is the
+// step's job, a component's in a heterogeneous job.
+inline constexpr const char* kForwardedJobEnv = "SLURM_VM_JOB_ID";
 
 // Prints what an srun step of ours wrote on stderr, but for srun's summary of its tasks' exit
 // codes ("srun: error: node1: task 0: Exited with exit code 3"): the tasks' own messages said

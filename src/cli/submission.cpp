@@ -25,7 +25,6 @@ Submission read_submission(std::vector<std::string> extras, std::string_view exa
   // Refuse a wrong definition before Slurm queues anything.
   Submission s{ClusterDef::parse(def_text), config::load_config(config::config_dirs_from_env()), {},
                std::move(extras)};
-  refuse_sizes_per_group(s.def);
   add_image_templates(s.cfg, s.def);
   s.resolved = resolve_cluster(s.def, s.cfg, overrides.parse(s.def));
   std::vector<std::string> full, partial;
@@ -129,9 +128,40 @@ std::vector<std::string> network_licenses(const config::Config& cfg, const Resol
 
 std::vector<std::string> slurm_argv(const std::string& program, const Submission& s, unsigned cpus,
                                     const std::string& nodes, const std::vector<std::string>& flags) {
-  std::vector<std::string> argv = {program, fmt::format("--ntasks={}", s.def.vm_count())};
+  std::vector<std::string> argv = {program};
+  if (s.def.sized(std::max(cpus, 1U))) {
+    // One component per group (docs/design.md §8): its own -n and -c. The site's and the user's
+    // options go to every component, as Slurm resets some (--mem-per-cpu) in each.
+    if (s.full_node) {
+      throw Error("c= sizes VMs, but the cluster's templates are full-node (a VM takes its whole node): leave c= out",
+                  ErrorKind::usage);
+    }
+    if (!nodes.empty()) {
+      throw Error(fmt::format("-N {}: VMs of several sizes run as one job component per group, each on the nodes "
+                              "Slurm finds for it: leave -N out",
+                              nodes),
+                  ErrorKind::usage);
+    }
+    for (std::size_t g = 0; g < s.def.groups().size(); ++g) {
+      if (g > 0) argv.push_back(":");
+      argv.push_back(fmt::format("--ntasks={}", s.def.groups()[g].count));
+      argv.push_back(fmt::format("--cpus-per-task={}", s.def.cpus_of_group(g, std::max(cpus, 1U))));
+      if (g == 0) {
+        argv.push_back("--vm-template=" + s.def.to_string());
+        argv.insert(argv.end(), flags.begin(), flags.end());
+      }
+      argv.insert(argv.end(), s.cfg.site.batch_args.begin(), s.cfg.site.batch_args.end());
+      argv.insert(argv.end(), s.slurm_args.begin(), s.slurm_args.end());
+    }
+    return merge_licenses(std::move(argv), network_licenses(s.cfg, s.resolved));
+  }
+  argv.push_back(fmt::format("--ntasks={}", s.def.vm_count()));
   if (s.full_node) {
     const std::string count = std::to_string(s.def.vm_count());
+    if (s.def.groups().front().cpus) {
+      throw Error("c= sizes VMs, but the cluster's templates are full-node (a VM takes its whole node): leave c= out",
+                  ErrorKind::usage);
+    }
     if (cpus > 0) {
       throw Error(fmt::format("-c {}: the cluster's templates are full-node, each VM gets all of its node's CPUs: "
                               "leave -c out",
@@ -145,35 +175,43 @@ std::vector<std::string> slurm_argv(const std::string& program, const Submission
     }
     argv.insert(argv.end(), {"--nodes=" + count, "--ntasks-per-node=1", "--exclusive", "--mem=0"});
   } else {
-    if (cpus > 0) argv.push_back(fmt::format("--cpus-per-task={}", cpus));
+    // One size for every VM: c= (then the same in every group that has it) wins over -c.
+    const unsigned size = s.def.groups().front().cpus ? s.def.cpus_of_group(0, cpus) : cpus;
+    if (size > 0) argv.push_back(fmt::format("--cpus-per-task={}", size));
     if (!nodes.empty()) argv.push_back("--nodes=" + nodes);
   }
   argv.push_back("--vm-template=" + s.def.to_string());
   argv.insert(argv.end(), flags.begin(), flags.end());
   argv.insert(argv.end(), s.cfg.site.batch_args.begin(), s.cfg.site.batch_args.end());
   argv.insert(argv.end(), s.slurm_args.begin(), s.slurm_args.end());
+  return merge_licenses(std::move(argv), network_licenses(s.cfg, s.resolved));
+}
+
+std::vector<std::string> merge_licenses(std::vector<std::string> argv, const std::vector<std::string>& licenses) {
   // salloc and sbatch keep only the last --licenses: the site's and the user's own are merged
-  // with the networks' into one, so that none drops another.
-  if (const auto licenses = network_licenses(s.cfg, s.resolved); !licenses.empty()) {
-    std::vector<std::string> kept = {argv.front()};
-    std::vector<std::string> all;
-    for (std::size_t i = 1; i < argv.size(); ++i) {
-      const std::string& a = argv[i];
-      if ((a == "-L" || a == "--licenses") && i + 1 < argv.size()) {
-        all.push_back(argv[++i]);
-      } else if (a.starts_with("--licenses=")) {
-        all.push_back(a.substr(11));
-      } else if (a.starts_with("-L") && a.size() > 2) {
-        all.push_back(a.substr(2));
-      } else {
-        kept.push_back(a);
-      }
+  // with the networks' into one, so that none drops another (each once: a heterogeneous job
+  // repeats the user's options in every component).
+  if (licenses.empty()) return argv;
+  std::vector<std::string> kept = {argv.front()};
+  std::vector<std::string> all;
+  const auto add = [&](const std::string& l) {
+    if (std::find(all.begin(), all.end(), l) == all.end()) all.push_back(l);
+  };
+  for (std::size_t i = 1; i < argv.size(); ++i) {
+    const std::string& a = argv[i];
+    if ((a == "-L" || a == "--licenses") && i + 1 < argv.size()) {
+      add(argv[++i]);
+    } else if (a.starts_with("--licenses=")) {
+      add(a.substr(11));
+    } else if (a.starts_with("-L") && a.size() > 2) {
+      add(a.substr(2));
+    } else {
+      kept.push_back(a);
     }
-    all.insert(all.end(), licenses.begin(), licenses.end());
-    kept.push_back(fmt::format("--licenses={}", fmt::join(all, ",")));
-    argv = std::move(kept);
   }
-  return argv;
+  for (const auto& l : licenses) add(l);
+  kept.push_back(fmt::format("--licenses={}", fmt::join(all, ",")));
+  return kept;
 }
 
 }  // namespace slurmvm::cli

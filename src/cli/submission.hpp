@@ -40,6 +40,15 @@ std::vector<std::string> network_licenses(const config::Config& cfg, const Resol
 // --licenses/-L given is merged into one last --licenses=... (Slurm keeps only the last). Full-node templates: --nodes=N
 // --ntasks-per-node=1 --exclusive --mem=0 instead of -c (whose use is then an error), and the
 // VMs' step gives each VM every CPU of its node (vm_layout.hpp).
+// Several sizes (c=, cluster_def.hpp): a heterogeneous job, `PROGRAM --ntasks=N0
+// --cpus-per-task=C0 --vm-template=DEF [flags] SITE USER : --ntasks=N1 --cpus-per-task=C1 SITE
+// USER ...`, one component per group; -N and full-node templates are then refused.
+// (Declared below.)
+
+// `argv` with every --licenses/-L in it merged, each license once, with `licenses` into one
+// --licenses=... at the end; unchanged without `licenses`.
+std::vector<std::string> merge_licenses(std::vector<std::string> argv, const std::vector<std::string>& licenses);
+
 // `vm alloc -r DIR`, `vm batch -r DIR`: the checkpointed cluster (checkpoint.hpp) as it was
 // resolved when it ran (templates edited since change none of its VMs), the CPUs per VM it had
 // (-c, unless given: it must match), and its network identity. DEF may be left out; given, it

@@ -30,6 +30,7 @@
 #include "slurm_job_info.hpp"
 #include "slurm_lists.hpp"
 #include "ssh_probe.hpp"
+#include "boot_layout.hpp"
 #include "boot_watch.hpp"
 #include "step_end.hpp"
 #include "subprocess.hpp"
@@ -92,24 +93,18 @@ class BootVerb final : public Verb {
     ::unsetenv(kNetworkIdEnv);  // read at submission only (vm alloc -r): not for the user's shell
 
     const std::uint32_t job_id = resolve_job_id(0);
-    const auto nodes = expand_hostlist(required_env("SLURM_JOB_NODELIST"));
-    const auto cpus = expand_counts(required_env("SLURM_JOB_CPUS_PER_NODE"));
-    if (cpus.size() != nodes.size()) {
-      throw Error(fmt::format("SLURM_JOB_CPUS_PER_NODE lists {} nodes, SLURM_JOB_NODELIST {}", cpus.size(),
-                              nodes.size()),
-                  ErrorKind::system);
-    }
-    const VmLayout layout = compute_vm_layout(cpus, def.vm_count());
+    const BootLayout layout = boot_layout(def, config::process_env);
 
     JobDir dir(home_directory(), job_id);
     dir.create();
     std::error_code ignored;  // a checkpoint of an earlier boot in this job is not this one's
     std::filesystem::remove(dir.path() / kCheckpointedMarker, ignored);
-    dir.write_cluster({job_id, def.to_string(), nodes, layout.cpus_per_vm, layout.node_of_vm});
+    dir.write_cluster({job_id, def.to_string(), layout.nodes, layout.cpus_of_vm.front(), layout.node_of_vm,
+                       layout.node_components});
     // Every VM's vm-launch reads this one file, not the YAML (resolved_cluster.hpp).
     write_file_atomically(dir.path() / kResolvedClusterFile, to_json(cluster).dump(2) + "\n");
     const auto hostfile = dir.path() / "hostfile";
-    write_file_atomically(hostfile, layout_hostfile(layout, nodes));
+    write_file_atomically(hostfile, boot_hostfile(layout));
 
     install_signal_handlers();
     // Declared before the step: the step is stopped (destroyed) first, then its output drained.
@@ -171,22 +166,22 @@ class BootVerb final : public Verb {
     for (int sig : {SIGINT, SIGTERM, SIGHUP}) ::sigaction(sig, &sa, nullptr);
   }
 
-  ChildProcess start_vms(const ClusterDef& def, const VmLayout& layout, const std::filesystem::path& hostfile,
+  ChildProcess start_vms(const ClusterDef& def, const BootLayout& layout, const std::filesystem::path& hostfile,
                          OutputRelay& output) {
     Command srun;
-    srun.argv = {"srun",
-                 "--job-name=vm-launch",
-                 fmt::format("--ntasks={}", def.vm_count()),
-                 fmt::format("--cpus-per-task={}", layout.cpus_per_vm),
-                 // Task N on the node the layout chose: the prolog built its TAP there.
-                 "--distribution=arbitrary",
-                 // A VM that ends badly (QEMU killed or failing) ends the cluster: step_end.hpp.
-                 "--kill-on-bad-exit=1",
-                 helper_program("vm-launch").string(),
-                 def.to_string()};
+    srun.argv = {"srun"};
+    // A VM that ends badly (QEMU killed or failing) ends the cluster: step_end.hpp.
+    const auto args = vms_step_argv(layout, {"--job-name=vm-launch", "--kill-on-bad-exit=1"},
+                                    {helper_program("vm-launch").string(), def.to_string()});
+    srun.argv.insert(srun.argv.end(), args.begin(), args.end());
     srun.search_path = true;
     srun.inherit_env = true;
-    srun.env_set = {"SLURM_HOSTFILE=" + hostfile.string(), "SLURM_VM_TEMPLATE=" + def.to_string()};
+    srun.env_set = {"SLURM_VM_TEMPLATE=" + def.to_string()};
+    if (layout.heterogeneous) {
+      srun.env_set.push_back(std::string(kCpusPerVmEnv) + "=" + cpus_per_vm_env(layout));
+    } else {
+      srun.env_set.push_back("SLURM_HOSTFILE=" + hostfile.string());
+    }
     if (auto memory = job_memory_env()) srun.env_set.push_back(*memory);
     if (!restore_.empty()) srun.env_set.push_back(fmt::format("{}={}", kRestoreEnv, restore_));
     srun.output_fd = output.write_fd();

@@ -129,6 +129,13 @@ class CkptVerb final : public Verb {
     }
     const JobDir job = selected_job_dir(job_);
     const ClusterFile cluster = job.read_cluster();
+    if (!cluster.node_components.empty()) {
+      // One step over every node of the job: a heterogeneous job's components take one each.
+      throw Error(fmt::format("job {} runs VMs of several sizes (a heterogeneous job): vm ckpt does not checkpoint "
+                              "those yet",
+                              job.job_id()),
+                  ErrorKind::usage);
+    }
     std::vector<VmFile> vms;
     for (std::uint32_t rank = 0; rank < cluster.node_of_vm.size(); ++rank) {
       vms.push_back(require_vm(job, rank));

@@ -41,7 +41,7 @@ class ConsoleVerb final : public Verb {
   int run() override {
     const auto [dir, cluster, vm] = find_one_vm(job_, vm_, "console");
     if (log_) return print_log(vm);
-    if (!on_node(vm.node)) return run_on_node(dir.job_id(), vm.node, ::isatty(STDIN_FILENO) != 0);
+    if (!on_node(vm.node)) return run_on_node(cluster, vm.node, ::isatty(STDIN_FILENO) != 0);
 
     int err = 0;
     UniqueFd sock = connect_unix_stream(vm.console, err);

@@ -52,7 +52,7 @@ class ExecVerb final : public Verb {
   int run() override {
     pcocc_habit();
     const auto [dir, cluster, vm] = find_one_vm(job_, vm_, "exec");
-    if (!on_node(vm.node)) return run_on_node(dir.job_id(), vm.node, false);
+    if (!on_node(vm.node)) return run_on_node(cluster, vm.node, false);
     // Once the VM name has been read every word is the command's, `--` included (a command
     // forwarded to the node arrives with it): the first `--` is the separator.
     if (!command_.empty() && command_.front() == "--") command_.erase(command_.begin());

@@ -52,7 +52,7 @@ class QmpVerb : public Verb {
         if (ranks.size() > 1) args.push_back("--names");
         args.push_back(format_vm_set(on));
         args.insert(args.end(), extra_args_.begin(), extra_args_.end());
-        if (const int r = run_on_node(dir.job_id(), node, false, args); r != 0) rc = r;
+        if (const int r = run_on_node(cluster, node, false, args); r != 0) rc = r;
         continue;
       }
       for (const auto rank : on) {

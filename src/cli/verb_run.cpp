@@ -196,7 +196,7 @@ class RunVerb final : public Verb {
     std::map<std::string, std::vector<std::uint32_t>> by_node;
     for (const auto rank : ranks) by_node[cluster.nodes.at(cluster.node_of_vm.at(rank))].push_back(rank);
     Printer printer(gather_);
-    const int interrupted = fan_out(dir.job_id(), by_node, command, printer);
+    const int interrupted = fan_out(cluster, by_node, command, printer);
     const int worst = printer.finish(ranks);
     return interrupted != 0 ? 128 + interrupted : worst;
   }
@@ -242,7 +242,7 @@ class RunVerb final : public Verb {
   // One srun per node, at once; their wire lines go to `printer` as they come. Interrupted
   // (SIGINT, SIGTERM, SIGHUP), it stops the guests' commands through the sruns and returns the
   // signal; otherwise 0.
-  int fan_out(std::uint32_t job_id, const std::map<std::string, std::vector<std::uint32_t>>& by_node,
+  int fan_out(const ClusterFile& cluster, const std::map<std::string, std::vector<std::uint32_t>>& by_node,
                const GuestCommand& command, RunSink& printer) const {
     const StopSignals stop;
     struct Node {
@@ -256,10 +256,12 @@ class RunVerb final : public Verb {
       if (::pipe2(pipefd, O_CLOEXEC) != 0) throw Error::from_errno("pipe", errno);
       UniqueFd read_end(pipefd[0]), write_end(pipefd[1]);
       Command c;
-      c.argv = {"srun", fmt::format("--jobid={}", job_id), "--overlap", fmt::format("--nodelist={}", node),
+      c.argv = cluster.step_options(node);
+      c.argv.insert(c.argv.begin(), "srun");
+      c.argv.insert(c.argv.end(), {"--overlap", fmt::format("--nodelist={}", node),
                 "--nodes=1", "--ntasks=1", "--quiet", "--job-name=vm-run",
-                fmt::format("--export=ALL,SLURM_VM_ON_NODE={}", node)};
-      const auto args = wire_args(job_id, ranks, command);
+                fmt::format("--export=ALL,SLURM_VM_ON_NODE={}", node)});
+      const auto args = wire_args(cluster.job_id, ranks, command);
       c.argv.insert(c.argv.end(), args.begin(), args.end());
       c.search_path = true;
       c.inherit_env = true;

@@ -100,7 +100,7 @@ class SaveVerb final : public Verb {
                               vm.name, vm.image.value("file", "")),
                   ErrorKind::usage);
     }
-    if (!on_node(vm.node)) return run_on_node(dir.job_id(), vm.node, false);
+    if (!on_node(vm.node)) return run_on_node(cluster, vm.node, false);
 
     const auto cfg = config::load_config(config::config_dirs_from_env());
     const auto subst = config::SubstitutionContext::for_current_process();

@@ -16,6 +16,10 @@
 
 namespace slurmvm {
 
+// The CPUs of each VM ("2,1,1", per rank), which `vm boot` gives vm-launch in a heterogeneous
+// step: there every task sees one component's SLURM_CPUS_PER_TASK, not its own (Slurm 22.05).
+inline constexpr const char* kCpusPerVmEnv = "SLURM_VM_CPUS_PER_VM";
+
 struct VmLayout {
   std::uint32_t cpus_per_vm = 0;
   std::vector<std::uint32_t> node_of_vm;  // index into the job's node list, per VM rank

@@ -10,6 +10,7 @@
 
 #include "error.hpp"
 #include "slurm_lists.hpp"
+#include "vm_layout.hpp"
 
 namespace slurmvm::launch {
 namespace {
@@ -79,7 +80,19 @@ TaskEnv read_task_env(const config::EnvLookup& env, const std::vector<int>& affi
   const auto node = env("SLURMD_NODENAME");
   t.node = node && !node->empty() ? *node : host_name();
 
-  if (auto cpus = number_var<std::uint32_t>(env, "SLURM_CPUS_PER_TASK")) {
+  if (const auto sizes = env(kCpusPerVmEnv); sizes && !sizes->empty()) {
+    // A heterogeneous step (VMs of several sizes): this VM's own, by rank.
+    std::vector<std::uint32_t> per_vm;
+    try {
+      per_vm = expand_counts(*sizes);
+    } catch (const Error& e) {
+      throw Error(fmt::format("{}: {}", kCpusPerVmEnv, e.what()), ErrorKind::usage);
+    }
+    if (t.rank >= per_vm.size() || per_vm[t.rank] == 0) {
+      throw Error(fmt::format("{}={} gives vm{} no CPUs", kCpusPerVmEnv, *sizes, t.rank), ErrorKind::usage);
+    }
+    t.cpus = per_vm[t.rank];
+  } else if (auto cpus = number_var<std::uint32_t>(env, "SLURM_CPUS_PER_TASK")) {
     if (*cpus == 0) throw Error("SLURM_CPUS_PER_TASK=0: a VM needs a CPU", ErrorKind::usage);
     t.cpus = *cpus;
   } else {

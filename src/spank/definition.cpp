@@ -31,9 +31,7 @@ config::ConfigDirs submission_config_dirs(const config::EnvLookup& env, const Pl
 
 ClusterDef parse_definition(const DefinitionRequest& request) {
   return with_context(request.source, [&] {
-    ClusterDef def = ClusterDef::parse(request.text);
-    refuse_sizes_per_group(def);
-    return def;
+    return ClusterDef::parse(request.text);
   });
 }
 

@@ -45,7 +45,7 @@ TEST(CliJobFiles, ClusterFileRoundTrips) {
   TempHome home;
   JobDir dir(home.path(), 42);
   dir.create();
-  const ClusterFile c{42, "master:1,compute:2", {"node1", "node2"}, 2, {0, 0, 1}};
+  const ClusterFile c{42, "master:1,compute:2", {"node1", "node2"}, 2, {0, 0, 1}, {}};
   dir.write_cluster(c);
   const ClusterFile back = dir.read_cluster();
   EXPECT_EQ(back.job_id, 42u);
@@ -53,6 +53,10 @@ TEST(CliJobFiles, ClusterFileRoundTrips) {
   EXPECT_EQ(back.nodes, c.nodes);
   EXPECT_EQ(back.cpus_per_vm, 2u);
   EXPECT_EQ(back.node_of_vm, c.node_of_vm);
+  EXPECT_EQ(back.step_options("node2"), std::vector<std::string>{"--jobid=42"});
+  // A heterogeneous job: a step on node2 goes to its component there.
+  dir.write_cluster({42, "master:1:c=2,compute:2:c=1", {"node1", "node2"}, 2, {0, 1, 1}, {{"node1", 0}, {"node2", 1}}});
+  EXPECT_EQ(dir.read_cluster().step_options("node2"), (std::vector<std::string>{"--jobid=42", "--het-group=1"}));
   EXPECT_THROW(JobDir(home.path(), 43).read_cluster(), Error);  // no cluster: a hint, not a crash
 }
 

@@ -121,13 +121,6 @@ TEST(SpankDefinition, SyntaxErrorNamesTheColumnBeforeAnyFileIsRead) {
       << e.what();
 }
 
-// Until heterogeneous jobs carry them, no cluster may silently get one size for all.
-TEST(SpankDefinition, SizesPerGroupAreRefusedForNow) {
-  const Error e = check_error("tiny:1:c=2,tiny:2", {"/nonexistent", std::nullopt});
-  EXPECT_EQ(e.kind(), ErrorKind::config);
-  EXPECT_TRUE(starts_with(e, "--vm-template: tiny:1:c=2,tiny:2: CPUs per group (c=) are not supported yet")) << e.what();
-}
-
 TEST(SpankDefinition, BrokenConfigurationIsReportedWithTheSource) {
   const Error e = check_error("a:1", {SLURM_VM_TEST_DATA "/config/bad/template-cycle", std::nullopt});
   EXPECT_EQ(e.kind(), ErrorKind::config);
