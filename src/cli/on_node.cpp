@@ -52,6 +52,9 @@ int run_on_node(const ClusterFile& cluster, const std::string& node, bool pty, c
   c.argv.insert(c.argv.end(), job.begin(), job.end());
   c.argv.insert(c.argv.end(), {
             "--overlap",
+            // All of the job's memory there, shared: without it a batch job's step (which holds
+            // its memory) makes srun refuse "Memory required by task is not available".
+            "--mem=0",
             fmt::format("--nodelist={}", node),
             "--nodes=1",
             "--ntasks=1",

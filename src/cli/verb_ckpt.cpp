@@ -219,6 +219,7 @@ class CkptVerb final : public Verb {
     c.argv = {"srun",
               fmt::format("--jobid={}", job_id),
               "--overlap",
+              "--mem=0",  // as on_node.cpp: a batch job's memory is its batch step's
               fmt::format("--nodelist={}", list),
               fmt::format("--nodes={}", nodes.size()),
               fmt::format("--ntasks={}", nodes.size()),

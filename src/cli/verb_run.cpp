@@ -258,7 +258,7 @@ class RunVerb final : public Verb {
       Command c;
       c.argv = cluster.step_options(node);
       c.argv.insert(c.argv.begin(), "srun");
-      c.argv.insert(c.argv.end(), {"--overlap", fmt::format("--nodelist={}", node),
+      c.argv.insert(c.argv.end(), {"--overlap", "--mem=0", fmt::format("--nodelist={}", node),
                 "--nodes=1", "--ntasks=1", "--quiet", "--job-name=vm-run",
                 fmt::format("--export=ALL,SLURM_VM_ON_NODE={}", node)});
       const auto args = wire_args(cluster.job_id, ranks, command);
