@@ -35,16 +35,6 @@ Submission read_submission(std::vector<std::string> extras, std::string_view exa
 // key: one per job using the network), each once, in the order of first use.
 std::vector<std::string> network_licenses(const config::Config& cfg, const ResolvedCluster& resolved);
 
-// PROGRAM --ntasks=N [--cpus-per-task=C] [--nodes=NODES] --vm-template=DEF [flags] then the
-// site's batch-args and the user's own options. With licenses from the networks, every
-// --licenses/-L given is merged into one last --licenses=... (Slurm keeps only the last). Full-node templates: --nodes=N
-// --ntasks-per-node=1 --exclusive --mem=0 instead of -c (whose use is then an error), and the
-// VMs' step gives each VM every CPU of its node (vm_layout.hpp).
-// Several sizes (c=, cluster_def.hpp): a heterogeneous job, `PROGRAM --ntasks=N0
-// --cpus-per-task=C0 --vm-template=DEF [flags] SITE USER : --ntasks=N1 --cpus-per-task=C1 SITE
-// USER ...`, one component per group; -N and full-node templates are then refused.
-// (Declared below.)
-
 // `argv` with every --licenses/-L in it merged, each license once, with `licenses` into one
 // --licenses=... at the end; unchanged without `licenses`.
 std::vector<std::string> merge_licenses(std::vector<std::string> argv, const std::vector<std::string>& licenses);
@@ -72,6 +62,14 @@ void export_restore_env(const std::optional<RestoreSubmission>& r);
 // string (inline user-data of many kilobytes: put it in a file).
 std::string resolved_env(const ResolvedCluster& resolved);
 
+// PROGRAM --ntasks=N [--cpus-per-task=C] [--nodes=NODES] --vm-template=DEF [flags] then the
+// site's batch-args and the user's own options. With licenses from the networks, every
+// --licenses/-L given is merged into one last --licenses=... (Slurm keeps only the last). Full-node templates: --nodes=N
+// --ntasks-per-node=1 --exclusive --mem=0 instead of -c (whose use is then an error), and the
+// VMs' step gives each VM every CPU of its node (vm_layout.hpp).
+// Several sizes (c=, cluster_def.hpp): a heterogeneous job, `PROGRAM --ntasks=N0
+// --cpus-per-task=C0 --vm-template=DEF [flags] SITE USER : --ntasks=N1 --cpus-per-task=C1 SITE
+// USER ...`, one component per group; -N and full-node templates are then refused.
 std::vector<std::string> slurm_argv(const std::string& program, const Submission& s, unsigned cpus,
                                     const std::string& nodes, const std::vector<std::string>& flags = {});
 

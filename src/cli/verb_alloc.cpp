@@ -27,8 +27,9 @@ class AllocVerb final : public Verb {
   void declare(CLI::App& app) override {
     cmd_ = app.add_subcommand("alloc", "Allocate a virtual cluster and run a shell or a script with it");
     cmd_->footer(
-        "Options not listed here go to salloc(1). DEF is TEMPLATE[:COUNT][,TEMPLATE[:COUNT]...], e.g. "
-        "master:1,compute:4;\nthe VMs are named vm0, vm1, ... in that order. The exit status is the script's "
+        "Options not listed here go to salloc(1). DEF is TEMPLATE[:COUNT[:c=CPUS]][,...], e.g. "
+        "master:1,compute:4;\nthe VMs are named vm0, vm1, ... in that order. c=CPUS sizes a group's VMs "
+        "(master:1:c=8,compute:4:c=2):\nseveral sizes make a heterogeneous job. The exit status is the script's "
         "(or the shell's).");
     cmd_->add_option("-c,--cpus-per-vm", cpus_, "CPUs of each VM (salloc --cpus-per-task)")->check(CLI::PositiveNumber);
     cmd_->add_option("-N,--nodes", nodes_, "Nodes to spread the VMs over (salloc --nodes)");

@@ -48,7 +48,7 @@ class BatchVerb final : public Verb {
   void declare(CLI::App& app) override {
     cmd_ = app.add_subcommand("batch", "Submit a batch job that boots a virtual cluster and runs scripts with it");
     cmd_->footer(
-        "Options not listed here go to sbatch(1). DEF is TEMPLATE[:COUNT][,...], as for vm alloc.\n"
+        "Options not listed here go to sbatch(1). DEF is TEMPLATE[:COUNT[:c=CPUS]][,...], as for vm alloc.\n"
         "HOST_SCRIPT runs on the job's first node, VM_SCRIPT as root in vm0, at the same time; the job\n"
         "ends when both have. The job's exit status is VM_SCRIPT's if it failed, else HOST_SCRIPT's.\n"
         "With neither, the cluster runs until the time limit or scancel. Output: sbatch's (slurm-%j.out).");

@@ -15,7 +15,7 @@ bool is_name_char(char c) noexcept {
 }
 
 [[noreturn]] void syntax_error(std::string_view text, std::size_t column, std::string_view what) {
-  throw Error(fmt::format("invalid cluster definition \"{}\" at column {}: {} (expected TEMPLATE[:COUNT][,TEMPLATE[:COUNT]...], e.g. master:1,compute:4)",
+  throw Error(fmt::format("invalid cluster definition \"{}\" at column {}: {} (expected TEMPLATE[:COUNT[:c=CPUS]][,...], e.g. master:1,compute:4 or master:1:c=8,compute:4:c=2)",
                           text, column + 1, what),
               ErrorKind::config);
 }

@@ -28,7 +28,7 @@ char g_name[] = "vm-template";
 char g_arginfo[] = "DEF";
 char g_usage[] =
     "[slurm-vm] Run the job as a virtual cluster, one VM per task: DEF is "
-    "TEMPLATE[:COUNT][,TEMPLATE[:COUNT]...], e.g. master:1,compute:4 (`vm template list`). "
+    "TEMPLATE[:COUNT[:c=CPUS]][,...], e.g. master:1,compute:4 (`vm template list`). "
     "Default: $SLURM_VM_TEMPLATE.";
 spank_option g_option = {g_name, g_arginfo, g_usage, 1, 0, on_vm_template};
 

@@ -57,7 +57,7 @@ check_golden alloc-unknown-template 4 pcocc "$vm" alloc nosuch:2
 check_golden alloc-full-node-with-cpus 2 pcocc "$vm" alloc -c 4 wholenode:2
 check_golden alloc-full-node-mixed 3 pcocc "$vm" alloc wholenode:2,mycentos:1
 check_golden batch-bad-definition 3 pcocc "$vm" batch mycentos:0
-check_golden alloc-sizes-per-group 3 pcocc "$vm" alloc mycentos:1:c=2,mycentos:2
+check_golden alloc-sizes-with-nodes 2 pcocc "$vm" alloc -N 2 mycentos:1:c=2,mycentos:2
 check_golden batch-no-definition 2 pcocc "$vm" batch -w
 check_golden batch-missing-script 2 pcocc "$vm" batch -b /nonexistent/test.sh mycentos:1
 check_golden reset-outside-job 2 env -u SLURM_JOB_ID PATH=/nonexistent "$vm" reset vm0

@@ -57,6 +57,21 @@ TEST_F(CliSubmission, TheDefinitionIsTheLastWordAndTheRestGoesToSlurm) {
                                       "debug", "--time=5"}));
 }
 
+// VMs of several sizes: one heterogeneous component per group, the user's options in each.
+TEST_F(CliSubmission, SizesMakeOneComponentPerGroup) {
+  const Submission s = read_submission({"-p", "debug", "mycentos:1:c=4,mycentos:2"}, "x", overrides_);
+  EXPECT_EQ(slurm_argv("salloc", s, 2, "", {"--no-shell"}),
+            (std::vector<std::string>{"salloc", "--ntasks=1", "--cpus-per-task=4",
+                                      "--vm-template=mycentos:1:c=4,mycentos:2", "--no-shell", "-p", "debug", ":",
+                                      "--ntasks=2", "--cpus-per-task=2", "-p", "debug"}));
+  EXPECT_THROW(slurm_argv("salloc", s, 2, "2"), Error);  // -N
+  // One size, written with c=: an ordinary job of that size, whatever -c says.
+  const Submission one = read_submission({"mycentos:1:c=3,mycentos:1:c=3"}, "x", overrides_);
+  EXPECT_EQ(slurm_argv("salloc", one, 2, ""),
+            (std::vector<std::string>{"salloc", "--ntasks=2", "--cpus-per-task=3",
+                                      "--vm-template=mycentos:1:c=3,mycentos:1:c=3"}));
+}
+
 TEST_F(CliSubmission, ADefinitionIsRequiredAndChecked) {
   EXPECT_THAT(usage_error({}, overrides_), HasSubstr("missing the cluster definition DEF (e.g. `vm alloc tiny:2`)"));
   EXPECT_THAT(usage_error({"-p", "debug", "--time=5"}, overrides_), HasSubstr("missing the cluster definition"));

@@ -55,7 +55,7 @@ TEST(ClusterDef, LargestAllowedCluster) {
 
 TEST(ClusterDef, GoldenErrors) {
   const std::string hint =
-      " (expected TEMPLATE[:COUNT][,TEMPLATE[:COUNT]...], e.g. master:1,compute:4)";
+      " (expected TEMPLATE[:COUNT[:c=CPUS]][,...], e.g. master:1,compute:4 or master:1:c=8,compute:4:c=2)";
   EXPECT_EQ(error_of(""), "invalid cluster definition \"\" at column 1: the definition is empty" + hint);
   EXPECT_EQ(error_of("tiny:0"), "invalid cluster definition \"tiny:0\" at column 6: count must be at least 1" + hint);
   EXPECT_EQ(error_of("tiny:x"),
