@@ -139,11 +139,7 @@ std::vector<ComponentAllocation> parse_het_components(std::uint32_t het_job_id, 
 
 std::vector<ComponentAllocation> query_het_components(const SlurmQuery& query, std::uint32_t het_job_id) {
   const auto ask = [&](std::vector<std::string> argv) {
-    Command c;
-    c.argv = std::move(argv);
-    c.env_set = {kChildPath};
-    if (!query.slurm_conf.empty()) c.env_set.push_back("SLURM_CONF=" + query.slurm_conf);
-    c.timeout = query.timeout;
+    const Command c = query.command(std::move(argv));
     RunResult r;
     try {
       r = run(c);

@@ -54,12 +54,18 @@ std::optional<std::set<std::uint32_t>> parse_live_jobs(std::string_view squeue_o
   return live;
 }
 
-std::optional<std::set<std::uint32_t>> live_jobs_on_node(const SlurmQuery& query, const std::string& node) {
+Command SlurmQuery::command(std::vector<std::string> argv) const {
   Command c;
-  c.argv = {query.squeue, "--noheader", "--states=all", "--format=%A %i %T", "--nodelist=" + node};
+  c.argv = std::move(argv);
   c.env_set = {kChildPath};
-  if (!query.slurm_conf.empty()) c.env_set.push_back("SLURM_CONF=" + query.slurm_conf);
-  c.timeout = query.timeout;
+  if (!slurm_conf.empty()) c.env_set.push_back("SLURM_CONF=" + slurm_conf);
+  c.timeout = timeout;
+  return c;
+}
+
+std::optional<std::set<std::uint32_t>> live_jobs_on_node(const SlurmQuery& query, const std::string& node) {
+  const Command c =
+      query.command({query.squeue, "--noheader", "--states=all", "--format=%A %i %T", "--nodelist=" + node});
   RunResult r;
   try {
     r = run(c);

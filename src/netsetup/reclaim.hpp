@@ -11,6 +11,9 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <vector>
+
+#include "subprocess.hpp"
 
 #include "netsetup/node_job.hpp"
 
@@ -30,6 +33,10 @@ struct SlurmQuery {
   // SLURM_CONF from the prolog's environment (slurmd sets it), passed on to squeue; empty: unset.
   std::string slurm_conf;
   std::chrono::milliseconds timeout{std::chrono::seconds(10)};
+
+  // `argv` (its program one of the above) as a child of a root helper: the fixed PATH,
+  // SLURM_CONF when known, the deadline.
+  Command command(std::vector<std::string> argv) const;
 };
 
 // The jobs slurmctld says are alive on `node`, or nullopt (with a warning) when squeue fails,
