@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <charconv>
 #include <cstdlib>
+#include <string_view>
 
 #include <fmt/format.h>
 
@@ -57,7 +58,10 @@ std::vector<RunningCluster> running_clusters() {
     std::uint32_t id = 0;
     if (bar == std::string::npos) continue;
     const auto [p, ec] = std::from_chars(line.data(), line.data() + bar, id);
-    if (ec != std::errc() || p != line.data() + bar || id == 0) continue;
+    // A heterogeneous job (VMs of several sizes) shows once per component, as HET+OFFSET: its
+    // cluster is HET's, counted once, from the first component.
+    const std::string_view rest(p, static_cast<std::size_t>(line.data() + bar - p));
+    if (ec != std::errc() || !(rest.empty() || rest == "+0") || id == 0) continue;
     std::error_code fec;
     if (!std::filesystem::exists(JobDir(home, id).path() / "cluster.json", fec)) continue;
     out.push_back({id, line.substr(bar + 1)});

@@ -3,7 +3,8 @@
 # 2-node sandbox of 2 CPUs per node: `vm alloc tiny:1:c=2,tiny:2:c=1` runs as a heterogeneous
 # job, vm0 alone on one node with 2 vCPUs, vm1 and vm2 on the other with 1 each, memory
 # following the CPUs; the VMs of both components share one network; vm run, vm exec and vm ssh
-# reach every VM (steps go to each node's component); vm ckpt refuses such a cluster for now;
+# reach every VM (steps go to each node's component); without -j the user's only cluster is it;
+# vm ckpt refuses such a cluster for now;
 # vm batch submits one too; -N is refused; nothing is left on the nodes.
 #
 # usage: sizes_test.sh [REPO_ROOT]; needs root (exit 77 otherwise) and a release build.
@@ -28,6 +29,9 @@ vm run -- sh -c 'echo "$(nproc) $(awk "/^MemTotal/ { print \$2 }" /proc/meminfo)
 echo
 vm exec vm2 -- hostname | sed 's/^/RESULT exec /'
 vm ssh vm1 ping -c1 -W5 vm0 >/dev/null 2>&1 && result "ping ok" || result "ping FAILED"
+# Outside the allocation's variables, the user's only running cluster is this one (squeue
+# shows it once per component).
+result "default $(env -u SLURM_JOB_ID -u SLURM_JOBID vm list 2>&1 | awk 'NR > 1 { n++ } END { print n }')"
 vm ckpt "$HOME/sizes-ckpt" >ckpt.out 2>&1
 result "ckpt exit $? $(grep -c 'does not checkpoint' ckpt.out)"
 SCRIPT
@@ -54,6 +58,7 @@ fi
 check_eq "vm exec reaches the second component's VM" "vm2" "$(r exec)"
 check_eq "vm1 reaches vm0 across the components" "ok" "$(r ping)"
 check_eq "vm ckpt refuses VMs of several sizes (exit 2)" "exit 2 1" "$(r ckpt)"
+check_eq "the user's only running cluster is found without -j" "3" "$(r default)"
 check_nodes_clean "after vm alloc"
 
 as_user vm alloc -N 2 --timeout 60 -E true tiny:1:c=2,tiny:2:c=1
