@@ -41,7 +41,8 @@ struct BootLayout {
 // several sizes meets an ordinary allocation), Error(config) when the CPUs are too few.
 BootLayout boot_layout(const ClusterDef& def, const config::EnvLookup& env);
 
-// The host file of an ordinary layout (SLURM_HOSTFILE): one node per task.
+// The host file of an ordinary layout (SLURM_HOSTFILE): the node of task N on line N, which
+// makes `srun -m arbitrary` place it there.
 std::string boot_hostfile(const BootLayout& layout);
 
 // srun's arguments, without the program, for the VMs' step: `common` in every component, then

@@ -28,7 +28,6 @@
 #include "programs.hpp"
 #include "resolved_cluster.hpp"
 #include "slurm_job_info.hpp"
-#include "slurm_lists.hpp"
 #include "ssh_probe.hpp"
 #include "boot_layout.hpp"
 #include "boot_watch.hpp"

@@ -90,14 +90,4 @@ HetLayout compute_het_layout(std::span<const std::uint32_t> group_counts,
   return out;
 }
 
-std::string layout_hostfile(const VmLayout& layout, std::span<const std::string> nodes) {
-  std::string out;
-  for (std::uint32_t node : layout.node_of_vm) {
-    if (node >= nodes.size()) throw Error("layout refers to a node outside the job's node list");
-    out += nodes[node];
-    out += '\n';
-  }
-  return out;
-}
-
 }  // namespace slurmvm

@@ -55,7 +55,5 @@ struct HetLayout {
 HetLayout compute_het_layout(std::span<const std::uint32_t> group_counts,
                              std::span<const ComponentAllocation> components);
 
-// The SLURM_HOSTFILE content that makes `srun -m arbitrary` place task N on node_of_vm[N].
-std::string layout_hostfile(const VmLayout& layout, std::span<const std::string> nodes);
 
 }  // namespace slurmvm

@@ -64,8 +64,6 @@ TEST(VmLayout, OneVmPerNodeWhenNodesAreWhole) {
   const auto l = slurmvm::compute_vm_layout(cpus, 2);
   EXPECT_EQ(l.cpus_per_vm, 2u);
   EXPECT_EQ(l.node_of_vm, (std::vector<std::uint32_t>{0, 1}));
-  const std::vector<std::string> nodes{"node1", "node2"};
-  EXPECT_EQ(slurmvm::layout_hostfile(l, nodes), "node1\nnode2\n");
 }
 
 TEST(VmLayout, TooFewCpus) {
