@@ -121,6 +121,7 @@ class Vswitch {
                  const std::string& comment = {});
   // Removes the named ports from the bridge; names that are no port are skipped (undo is
   // idempotent). Returns how many were removed. A named port on another bridge is an Error.
+  // Returns once OVSDB committed the removal, without waiting for ovs-vswitchd (vswitch.cpp).
   std::size_t remove_ports(const std::string& bridge, const std::vector<std::string>& names,
                            const std::string& comment = {});
   // The node's one tunnel port: type `type` (gre), options remote_ip=flow and key=flow, so

@@ -121,7 +121,13 @@ std::size_t Vswitch::remove_ports(const std::string& bridge, const std::vector<s
       uuids.push_back(uuid);
     }
     if (uuids.empty()) return std::size_t{0};
-    transact_and_wait(ovsdb_ops::remove_ports(bridge, uuids, comment), deadline);
+    // Committed, not waited for: ovs-vswitchd finishes the removal on its own (its
+    // reconfiguration grows with the bridge's ports: ~150 ms of every epilog was spent here).
+    // Nothing after it needs the ports gone from the datapath: port names carry the job id, so
+    // no later job reuses them; the job's flows are deleted by cookie; a TAP deleted before
+    // ovs-vswitchd lets go of it is a vanished netdev it drops anyway; and the next change that
+    // does wait (a prolog's add_ports) waits for this configuration too (cur_cfg is ordered).
+    client_.transact(ovsdb_ops::remove_ports(bridge, uuids, comment), left(deadline));
     return uuids.size();
   });
 }
