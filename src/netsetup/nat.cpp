@@ -2,14 +2,16 @@
 
 #include <algorithm>
 #include <charconv>
+#include <memory>
 #include <tuple>
+
+#include <nftables/libnftables.h>
 
 #include <fmt/format.h>
 
 #include "addressing.hpp"
 #include "error.hpp"
 #include "node_layout.hpp"
-#include "subprocess.hpp"
 
 namespace slurmvm::netsetup {
 
@@ -224,14 +226,25 @@ std::string nat_table_batch(NodeTable t) {
   return out;
 }
 
-void apply_nat_batch(const NftProgram& nft, const std::string& batch) {
-  Command cmd;
-  cmd.argv = {nft.program, "-f", "-"};
-  cmd.env_set = {kChildPath};
-  cmd.stdin_data = batch;
-  cmd.timeout = nft.timeout;
-  with_context(fmt::format("replacing nftables table ip {}", kNatTable),
-               [&] { run_checked(cmd); });
+void apply_nat_batch(const std::string& batch) {
+  with_context(fmt::format("replacing nftables table ip {}", kNatTable), [&] {
+    struct FreeContext {
+      void operator()(nft_ctx* ctx) const noexcept { nft_ctx_free(ctx); }
+    };
+    const std::unique_ptr<nft_ctx, FreeContext> ctx(nft_ctx_new(NFT_CTX_DEFAULT));
+    if (!ctx) throw Error("libnftables: cannot create a context", ErrorKind::system);
+    // Messages into buffers, never onto the helper's stdout/stderr (slurmd's log).
+    if (nft_ctx_buffer_output(ctx.get()) != 0 || nft_ctx_buffer_error(ctx.get()) != 0) {
+      throw Error("libnftables: cannot buffer its messages", ErrorKind::system);
+    }
+    // The kernel answers on netlink; no daemon is involved, so nothing here can wait forever.
+    if (nft_run_cmd_from_buffer(ctx.get(), batch.c_str()) != 0) {
+      const char* buffer = nft_ctx_get_error_buffer(ctx.get());
+      std::string why = buffer != nullptr && *buffer != '\0' ? buffer : "failed";
+      while (!why.empty() && (why.back() == '\n' || why.back() == ' ')) why.pop_back();
+      throw Error(fmt::format("nft: {}", why), ErrorKind::system);
+    }
+  });
 }
 
 std::set<std::uint16_t> parse_listening_ports(std::string_view text, std::string_view wanted_state) {

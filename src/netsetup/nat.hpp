@@ -126,14 +126,10 @@ std::string nat_table_batch(NodeTable table);
 // The same with reverse NAT rules only (tests, the simplest cases).
 std::string nat_table_batch(std::vector<NatRule> rules, std::size_t vm_jobs);
 
-struct NftProgram {
-  std::string program = "/usr/sbin/nft";
-  std::chrono::milliseconds timeout{std::chrono::seconds(10)};
-};
-
-// Runs `nft -f -` with the batch on stdin (argv only, PATH fixed, timeout). Throws Error with
-// nft's stderr when it fails; the kernel then applied nothing.
-void apply_nat_batch(const NftProgram& nft, const std::string& batch);
+// Hands the batch to the kernel through libnftables, in this process: the same text `nft -f`
+// reads, one netlink transaction, without the ~30 ms of starting nft (docs/prolog-epilog.md).
+// Throws Error with libnftables' message when it fails; the kernel then applied nothing.
+void apply_nat_batch(const std::string& batch);
 
 // The "st" column of /proc/net/{tcp,udp}: a listening TCP socket, a bound UDP one.
 inline constexpr std::string_view kTcpListen = "0A";

@@ -140,9 +140,7 @@ NodeTable node_table(const NodePaths& paths, std::uint32_t exclude, const std::v
 }
 
 void sync_nat(const NodePaths& paths, std::uint32_t exclude, const std::vector<BridgedPort>& pending) {
-  NftProgram nft;
-  nft.program = paths.nft;
-  apply_nat_batch(nft, nat_table_batch(node_table(paths, exclude, pending)));
+  apply_nat_batch(nat_table_batch(node_table(paths, exclude, pending)));
 }
 
 void enable_ip_forward(const NodePaths& paths) {

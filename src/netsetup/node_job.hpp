@@ -34,7 +34,6 @@ struct NodePaths : RunDirLayout {
   std::string ovsdb_socket = kDefaultOvsdbSocket;
   std::string bridge = "br-int";
   std::string tunnel_port = "svm-gre";
-  std::string nft = "/usr/sbin/nft";
   std::string ovs_ofctl = "/usr/bin/ovs-ofctl";
   std::string dnsmasq = "/usr/sbin/dnsmasq";
   std::filesystem::path ip_forward_sysctl = "/proc/sys/net/ipv4/ip_forward";
