@@ -6,7 +6,8 @@
 
 #include "error.hpp"
 #include "netsetup/tap.hpp"
-#include "subprocess.hpp"
+#include "deadline.hpp"
+#include "netsetup/openflow_bundle.hpp"
 
 namespace slurmvm::netsetup {
 namespace {
@@ -221,21 +222,24 @@ std::string node_base_flows() {
   return out;
 }
 
-void apply_flows(const OfctlTarget& target, const std::string& flows) {
-  Command cmd;
-  cmd.argv = {target.program, "--bundle", "add-flows", target.target, "-"};
-  cmd.stdin_data = flows;
-  cmd.timeout = target.timeout;
-  with_context("applying OpenFlow rules", [&] { run_checked(cmd); });
+std::vector<std::string> flow_port_names(const std::string& flows) {
+  return openflow::port_names(openflow::parse_flows(flows));
 }
 
-void delete_job_flows(const OfctlTarget& target, std::uint32_t job_id) {
-  Command cmd;
-  cmd.argv = {target.program, "--bundle", "del-flows", target.target,
-              fmt::format("cookie=0x{:016x}/-1", job_cookie(job_id))};
-  cmd.timeout = target.timeout;
-  with_context(fmt::format("deleting the OpenFlow rules of job {}", job_id),
-               [&] { run_checked(cmd); });
+void apply_flows(const OpenFlowTarget& target, const std::string& flows,
+                 const std::map<std::string, std::uint32_t>& ports) {
+  with_context("applying OpenFlow rules", [&] {
+    openflow::commit_bundle(target.socket, openflow::parse_flows(flows), ports, deadline_in(target.timeout));
+  });
+}
+
+void delete_job_flows(const OpenFlowTarget& target, std::uint32_t job_id) {
+  with_context(fmt::format("deleting the OpenFlow rules of job {}", job_id), [&] {
+    openflow::FlowLine del;
+    del.kind = openflow::FlowLine::Kind::delete_cookie;
+    del.cookie = job_cookie(job_id);
+    openflow::commit_bundle(target.socket, {del}, {}, deadline_in(target.timeout));
+  });
 }
 
 }  // namespace slurmvm::netsetup

@@ -1,6 +1,6 @@
 // OpenFlow rules of one job on a node's integration bridge, as ovs-ofctl flow text (a pure
-// function, golden-tested), applied and removed atomically with `ovs-ofctl --bundle` under
-// the job's cookie. All MACs and IPs of a virtual cluster are known in advance (addressing is
+// function, golden-tested), applied and removed atomically as OpenFlow bundles under the job's
+// cookie, in-process (openflow_text.hpp parses the text, openflow_wire.hpp encodes it). All MACs and IPs of a virtual cluster are known in advance (addressing is
 // deterministic), so nothing is learned or flooded: unicast goes straight to its port or to
 // its node through the one flow-based GRE port, ARP is answered on the node, the rest is
 // dropped. See docs/netsetup.md for the tables and priority bands.
@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -72,7 +73,7 @@ struct JobNetwork {
   bool l2 = false;
 };
 
-// The flow text for `ovs-ofctl add-flows` (one flow per line). Its first line is
+// The flow text, in `ovs-ofctl add-flows` syntax (one flow per line). Its first line is
 // "delete cookie=C/-1", so applying it replaces the job's flows atomically (idempotent).
 // Every network must belong to the same job.
 std::string job_flows(const std::vector<JobNetwork>& nets);
@@ -82,17 +83,23 @@ std::string job_flows(const JobNetwork& net);
 // replace the NORMAL flow a bridge starts with, so nothing is switched by MAC learning.
 std::string node_base_flows();
 
-// Where ovs-ofctl connects: a bridge name (the system's OVS) or "unix:/path/br-int.mgmt".
-struct OfctlTarget {
-  std::string target;
-  std::string program = "/usr/bin/ovs-ofctl";
+// A bridge's OpenFlow management socket ("<ovsdb run dir>/<bridge>.mgmt", which ovs-vswitchd
+// opens for every bridge) and how long one bundle may take.
+struct OpenFlowTarget {
+  std::string socket;
   std::chrono::milliseconds timeout{std::chrono::seconds(10)};
 };
 
-// `ovs-ofctl --bundle add-flows TARGET -` with `flows` on stdin: all or nothing (OpenFlow 1.4
-// bundles). Throws Error with ovs-ofctl's stderr on failure.
-void apply_flows(const OfctlTarget& target, const std::string& flows);
-// `ovs-ofctl --bundle del-flows TARGET cookie=C/-1`. Deleting flows that are gone succeeds.
-void delete_job_flows(const OfctlTarget& target, std::uint32_t job_id);
+// The ports `flows` name (in_port=, output:), sorted, each once: what the caller numbers from
+// OVSDB (Interface.ofport) before apply_flows. Throws Error(internal) for text flows.cpp
+// would not write.
+std::vector<std::string> flow_port_names(const std::string& flows);
+
+// Applies `flows` as one atomic OpenFlow 1.4 bundle, in-process (openflow_bundle.hpp): all or
+// nothing. Throws Error with Open vSwitch's reason and the refused flow's line.
+void apply_flows(const OpenFlowTarget& target, const std::string& flows, const std::map<std::string, std::uint32_t>& ports);
+// Deletes the flows under the job's cookie in every table, in one bundle. Deleting flows that
+// are gone succeeds.
+void delete_job_flows(const OpenFlowTarget& target, std::uint32_t job_id);
 
 }  // namespace slurmvm::netsetup

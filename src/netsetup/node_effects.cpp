@@ -50,9 +50,12 @@ void RealNodeEffects::add_ports(const std::string& bridge, const std::vector<Por
 }
 
 void RealNodeEffects::apply_flows(const std::string& flows, std::chrono::milliseconds deadline) {
-  auto ofctl = paths_.ofctl();
-  ofctl.timeout = deadline;
-  netsetup::apply_flows(ofctl, flows);
+  auto target = paths_.openflow();
+  target.timeout = deadline;
+  const auto names = flow_port_names(flows);
+  const auto ports = names.empty() ? std::map<std::string, std::uint32_t>{}
+                                   : Vswitch(ovsdb(), deadline).port_numbers(names);
+  netsetup::apply_flows(target, flows, ports);
 }
 
 void RealNodeEffects::wait_for_interface(const std::string& name, std::chrono::milliseconds deadline) {
@@ -126,7 +129,7 @@ void RealNodeEffects::clear_interface_ipv4(const std::string& name) { netsetup::
 void RealNodeEffects::delete_job_flows(const std::string& bridge, std::uint32_t job) {
   NodePaths on_bridge = paths_;
   on_bridge.bridge = bridge;
-  netsetup::delete_job_flows(on_bridge.ofctl(), job);
+  netsetup::delete_job_flows(on_bridge.openflow(), job);
 }
 
 void RealNodeEffects::remove_file(const std::filesystem::path& file) {

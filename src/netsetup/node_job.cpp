@@ -60,10 +60,9 @@ const std::string ip_forward_saved = "ip_forward.saved";
 
 std::string read_small_file(const fs::path& file) { return read_file(file, std::size_t{1} << 20, Symlinks::refuse); }
 
-OfctlTarget NodePaths::ofctl() const {
-  OfctlTarget t;
-  t.target = fmt::format("unix:{}/{}.mgmt", fs::path(ovsdb_socket).parent_path().string(), bridge);
-  t.program = ovs_ofctl;
+OpenFlowTarget NodePaths::openflow() const {
+  OpenFlowTarget t;
+  t.socket = fmt::format("{}/{}.mgmt", fs::path(ovsdb_socket).parent_path().string(), bridge);
   return t;
 }
 

@@ -34,7 +34,6 @@ struct NodePaths : RunDirLayout {
   std::string ovsdb_socket = kDefaultOvsdbSocket;
   std::string bridge = "br-int";
   std::string tunnel_port = "svm-gre";
-  std::string ovs_ofctl = "/usr/bin/ovs-ofctl";
   std::string dnsmasq = "/usr/sbin/dnsmasq";
   std::filesystem::path ip_forward_sysctl = "/proc/sys/net/ipv4/ip_forward";
   // Where PCI functions and VFIO groups are (tests mount a fake tree over them in a mount
@@ -42,7 +41,7 @@ struct NodePaths : RunDirLayout {
   vfio::DeviceRoots devices;
 
   // ovs-vswitchd's OpenFlow socket for the bridge: it sits next to db.sock (OVS_RUNDIR).
-  OfctlTarget ofctl() const;
+  OpenFlowTarget openflow() const;
 };
 
 // The defaults, with overrides from SLURM_VM_RUNDIR, SLURM_VM_SYSCONFDIR and

@@ -130,6 +130,10 @@ class Vswitch {
   void ensure_tunnel_port(const std::string& bridge, const std::string& name,
                           const std::string& type = "gre");
   std::optional<InterfaceStatus> interface_status(const std::string& name);
+  // The OpenFlow port numbers ovs-vswitchd gave these interfaces (Interface.ofport), read in
+  // one transaction: what the flows name ports by (flows.hpp). A missing interface, or one
+  // ovs-vswitchd could not open (ofport -1, Interface.error), is an Error(system).
+  std::map<std::string, std::uint32_t> port_numbers(const std::vector<std::string>& names);
   // The bridge's ports, sorted, without its own internal port (as ovs-vsctl list-ports).
   std::vector<std::string> list_ports(const std::string& bridge);
 

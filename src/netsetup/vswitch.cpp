@@ -85,16 +85,39 @@ void Vswitch::add_ports(const std::string& bridge, const std::vector<PortSpec>& 
     transact_and_wait(ovsdb_ops::add_ports(bridge, ports, comment), deadline);
     // ovs-vswitchd reports a port it could not open in Interface.error with ofport -1; the
     // rows stay in the database (the caller's ledger removes them).
-    for (const auto& p : ports) {
-      auto st = interface_status(p.name);
-      if (!st) throw Error(fmt::format("port {} vanished", p.name), ErrorKind::system);
-      if (!st->error.empty() || !st->ofport || *st->ofport < 0) {
-        throw Error(fmt::format("ovs-vswitchd could not add port {}: {}", p.name,
-                                st->error.empty() ? "no OpenFlow port number" : st->error),
-                    ErrorKind::system);
-      }
-    }
+    std::vector<std::string> names;
+    for (const auto& p : ports) names.push_back(p.name);
+    port_numbers(names);
   });
+}
+
+std::map<std::string, std::uint32_t> Vswitch::port_numbers(const std::vector<std::string>& names) {
+  std::map<std::string, std::uint32_t> out;
+  if (names.empty()) return out;
+  json ops = json::array();
+  for (const auto& name : names) {
+    ops.push_back({{"op", "select"},
+                   {"table", "Interface"},
+                   {"where", name_is(name)},
+                   {"columns", json::array({"ofport", "error"})}});
+  }
+  const json r = client_.transact(ops, timeout_);
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    const auto& rows = r[i]["rows"];
+    if (rows.empty()) throw Error(fmt::format("port {} vanished from OVSDB", names[i]), ErrorKind::system);
+    std::int64_t ofport = -1;
+    std::string error;
+    for (const auto& v : set_elements(rows[0]["ofport"])) ofport = v.get<std::int64_t>();
+    for (const auto& v : set_elements(rows[0]["error"])) error = v.get<std::string>();
+    // OpenFlow ports 1..0xfeff are physical and logical ports (OpenFlow 1.4 §7.2.1, OFPP_MAX).
+    if (!error.empty() || ofport < 1 || ofport > 0xfeff) {
+      throw Error(fmt::format("ovs-vswitchd could not add port {}: {}", names[i],
+                              error.empty() ? "no OpenFlow port number" : error),
+                  ErrorKind::system);
+    }
+    out[names[i]] = static_cast<std::uint32_t>(ofport);
+  }
+  return out;
 }
 
 std::size_t Vswitch::remove_ports(const std::string& bridge, const std::vector<std::string>& names,

@@ -29,6 +29,7 @@
 #include "netsetup/flows.hpp"
 #include "netsetup/node_job.hpp"
 #include "netsetup/node_plan.hpp"
+#include "netsetup/ovsdb.hpp"
 #include "netsetup/tap.hpp"
 
 using namespace std::chrono_literals;
@@ -68,8 +69,13 @@ int run_main(int argc, char** argv) {
       if (!job.bridge.empty()) {
         NodePaths on_bridge = paths;
         on_bridge.bridge = job.bridge;
-        if (bridges_with_base_flows.insert(job.bridge).second) apply_flows(on_bridge.ofctl(), node_base_flows());
-        apply_flows(on_bridge.ofctl(), read_small_file(paths.flows_file(job.job_id)));
+        if (bridges_with_base_flows.insert(job.bridge).second) {
+          apply_flows(on_bridge.openflow(), node_base_flows(), {});
+        }
+        // ovs-vswitchd may have numbered the ports anew when it restarted.
+        const auto flows = read_small_file(paths.flows_file(job.job_id));
+        auto ovsdb = OvsdbClient::connect(paths.ovsdb_socket);
+        apply_flows(on_bridge.openflow(), flows, Vswitch(ovsdb).port_numbers(flow_port_names(flows)));
       }
       if (job.gateway) {
         wait_for_interface(job.gateway->port, kPortTimeout);

@@ -3,6 +3,9 @@
 // flow-based GRE port, a job's flows under its cookie as atomic bundles. Skipped without root.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
+#include "file_read.hpp"
 #include "node_sandbox.hpp"
 
 namespace fs = std::filesystem;
@@ -106,19 +109,21 @@ TEST_F(NetsetupOvs, JobFlowsUnderTheirCookieComeAndGoAtomically) {
   for (const auto& t : taps) ports.push_back({t, "", {}, {}, std::nullopt, std::nullopt});
   vs_->add_ports("br-int", ports);
 
-  const OfctlTarget target{ovs_->mgmt("br-int")};
-  apply_flows(target, node_base_flows());
+  const std::string mgmt = ovs_->mgmt("br-int");
+  const OpenFlowTarget target{mgmt.substr(5)};  // without ovs-ofctl's "unix:"
+  const auto numbers = vs_->port_numbers({"svmt-a0", "svmt-a1", "svmt-b0", "svmt-gre"});
+  apply_flows(target, node_base_flows(), {});
   JobNetwork a{42, 7, "svmt-gre",
                {{"svmt-a0", {0x52, 0x54, 0, 0, 0x70, 0}, 0x0a807002, false},
                 {"svmt-a1", {0x52, 0x54, 0, 0, 0x70, 1}, 0x0a807003, false}},
                {{{0x52, 0x54, 0, 0, 0x70, 2}, 0x0a807004, 0x0ac80002}}};
   JobNetwork b{43, 8, "svmt-gre", {{"svmt-b0", {0x52, 0x54, 0, 0, 0x80, 0}, 0x0a808002, false}}, {}};
-  apply_flows(target, job_flows(a));
-  apply_flows(target, job_flows(b));
-  apply_flows(target, job_flows(a));  // re-applying replaces, never duplicates
+  apply_flows(target, job_flows(a), numbers);
+  apply_flows(target, job_flows(b), numbers);
+  apply_flows(target, job_flows(a), numbers);  // re-applying replaces, never duplicates
 
   auto dump = [&](std::uint32_t job) {
-    return checked({"/usr/bin/ovs-ofctl", "dump-flows", target.target,
+    return checked({"/usr/bin/ovs-ofctl", "dump-flows", mgmt,
                     fmt::format("cookie=0x{:x}/-1", job_cookie(job))});
   };
   auto count_lines = [](const std::string& s, const std::string& needle) {
@@ -143,16 +148,68 @@ TEST_F(NetsetupOvs, JobFlowsUnderTheirCookieComeAndGoAtomically) {
   EXPECT_EQ(count_lines(dump(42), "cookie="), 0u);
   EXPECT_EQ(count_lines(dump(43), "cookie=0x535600000000002b"), expected_b);  // untouched
   EXPECT_NO_THROW(delete_job_flows(target, 42));                       // idempotent
-  const std::string all = checked({"/usr/bin/ovs-ofctl", "dump-flows", target.target});
+  const std::string all = checked({"/usr/bin/ovs-ofctl", "dump-flows", mgmt});
   EXPECT_EQ(count_lines(all, "priority=0 actions=drop"), 3u) << all;  // base flows stay
 
   // A bad bundle changes nothing: job 43 stays as it was.
   JobNetwork broken = b;
-  broken.local[0].port = "svmt-nope";  // no such port: ovs-ofctl rejects the bundle
-  EXPECT_THROW(apply_flows(target, job_flows(broken)), Error);
+  broken.local[0].port = "svmt-nope";  // no number for the port: nothing is sent
+  EXPECT_THROW(apply_flows(target, job_flows(broken), numbers), Error);
+  EXPECT_EQ(count_lines(dump(43), "cookie=0x535600000000002b"), expected_b);
+  // A flow Open vSwitch refuses (a port number above OFPP_MAX is no output port) aborts the
+  // whole bundle, and the error names the flow's line and OpenFlow's reason.
+  auto bad_ports = numbers;
+  bad_ports["svmt-b0"] = 0xffffff00;
+  try {
+    apply_flows(target, job_flows(b), bad_ports);
+    ADD_FAILURE() << "a refused flow was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("refused the OpenFlow bundle: flow line "), std::string::npos) << e.what();
+  }
   EXPECT_EQ(count_lines(dump(43), "cookie=0x535600000000002b"), expected_b);
 
   vs_->remove_ports("br-int", taps);
   EnterNetns in(ns_->name());
   for (const auto& t : taps) EXPECT_TRUE(delete_tap(t));
+}
+
+// The in-process encoder against the reference: the golden job flows sent by our bundle and by
+// `ovs-ofctl --bundle add-flows` leave exactly the same flow table.
+TEST_F(NetsetupOvs, InProcessBundleEqualsOvsOfctl) {
+  const std::string golden = std::string(SLURM_VM_TEST_DATA) + "/golden/job-4243-nodeA-networks/flows.txt";
+  const std::string flows = slurmvm::read_file(golden, 1 << 20, slurmvm::Symlinks::follow);
+  const auto names = flow_port_names(flows);
+  ASSERT_GE(names.size(), 5u);
+  {
+    EnterNetns in(ns_->name());
+    for (const auto& n : names) {
+      if (n != "svm-gre") create_tap({n, 65534, 1450, false});
+    }
+  }
+  vs_->ensure_tunnel_port("br-int", "svm-gre");
+  std::vector<PortSpec> ports;
+  for (const auto& n : names) {
+    if (n != "svm-gre") ports.push_back({n, "", {}, {}, std::nullopt, std::nullopt});
+  }
+  vs_->add_ports("br-int", ports);
+  const std::string mgmt = ovs_->mgmt("br-int");
+  auto table = [&] { return checked({"/usr/bin/ovs-ofctl", "--no-stats", "--sort", "dump-flows", mgmt}); };
+
+  apply_flows(OpenFlowTarget{mgmt.substr(5)}, node_base_flows() + flows, vs_->port_numbers(names));
+  const std::string ours = table();
+  checked({"/usr/bin/ovs-ofctl", "del-flows", mgmt});
+  Command ofctl;
+  ofctl.argv = {"/usr/bin/ovs-ofctl", "--bundle", "add-flows", mgmt, "-"};
+  ofctl.stdin_data = node_base_flows() + flows;
+  slurmvm::run_checked(ofctl);
+  const std::string reference = table();
+  EXPECT_EQ(ours, reference);
+  EXPECT_EQ(static_cast<std::size_t>(std::count(ours.begin(), ours.end(), '\n')),
+            static_cast<std::size_t>(std::count(flows.begin(), flows.end(), '\n')) - 1 + 3);
+
+  delete_job_flows(OpenFlowTarget{mgmt.substr(5)}, 4243);
+  EXPECT_EQ(table().find("cookie=0x5356000000001093"), std::string::npos);
+  vs_->remove_ports("br-int", [&] { std::vector<std::string> v; for (auto& p : ports) v.push_back(p.name); return v; }());
+  EnterNetns in(ns_->name());
+  for (const auto& p : ports) EXPECT_TRUE(delete_tap(p.name));
 }

@@ -316,7 +316,7 @@ TEST(PrologPaths, OverridesMustBeAbsolute) {
   EXPECT_EQ(p.run_dir, "/tmp/x");
   EXPECT_EQ(p.ledger_dir(), "/tmp/x/ledger");
   EXPECT_EQ(p.job_dir(5), "/tmp/x/jobs/5");
-  EXPECT_EQ(p.ofctl().target, "unix:/tmp/ovs/br-int.mgmt");
+  EXPECT_EQ(p.openflow().socket, "/tmp/ovs/br-int.mgmt");
   EXPECT_EQ(node_paths_from_env(lookup({})).run_dir, "/run/slurm-vm");
   EXPECT_THROW(node_paths_from_env(lookup({{"SLURM_VM_RUNDIR", "run"}})), Error);
   EXPECT_THROW(node_paths_from_env(lookup({{"SLURM_VM_RUNDIR", "/run/../etc"}})), Error);
