@@ -1,7 +1,5 @@
 #include "netsetup/openflow_text.hpp"
 
-#include <arpa/inet.h>
-
 #include <algorithm>
 #include <array>
 #include <charconv>
@@ -11,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "addressing.hpp"
+#include "config/net_addresses.hpp"
 #include "error.hpp"
 
 namespace slurmvm::netsetup::openflow {
@@ -101,11 +100,9 @@ std::vector<std::uint8_t> field_value(std::size_t line, const Field& f, std::str
     }
   }
   if (!numeric && f.bytes == 4 && &f != &kFieldTable[in_port]) {
-    in_addr a{};
-    const std::string s(text);
-    if (::inet_pton(AF_INET, s.c_str(), &a) != 1) bad(line, "not an IPv4 address", text);
-    const auto* p = reinterpret_cast<const std::uint8_t*>(&a.s_addr);  // already network order
-    return {p, p + 4};
+    const auto ip = config::parse_ipv4(text);
+    if (!ip) bad(line, "not an IPv4 address", text);
+    return big_endian(*ip, 4);
   }
   const auto v = number(text);
   if (!v || (f.bytes < 8 && *v >> (8 * f.bytes) != 0)) {
