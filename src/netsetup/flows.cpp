@@ -222,14 +222,12 @@ std::string node_base_flows() {
   return out;
 }
 
-std::vector<std::string> flow_port_names(const std::string& flows) {
-  return openflow::port_names(openflow::parse_flows(flows));
-}
-
-void apply_flows(const OpenFlowTarget& target, const std::string& flows,
-                 const std::map<std::string, std::uint32_t>& ports) {
+void apply_flows(const OpenFlowTarget& target, const std::string& flows, const NumberPorts& number_ports) {
   with_context("applying OpenFlow rules", [&] {
-    openflow::commit_bundle(target.socket, openflow::parse_flows(flows), ports, deadline_in(target.timeout));
+    const auto lines = openflow::parse_flows(flows);
+    const auto names = openflow::port_names(lines);
+    const auto ports = names.empty() ? openflow::PortNumbers{} : number_ports(names);
+    openflow::commit_bundle(target.socket, lines, ports, deadline_in(target.timeout));
   });
 }
 

@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -90,14 +91,14 @@ struct OpenFlowTarget {
   std::chrono::milliseconds timeout{std::chrono::seconds(10)};
 };
 
-// The ports `flows` name (in_port=, output:), sorted, each once: what the caller numbers from
-// OVSDB (Interface.ofport) before apply_flows. Throws Error(internal) for text flows.cpp
-// would not write.
-std::vector<std::string> flow_port_names(const std::string& flows);
+// Numbers the ports the flows name (in_port=, output:; sorted, each once), e.g. from OVSDB's
+// Interface.ofport (Vswitch::port_numbers). Not called when the flows name no port.
+using NumberPorts = std::function<std::map<std::string, std::uint32_t>(const std::vector<std::string>& names)>;
 
 // Applies `flows` as one atomic OpenFlow 1.4 bundle, in-process (openflow_bundle.hpp): all or
-// nothing. Throws Error with Open vSwitch's reason and the refused flow's line.
-void apply_flows(const OpenFlowTarget& target, const std::string& flows, const std::map<std::string, std::uint32_t>& ports);
+// nothing. Throws Error(internal) for text flows.cpp would not write, Error with Open
+// vSwitch's reason and the refused flow's line when it refuses one.
+void apply_flows(const OpenFlowTarget& target, const std::string& flows, const NumberPorts& number_ports);
 // Deletes the flows under the job's cookie in every table, in one bundle. Deleting flows that
 // are gone succeeds.
 void delete_job_flows(const OpenFlowTarget& target, std::uint32_t job_id);

@@ -52,10 +52,9 @@ void RealNodeEffects::add_ports(const std::string& bridge, const std::vector<Por
 void RealNodeEffects::apply_flows(const std::string& flows, std::chrono::milliseconds deadline) {
   auto target = paths_.openflow();
   target.timeout = deadline;
-  const auto names = flow_port_names(flows);
-  const auto ports = names.empty() ? std::map<std::string, std::uint32_t>{}
-                                   : Vswitch(ovsdb(), deadline).port_numbers(names);
-  netsetup::apply_flows(target, flows, ports);
+  netsetup::apply_flows(target, flows, [&](const std::vector<std::string>& names) {
+    return Vswitch(ovsdb(), deadline).port_numbers(names);
+  });
 }
 
 void RealNodeEffects::wait_for_interface(const std::string& name, std::chrono::milliseconds deadline) {

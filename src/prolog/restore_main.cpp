@@ -69,13 +69,15 @@ int run_main(int argc, char** argv) {
       if (!job.bridge.empty()) {
         NodePaths on_bridge = paths;
         on_bridge.bridge = job.bridge;
+        // ovs-vswitchd may have numbered the ports anew when it restarted: ask it again.
+        auto number_ports = [&](const std::vector<std::string>& names) {
+          auto ovsdb = OvsdbClient::connect(paths.ovsdb_socket);
+          return Vswitch(ovsdb).port_numbers(names);
+        };
         if (bridges_with_base_flows.insert(job.bridge).second) {
-          apply_flows(on_bridge.openflow(), node_base_flows(), {});
+          apply_flows(on_bridge.openflow(), node_base_flows(), number_ports);
         }
-        // ovs-vswitchd may have numbered the ports anew when it restarted.
-        const auto flows = read_small_file(paths.flows_file(job.job_id));
-        auto ovsdb = OvsdbClient::connect(paths.ovsdb_socket);
-        apply_flows(on_bridge.openflow(), flows, Vswitch(ovsdb).port_numbers(flow_port_names(flows)));
+        apply_flows(on_bridge.openflow(), read_small_file(paths.flows_file(job.job_id)), number_ports);
       }
       if (job.gateway) {
         wait_for_interface(job.gateway->port, kPortTimeout);

@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "file_read.hpp"
+#include "netsetup/openflow_text.hpp"
 #include "node_sandbox.hpp"
 
 namespace fs = std::filesystem;
@@ -112,15 +113,15 @@ TEST_F(NetsetupOvs, JobFlowsUnderTheirCookieComeAndGoAtomically) {
   const std::string mgmt = ovs_->mgmt("br-int");
   const OpenFlowTarget target{mgmt.substr(5)};  // without ovs-ofctl's "unix:"
   const auto numbers = vs_->port_numbers({"svmt-a0", "svmt-a1", "svmt-b0", "svmt-gre"});
-  apply_flows(target, node_base_flows(), {});
+  apply_flows(target, node_base_flows(), nullptr);  // names no port: never numbered
   JobNetwork a{42, 7, "svmt-gre",
                {{"svmt-a0", {0x52, 0x54, 0, 0, 0x70, 0}, 0x0a807002, false},
                 {"svmt-a1", {0x52, 0x54, 0, 0, 0x70, 1}, 0x0a807003, false}},
                {{{0x52, 0x54, 0, 0, 0x70, 2}, 0x0a807004, 0x0ac80002}}};
   JobNetwork b{43, 8, "svmt-gre", {{"svmt-b0", {0x52, 0x54, 0, 0, 0x80, 0}, 0x0a808002, false}}, {}};
-  apply_flows(target, job_flows(a), numbers);
-  apply_flows(target, job_flows(b), numbers);
-  apply_flows(target, job_flows(a), numbers);  // re-applying replaces, never duplicates
+  apply_flows(target, job_flows(a), [&](const auto&) { return numbers; });
+  apply_flows(target, job_flows(b), [&](const auto&) { return numbers; });
+  apply_flows(target, job_flows(a), [&](const auto&) { return numbers; });  // re-applying replaces, never duplicates
 
   auto dump = [&](std::uint32_t job) {
     return checked({"/usr/bin/ovs-ofctl", "dump-flows", mgmt,
@@ -154,14 +155,14 @@ TEST_F(NetsetupOvs, JobFlowsUnderTheirCookieComeAndGoAtomically) {
   // A bad bundle changes nothing: job 43 stays as it was.
   JobNetwork broken = b;
   broken.local[0].port = "svmt-nope";  // no number for the port: nothing is sent
-  EXPECT_THROW(apply_flows(target, job_flows(broken), numbers), Error);
+  EXPECT_THROW(apply_flows(target, job_flows(broken), [&](const auto&) { return numbers; }), Error);
   EXPECT_EQ(count_lines(dump(43), "cookie=0x535600000000002b"), expected_b);
   // A flow Open vSwitch refuses (a port number above OFPP_MAX is no output port) aborts the
   // whole bundle, and the error names the flow's line and OpenFlow's reason.
   auto bad_ports = numbers;
   bad_ports["svmt-b0"] = 0xffffff00;
   try {
-    apply_flows(target, job_flows(b), bad_ports);
+    apply_flows(target, job_flows(b), [&](const auto&) { return bad_ports; });
     ADD_FAILURE() << "a refused flow was accepted";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("refused the OpenFlow bundle: flow line "), std::string::npos) << e.what();
@@ -178,7 +179,7 @@ TEST_F(NetsetupOvs, JobFlowsUnderTheirCookieComeAndGoAtomically) {
 TEST_F(NetsetupOvs, InProcessBundleEqualsOvsOfctl) {
   const std::string golden = std::string(SLURM_VM_TEST_DATA) + "/golden/job-4243-nodeA-networks/flows.txt";
   const std::string flows = slurmvm::read_file(golden, 1 << 20, slurmvm::Symlinks::follow);
-  const auto names = flow_port_names(flows);
+  const auto names = openflow::port_names(openflow::parse_flows(flows));
   ASSERT_GE(names.size(), 5u);
   {
     EnterNetns in(ns_->name());
@@ -195,7 +196,8 @@ TEST_F(NetsetupOvs, InProcessBundleEqualsOvsOfctl) {
   const std::string mgmt = ovs_->mgmt("br-int");
   auto table = [&] { return checked({"/usr/bin/ovs-ofctl", "--no-stats", "--sort", "dump-flows", mgmt}); };
 
-  apply_flows(OpenFlowTarget{mgmt.substr(5)}, node_base_flows() + flows, vs_->port_numbers(names));
+  apply_flows(OpenFlowTarget{mgmt.substr(5)}, node_base_flows() + flows,
+              [&](const std::vector<std::string>& named) { return vs_->port_numbers(named); });
   const std::string ours = table();
   checked({"/usr/bin/ovs-ofctl", "del-flows", mgmt});
   Command ofctl;
