@@ -284,8 +284,7 @@ void start_jailed_dnsmasq(const DnsmasqConfig& cfg, const DnsmasqJail& jail, std
   });
 }
 
-void stop_jailed_dnsmasq(const fs::path& pid_file, const fs::path& log_file, const std::string& port,
-                         std::chrono::milliseconds grace) {
+void stop_jailed_dnsmasq(const fs::path& pid_file, const fs::path& log_file, std::chrono::milliseconds grace) {
   std::string text;
   try {
     text = read_small_file(pid_file);
@@ -317,7 +316,6 @@ void stop_jailed_dnsmasq(const fs::path& pid_file, const fs::path& log_file, con
       }
     }
   }
-  delete_link(port);
   for (const auto& f : {pid_file, log_file}) {
     if (::unlink(f.c_str()) != 0 && errno != ENOENT) throw Error::from_errno("removing " + f.string(), errno);
   }

@@ -49,15 +49,17 @@ struct DnsmasqJail {
 // exec dnsmasq (dnsmasq_argv, in the foreground) and waits until it listens on the DHCP and DNS
 // ports. A child whose parent dies before that never execs. Throws Error, with dnsmasq's own
 // message when it failed to start, once `timeout` has passed otherwise; the caller's ledger
-// entry undoes whatever was made (stop_jailed_dnsmasq).
+// entry undoes whatever was made (stop_jailed_dnsmasq, then the veth's deletion).
 void start_jailed_dnsmasq(const DnsmasqConfig& cfg, const DnsmasqJail& jail, std::chrono::milliseconds timeout);
 
 // Stops the process of the pid file if it is still the one that was started (same start time):
-// SIGTERM, then SIGKILL after `grace`; then deletes the veth's near end (`port`; the far end
-// goes with it) and removes the pid and log files. Whatever is already gone is success
-// (idempotent undo).
+// SIGTERM, then SIGKILL after `grace`; then removes the pid and log files. Whatever is already
+// gone is success (idempotent undo). The veth is left to its own undo (delete_link, or the job's
+// link group): the kernel deletes the pair itself once the jail's network namespace dies with
+// its last process, and a deletion here would cost the epilog an RCU grace period of its own
+// (~25 ms) that the group's one RTM_DELLINK shares with the TAPs.
 void stop_jailed_dnsmasq(const std::filesystem::path& pid_file, const std::filesystem::path& log_file,
-                         const std::string& port, std::chrono::milliseconds grace = std::chrono::seconds(5));
+                         std::chrono::milliseconds grace = std::chrono::seconds(5));
 
 // Pure: the start time (field 22, in clock ticks since boot) in the text of /proc/<pid>/stat;
 // nullopt when it does not parse (the command name may hold spaces and parentheses).

@@ -136,8 +136,9 @@ struct Undo {
   // The TAP leaves its bridge when it is deleted; detaching first keeps the bridge clean even
   // if the deletion fails (QEMU still attached).
   void operator()(const change::TapBridge& c) const { fx.detach_from_bridge(c.name); }
-  // All of the job's TAPs (and its DHCP veth) in one kernel operation (link_group.hpp); the
-  // tap.create entries undone after it then find nothing left. Skipped, leaving the TAPs to
+  // All of the job's TAPs and its DHCP veth in one kernel operation (link_group.hpp): the kernel
+  // unregisters them under one RCU grace period (~25 ms) instead of one each. The tap.create and
+  // dhcp.jail entries undone after it then find nothing left. Skipped, leaving the devices to
   // those entries, should another job of the node hold the same network id (and so group).
   void operator()(const change::TapsGroup& c) const {
     for (const auto& other : fx.job_states(job_id)) {
@@ -154,7 +155,10 @@ struct Undo {
       throw Error(fmt::format("{}: {} is not a DHCP port", change::DhcpJail::op, c.port), ErrorKind::internal);
     }
     fx.stop_dnsmasq(dnsmasq_file(paths, change::DhcpJail::op, c.pid_file),
-                    dnsmasq_file(paths, change::DhcpJail::op, c.log_file), c.port);
+                    dnsmasq_file(paths, change::DhcpJail::op, c.log_file));
+    // Gone already when the job's link group went first (ledgers since the group is recorded
+    // after the jail), or with the jail's network namespace.
+    fx.delete_link(c.port);
   }
   void operator()(const change::DhcpStart& c) const {
     fx.stop_legacy_dnsmasq(dnsmasq_file(paths, change::DhcpStart::op, c.pid_file));
@@ -204,9 +208,10 @@ struct Undo {
   void operator()(const change::NatSync& c) const {
     // Its DHCP/DNS server goes before its filters (the table may go with them, when it was the
     // node's last VM job): a jail that a guest took over never talks to the node unfiltered.
-    // (Its own dhcp.jail entry, undone later, then finds nothing.)
+    // (Its own dhcp.jail entry, undone later, then finds no process; its veth goes with the
+    // job's TAPs, link group.)
     if (const auto pid_file = paths.dnsmasq_dir() / fmt::format("{}.pid", c.job); fx.exists(pid_file)) {
-      fx.stop_dnsmasq(pid_file, paths.dnsmasq_dir() / fmt::format("{}.log", c.job), dns_port_name(c.job));
+      fx.stop_dnsmasq(pid_file, paths.dnsmasq_dir() / fmt::format("{}.log", c.job));
     }
     // Its bridged TAPs leave their bridges before their filter goes: nobody (the user can
     // open a TAP the VM no longer holds) sends unfiltered on the site's LAN meanwhile.

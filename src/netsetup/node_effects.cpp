@@ -11,6 +11,7 @@
 #include "netsetup/bridge_port.hpp"
 #include "netsetup/dnsmasq_jail.hpp"
 #include "netsetup/link_group.hpp"
+#include "netsetup/netns_link.hpp"
 #include "netsetup/tap.hpp"
 #include "netsetup/flows.hpp"
 
@@ -107,9 +108,10 @@ void RealNodeEffects::detach_from_bridge(const std::string& tap) { netsetup::det
 
 void RealNodeEffects::delete_link_group(std::uint32_t group) { netsetup::delete_link_group(group); }
 
-void RealNodeEffects::stop_dnsmasq(const std::filesystem::path& pid_file, const std::filesystem::path& log_file,
-                                   const std::string& port) {
-  stop_jailed_dnsmasq(pid_file, log_file, port);
+void RealNodeEffects::delete_link(const std::string& name) { netsetup::delete_link(name); }
+
+void RealNodeEffects::stop_dnsmasq(const std::filesystem::path& pid_file, const std::filesystem::path& log_file) {
+  stop_jailed_dnsmasq(pid_file, log_file);
 }
 
 void RealNodeEffects::stop_legacy_dnsmasq(const std::filesystem::path& pid_file) {

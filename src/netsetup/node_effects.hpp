@@ -93,8 +93,10 @@ class NodeEffects {
   virtual void delete_tap(const std::string& name) = 0;
   virtual void detach_from_bridge(const std::string& tap) = 0;
   virtual void delete_link_group(std::uint32_t group) = 0;
-  virtual void stop_dnsmasq(const std::filesystem::path& pid_file, const std::filesystem::path& log_file,
-                            const std::string& port) = 0;
+  // RTM_DELLINK of one device by name (a veth: its far end goes with it).
+  virtual void delete_link(const std::string& name) = 0;
+  // The jailed dnsmasq of the pid file, and its files; its veth stays (dnsmasq_jail.hpp).
+  virtual void stop_dnsmasq(const std::filesystem::path& pid_file, const std::filesystem::path& log_file) = 0;
   virtual void stop_legacy_dnsmasq(const std::filesystem::path& pid_file) = 0;
   virtual void remove_ports(const std::string& bridge, const std::vector<std::string>& names,
                             const std::string& comment, std::chrono::milliseconds deadline) = 0;
@@ -156,8 +158,8 @@ class RealNodeEffects final : public NodeEffects {
   void delete_tap(const std::string& name) override;
   void detach_from_bridge(const std::string& tap) override;
   void delete_link_group(std::uint32_t group) override;
-  void stop_dnsmasq(const std::filesystem::path& pid_file, const std::filesystem::path& log_file,
-                    const std::string& port) override;
+  void delete_link(const std::string& name) override;
+  void stop_dnsmasq(const std::filesystem::path& pid_file, const std::filesystem::path& log_file) override;
   void stop_legacy_dnsmasq(const std::filesystem::path& pid_file) override;
   void remove_ports(const std::string& bridge, const std::vector<std::string>& names, const std::string& comment,
                     std::chrono::milliseconds deadline) override;

@@ -146,12 +146,6 @@ void apply_prolog_changes(Ledger& ledger, NodeEffects& fx, const PrologJob& j) {
       }
     }
   }
-  if (!plan.local.empty()) {
-    // Recorded after them so that it is undone first: the epilog deletes all of the job's TAPs
-    // at once (~25 ms for 64) instead of one unregister at a time (~30 ms each).
-    record(ledger, change::TapsGroup{job, link_group});
-  }
-
   // 13b. The job's DHCP and DNS server, jailed in namespaces of its own behind a veth whose near
   //      end joins the bridge with the TAPs (dnsmasq_jail.hpp).
   if (gateway) {
@@ -163,6 +157,12 @@ void apply_prolog_changes(Ledger& ledger, NodeEffects& fx, const PrologJob& j) {
                            paths.dnsmasq_dir() / fmt::format("{}.log", job)};
     apply(ledger, change::DhcpJail{job, jail.pid_file.string(), jail.log_file.string(), jail.port},
           [&] { fx.start_dnsmasq(cfg, jail); });
+  }
+  if (!plan.local.empty()) {
+    // Recorded after the TAPs and the DHCP veth (in the group too) so that it is undone before
+    // them: the epilog deletes all of them at once, under one RCU grace period (~25 ms for 64
+    // TAPs) instead of one per device.
+    record(ledger, change::TapsGroup{job, link_group});
   }
 
   if (!devices.empty()) apply_devices(ledger, fx, j, devices, vms.vms);

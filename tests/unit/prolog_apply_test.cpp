@@ -200,8 +200,9 @@ class RecordingEffects final : public NodeEffects {
   void delete_tap(const std::string& name) override { note("delete_tap " + name); }
   void detach_from_bridge(const std::string& tap) override { note("detach_from_bridge " + tap); }
   void delete_link_group(std::uint32_t group) override { note(fmt::format("delete_link_group {:#x}", group)); }
-  void stop_dnsmasq(const fs::path& pid_file, const fs::path& log_file, const std::string& port) override {
-    note(fmt::format("stop_dnsmasq {} {} {}", pid_file.string(), log_file.string(), port));
+  void delete_link(const std::string& name) override { note("delete_link " + name); }
+  void stop_dnsmasq(const fs::path& pid_file, const fs::path& log_file) override {
+    note(fmt::format("stop_dnsmasq {} {}", pid_file.string(), log_file.string()));
     files_.erase(pid_file);
   }
   void stop_legacy_dnsmasq(const fs::path& pid_file) override { note("stop_legacy_dnsmasq " + pid_file.string()); }
