@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <thread>
 
 #include "error.hpp"
 
@@ -46,5 +47,30 @@ inline bool wait_fd(int fd, short events, Deadline deadline) {
     if (n == 0 && expired(deadline)) return false;
   }
 }
+
+// The pauses between the polls of a condition that nothing signals (a daemon's progress read
+// from its database, a socket another process binds): short at first, because the condition
+// usually holds within a millisecond or two and a fixed 5 ms pause made every such wait cost
+// 5 ms (bench/node-setup), then doubling up to `longest` so that a slow daemon is not hammered.
+class PollBackoff {
+ public:
+  explicit PollBackoff(Deadline deadline, std::chrono::microseconds first = std::chrono::microseconds(250),
+                       std::chrono::microseconds longest = std::chrono::milliseconds(5))
+      : deadline_(deadline), next_(first), longest_(longest) {}
+
+  // Sleeps the next pause, cut at the deadline. False, without sleeping, once it has passed.
+  bool pause() {
+    const auto now = SteadyClock::now();
+    if (now >= deadline_) return false;
+    std::this_thread::sleep_for(std::min<SteadyClock::duration>(next_, deadline_ - now));
+    next_ = std::min(next_ * 2, longest_);
+    return true;
+  }
+
+ private:
+  Deadline deadline_;
+  std::chrono::microseconds next_;
+  std::chrono::microseconds longest_;
+};
 
 }  // namespace slurmvm

@@ -19,6 +19,7 @@
 #include "config/identity.hpp"
 #include "log.hpp"
 #include "main_guard.hpp"
+#include "malloc_reuse.hpp"
 #include "netsetup/ledger.hpp"
 #include "netsetup/node_job.hpp"
 #include "netsetup/node_plan.hpp"
@@ -78,6 +79,7 @@ int run_main() {
 }  // namespace
 
 int main() {
+  slurmvm::reuse_freed_memory();
   slurmvm::set_log_sink(slurmvm::helper_sink("vm-epilog"));
   return slurmvm::guarded_main(run_main, kExitFailed);
 }

@@ -268,17 +268,17 @@ void start_jailed_dnsmasq(const DnsmasqConfig& cfg, const DnsmasqJail& jail, std
     ChildFailure f;
     if (::read(err_r.get(), &f, sizeof f) == static_cast<ssize_t>(sizeof f)) throw child_error(f, cfg.program);
     // Exec'd: dnsmasq is serving once it has bound the DHCP and DNS ports in its namespace.
+    PollBackoff backoff(deadline);
     for (;;) {
       if (wait_fd(init_guard.fd(), POLLIN, Clock::now())) {  // a pidfd is readable once its process ended
         throw Error(fmt::format("dnsmasq exited at once{}", log_tail(jail.log_file)), ErrorKind::system);
       }
       if (listening(init)) break;
-      if (Clock::now() >= deadline) {
+      if (!backoff.pause()) {
         throw Error(fmt::format("dnsmasq did not listen on the DHCP and DNS ports within {} ms{}", timeout.count(),
                                 log_tail(jail.log_file)),
                     ErrorKind::timeout);
       }
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
     init_guard.release();
   });

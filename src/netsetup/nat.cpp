@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 #include <memory>
+#include <optional>
 #include <tuple>
 
 #include <nftables/libnftables.h>
@@ -12,6 +13,7 @@
 #include "addressing.hpp"
 #include "error.hpp"
 #include "node_layout.hpp"
+#include "shared_library.hpp"
 
 namespace slurmvm::netsetup {
 
@@ -226,24 +228,67 @@ std::string nat_table_batch(NodeTable t) {
   return out;
 }
 
-void apply_nat_batch(const std::string& batch) {
-  with_context(fmt::format("replacing nftables table ip {}", kNatTable), [&] {
-    struct FreeContext {
-      void operator()(nft_ctx* ctx) const noexcept { nft_ctx_free(ctx); }
-    };
-    const std::unique_ptr<nft_ctx, FreeContext> ctx(nft_ctx_new(NFT_CTX_DEFAULT));
-    if (!ctx) throw Error("libnftables: cannot create a context", ErrorKind::system);
+namespace {
+
+// libnftables, opened on first use (shared_library.hpp), with the process's one context: a
+// helper that rebuilds the table twice (the first job's prolog, the last job's epilog) creates
+// it and fills its cache once.
+class Nftables {
+ public:
+  static Nftables& get() {
+    static Nftables nft;
+    return nft;
+  }
+  Nftables(const Nftables&) = delete;
+  Nftables& operator=(const Nftables&) = delete;
+  ~Nftables() { ctx_free_(ctx_); }
+
+  // Runs the batch; the error buffer's text when it fails (buffers are read, and so emptied,
+  // after every run).
+  std::optional<std::string> run(const std::string& batch) {
+    const int rc = run_(ctx_, batch.c_str());
+    (void)output_(ctx_);
+    std::string why = error_(ctx_);
+    if (rc == 0) return std::nullopt;
+    while (!why.empty() && (why.back() == '\n' || why.back() == ' ')) why.pop_back();
+    return why.empty() ? "failed" : why;
+  }
+
+ private:
+  Nftables()
+      : lib_(SharedLibrary::open(SLURM_VM_LIBNFTABLES_SONAME, "rebuilding the nftables table of the node's VMs",
+                                 "libnftables1 (Debian) or nftables (RPM)")),
+        ctx_new_(lib_.function<decltype(::nft_ctx_new)>("nft_ctx_new")),
+        ctx_free_(lib_.function<decltype(::nft_ctx_free)>("nft_ctx_free")),
+        run_(lib_.function<decltype(::nft_run_cmd_from_buffer)>("nft_run_cmd_from_buffer")),
+        output_(lib_.function<decltype(::nft_ctx_get_output_buffer)>("nft_ctx_get_output_buffer")),
+        error_(lib_.function<decltype(::nft_ctx_get_error_buffer)>("nft_ctx_get_error_buffer")),
+        ctx_(ctx_new_(NFT_CTX_DEFAULT)) {
+    if (ctx_ == nullptr) throw Error("libnftables: cannot create a context", ErrorKind::system);
     // Messages into buffers, never onto the helper's stdout/stderr (slurmd's log).
-    if (nft_ctx_buffer_output(ctx.get()) != 0 || nft_ctx_buffer_error(ctx.get()) != 0) {
+    const auto buffer_output = lib_.function<decltype(::nft_ctx_buffer_output)>("nft_ctx_buffer_output");
+    const auto buffer_error = lib_.function<decltype(::nft_ctx_buffer_error)>("nft_ctx_buffer_error");
+    if (buffer_output(ctx_) != 0 || buffer_error(ctx_) != 0) {
+      ctx_free_(ctx_);
       throw Error("libnftables: cannot buffer its messages", ErrorKind::system);
     }
+  }
+
+  SharedLibrary lib_;
+  decltype(::nft_ctx_new)* ctx_new_;
+  decltype(::nft_ctx_free)* ctx_free_;
+  decltype(::nft_run_cmd_from_buffer)* run_;
+  decltype(::nft_ctx_get_output_buffer)* output_;
+  decltype(::nft_ctx_get_error_buffer)* error_;
+  nft_ctx* ctx_;
+};
+
+}  // namespace
+
+void apply_nat_batch(const std::string& batch) {
+  with_context(fmt::format("replacing nftables table ip {}", kNatTable), [&] {
     // The kernel answers on netlink; no daemon is involved, so nothing here can wait forever.
-    if (nft_run_cmd_from_buffer(ctx.get(), batch.c_str()) != 0) {
-      const char* buffer = nft_ctx_get_error_buffer(ctx.get());
-      std::string why = buffer != nullptr && *buffer != '\0' ? buffer : "failed";
-      while (!why.empty() && (why.back() == '\n' || why.back() == ' ')) why.pop_back();
-      throw Error(fmt::format("nft: {}", why), ErrorKind::system);
-    }
+    if (const auto why = Nftables::get().run(batch)) throw Error(fmt::format("nft: {}", *why), ErrorKind::system);
   });
 }
 

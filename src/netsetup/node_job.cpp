@@ -18,6 +18,7 @@
 
 #include <fmt/format.h>
 
+#include "deadline.hpp"
 #include "error.hpp"
 #include "file_lock.hpp"
 #include "file_read.hpp"
@@ -219,14 +220,13 @@ void clear_interface_ipv4(const std::string& ifname) {
 }
 
 void wait_for_interface(const std::string& ifname, std::chrono::milliseconds timeout) {
-  const auto deadline = Clock::now() + timeout;
+  PollBackoff backoff(deadline_in(timeout));
   while (!interface_exists(ifname)) {
-    if (Clock::now() >= deadline) {
+    if (!backoff.pause()) {
       throw Error(fmt::format("ovs-vswitchd did not create interface {} within {} ms", ifname,
                               timeout.count()),
                   ErrorKind::timeout);
     }
-    std::this_thread::sleep_for(10ms);
   }
 }
 

@@ -36,15 +36,15 @@ json Vswitch::transact_and_wait(const json& ops, Deadline deadline) {
                                     {"table", "Open_vSwitch"},
                                     {"where", json::array()},
                                     {"columns", json::array({"cur_cfg"})}}});
+  PollBackoff backoff(deadline);
   for (;;) {
     json r = client_.transact(select, left(deadline));
     if (r[0]["rows"][0]["cur_cfg"].get<std::int64_t>() >= target) return result;
-    if (Clock::now() + std::chrono::milliseconds(5) >= deadline) {
+    if (!backoff.pause()) {
       throw Error(fmt::format("ovs-vswitchd did not apply configuration {} in time (is it running?)",
                               target),
                   ErrorKind::timeout);
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
 }
 

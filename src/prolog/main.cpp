@@ -27,6 +27,7 @@
 #include "file_read.hpp"
 #include "log.hpp"
 #include "main_guard.hpp"
+#include "malloc_reuse.hpp"
 #include "netsetup/bridge_port.hpp"
 #include "netsetup/het_job.hpp"
 #include "netsetup/host_changes.hpp"
@@ -353,6 +354,7 @@ int main() {
   // these two set to.
   ::signal(SIGPIPE, SIG_IGN);
   ::signal(SIGCHLD, SIG_DFL);
+  slurmvm::reuse_freed_memory();
   slurmvm::set_log_sink(slurmvm::helper_sink("vm-prolog"));
   return slurmvm::guarded_main(run_main, kExitNodeFault);
 }

@@ -26,6 +26,7 @@
 #include "error.hpp"
 #include "log.hpp"
 #include "main_guard.hpp"
+#include "malloc_reuse.hpp"
 #include "netsetup/flows.hpp"
 #include "netsetup/node_job.hpp"
 #include "netsetup/node_plan.hpp"
@@ -96,6 +97,7 @@ int run_main(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  slurmvm::reuse_freed_memory();
   slurmvm::set_log_sink(slurmvm::helper_sink("vm-node-restore"));
   slurmvm::set_log_level(slurmvm::LogLevel::info);
   return slurmvm::guarded_main([&] { return run_main(argc, argv); }, kExitFailed);

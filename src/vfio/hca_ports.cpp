@@ -11,22 +11,37 @@
 #include <fmt/ranges.h>
 
 #include "error.hpp"
+#include "shared_library.hpp"
 #include "vfio/pci_sysfs.hpp"
 
 namespace slurmvm::vfio {
 namespace {
+
+// libibumad, opened on first use (shared_library.hpp): only nodes with InfiniBand networks
+// read an HCA.
+struct Umad {
+  static const Umad& get() {
+    static const Umad umad;
+    return umad;
+  }
+  SharedLibrary lib = SharedLibrary::open(SLURM_VM_LIBIBUMAD_SONAME, "reading the node's InfiniBand ports",
+                                          "libibumad3 (Debian) or libibumad (RPM)");
+  decltype(::umad_get_ca)* get_ca = lib.function<decltype(::umad_get_ca)>("umad_get_ca");
+  decltype(::umad_release_ca)* release_ca = lib.function<decltype(::umad_release_ca)>("umad_release_ca");
+  decltype(::umad_get_cas_names)* get_cas_names = lib.function<decltype(::umad_get_cas_names)>("umad_get_cas_names");
+};
 
 // umad_get_ca's result, released by umad_release_ca.
 class UmadCa {
  public:
   UmadCa() { std::memset(&ca_, 0, sizeof ca_); }
   ~UmadCa() {
-    if (held_) umad_release_ca(&ca_);
+    if (held_) Umad::get().release_ca(&ca_);
   }
   UmadCa(const UmadCa&) = delete;
   UmadCa& operator=(const UmadCa&) = delete;
   int get(const std::string& name) {
-    const int rc = umad_get_ca(name.c_str(), &ca_);
+    const int rc = Umad::get().get_ca(name.c_str(), &ca_);
     held_ = rc == 0;
     return rc;
   }
@@ -39,7 +54,7 @@ class UmadCa {
 
 std::vector<std::string> ca_names() {
   char names[UMAD_MAX_DEVICES][UMAD_CA_NAME_LEN];
-  const int n = umad_get_cas_names(names, UMAD_MAX_DEVICES);
+  const int n = Umad::get().get_cas_names(names, UMAD_MAX_DEVICES);
   std::vector<std::string> out;
   for (int i = 0; i < n; ++i) out.emplace_back(names[i], strnlen(names[i], UMAD_CA_NAME_LEN));
   return out;
