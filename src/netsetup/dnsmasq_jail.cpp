@@ -267,20 +267,39 @@ void start_jailed_dnsmasq(const DnsmasqConfig& cfg, const DnsmasqJail& jail, std
     if (!wait_fd(err_r.get(), POLLIN, deadline)) throw Error("dnsmasq jail: no exec within the deadline", ErrorKind::timeout);
     ChildFailure f;
     if (::read(err_r.get(), &f, sizeof f) == static_cast<ssize_t>(sizeof f)) throw child_error(f, cfg.program);
-    // Exec'd: dnsmasq is serving once it has bound the DHCP and DNS ports in its namespace.
+    // Exec'd. Whether it serves is await_jailed_dnsmasq's question; from here on the ledger's
+    // entry stops it (the pid file names it).
+    init_guard.release();
+  });
+}
+
+void await_jailed_dnsmasq(const fs::path& pid_file, const fs::path& log_file, std::chrono::milliseconds timeout) {
+  with_context("waiting for the job's dnsmasq to serve", [&] {
+    const auto deadline = Clock::now() + timeout;
+    pid_t pid = 0;
+    unsigned long long started = 0;
+    if (std::sscanf(read_small_file(pid_file).c_str(), "%d %llu", &pid, &started) != 2 || pid <= 1) {
+      throw Error(fmt::format("{} does not hold \"<pid> <start time>\"", pid_file.string()), ErrorKind::internal);
+    }
+    // Through a pidfd opened before the start time is checked: the process checked is the one
+    // watched, never a recycled pid.
+    UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
+    if (!pidfd || start_time_of(pid) != started) {
+      throw Error(fmt::format("dnsmasq exited at once{}", log_tail(log_file)), ErrorKind::system);
+    }
+    // dnsmasq is serving once it has bound the DHCP and DNS ports in its namespace.
     PollBackoff backoff(deadline);
     for (;;) {
-      if (wait_fd(init_guard.fd(), POLLIN, Clock::now())) {  // a pidfd is readable once its process ended
-        throw Error(fmt::format("dnsmasq exited at once{}", log_tail(jail.log_file)), ErrorKind::system);
+      if (wait_fd(pidfd.get(), POLLIN, Clock::now())) {  // a pidfd is readable once its process ended
+        throw Error(fmt::format("dnsmasq exited at once{}", log_tail(log_file)), ErrorKind::system);
       }
-      if (listening(init)) break;
+      if (listening(pid)) return;
       if (!backoff.pause()) {
         throw Error(fmt::format("dnsmasq did not listen on the DHCP and DNS ports within {} ms{}", timeout.count(),
-                                log_tail(jail.log_file)),
+                                log_tail(log_file)),
                     ErrorKind::timeout);
       }
     }
-    init_guard.release();
   });
 }
 

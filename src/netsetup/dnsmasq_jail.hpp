@@ -46,11 +46,19 @@ struct DnsmasqJail {
 // primary group); creates the veth, the far end directly in the new network namespace; gives
 // the far end its MAC, address, MTU and default route (transmit checksum offload off: the
 // userspace datapath forwards what it reads from the near end as it is); then lets the child
-// exec dnsmasq (dnsmasq_argv, in the foreground) and waits until it listens on the DHCP and DNS
-// ports. A child whose parent dies before that never execs. Throws Error, with dnsmasq's own
-// message when it failed to start, once `timeout` has passed otherwise; the caller's ledger
-// entry undoes whatever was made (stop_jailed_dnsmasq, then the veth's deletion).
+// exec dnsmasq (dnsmasq_argv, in the foreground) and returns once the exec succeeded (the pid
+// file, written before, names it). A child whose parent dies before that never execs. Throws
+// Error, with the child's own reason when it failed, once `timeout` has passed otherwise; the
+// caller's ledger entry undoes whatever was made (stop_jailed_dnsmasq, then the veth's
+// deletion).
 void start_jailed_dnsmasq(const DnsmasqConfig& cfg, const DnsmasqJail& jail, std::chrono::milliseconds timeout);
+
+// Waits until the dnsmasq of the pid file listens on the DHCP and DNS ports. Separate from the
+// start so that the prolog does its other work meanwhile: dnsmasq takes ~20 ms to load and bind
+// on the 2-vCPU test VM, which the prolog used to wait out doing nothing. Throws Error with the
+// tail of dnsmasq's log when it exited (a refused option, a port taken), or at the timeout.
+void await_jailed_dnsmasq(const std::filesystem::path& pid_file, const std::filesystem::path& log_file,
+                          std::chrono::milliseconds timeout);
 
 // Stops the process of the pid file if it is still the one that was started (same start time):
 // SIGTERM, then SIGKILL after `grace`; then removes the pid and log files. Whatever is already

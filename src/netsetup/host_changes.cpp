@@ -131,7 +131,10 @@ struct Undo {
   void operator()(const change::NodeBridge&) const {}
   void operator()(const change::NodeTunnel&) const {}
   void operator()(const change::NodeBaseFlows&) const {}
-  void operator()(const change::IpForward&) const { fx.release_ip_forward(job_id); }
+  // Usually released already by the job's nat.sync undo, which rebuilt the table once for both.
+  void operator()(const change::IpForward&) const {
+    if (fx.release_ip_forward(job_id)) fx.sync_nat(job_id, {});  // without the forwarding drop
+  }
   void operator()(const change::TapCreate& c) const { fx.delete_tap(c.name); }
   // The TAP leaves its bridge when it is deleted; detaching first keeps the bridge clean even
   // if the deletion fails (QEMU still attached).
@@ -218,6 +221,10 @@ struct Undo {
     if (const auto record = fx.job_state(c.job)) {
       for (const auto& b : record->bridged) fx.detach_from_bridge(b.tap);
     }
+    // Forwarding back to what the node had, when this was the last job to need it, before the
+    // rebuild: the table then loses the forwarding drop in the same batch (one rebuild, not two,
+    // for the node's last job; its node.ip_forward entry, undone later, finds it done).
+    fx.release_ip_forward(c.job);
     fx.sync_nat(c.job, {});
   }
 };

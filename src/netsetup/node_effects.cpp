@@ -70,6 +70,8 @@ bool RealNodeEffects::ip_forward_enabled() {
   }
 }
 
+void RealNodeEffects::save_ip_forward() { netsetup::save_ip_forward(paths_); }
+
 void RealNodeEffects::enable_ip_forward() { netsetup::enable_ip_forward(paths_); }
 
 void RealNodeEffects::sync_nat(std::uint32_t exclude, const std::vector<BridgedPort>& pending) {
@@ -91,6 +93,10 @@ void RealNodeEffects::start_dnsmasq(const DnsmasqConfig& cfg, const DnsmasqJail&
   start_jailed_dnsmasq(cfg, jail, kDnsmasqTimeout);
 }
 
+void RealNodeEffects::await_dnsmasq(const DnsmasqJail& jail) {
+  await_jailed_dnsmasq(jail.pid_file, jail.log_file, kDnsmasqTimeout);
+}
+
 void RealNodeEffects::make_private_dir(const std::filesystem::path& dir, unsigned mode) {
   ensure_private_dir(dir, mode);
 }
@@ -100,7 +106,7 @@ void RealNodeEffects::write_file(const std::filesystem::path& file, const std::s
   write_file_atomic(file, content, mode, owner);
 }
 
-void RealNodeEffects::release_ip_forward(std::uint32_t job) { netsetup::release_ip_forward(paths_, job); }
+bool RealNodeEffects::release_ip_forward(std::uint32_t job) { return netsetup::release_ip_forward(paths_, job); }
 
 void RealNodeEffects::delete_tap(const std::string& name) { netsetup::delete_tap(name); }
 

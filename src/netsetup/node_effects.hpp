@@ -49,6 +49,8 @@ class NodeEffects {
 
   // The kernel.
   virtual bool ip_forward_enabled() = 0;
+  // node_job.hpp: save first (under the ledger entry), rebuild the table, then enable.
+  virtual void save_ip_forward() = 0;
   virtual void enable_ip_forward() = 0;
   // Rebuilds the nftables tables from the node's job records except `exclude` (0: none), plus
   // `pending` bridged NICs.
@@ -58,6 +60,8 @@ class NodeEffects {
                                 const std::vector<config::Vlan>& vlans) = 0;
   virtual void set_interface_ipv4(const std::string& name, std::uint32_t ip, unsigned prefix) = 0;
   virtual void start_dnsmasq(const DnsmasqConfig& cfg, const DnsmasqJail& jail) = 0;
+  // Until the started dnsmasq of `jail` serves (dnsmasq_jail.hpp).
+  virtual void await_dnsmasq(const DnsmasqJail& jail) = 0;
 
   // Passthrough devices (src/vfio; docs/infiniband.md).
   // The GUIDs of HCA `hca`'s InfiniBand ports (libibumad).
@@ -89,7 +93,8 @@ class NodeEffects {
                           FileOwner owner) = 0;
 
   // Undo. Each one treats "already gone" as success (ledger.hpp).
-  virtual void release_ip_forward(std::uint32_t job) = 0;
+  // True when it wrote the saved value back (the job was the last to need forwarding).
+  virtual bool release_ip_forward(std::uint32_t job) = 0;
   virtual void delete_tap(const std::string& name) = 0;
   virtual void detach_from_bridge(const std::string& tap) = 0;
   virtual void delete_link_group(std::uint32_t group) = 0;
@@ -131,6 +136,7 @@ class RealNodeEffects final : public NodeEffects {
   void apply_flows(const std::string& flows, std::chrono::milliseconds deadline) override;
   void wait_for_interface(const std::string& name, std::chrono::milliseconds deadline) override;
   bool ip_forward_enabled() override;
+  void save_ip_forward() override;
   void enable_ip_forward() override;
   void sync_nat(std::uint32_t exclude, const std::vector<BridgedPort>& pending) override;
   void create_tap(const TapSpec& tap) override;
@@ -138,6 +144,7 @@ class RealNodeEffects final : public NodeEffects {
                         const std::vector<config::Vlan>& vlans) override;
   void set_interface_ipv4(const std::string& name, std::uint32_t ip, unsigned prefix) override;
   void start_dnsmasq(const DnsmasqConfig& cfg, const DnsmasqJail& jail) override;
+  void await_dnsmasq(const DnsmasqJail& jail) override;
   std::vector<std::uint64_t> hca_port_guids(const std::string& hca) override;
   std::uint16_t join_pkey(const vfio::PkeyStoreSpec& store, const std::string& network, vfio::PkeyRange range,
                           std::uint32_t job, const std::string& node,
@@ -154,7 +161,7 @@ class RealNodeEffects final : public NodeEffects {
   void make_private_dir(const std::filesystem::path& dir, unsigned mode) override;
   void write_file(const std::filesystem::path& file, const std::string& content, unsigned mode,
                   FileOwner owner) override;
-  void release_ip_forward(std::uint32_t job) override;
+  bool release_ip_forward(std::uint32_t job) override;
   void delete_tap(const std::string& name) override;
   void detach_from_bridge(const std::string& tap) override;
   void delete_link_group(std::uint32_t group) override;

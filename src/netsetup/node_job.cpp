@@ -143,34 +143,39 @@ void sync_nat(const NodePaths& paths, std::uint32_t exclude, const std::vector<B
   apply_nat_batch(nat_table_batch(node_table(paths, exclude, pending)));
 }
 
-void enable_ip_forward(const NodePaths& paths) {
+void save_ip_forward(const NodePaths& paths) {
   const auto saved = paths.state_dir() / ip_forward_saved;
-  const auto current = trim(read_small_file(paths.ip_forward_sysctl));
   if (::access(saved.c_str(), F_OK) != 0) {
-    write_file_atomic(saved, current + "\n", 0600);
-  }
-  if (current != "1") {
-    // The forward chain's last drop first (the saved 0 puts it there): the node must not
-    // route between its own networks for a moment before this job's table exists.
-    sync_nat(paths);
-    write_sysctl(paths.ip_forward_sysctl, "1");
-    log_info("enabled IPv4 forwarding (was {})", current);
+    write_file_atomic(saved, trim(read_small_file(paths.ip_forward_sysctl)) + "\n", 0600);
   }
 }
 
-void release_ip_forward(const NodePaths& paths, std::uint32_t job_id) {
+void enable_ip_forward(const NodePaths& paths) {
+  const auto current = trim(read_small_file(paths.ip_forward_sysctl));
+  if (current == "1") return;
+  // The caller rebuilt the table after save_ip_forward: the forward chain's last rule, a drop
+  // while the saved value is 0, is in place before the node routes anything.
+  const auto saved = paths.state_dir() / ip_forward_saved;
+  if (::access(saved.c_str(), F_OK) != 0) {
+    throw Error("enabling IPv4 forwarding before its value was saved", ErrorKind::internal);
+  }
+  write_sysctl(paths.ip_forward_sysctl, "1");
+  log_info("enabled IPv4 forwarding (was {})", current);
+}
+
+bool release_ip_forward(const NodePaths& paths, std::uint32_t job_id) {
   for (const auto other : list_ledgers(paths.ledger_dir())) {
     if (other == job_id) continue;
     try {
       for (const auto& e : read_ledger(ledger_path(paths.ledger_dir(), other)).entries) {
-        if (e.action.value("op", "") == change::IpForward::op) return;  // still needed
+        if (e.action.value("op", "") == change::IpForward::op) return false;  // still needed
       }
     } catch (const Error&) {
-      return;  // unreadable: assume it is needed, keeping forwarding on is the safe side
+      return false;  // unreadable: assume it is needed, keeping forwarding on is the safe side
     }
   }
   const auto saved = paths.state_dir() / ip_forward_saved;
-  if (::access(saved.c_str(), F_OK) != 0) return;  // restored already
+  if (::access(saved.c_str(), F_OK) != 0) return false;  // restored already
   const auto value = trim(read_small_file(saved));
   if (value != "0" && value != "1") {
     throw Error(fmt::format("{} holds \"{}\", not 0 or 1", saved.string(), value),
@@ -180,9 +185,8 @@ void release_ip_forward(const NodePaths& paths, std::uint32_t job_id) {
   if (::unlink(saved.c_str()) != 0 && errno != ENOENT) {
     throw Error::from_errno("removing " + saved.string(), errno);
   }
-  // Without the saved value the table holds no forwarding drop: gone with the last VM job.
-  sync_nat(paths, job_id);
   log_info("restored IPv4 forwarding to {}", value);
+  return true;
 }
 
 void set_interface_ipv4(const std::string& ifname, std::uint32_t ip, unsigned prefix) {

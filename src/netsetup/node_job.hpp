@@ -91,10 +91,15 @@ NodeTable node_table(const NodePaths& paths, std::uint32_t exclude = 0, const st
 void sync_nat(const NodePaths& paths, std::uint32_t exclude = 0, const std::vector<BridgedPort>& pending = {});
 
 // IPv4 forwarding (the gateways route DNAT'ed connections). The first job that needs it saves
-// the value it found in state/ip_forward.saved and sets 1; the epilog of the last job whose
-// ledger enabled it writes the saved value back. The ledger is the reference count.
+// the value it found in state/ip_forward.saved (save_ip_forward, under the job's
+// node.ip_forward ledger entry), rebuilds the table, which holds the forwarding drop while the
+// saved value is 0, and only then sets 1 (enable_ip_forward): the node never routes between its
+// own networks, and the first job's prolog rebuilds the table once. The epilog of the last job
+// whose ledger enabled it writes the saved value back (release_ip_forward, true when it did; the
+// caller then rebuilds the table without the drop). The ledgers are the reference count.
+void save_ip_forward(const NodePaths& paths);
 void enable_ip_forward(const NodePaths& paths);
-void release_ip_forward(const NodePaths& paths, std::uint32_t job_id);
+bool release_ip_forward(const NodePaths& paths, std::uint32_t job_id);
 
 // SIOCSIFADDR + SIOCSIFNETMASK + IFF_UP on an interface of the calling thread's namespace.
 void set_interface_ipv4(const std::string& ifname, std::uint32_t ip, unsigned prefix);

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <map>
+#include <optional>
 #include <set>
 
 #include <fmt/format.h>
@@ -119,9 +120,12 @@ void apply_prolog_changes(Ledger& ledger, NodeEffects& fx, const PrologJob& j) {
 
   // 12. IPv4 forwarding, for the gateways' reverse NAT, outbound connections and the DNS
   //     server's upstream, unless the site manages it (manage-ip-forward: false).
+  bool enable_forwarding = false;
   if (gateway && (l3->reverse_nat || l3->outbound != config::AllowOutbound::none || l3->dns_server)) {
     if (l3->manage_ip_forward) {
-      apply(ledger, change::IpForward{job}, [&] { fx.enable_ip_forward(); });
+      // Saved now, enabled at step 19 once the table holds the forwarding drop (node_job.hpp).
+      apply(ledger, change::IpForward{job}, [&] { fx.save_ip_forward(); });
+      enable_forwarding = true;
     } else if (!fx.ip_forward_enabled()) {
       log_warning("job {}: IPv4 forwarding is off on {} and network {} says manage-ip-forward: false: "
                   "its VMs get no reverse NAT (vm ssh), no outbound connections and no names from its dns-server",
@@ -148,15 +152,16 @@ void apply_prolog_changes(Ledger& ledger, NodeEffects& fx, const PrologJob& j) {
   }
   // 13b. The job's DHCP and DNS server, jailed in namespaces of its own behind a veth whose near
   //      end joins the bridge with the TAPs (dnsmasq_jail.hpp).
+  std::optional<DnsmasqJail> dns_jail;
   if (gateway) {
     fx.make_private_dir(paths.dnsmasq_dir(), 0700);
     DnsmasqConfig cfg = job_dnsmasq(plan);
     cfg.program = paths.dnsmasq;
-    const DnsmasqJail jail{plan.dns_port, plan.dns_mac, plan.dns_ip, plan.prefix, plan.gateway_ip, l3->tap_mtu,
+    dns_jail = DnsmasqJail{plan.dns_port, plan.dns_mac, plan.dns_ip, plan.prefix, plan.gateway_ip, l3->tap_mtu,
                            link_group, paths.dnsmasq_dir() / fmt::format("{}.pid", job),
                            paths.dnsmasq_dir() / fmt::format("{}.log", job)};
-    apply(ledger, change::DhcpJail{job, jail.pid_file.string(), jail.log_file.string(), jail.port},
-          [&] { fx.start_dnsmasq(cfg, jail); });
+    apply(ledger, change::DhcpJail{job, dns_jail->pid_file.string(), dns_jail->log_file.string(), dns_jail->port},
+          [&] { fx.start_dnsmasq(cfg, *dns_jail); });
   }
   if (!plan.local.empty()) {
     // Recorded after the TAPs and the DHCP veth (in the group too) so that it is undone before
@@ -213,6 +218,12 @@ void apply_prolog_changes(Ledger& ledger, NodeEffects& fx, const PrologJob& j) {
   if (!plan.local.empty()) {
     apply(ledger, change::NatSync{job}, [&] { fx.sync_nat(0, {}); });
   }
+  // 19b. IPv4 forwarding on (step 12), now that the table holds the forwarding drop.
+  if (enable_forwarding) fx.enable_ip_forward();
+
+  // 20. The job's dnsmasq, started at 13b, serves: it loaded and bound its ports while the
+  //     steps above ran (~20 ms the prolog used to wait out at 13b).
+  if (dns_jail) fx.await_dnsmasq(*dns_jail);
   log_info("job {}: node ready ({} VMs{})", job, plan.local.size(),
            j.ssh_ports.empty() ? "" : fmt::format(", ssh ports {}", fmt::join(j.ssh_ports, ",")));
 }

@@ -70,6 +70,7 @@ class RecordingEffects final : public NodeEffects {
     note("ip_forward_enabled");
     return false;
   }
+  void save_ip_forward() override { note("save_ip_forward"); }
   void enable_ip_forward() override { note("enable_ip_forward"); }
   void sync_nat(std::uint32_t exclude, const std::vector<BridgedPort>& pending) override {
     std::vector<std::string> taps;
@@ -95,6 +96,7 @@ class RecordingEffects final : public NodeEffects {
                      dnsmasq_argv(cfg).size()));
     files_[jail.pid_file] = "1 1\n";
   }
+  void await_dnsmasq(const DnsmasqJail& jail) override { note("await_dnsmasq " + jail.pid_file.string()); }
   // A node with HCA mlx5_0 (4 VFs, 0000:3b:00.1-4 on mlx5_core, IOMMU groups 41-44) and two
   // GPUs: slot 0000:af:00 (a GPU and its audio function, group 70) and 0000:b0:00.0 (group 71),
   // unbound. Changes are kept as "files" so that the undo must take every one of them back.
@@ -196,7 +198,10 @@ class RecordingEffects final : public NodeEffects {
     files_[file] = content;
   }
 
-  void release_ip_forward(std::uint32_t job) override { note(fmt::format("release_ip_forward {}", job)); }
+  bool release_ip_forward(std::uint32_t job) override {
+    note(fmt::format("release_ip_forward {}", job));
+    return false;  // another job of the node still needs forwarding
+  }
   void delete_tap(const std::string& name) override { note("delete_tap " + name); }
   void detach_from_bridge(const std::string& tap) override { note("detach_from_bridge " + tap); }
   void delete_link_group(std::uint32_t group) override { note(fmt::format("delete_link_group {:#x}", group)); }
