@@ -140,8 +140,9 @@ struct Undo {
   // if the deletion fails (QEMU still attached).
   void operator()(const change::TapBridge& c) const { fx.detach_from_bridge(c.name); }
   // All of the job's TAPs and its DHCP veth in one kernel operation (link_group.hpp): the kernel
-  // unregisters them under one RCU grace period (~25 ms) instead of one each. The tap.create and
-  // dhcp.jail entries undone after it then find nothing left. Skipped, leaving the devices to
+  // unregisters them under one RCU grace period (~20 ms) instead of one each, while the undos
+  // after this one run (the real node's deletion finishes in a thread; delete_tap waits for it).
+  // The tap.create and dhcp.jail entries undone after it then find nothing left. Skipped, leaving the devices to
   // those entries, should another job of the node hold the same network id (and so group).
   void operator()(const change::TapsGroup& c) const {
     for (const auto& other : fx.job_states(job_id)) {

@@ -4,10 +4,12 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <system_error>
 
 #include <nlohmann/json.hpp>
 
 #include "error.hpp"
+#include "log.hpp"
 #include "netsetup/bridge_port.hpp"
 #include "netsetup/dnsmasq_jail.hpp"
 #include "netsetup/link_group.hpp"
@@ -108,11 +110,34 @@ void RealNodeEffects::write_file(const std::filesystem::path& file, const std::s
 
 bool RealNodeEffects::release_ip_forward(std::uint32_t job) { return netsetup::release_ip_forward(paths_, job); }
 
-void RealNodeEffects::delete_tap(const std::string& name) { netsetup::delete_tap(name); }
+RealNodeEffects::~RealNodeEffects() {
+  try {
+    await_link_group_deletion();
+  } catch (const std::exception& e) {
+    log_error("{}", e.what());
+  }
+}
+
+void RealNodeEffects::await_link_group_deletion() {
+  if (link_group_deletion_.valid()) link_group_deletion_.get();  // rethrows its Error
+}
+
+void RealNodeEffects::delete_tap(const std::string& name) {
+  await_link_group_deletion();
+  netsetup::delete_tap(name);
+}
 
 void RealNodeEffects::detach_from_bridge(const std::string& tap) { netsetup::detach_from_bridge(tap); }
 
-void RealNodeEffects::delete_link_group(std::uint32_t group) { netsetup::delete_link_group(group); }
+void RealNodeEffects::delete_link_group(std::uint32_t group) {
+  await_link_group_deletion();
+  // The thread starts in this thread's network namespace (the node's, or a test's).
+  try {
+    link_group_deletion_ = std::async(std::launch::async, [group] { netsetup::delete_link_group(group); });
+  } catch (const std::system_error&) {
+    netsetup::delete_link_group(group);  // no thread to be had: at the kernel's pace, here
+  }
+}
 
 void RealNodeEffects::delete_link(const std::string& name) { netsetup::delete_link(name); }
 

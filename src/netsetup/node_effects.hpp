@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <future>
 #include <optional>
 #include <set>
 #include <string>
@@ -97,6 +98,8 @@ class NodeEffects {
   virtual bool release_ip_forward(std::uint32_t job) = 0;
   virtual void delete_tap(const std::string& name) = 0;
   virtual void detach_from_bridge(const std::string& tap) = 0;
+  // May finish after it returns (the real node's does): delete_tap waits for it, and reports
+  // its failure.
   virtual void delete_link_group(std::uint32_t group) = 0;
   // RTM_DELLINK of one device by name (a veth: its far end goes with it).
   virtual void delete_link(const std::string& name) = 0;
@@ -125,6 +128,10 @@ class NodeEffects {
 class RealNodeEffects final : public NodeEffects {
  public:
   explicit RealNodeEffects(NodePaths paths) : paths_(std::move(paths)) {}
+  // Waits for a link group deletion still under way (logged if it failed: see delete_link_group).
+  ~RealNodeEffects() override;
+  RealNodeEffects(const RealNodeEffects&) = delete;
+  RealNodeEffects& operator=(const RealNodeEffects&) = delete;
 
   std::string bridge_datapath(const std::string& bridge, config::OvsDatapath wanted) override;
   void ensure_bridge(const std::string& bridge, const std::string& datapath,
@@ -184,9 +191,16 @@ class RealNodeEffects final : public NodeEffects {
 
  private:
   OvsdbClient& ovsdb();
+  void await_link_group_deletion();
 
   NodePaths paths_;
   std::optional<OvsdbClient> client_;  // connected on first use
+  // delete_link_group's RTM_DELLINK, in a thread of its own: the kernel's unregistration ends in
+  // an rcu_barrier() (netdev_run_todo), a full RCU grace period (~20 ms on the 2-vCPU test VM)
+  // that the undos after it (the table, the flows, the OVS ports) no longer wait for. Awaited by
+  // delete_tap (the tap.create entries, undone after the group's: a failed deletion fails the
+  // first of them, so the ledger is kept), by a second delete_link_group and at destruction.
+  std::future<void> link_group_deletion_;
 };
 
 }  // namespace slurmvm::netsetup

@@ -163,12 +163,6 @@ void apply_prolog_changes(Ledger& ledger, NodeEffects& fx, const PrologJob& j) {
     apply(ledger, change::DhcpJail{job, dns_jail->pid_file.string(), dns_jail->log_file.string(), dns_jail->port},
           [&] { fx.start_dnsmasq(cfg, *dns_jail); });
   }
-  if (!plan.local.empty()) {
-    // Recorded after the TAPs and the DHCP veth (in the group too) so that it is undone before
-    // them: the epilog deletes all of them at once, under one RCU grace period (~25 ms for 64
-    // TAPs) instead of one per device.
-    record(ledger, change::TapsGroup{job, link_group});
-  }
 
   if (!devices.empty()) apply_devices(ledger, fx, j, devices, vms.vms);
 
@@ -217,6 +211,12 @@ void apply_prolog_changes(Ledger& ledger, NodeEffects& fx, const PrologJob& j) {
   // 19. The nftables table, rebuilt with this job's rules and its VMs behind the filter.
   if (!plan.local.empty()) {
     apply(ledger, change::NatSync{job}, [&] { fx.sync_nat(0, {}); });
+    // The job's TAPs and its DHCP veth are one interface group: recorded last, so that the
+    // epilog starts with one RTM_DELLINK for all of them, under one RCU grace period (~20 ms
+    // whatever the count, where one per device cost ~25 ms each), and does the other undos
+    // while the kernel finishes it (node_effects.hpp). The devices' own entries, undone after
+    // it, then find nothing left.
+    record(ledger, change::TapsGroup{job, link_group});
   }
   // 19b. IPv4 forwarding on (step 12), now that the table holds the forwarding drop.
   if (enable_forwarding) fx.enable_ip_forward();

@@ -3,6 +3,7 @@
 // names. Skipped without root.
 #include <gtest/gtest.h>
 
+#include "netsetup/node_effects.hpp"
 #include "node_sandbox.hpp"
 
 namespace fs = std::filesystem;
@@ -66,6 +67,42 @@ TEST(NetsetupTap, AJobsTapsGoAwayTogetherByLinkGroup) {
   EXPECT_THROW(delete_link_group(0), Error);
   EXPECT_TRUE(delete_tap("svmt-other"));
   EXPECT_TRUE(delete_tap("svmt-none"));
+}
+
+// The real node's group deletion runs in a thread while the epilog's other undos go on; the
+// per-TAP undo after it waits for it and reports its failure (so the ledger is kept).
+TEST(NetsetupTap, TheRealNodesGroupDeletionFinishesBeforeTheNextTapUndo) {
+  SKIP_UNLESS_ROOT();
+  TestNetns ns;
+  EnterNetns in(ns.name());
+  const std::uint32_t group = tap_link_group(9);
+  {
+    RealNodeEffects fx(NodePaths{});
+    for (const char* t : {"svmt-a0", "svmt-a1", "svmt-a2"}) create_tap({t, 65534, 1450, false, group});
+    fx.delete_link_group(group);
+    fx.delete_tap("svmt-a0");  // waits for the deletion, then finds nothing
+    for (const char* t : {"svmt-a0", "svmt-a1", "svmt-a2"}) EXPECT_FALSE(interface_exists(t)) << t;
+  }
+  {
+    RealNodeEffects fx(NodePaths{});
+    create_tap({"svmt-a3", 65534, 1450, false, group});
+    fx.delete_link_group(0);  // refused (every device's group), in the thread
+    try {
+      fx.delete_tap("svmt-a3");
+      FAIL() << "the group deletion's failure was lost";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("link group 0"), std::string::npos) << e.what();
+    }
+    EXPECT_TRUE(interface_exists("svmt-a3"));  // the failed undo changed nothing
+    fx.delete_tap("svmt-a3");                  // the next attempt succeeds
+    EXPECT_FALSE(interface_exists("svmt-a3"));
+  }
+  {
+    RealNodeEffects fx(NodePaths{});
+    create_tap({"svmt-a4", 65534, 1450, false, group});
+    fx.delete_link_group(group);
+  }  // destroyed with the deletion under way: it waits
+  EXPECT_FALSE(interface_exists("svmt-a4"));
 }
 
 // A bridged NIC (networks.yaml type bridged): the TAP joins the site's Linux bridge with its
