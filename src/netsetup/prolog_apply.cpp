@@ -221,7 +221,7 @@ void apply_prolog_changes(Ledger& ledger, NodeEffects& fx, const PrologJob& j) {
   // 19b. IPv4 forwarding on (step 12), now that the table holds the forwarding drop.
   if (enable_forwarding) fx.enable_ip_forward();
 
-  // 20. The job's dnsmasq, started at 13b, serves: it loaded and bound its ports while the
+  // 19c. The job's dnsmasq, started at 13b, serves: it loaded and bound its ports while the
   //     steps above ran (~20 ms the prolog used to wait out at 13b).
   if (dns_jail) fx.await_dnsmasq(*dns_jail);
   log_info("job {}: node ready ({} VMs{})", job, plan.local.size(),
