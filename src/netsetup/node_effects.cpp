@@ -49,7 +49,16 @@ void RealNodeEffects::ensure_tunnel_port(const std::string& bridge, const std::s
 
 void RealNodeEffects::add_ports(const std::string& bridge, const std::vector<PortSpec>& ports,
                                 const std::string& comment, std::chrono::milliseconds deadline) {
-  Vswitch(ovsdb(), deadline).add_ports(bridge, ports, comment);
+  std::vector<std::string> names;
+  for (const auto& p : ports) names.push_back(p.name);
+  pending_ports_ = PendingPorts{Vswitch(ovsdb(), deadline).commit_add_ports(bridge, ports, comment), std::move(names)};
+}
+
+void RealNodeEffects::await_ports(std::chrono::milliseconds deadline) {
+  if (!pending_ports_) return;
+  const PendingPorts pending = std::move(*pending_ports_);
+  pending_ports_.reset();
+  Vswitch(ovsdb(), deadline).await_ports(pending.cfg, pending.names);
 }
 
 void RealNodeEffects::apply_flows(const std::string& flows, std::chrono::milliseconds deadline) {

@@ -43,8 +43,11 @@ class NodeEffects {
                              std::chrono::milliseconds deadline) = 0;
   virtual void ensure_tunnel_port(const std::string& bridge, const std::string& port,
                                   std::chrono::milliseconds deadline) = 0;
+  // Commits the ports to OVSDB; ovs-vswitchd opens them after it returns. await_ports waits for
+  // that and checks each port (an OpenFlow port number, no error).
   virtual void add_ports(const std::string& bridge, const std::vector<PortSpec>& ports, const std::string& comment,
                          std::chrono::milliseconds deadline) = 0;
+  virtual void await_ports(std::chrono::milliseconds deadline) = 0;
   virtual void apply_flows(const std::string& flows, std::chrono::milliseconds deadline) = 0;
   virtual void wait_for_interface(const std::string& name, std::chrono::milliseconds deadline) = 0;
 
@@ -140,6 +143,7 @@ class RealNodeEffects final : public NodeEffects {
                           std::chrono::milliseconds deadline) override;
   void add_ports(const std::string& bridge, const std::vector<PortSpec>& ports, const std::string& comment,
                  std::chrono::milliseconds deadline) override;
+  void await_ports(std::chrono::milliseconds deadline) override;
   void apply_flows(const std::string& flows, std::chrono::milliseconds deadline) override;
   void wait_for_interface(const std::string& name, std::chrono::milliseconds deadline) override;
   bool ip_forward_enabled() override;
@@ -201,6 +205,12 @@ class RealNodeEffects final : public NodeEffects {
   // delete_tap (the tap.create entries, undone after the group's: a failed deletion fails the
   // first of them, so the ledger is kept), by a second delete_link_group and at destruction.
   std::future<void> link_group_deletion_;
+  // add_ports' configuration number and names, until await_ports.
+  struct PendingPorts {
+    std::int64_t cfg = 0;
+    std::vector<std::string> names;
+  };
+  std::optional<PendingPorts> pending_ports_;
 };
 
 }  // namespace slurmvm::netsetup

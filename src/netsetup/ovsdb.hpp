@@ -119,6 +119,13 @@ class Vswitch {
   // Adds the ports, then checks each Interface got an ofport and no error.
   void add_ports(const std::string& bridge, const std::vector<PortSpec>& ports,
                  const std::string& comment = {});
+  // add_ports in two halves, for a caller with other work while ovs-vswitchd opens the ports
+  // (the prolog): the transaction, committed by OVSDB, returning the configuration number
+  // (next_cfg) it is applied as; then the wait for ovs-vswitchd to apply it and the check of
+  // each port. Returns 0, and awaits nothing, for no ports.
+  std::int64_t commit_add_ports(const std::string& bridge, const std::vector<PortSpec>& ports,
+                                const std::string& comment = {});
+  void await_ports(std::int64_t cfg, const std::vector<std::string>& names);
   // Removes the named ports from the bridge; names that are no port are skipped (undo is
   // idempotent). Returns how many were removed. A named port on another bridge is an Error.
   // Returns once OVSDB committed the removal, without waiting for ovs-vswitchd (vswitch.cpp).
@@ -139,6 +146,9 @@ class Vswitch {
 
  private:
   nlohmann::json transact_and_wait(const nlohmann::json& ops, Deadline deadline);
+  // ops ending with bump_next_cfg(): their result and the next_cfg it returned.
+  std::pair<nlohmann::json, std::int64_t> transact_bumping(const nlohmann::json& ops, Deadline deadline);
+  void wait_applied(std::int64_t cfg, Deadline deadline);
   std::chrono::milliseconds left(Deadline deadline) const;
 
   OvsdbClient& client_;

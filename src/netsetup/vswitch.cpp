@@ -28,10 +28,20 @@ std::chrono::milliseconds Vswitch::left(Deadline deadline) const {
 // until it reaches it, which is how ovs-vsctl --wait=vswitchd knows the change is live
 // (polling rather than a `wait` op: cur_cfg may skip past our value when others bump it).
 json Vswitch::transact_and_wait(const json& ops, Deadline deadline) {
+  auto [result, target] = transact_bumping(ops, deadline);
+  wait_applied(target, deadline);
+  return std::move(result);
+}
+
+std::pair<json, std::int64_t> Vswitch::transact_bumping(const json& ops, Deadline deadline) {
   json result = client_.transact(ops, left(deadline));
   const auto& rows = result.back().at("rows");
   if (rows.empty()) throw Error("ovsdb: no Open_vSwitch row (database not initialised?)");
   const std::int64_t target = rows[0].at("next_cfg").get<std::int64_t>();
+  return {std::move(result), target};
+}
+
+void Vswitch::wait_applied(std::int64_t target, Deadline deadline) {
   const json select = json::array({{{"op", "select"},
                                     {"table", "Open_vSwitch"},
                                     {"where", json::array()},
@@ -39,7 +49,7 @@ json Vswitch::transact_and_wait(const json& ops, Deadline deadline) {
   PollBackoff backoff(deadline);
   for (;;) {
     json r = client_.transact(select, left(deadline));
-    if (r[0]["rows"][0]["cur_cfg"].get<std::int64_t>() >= target) return result;
+    if (r[0]["rows"][0]["cur_cfg"].get<std::int64_t>() >= target) return;
     if (!backoff.pause()) {
       throw Error(fmt::format("ovs-vswitchd did not apply configuration {} in time (is it running?)",
                               target),
@@ -79,14 +89,25 @@ void Vswitch::ensure_bridge(const std::string& bridge, const std::string& datapa
 
 void Vswitch::add_ports(const std::string& bridge, const std::vector<PortSpec>& ports,
                         const std::string& comment) {
-  if (ports.empty()) return;
-  with_context(fmt::format("adding {} port(s) to OVS bridge {}", ports.size(), bridge), [&] {
-    const auto deadline = Clock::now() + timeout_;
-    transact_and_wait(ovsdb_ops::add_ports(bridge, ports, comment), deadline);
+  std::vector<std::string> names;
+  for (const auto& p : ports) names.push_back(p.name);
+  await_ports(commit_add_ports(bridge, ports, comment), names);
+}
+
+std::int64_t Vswitch::commit_add_ports(const std::string& bridge, const std::vector<PortSpec>& ports,
+                                       const std::string& comment) {
+  if (ports.empty()) return 0;
+  return with_context(fmt::format("adding {} port(s) to OVS bridge {}", ports.size(), bridge), [&] {
+    return transact_bumping(ovsdb_ops::add_ports(bridge, ports, comment), Clock::now() + timeout_).second;
+  });
+}
+
+void Vswitch::await_ports(std::int64_t cfg, const std::vector<std::string>& names) {
+  if (names.empty()) return;
+  with_context(fmt::format("waiting for ovs-vswitchd to open {} port(s)", names.size()), [&] {
+    wait_applied(cfg, Clock::now() + timeout_);
     // ovs-vswitchd reports a port it could not open in Interface.error with ofport -1; the
     // rows stay in the database (the caller's ledger removes them).
-    std::vector<std::string> names;
-    for (const auto& p : ports) names.push_back(p.name);
     port_numbers(names);
   });
 }

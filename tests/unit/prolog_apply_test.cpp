@@ -63,6 +63,7 @@ class RecordingEffects final : public NodeEffects {
     const auto lines = std::count(flows.begin(), flows.end(), '\n');
     note(fmt::format("apply_flows {} lines deadline={}ms", lines, d.count()));
   }
+  void await_ports(std::chrono::milliseconds d) override { note(fmt::format("await_ports deadline={}ms", d.count())); }
   void wait_for_interface(const std::string& name, std::chrono::milliseconds d) override {
     note(fmt::format("wait_for_interface {} deadline={}ms", name, d.count()));
   }
