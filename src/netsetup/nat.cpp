@@ -85,10 +85,12 @@ std::string nat_table_batch(NodeTable t) {
   std::sort(t.bridged.begin(), t.bridged.end(), [](const BridgedPort& a, const BridgedPort& b) {
     return std::tie(a.job_id, a.rank, a.tap) < std::tie(b.job_id, b.rank, b.tap);
   });
-  // Declaring a table first makes its delete valid whether or not it exists; the batch is
-  // one transaction, so other hosts' packets never see a table half-built.
-  std::string out = fmt::format("table ip {0} {{}}\ndelete table ip {0}\n", kNatTable);
-  out += fmt::format("table bridge {0} {{}}\ndelete table bridge {0}\n", kNatTable);
+  // Adding a table first makes its delete valid whether or not it exists; the batch is one
+  // transaction, so other hosts' packets never see a table half-built. (`add table` rather
+  // than an empty `table ... {}` block: libnftables allocates four 128 KiB hash tables for
+  // each table block it parses, ~4 ms of page faults per rebuild on the test VM.)
+  std::string out = fmt::format("add table ip {0}\ndelete table ip {0}\n", kNatTable);
+  out += fmt::format("add table bridge {0}\ndelete table bridge {0}\n", kNatTable);
   if (!t.bridged.empty()) {
     // Before the bridge forwards anything (priority -200: ahead of br_netfilter's hooks).
     out += fmt::format("table bridge {} {{\n", kNatTable);

@@ -9,7 +9,7 @@ using namespace slurmvm::netsetup;
 
 TEST(NatTable, NoVmJobDeletesTheTable) {
   EXPECT_EQ(nat_table_batch({}, 0),
-            "table ip slurm_vm {}\ndelete table ip slurm_vm\ntable bridge slurm_vm {}\ndelete table bridge slurm_vm\n");
+            "add table ip slurm_vm\ndelete table ip slurm_vm\nadd table bridge slurm_vm\ndelete table bridge slurm_vm\n");
 }
 
 TEST(NatTable, VmJobsWithoutReverseNatStillGetTheFilter) {
