@@ -41,7 +41,7 @@ namespace {
 using jail::ChildFailure;
 using jail::JailPipes;
 using jail::child_error;
-using jail::jailer_main;
+using jail::clone_jail;
 
 struct OutsideIds {
   uid_t uid = 0;
@@ -114,55 +114,23 @@ bool listening(pid_t pid) {
   return ports.count(67) && ports.count(53);
 }
 
-// Kills the jail's init (through its pidfd: never a recycled pid) unless released; a failed
-// start leaves no process behind.
-class InitGuard {
+// Kills and reaps the jail's process unless released: a failed start leaves no process behind.
+// (The prolog's own unreaped child: its pid names it until the waitpid.)
+class JailGuard {
  public:
-  InitGuard() = default;
-  InitGuard(const InitGuard&) = delete;
-  InitGuard& operator=(const InitGuard&) = delete;
-  ~InitGuard() {
-    if (fd_) ::syscall(SYS_pidfd_send_signal, fd_.get(), SIGKILL, nullptr, 0);
-  }
-  void watch(UniqueFd pidfd) { fd_ = std::move(pidfd); }
-  int fd() const { return fd_.get(); }
-  void release() { fd_.reset(); }
-
- private:
-  UniqueFd fd_;
-};
-
-// Reaps the jailer (it exits as soon as the init runs), killing it first on a failure.
-class JailerGuard {
- public:
-  explicit JailerGuard(pid_t pid) : pid_(pid) {}
-  JailerGuard(const JailerGuard&) = delete;
-  JailerGuard& operator=(const JailerGuard&) = delete;
-  ~JailerGuard() { reap(true); }
-  void reap(bool kill_first) {
+  explicit JailGuard(pid_t pid) : pid_(pid) {}
+  JailGuard(const JailGuard&) = delete;
+  JailGuard& operator=(const JailGuard&) = delete;
+  ~JailGuard() {
     if (pid_ <= 0) return;
-    if (kill_first) ::kill(pid_, SIGKILL);
+    ::kill(pid_, SIGKILL);
     ::waitpid(pid_, nullptr, 0);
-    pid_ = -1;
   }
+  void release() { pid_ = -1; }
 
  private:
   pid_t pid_;
 };
-
-// Reads exactly `size` bytes before the deadline; false on EOF or timeout.
-bool read_exact(int fd, void* buf, std::size_t size, Clock::time_point deadline) {
-  auto* out = static_cast<char*>(buf);
-  std::size_t got = 0;
-  while (got < size) {
-    if (!wait_fd(fd, POLLIN, deadline)) return false;
-    const ssize_t n = ::read(fd, out + got, size - got);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    got += static_cast<std::size_t>(n);
-  }
-  return true;
-}
 
 }  // namespace
 
@@ -206,21 +174,13 @@ void start_jailed_dnsmasq(const DnsmasqConfig& cfg, const DnsmasqJail& jail, std
   if (!null_fd) throw Error::from_errno("opening /dev/null", errno);
   UniqueFd log_fd(::open(jail.log_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600));
   if (!log_fd) throw Error::from_errno("opening " + jail.log_file.string(), errno);
-  auto [ready_r, ready_w] = make_pipe();
   auto [go_r, go_w] = make_pipe();
-  auto [go2_r, go2_w] = make_pipe();
   auto [err_r, err_w] = make_pipe();
-  const JailPipes pipes{ready_r.get(), ready_w.get(), go_r.get(), go_w.get(),
-                        go2_r.get(),   go2_w.get(),   err_r.get(), err_w.get()};
+  const JailPipes pipes{go_r.get(), go_w.get(), err_r.get(), err_w.get()};
 
-  const pid_t jailer = ::fork();
-  if (jailer < 0) throw Error::from_errno("fork", errno);
-  if (jailer == 0) jailer_main(pipes, null_fd.get(), log_fd.get(), argv.data(), envp);
-  JailerGuard jailer_guard(jailer);
-  InitGuard init_guard;
-  ready_w.reset();
+  const pid_t child = clone_jail(pipes, null_fd.get(), log_fd.get(), argv.data(), envp);
+  JailGuard guard(child);
   go_r.reset();
-  go2_r.reset();
   err_w.reset();
 
   // What went wrong when a pipe ended early: the child's own report, or its log.
@@ -233,43 +193,33 @@ void start_jailed_dnsmasq(const DnsmasqConfig& cfg, const DnsmasqJail& jail, std
     return Error(fmt::format("dnsmasq jail: ended {}{}", when, log_tail(jail.log_file)), ErrorKind::system);
   };
   with_context(fmt::format("starting the job's dnsmasq behind {}", jail.port), [&] {
-    char byte = 0;
-    if (!read_exact(ready_r.get(), &byte, 1, deadline)) throw child_failure("before making its namespaces");
     // Its root is nobody outside; the map is written by root (CAP_SETUID here), so setgroups
     // stays allowed for the child to drop the prolog's supplementary groups.
-    write_proc_file(jailer, "uid_map", fmt::format("0 {} 1\n", ids.uid));
-    write_proc_file(jailer, "gid_map", fmt::format("0 {} 1\n", ids.gid));
-    UniqueFd netns(::open(fmt::format("/proc/{}/ns/net", jailer).c_str(), O_RDONLY | O_CLOEXEC));
+    write_proc_file(child, "uid_map", fmt::format("0 {} 1\n", ids.uid));
+    write_proc_file(child, "gid_map", fmt::format("0 {} 1\n", ids.gid));
+    UniqueFd netns(::open(fmt::format("/proc/{}/ns/net", child).c_str(), O_RDONLY | O_CLOEXEC));
     if (!netns) throw Error::from_errno("opening the jail's network namespace", errno);
     create_veth({jail.port, kDnsmasqInterface, jail.mac, jail.mtu, jail.link_group}, netns.get());
     keep_host_stack_off(jail.port);
     set_mtu_and_up(jail.port, jail.mtu);
     in_netns(netns.get(), [&] { configure_inside(jail); });
 
+    // Recorded before dnsmasq runs: the ledger's undo finds it even if this process dies from
+    // here on (until the go-ahead the child waits, and exits on EOF).
+    const auto started = start_time_of(child);
+    if (!started) throw child_failure("at once");
+    write_file_atomic(jail.pid_file, fmt::format("{} {}\n", child, *started), 0600);
     // (Writes to a pipe whose reader died fail with EPIPE: the prolog ignores SIGPIPE.)
     if (::write(go_w.get(), "g", 1) != 1) throw child_failure("before its go-ahead");
-    pid_t init = 0;
-    if (!read_exact(ready_r.get(), &init, sizeof init, deadline) || init <= 1) {
-      throw child_failure("before starting the jail's first process");
-    }
-    jailer_guard.reap(false);
-    UniqueFd init_fd(static_cast<int>(::syscall(SYS_pidfd_open, init, 0)));
-    if (!init_fd) throw Error::from_errno("pidfd_open of the jail's first process", errno);
-    init_guard.watch(std::move(init_fd));
-    // Recorded before dnsmasq runs: the ledger's undo finds it even if this process dies from
-    // here on (until then the init waits, and exits on EOF).
-    const auto started = start_time_of(init);
-    if (!started) throw child_failure("at once");
-    write_file_atomic(jail.pid_file, fmt::format("{} {}\n", init, *started), 0600);
-    if (::write(go2_w.get(), "g", 1) != 1) throw child_failure("before exec");
-    go2_w.reset();
-    // EOF: both children closed their end (the jailer exited, the init exec'd).
+    go_w.reset();
+    // EOF: the child closed its end by exec'ing.
     if (!wait_fd(err_r.get(), POLLIN, deadline)) throw Error("dnsmasq jail: no exec within the deadline", ErrorKind::timeout);
     ChildFailure f;
     if (::read(err_r.get(), &f, sizeof f) == static_cast<ssize_t>(sizeof f)) throw child_error(f, cfg.program);
     // Exec'd. Whether it serves is await_jailed_dnsmasq's question; from here on the ledger's
-    // entry stops it (the pid file names it).
-    init_guard.release();
+    // entry stops it (the pid file names it). The prolog does not reap it: once the prolog
+    // exits it is reparented, like any daemon.
+    guard.release();
   });
 }
 

@@ -1,8 +1,10 @@
-// The two processes of the dnsmasq jail (dnsmasq_jail.hpp), between fork and exec: the jailer
-// (the prolog's child, which makes the namespaces and becomes the jail's root) and the jail's
-// init (the jailer's child, pid 1 of the new PID namespace, which execs dnsmasq), and how they
-// report a failure to the prolog. Internal to src/netsetup.
+// The dnsmasq jail's one process (dnsmasq_jail.hpp), between clone and exec: cloned by the
+// prolog straight into new user, network, PID and IPC namespaces (pid 1 of its PID namespace),
+// it waits for the prolog to configure them, becomes the jail's root and execs dnsmasq; and how
+// it reports a failure to the prolog. Internal to src/netsetup.
 #pragma once
+
+#include <sys/types.h>
 
 #include <string>
 
@@ -10,7 +12,7 @@
 
 namespace slurmvm::netsetup::jail {
 
-// What a child reports on its error pipe before it execs (nothing, then EOF, on success).
+// What the child reports on its error pipe before it execs (nothing, then EOF, on success).
 struct ChildFailure {
   int stage = 0;
   int err = 0;
@@ -19,16 +21,17 @@ struct ChildFailure {
 // The prolog's error for a child's report; `program` is dnsmasq's path.
 Error child_error(const ChildFailure& f, const std::string& program);
 
-// The pipes between the prolog and the two children. Each side closes the ends that are not its
-// own at once, so that a side that dies is seen as EOF.
+// The pipes between the prolog and the child. Each side closes the ends that are not its own at
+// once, so that a side that dies is seen as EOF.
 struct JailPipes {
-  int ready_r, ready_w;  // jailer -> prolog: 'r' once unshared, then the init's pid
-  int go_r, go_w;        // prolog -> jailer: the namespace is configured
-  int go2_r, go2_w;      // prolog -> init: its pid is in the pid file, exec
-  int err_r, err_w;      // jailer, init -> prolog: a ChildFailure, or EOF once dnsmasq runs
+  int go_r, go_w;    // prolog -> child: namespaces configured, pid recorded: exec
+  int err_r, err_w;  // child -> prolog: a ChildFailure, or EOF once dnsmasq runs
 };
 
-// The jailer, in the prolog's forked child: never returns. Async-signal-safe calls only.
-[[noreturn]] void jailer_main(const JailPipes& p, int null_fd, int log_fd, char* const* argv, char* const* envp);
+// clone3(2) of the calling process into the four new namespaces. Returns the child's pid, in the
+// prolog's PID namespace (the prolog's own child: the pid cannot be recycled before the prolog
+// reaps it); the child runs the jail and never returns. Error(system) when the clone fails
+// (user namespaces disabled, typically).
+pid_t clone_jail(const JailPipes& p, int null_fd, int log_fd, char* const* argv, char* const* envp);
 
 }  // namespace slurmvm::netsetup::jail
