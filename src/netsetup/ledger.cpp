@@ -173,7 +173,7 @@ LedgerContents read_ledger(const fs::path& file) {
 }
 
 UndoReport undo_ledger(const fs::path& dir, std::uint32_t job_id, const UndoHandlers& handlers,
-                       std::chrono::milliseconds lock_timeout) {
+                       std::chrono::milliseconds lock_timeout, const std::function<void()>& settle) {
   const fs::path path = ledger_path(dir, job_id);
   return with_context(fmt::format("undoing ledger {}", path.string()), [&] {
     UndoReport report;
@@ -212,6 +212,14 @@ UndoReport undo_ledger(const fs::path& dir, std::uint32_t job_id, const UndoHand
       log_warning("ledger {}: undo of line {} ({}) failed: {}", path.string(), it->line, op,
                   error);
       report.failures.push_back({it->line, op, std::move(error)});
+    }
+    if (settle) {
+      try {
+        settle();
+      } catch (const std::exception& e) {
+        log_warning("ledger {}: undo finishing after the last line failed: {}", path.string(), e.what());
+        report.failures.push_back({0, "(finishing)", e.what()});
+      }
     }
     // A line we cannot read is a change we cannot undo: keep the ledger for a person to see.
     for (std::size_t line : contents.corrupt_lines) {

@@ -74,7 +74,7 @@ using UndoHandler = std::function<void(const nlohmann::json& action)>;
 using UndoHandlers = std::map<std::string, UndoHandler, std::less<>>;
 
 struct UndoFailure {
-  std::size_t line = 0;  // 1-based line in the ledger
+  std::size_t line = 0;  // 1-based line in the ledger; 0: `settle`, after the last handler
   std::string op;        // empty for a corrupt line
   std::string error;     // what the handler (or the parser) said
 };
@@ -94,10 +94,13 @@ struct UndoReport {
 // earlier actions are still undone, because every undo is idempotent and a half-cleaned node
 // is worse than a retried one. The file is removed only when every undo succeeded; otherwise
 // it is kept whole, so the next attempt replays everything again. Waits up to `lock_timeout`
-// for a prolog still holding the ledger.
+// for a prolog still holding the ledger. `settle`, when given, runs after the last handler and
+// before the file's fate is decided: it waits for what handlers left running (a link group's
+// deletion, node_effects.hpp) and throws if that failed, which keeps the ledger too.
 UndoReport undo_ledger(const std::filesystem::path& dir, std::uint32_t job_id,
                        const UndoHandlers& handlers,
-                       std::chrono::milliseconds lock_timeout = std::chrono::seconds(10));
+                       std::chrono::milliseconds lock_timeout = std::chrono::seconds(10),
+                       const std::function<void()>& settle = {});
 
 // The job ids that have a ledger in `dir` (sorted). Files not named "<digits>.jsonl" are
 // ignored. A missing directory is an empty list. The caller decides which of these jobs

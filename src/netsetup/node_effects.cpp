@@ -127,6 +127,8 @@ RealNodeEffects::~RealNodeEffects() {
   }
 }
 
+void RealNodeEffects::settle() { await_link_group_deletion(); }
+
 void RealNodeEffects::await_link_group_deletion() {
   if (link_group_deletion_.valid()) link_group_deletion_.get();  // rethrows its Error
 }

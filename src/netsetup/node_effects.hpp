@@ -133,6 +133,9 @@ class RealNodeEffects final : public NodeEffects {
   explicit RealNodeEffects(NodePaths paths) : paths_(std::move(paths)) {}
   // Waits for a link group deletion still under way (logged if it failed: see delete_link_group).
   ~RealNodeEffects() override;
+  // Waits for what an undo left running (a link group's deletion); throws its Error. For
+  // undo_ledger's `settle`: a failure there keeps the ledger.
+  void settle();
   RealNodeEffects(const RealNodeEffects&) = delete;
   RealNodeEffects& operator=(const RealNodeEffects&) = delete;
 

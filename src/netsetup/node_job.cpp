@@ -236,7 +236,8 @@ void wait_for_interface(const std::string& ifname, std::chrono::milliseconds tim
 
 UndoReport clean_job(const NodePaths& paths, std::uint32_t job_id) {
   RealNodeEffects fx(paths);
-  UndoReport report = undo_ledger(paths.ledger_dir(), job_id, change_undo_handlers(fx, paths, job_id));
+  UndoReport report = undo_ledger(paths.ledger_dir(), job_id, change_undo_handlers(fx, paths, job_id),
+                                  std::chrono::seconds(10), [&] { fx.settle(); });
   if (!report.ok()) return report;
   fx.remove_tree(paths.job_dir(job_id));
   fx.remove_file(paths.state_file(job_id));

@@ -302,7 +302,8 @@ class Prolog {
     try {
       RealNodeEffects effects(paths_);
       const auto report = undo_ledger(paths_.ledger_dir(), in_.job_id,
-                                      change_undo_handlers(effects, paths_, in_.job_id));
+                                      change_undo_handlers(effects, paths_, in_.job_id), std::chrono::seconds(10),
+                                      [&] { effects.settle(); });
       for (const auto& f : report.failures) {
         log_error("job {}: rollback: ledger line {} ({}): {}", in_.job_id, f.line, f.op, f.error);
       }

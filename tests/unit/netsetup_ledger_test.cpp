@@ -108,6 +108,33 @@ TEST_F(LedgerTest, UndoReplaysInReverseAndRemovesTheFile) {
   EXPECT_FALSE(fs::exists(dir_ / "7.jsonl"));
 }
 
+// Work an undo left running (the link group's deletion) is awaited after the last handler; its
+// failure keeps the ledger for the next attempt, like a handler's.
+TEST_F(LedgerTest, AFailureFinishingTheUndoKeepsTheLedger) {
+  {
+    auto l = Ledger::open(dir_, 8);
+    l.record({{"op", "a"}});
+  }
+  UndoHandlers h{{"a", [](const json&) {}}};
+  int settled = 0;
+  auto r = undo_ledger(dir_, 8, h, std::chrono::seconds(1), [&] {
+    ++settled;
+    throw Error("deleting the devices of link group 0x53560009: Operation not permitted");
+  });
+  EXPECT_EQ(settled, 1);
+  EXPECT_FALSE(r.ok());
+  EXPECT_FALSE(r.removed);
+  ASSERT_EQ(r.failures.size(), 1u);
+  EXPECT_EQ(r.failures[0].line, 0u);
+  EXPECT_NE(r.failures[0].error.find("link group 0x53560009"), std::string::npos);
+  EXPECT_TRUE(fs::exists(dir_ / "8.jsonl"));
+  // The next attempt, whose work finishes: the ledger goes.
+  auto again = undo_ledger(dir_, 8, h, std::chrono::seconds(1), [&] { ++settled; });
+  EXPECT_TRUE(again.ok());
+  EXPECT_TRUE(again.removed);
+  EXPECT_EQ(settled, 2);
+}
+
 TEST_F(LedgerTest, UndoIsIdempotent) {
   // Handlers that treat "already gone" as success, as the real ones must.
   std::set<std::string> things{"t1", "t2"};
