@@ -59,7 +59,8 @@ struct TapBridge {
   std::string name;
   std::string bridge;
 };
-// Step 13: the job's interface group; undo deletes all its devices at once.
+// Step 19 (the ledger's last entry): the job's interface group, its TAPs and DHCP veth; undo
+// deletes all its devices at once.
 struct TapsGroup {
   static constexpr std::string_view op = "taps.group";
   std::uint32_t job = 0;

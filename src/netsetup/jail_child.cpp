@@ -20,10 +20,12 @@ constexpr rlim_t kLogLimit = 1 << 20;
 
 enum ChildStage : int { kIds = 2, kExec = 3 };
 
-// Between clone and exec: raw system calls only. The child of a raw clone3 has a copy of the
-// prolog's memory without glibc's fork bookkeeping (the prolog may have other threads, e.g. a
-// name lookup that outlived its deadline): glibc's setgroups/setres[ug]id would try to change
-// the ids of those threads too, which do not exist here, so the ids go through syscall(2).
+// Between clone and exec: system calls only, raw or through libc's thin, lock-free wrappers
+// (read, write, dup2, setsid, sigaction, prlimit, execve); no allocation, no lock. The child of
+// a raw clone3 has a copy of the prolog's memory without glibc's fork bookkeeping (the prolog
+// may have other threads, e.g. a name lookup that outlived its deadline): glibc's setgroups and
+// setres[ug]id would try to change the ids of those threads too, which do not exist here, so
+// the ids go through syscall(2).
 [[noreturn]] void child_fail(int err_w, int stage) {
   const ChildFailure f{stage, errno};
   [[maybe_unused]] const auto n = ::write(err_w, &f, sizeof f);
@@ -83,7 +85,10 @@ pid_t clone_jail(const JailPipes& p, int null_fd, int log_fd, char* const* argv,
   clone_args args{};
   args.flags = CLONE_NEWUSER | CLONE_NEWNET | CLONE_NEWPID | CLONE_NEWIPC;
   args.exit_signal = SIGCHLD;
-  const long pid = ::syscall(SYS_clone3, &args, sizeof args);
+  long pid = ::syscall(SYS_clone3, &args, sizeof args);
+  // Container runtimes' seccomp profiles may refuse clone3 with ENOSYS (its arguments are out of
+  // a filter's reach); clone(2) takes the same flags (no stack: it returns in both, as fork).
+  if (pid < 0 && errno == ENOSYS) pid = ::syscall(SYS_clone, static_cast<unsigned long>(args.flags) | SIGCHLD, nullptr, nullptr, nullptr, 0UL);
   if (pid == 0) jail_main(p, null_fd, log_fd, argv, envp);
   if (pid < 0) {
     const int err = errno;

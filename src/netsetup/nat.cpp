@@ -7,6 +7,7 @@
 #include <tuple>
 
 #include <nftables/libnftables.h>
+#include <sys/stat.h>
 
 #include <fmt/format.h>
 
@@ -233,8 +234,9 @@ std::string nat_table_batch(NodeTable t) {
 namespace {
 
 // libnftables, opened on first use (shared_library.hpp), with the process's one context: a
-// helper that rebuilds the table twice (the first job's prolog, the last job's epilog) creates
-// it and fills its cache once.
+// helper that rebuilds the table twice creates it and fills its cache once. Its netlink socket
+// belongs to the network namespace it was made in: a call from another one (a test that moves
+// between namespaces) gets a new context.
 class Nftables {
  public:
   static Nftables& get() {
@@ -243,11 +245,19 @@ class Nftables {
   }
   Nftables(const Nftables&) = delete;
   Nftables& operator=(const Nftables&) = delete;
-  ~Nftables() { ctx_free_(ctx_); }
+  ~Nftables() {
+    if (ctx_ != nullptr) ctx_free_(ctx_);
+  }
 
   // Runs the batch; the error buffer's text when it fails (buffers are read, and so emptied,
   // after every run).
   std::optional<std::string> run(const std::string& batch) {
+    if (const ino_t here = current_netns(); here != netns_) {
+      ctx_free_(ctx_);
+      ctx_ = nullptr;
+      ctx_ = make_context();
+      netns_ = here;
+    }
     const int rc = run_(ctx_, batch.c_str());
     (void)output_(ctx_);
     std::string why = error_(ctx_);
@@ -265,15 +275,26 @@ class Nftables {
         run_(lib_.function<decltype(::nft_run_cmd_from_buffer)>("nft_run_cmd_from_buffer")),
         output_(lib_.function<decltype(::nft_ctx_get_output_buffer)>("nft_ctx_get_output_buffer")),
         error_(lib_.function<decltype(::nft_ctx_get_error_buffer)>("nft_ctx_get_error_buffer")),
-        ctx_(ctx_new_(NFT_CTX_DEFAULT)) {
-    if (ctx_ == nullptr) throw Error("libnftables: cannot create a context", ErrorKind::system);
+        buffer_output_(lib_.function<decltype(::nft_ctx_buffer_output)>("nft_ctx_buffer_output")),
+        buffer_error_(lib_.function<decltype(::nft_ctx_buffer_error)>("nft_ctx_buffer_error")),
+        netns_(current_netns()),
+        ctx_(make_context()) {}
+
+  nft_ctx* make_context() {
+    nft_ctx* ctx = ctx_new_(NFT_CTX_DEFAULT);
+    if (ctx == nullptr) throw Error("libnftables: cannot create a context", ErrorKind::system);
     // Messages into buffers, never onto the helper's stdout/stderr (slurmd's log).
-    const auto buffer_output = lib_.function<decltype(::nft_ctx_buffer_output)>("nft_ctx_buffer_output");
-    const auto buffer_error = lib_.function<decltype(::nft_ctx_buffer_error)>("nft_ctx_buffer_error");
-    if (buffer_output(ctx_) != 0 || buffer_error(ctx_) != 0) {
-      ctx_free_(ctx_);
+    if (buffer_output_(ctx) != 0 || buffer_error_(ctx) != 0) {
+      ctx_free_(ctx);
       throw Error("libnftables: cannot buffer its messages", ErrorKind::system);
     }
+    return ctx;
+  }
+
+  // The calling thread's network namespace (its inode; 0 when /proc cannot say).
+  static ino_t current_netns() {
+    struct stat st {};
+    return ::stat("/proc/thread-self/ns/net", &st) == 0 ? st.st_ino : 0;
   }
 
   SharedLibrary lib_;
@@ -282,6 +303,9 @@ class Nftables {
   decltype(::nft_run_cmd_from_buffer)* run_;
   decltype(::nft_ctx_get_output_buffer)* output_;
   decltype(::nft_ctx_get_error_buffer)* error_;
+  decltype(::nft_ctx_buffer_output)* buffer_output_;
+  decltype(::nft_ctx_buffer_error)* buffer_error_;
+  ino_t netns_;
   nft_ctx* ctx_;
 };
 

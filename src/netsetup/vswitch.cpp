@@ -50,7 +50,9 @@ void Vswitch::wait_applied(std::int64_t target, Deadline deadline) {
   for (;;) {
     json r = client_.transact(select, left(deadline));
     if (r[0]["rows"][0]["cur_cfg"].get<std::int64_t>() >= target) return;
-    if (!backoff.pause()) {
+    // (A pause cut at the deadline ends the wait here, not in the next select's own timeout,
+    // whose message would not say what was awaited.)
+    if (!backoff.pause() || expired(deadline)) {
       throw Error(fmt::format("ovs-vswitchd did not apply configuration {} in time (is it running?)",
                               target),
                   ErrorKind::timeout);

@@ -1,6 +1,6 @@
 // The job's jailed dnsmasq against the real kernel, inside a throw-away network namespace
 // (node_sandbox.hpp): the start returns once the program is exec'd, and the wait that the prolog
-// does last (step 20) reports a dnsmasq that serves, one that exited at once, and one that never
+// does last (step 19c) reports a dnsmasq that serves, one that exited at once, and one that never
 // binds its ports. Skipped without root.
 #include <gtest/gtest.h>
 #include <sys/stat.h>
