@@ -134,8 +134,13 @@ void for_each_rtnl_attr(std::span<const unsigned char> payload, std::size_t head
 }
 
 std::vector<unsigned char> rtnl_dump(std::uint16_t type, const void* header, std::size_t header_len) {
-  UniqueFd fd(::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE));
-  if (!fd) throw Error::from_errno("opening an rtnetlink socket", errno);
+  return netlink_dump(NETLINK_ROUTE, type, header, header_len);
+}
+
+std::vector<unsigned char> netlink_dump(int protocol, std::uint16_t type, const void* header,
+                                        std::size_t header_len) {
+  UniqueFd fd(::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, protocol));
+  if (!fd) throw Error::from_errno("opening a netlink socket", errno);
   const timeval timeout{5, 0};
   ::setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
   std::vector<unsigned char> req(kNlHeader + align4(header_len));
@@ -149,18 +154,18 @@ std::vector<unsigned char> rtnl_dump(std::uint16_t type, const void* header, std
   sockaddr_nl kernel{};
   kernel.nl_family = AF_NETLINK;
   if (::sendto(fd.get(), req.data(), req.size(), 0, reinterpret_cast<const sockaddr*>(&kernel), sizeof kernel) < 0) {
-    throw Error::from_errno("sending an rtnetlink dump request", errno);
+    throw Error::from_errno("sending a netlink dump request", errno);
   }
   std::vector<unsigned char> out;
   std::vector<unsigned char> buf(32768);
   for (;;) {
     const ssize_t n = ::recv(fd.get(), buf.data(), buf.size(), 0);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && errno == EAGAIN) throw Error("no rtnetlink answer from the kernel within 5 s", ErrorKind::timeout);
-    if (n < 0) throw Error::from_errno("reading an rtnetlink dump", errno);
-    if (n == 0) throw Error("rtnetlink: the dump ended without NLMSG_DONE", ErrorKind::system);
+    if (n < 0 && errno == EAGAIN) throw Error("no netlink answer from the kernel within 5 s", ErrorKind::timeout);
+    if (n < 0) throw Error::from_errno("reading a netlink dump", errno);
+    if (n == 0) throw Error("netlink: the dump ended without NLMSG_DONE", ErrorKind::system);
     out.insert(out.end(), buf.begin(), buf.begin() + n);
-    if (out.size() > kMaxDumpBytes) throw Error("rtnetlink: the dump is larger than 64 MiB", ErrorKind::system);
+    if (out.size() > kMaxDumpBytes) throw Error("netlink: the dump is larger than 64 MiB", ErrorKind::system);
     // The last message of the last datagram says whether the dump is complete.
     bool done = false;
     for (std::size_t off = 0; off + sizeof(nlmsghdr) <= static_cast<std::size_t>(n);) {

@@ -40,6 +40,9 @@ class RtnlMessage {
 // is `header`, and every answer up to NLMSG_DONE, concatenated (at most 64 MiB; 5 s per read).
 // Throws Error.
 std::vector<unsigned char> rtnl_dump(std::uint16_t type, const void* header, std::size_t header_len);
+// The same over another netlink family (`protocol`: NETLINK_SOCK_DIAG, ...).
+std::vector<unsigned char> netlink_dump(int protocol, std::uint16_t type, const void* header,
+                                        std::size_t header_len);
 
 // Calls `each(type, payload)` for every message of a dump (payload: what follows the netlink
 // header) until NLMSG_DONE; an NLMSG_ERROR or a truncated message is an Error.

@@ -40,6 +40,7 @@
 #include "netsetup/prolog_apply.hpp"
 #include "netsetup/reclaim.hpp"
 #include "netsetup/resolve_nodes.hpp"
+#include "netsetup/sock_diag.hpp"
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
@@ -87,17 +88,6 @@ gid_t primary_group(uid_t uid) {
                             rc);
   }
   return pw.pw_gid;
-}
-
-std::set<std::uint16_t> listening_ports() {
-  std::set<std::uint16_t> used;
-  for (const char* file : {"/proc/net/tcp", "/proc/net/tcp6"}) {
-    const auto text = read_file_if_exists(file);
-    if (!text) continue;  // no IPv6
-    const auto ports = parse_listening_ports(*text);
-    used.insert(ports.begin(), ports.end());
-  }
-  return used;
 }
 
 // Writes the message vm-launch shows the user (the prolog's own output reaches only slurmd's
@@ -269,7 +259,7 @@ class Prolog {
       }
     }
     if (l3 != nullptr && l3->reverse_nat && l3_vms > 0) {
-      auto used = listening_ports();
+      auto used = listening_tcp_ports();
       for (const auto& s : others) {
         for (const auto& r : s.nat) used.insert(r.host_port);
       }

@@ -1,11 +1,19 @@
 // The nftables batch applied in-process (libnftables, nat.cpp) against the real kernel, inside a
 // throw-away network namespace (node_sandbox.hpp): the table appears with the job's rules, a
 // batch the kernel refuses changes nothing and says why, the last job's removal deletes the
-// table. Skipped without root.
+// table; the listening ports reverse NAT avoids, from sock_diag. Skipped without root.
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
+#include <set>
+#include <utility>
+
+#include "file_read.hpp"
 #include "netsetup/nat.hpp"
+#include "netsetup/sock_diag.hpp"
 #include "node_sandbox.hpp"
+#include "unique_fd.hpp"
 
 using namespace slurmvm::netsetup;
 using namespace slurmvm::test;
@@ -53,4 +61,63 @@ TEST(NetsetupNat, ABatchReplacesTheTableAndARefusedOneChangesNothing) {
     apply_nat_batch(nat_table_batch({}, 0));  // the node's last job gone
   }
   EXPECT_EQ(listed_table(ns), "");
+}
+
+// The ports reverse NAT must not hand out: every listening TCP socket of the namespace, IPv4
+// and IPv6, asked of sock_diag; not a connected socket's port, not another namespace's
+// listener; the same set /proc/net/tcp{,6} shows.
+TEST(NetsetupNat, ListeningPortsComeFromSockDiag) {
+  SKIP_UNLESS_ROOT();
+  // A listener outside the namespace, which must not appear in it.
+  slurmvm::UniqueFd outside(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  ASSERT_TRUE(outside);
+  sockaddr_in any{};
+  any.sin_family = AF_INET;
+  any.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(outside.get(), reinterpret_cast<sockaddr*>(&any), sizeof any), 0);
+  ASSERT_EQ(::listen(outside.get(), 1), 0);
+  socklen_t len = sizeof any;
+  ASSERT_EQ(::getsockname(outside.get(), reinterpret_cast<sockaddr*>(&any), &len), 0);
+  const std::uint16_t outside_port = ntohs(any.sin_port);
+
+  TestNetns ns;
+  EnterNetns in(ns.name());
+  ASSERT_EQ(run_argv({"/usr/sbin/ip", "link", "set", "lo", "up"}).exit_code, 0);
+  auto listen_on = [](int family) {
+    slurmvm::UniqueFd fd(::socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    sockaddr_storage a{};
+    a.ss_family = static_cast<sa_family_t>(family);
+    EXPECT_EQ(::bind(fd.get(), reinterpret_cast<sockaddr*>(&a), family == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6)), 0);
+    EXPECT_EQ(::listen(fd.get(), 1), 0);
+    socklen_t n = sizeof a;
+    ::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&a), &n);
+    const std::uint16_t port = ntohs(family == AF_INET ? reinterpret_cast<sockaddr_in*>(&a)->sin_port
+                                                       : reinterpret_cast<sockaddr_in6*>(&a)->sin6_port);
+    return std::pair{std::move(fd), port};
+  };
+  auto [v4, v4_port] = listen_on(AF_INET);
+  auto [v6, v6_port] = listen_on(AF_INET6);
+  // A connection to the IPv4 listener: its client's port is not a listening one.
+  slurmvm::UniqueFd client(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  to.sin_port = htons(v4_port);
+  ASSERT_EQ(::connect(client.get(), reinterpret_cast<sockaddr*>(&to), sizeof to), 0);
+  sockaddr_in mine{};
+  len = sizeof mine;
+  ASSERT_EQ(::getsockname(client.get(), reinterpret_cast<sockaddr*>(&mine), &len), 0);
+
+  const auto ports = listening_tcp_ports();
+  EXPECT_EQ(ports, (std::set<std::uint16_t>{v4_port, v6_port}));
+  EXPECT_EQ(ports.count(ntohs(mine.sin_port)), 0U);
+  EXPECT_EQ(ports.count(outside_port), 0U);
+  std::set<std::uint16_t> proc;
+  for (const char* file : {"/proc/net/tcp", "/proc/net/tcp6"}) {
+    const auto text = slurmvm::read_file_if_exists(file);
+    ASSERT_TRUE(text) << file;
+    const auto p = parse_listening_ports(*text);
+    proc.insert(p.begin(), p.end());
+  }
+  EXPECT_EQ(ports, proc);
 }

@@ -1,11 +1,23 @@
-// The nftables generator (golden text), /proc/net/tcp parsing and host-port allocation.
+// The nftables generator (golden text), listening-port parsing (/proc/net/tcp, sock_diag) and
+// host-port allocation.
 #include <gtest/gtest.h>
+#include <linux/inet_diag.h>
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstring>
+#include <vector>
 
 #include "error.hpp"
 #include "addressing.hpp"
 #include "netsetup/nat.hpp"
+#include "netsetup/sock_diag.hpp"
 
 using namespace slurmvm::netsetup;
+using slurmvm::Error;
 
 TEST(NatTable, NoVmJobDeletesTheTable) {
   EXPECT_EQ(nat_table_batch({}, 0),
@@ -47,6 +59,56 @@ TEST(ProcNetTcp, ListeningPortsOnly) {
       "   0: 00000000000000000000000000000000:EAE8 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 99 1 0 100 0 0 10 0";
   EXPECT_EQ(parse_listening_ports(tcp6), (std::set<std::uint16_t>{60136}));
   EXPECT_TRUE(parse_listening_ports("").empty());
+}
+
+// A sock_diag dump as the kernel sends it: inet_diag_msg records (ports in network order), then
+// NLMSG_DONE; an error record is an Error, not an empty answer.
+namespace {
+void append_diag_record(std::vector<unsigned char>& dump, std::uint16_t type, const void* payload, std::size_t len) {
+  nlmsghdr h{};
+  h.nlmsg_len = static_cast<std::uint32_t>(NLMSG_HDRLEN + len);
+  h.nlmsg_type = type;
+  h.nlmsg_flags = NLM_F_MULTI;
+  const std::size_t at = dump.size();
+  dump.resize(at + NLMSG_ALIGN(h.nlmsg_len));
+  std::memcpy(dump.data() + at, &h, sizeof h);
+  if (len > 0) std::memcpy(dump.data() + at + NLMSG_HDRLEN, payload, len);
+}
+}  // namespace
+
+TEST(SockDiag, LocalPortsOfTheDump) {
+  std::vector<unsigned char> dump;
+  for (const std::uint16_t port : {std::uint16_t{22}, std::uint16_t{60134}}) {
+    inet_diag_msg m{};
+    m.idiag_family = AF_INET;
+    m.idiag_state = 10;  // TCP_LISTEN
+    m.id.idiag_sport = htons(port);
+    m.id.idiag_dport = htons(4242);  // not a local port
+    append_diag_record(dump, SOCK_DIAG_BY_FAMILY, &m, sizeof m);
+  }
+  const int done = 0;  // NLMSG_DONE carries an int
+  append_diag_record(dump, NLMSG_DONE, &done, sizeof done);
+  EXPECT_EQ(parse_inet_diag_ports(dump), (std::set<std::uint16_t>{22, 60134}));
+
+  std::vector<unsigned char> none;
+  append_diag_record(none, NLMSG_DONE, &done, sizeof done);
+  EXPECT_TRUE(parse_inet_diag_ports(none).empty());
+
+  std::vector<unsigned char> refused;
+  nlmsgerr err{};
+  err.error = -ENOENT;  // no tcp_diag in the kernel
+  append_diag_record(refused, NLMSG_ERROR, &err, sizeof err);
+  try {
+    parse_inet_diag_ports(refused);
+    ADD_FAILURE() << "an NLMSG_ERROR dump parsed";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.errnum(), ENOENT);
+  }
+
+  std::vector<unsigned char> truncated;
+  const unsigned char half[8] = {};
+  append_diag_record(truncated, SOCK_DIAG_BY_FAMILY, half, sizeof half);
+  EXPECT_THROW(parse_inet_diag_ports(truncated), Error);
 }
 
 // The jail's readiness: dnsmasq has bound the DHCP (67) and DNS (53) ports (/proc/<pid>/net/udp,
