@@ -13,6 +13,7 @@
 
 #include "addressing.hpp"
 #include "error.hpp"
+#include "netsetup/nss_local_files.hpp"
 #include "node_layout.hpp"
 #include "shared_library.hpp"
 
@@ -57,9 +58,13 @@ std::string dest_match(const OutboundDest& d) {
   return fmt::format("{} {} dport {}-{}", m, d.proto, d.min_port, d.max_port);
 }
 
-// Tunnel protocols a guest could use to reach another node's tunnel endpoint (GRE, IPIP,
-// IPv6-in-IPv4; VXLAN and Geneve over UDP): never routed from a gateway, whatever a job allows.
-constexpr const char* kTunnelProtocols = "meta l4proto { gre, ipip, ipv6 }";
+// Tunnel protocols a guest could use to reach another node's tunnel endpoint (IPIP 4,
+// IPv6-in-IPv4 41, GRE 47; VXLAN and Geneve over UDP): never routed from a gateway, whatever a
+// job allows. By number: nft looks names other than tcp, udp and icmp up with getprotobyname(),
+// through NSS and /etc/protocols, which a minimal node may lack (`nft list` still prints the
+// names).
+constexpr const char* kTunnelProtocolNumbers = "{ 4, 41, 47 }";
+constexpr const char* kTunnelProtocols = "meta l4proto { 4, 41, 47 }";
 constexpr const char* kTunnelUdpPorts = "udp dport { 4789, 6081 }";
 
 }  // namespace
@@ -110,7 +115,7 @@ std::string nat_table_batch(NodeTable t) {
         out += fmt::format("{} vlan type arp arp saddr ether != {} drop {}\n", in, mac, tag);
         out += fmt::format("{} vlan type ip udp sport {{ 67, 68 }} drop {}\n", in, tag);
         out += fmt::format("{} vlan type ip udp dport {{ 4789, 6081 }} drop {}\n", in, tag);
-        out += fmt::format("{} vlan type ip ip protocol {{ gre, ipip, ipv6 }} drop {}\n", in, tag);
+        out += fmt::format("{} vlan type ip ip protocol {} drop {}\n", in, kTunnelProtocolNumbers, tag);
         out += fmt::format("{} vlan type ip icmp type redirect drop {}\n", in, tag);
         out += fmt::format("{} vlan type ip6 udp sport {{ 546, 547 }} drop {}\n", in, tag);
         out += fmt::format("{} vlan type ip6 icmpv6 type {{ nd-router-advert, nd-redirect }} drop {}\n", in, tag);
@@ -258,6 +263,8 @@ class Nftables {
       ctx_ = make_context();
       netns_ = here;
     }
+    // nft looks the owner rules' uids up as user names first (nss_local_files.hpp).
+    const NssLocalFilesOnly local_users("passwd");
     const int rc = run_(ctx_, batch.c_str());
     (void)output_(ctx_);
     std::string why = error_(ctx_);
