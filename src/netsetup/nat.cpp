@@ -13,6 +13,7 @@
 
 #include "addressing.hpp"
 #include "error.hpp"
+#include "netsetup/nftables_netlink.hpp"
 #include "netsetup/nss_local_files.hpp"
 #include "node_layout.hpp"
 #include "shared_library.hpp"
@@ -317,6 +318,17 @@ class Nftables {
 };
 
 }  // namespace
+
+bool nat_tables_deleted(const NodeTable& t) { return t.bridged.empty() && t.vm_jobs == 0 && !t.forward_only_vms; }
+
+void apply_nat_table(NodeTable table) {
+  if (nat_tables_deleted(table)) {
+    with_context(fmt::format("deleting nftables tables ip and bridge {}", kNatTable),
+                 [] { delete_nft_tables(kNatTable); });
+    return;
+  }
+  apply_nat_batch(nat_table_batch(std::move(table)));
+}
 
 void apply_nat_batch(const std::string& batch) {
   with_context(fmt::format("replacing nftables table ip {}", kNatTable), [&] {

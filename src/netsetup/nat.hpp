@@ -126,6 +126,15 @@ std::string nat_table_batch(NodeTable table);
 // The same with reverse NAT rules only (tests, the simplest cases).
 std::string nat_table_batch(std::vector<NatRule> rules, std::size_t vm_jobs);
 
+// Whether the node's tables are simply gone: no VM job, no bridged NIC, forwarding not kept
+// off by the table; nat_table_batch() then only deletes the two tables, which apply_nat_table()
+// does without libnftables (nftables_netlink.hpp).
+bool nat_tables_deleted(const NodeTable& table);
+
+// Makes the kernel's tables what `table` says: nat_table_batch() through apply_nat_batch(), or,
+// when they are deleted, the same four messages sent straight over netlink.
+void apply_nat_table(NodeTable table);
+
 // Hands the batch to the kernel through libnftables, in this process: the same text `nft -f`
 // reads, one netlink transaction, without the ~30 ms of starting nft (docs/prolog-epilog.md).
 // Throws Error with libnftables' message when it fails; the kernel then applied nothing.

@@ -140,7 +140,7 @@ NodeTable node_table(const NodePaths& paths, std::uint32_t exclude, const std::v
 }
 
 void sync_nat(const NodePaths& paths, std::uint32_t exclude, const std::vector<BridgedPort>& pending) {
-  apply_nat_batch(nat_table_batch(node_table(paths, exclude, pending)));
+  apply_nat_table(node_table(paths, exclude, pending));
 }
 
 void save_ip_forward(const NodePaths& paths) {

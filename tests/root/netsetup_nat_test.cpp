@@ -63,6 +63,40 @@ TEST(NetsetupNat, ABatchReplacesTheTableAndARefusedOneChangesNothing) {
   EXPECT_EQ(listed_table(ns), "");
 }
 
+// The last VM job gone: both tables, rules and all, deleted by the four netlink messages of
+// nftables_netlink.hpp, without libnftables; again with nothing left, still a success.
+TEST(NetsetupNat, TheLastJobsTablesGoOverNetlink) {
+  SKIP_UNLESS_ROOT();
+  TestNetns ns;
+  NodeTable full;
+  full.vm_jobs = 1;
+  full.reverse_nat.push_back({7, 0, 40022, 0x0afb0002, 22});
+  full.owners.push_back({7, 1000});
+  full.bridged.push_back({7, 0, "svm7.0", {0x42, 0, 0, 0, 0, 7}, true});
+  {
+    EnterNetns in(ns.name());
+    apply_nat_table(full);
+  }
+  auto listed = [&](const char* family) {
+    const auto r = run_argv({"/usr/sbin/ip", "netns", "exec", ns.name(), "/usr/sbin/nft", "list", "table", family, "slurm_vm"});
+    return r.exit_code == 0 ? r.out : "";
+  };
+  EXPECT_NE(listed("ip").find("meta skuid { 0, 1000 }"), std::string::npos) << listed("ip");
+  EXPECT_NE(listed("bridge").find("svm7.0"), std::string::npos) << listed("bridge");
+  {
+    EnterNetns in(ns.name());
+    apply_nat_table(NodeTable{});
+  }
+  EXPECT_EQ(listed("ip"), "");
+  EXPECT_EQ(listed("bridge"), "");
+  {
+    EnterNetns in(ns.name());
+    EXPECT_NO_THROW(apply_nat_table(NodeTable{}));
+  }
+  const auto ruleset = run_argv({"/usr/sbin/ip", "netns", "exec", ns.name(), "/usr/sbin/nft", "list", "ruleset"});
+  EXPECT_EQ(ruleset.out, "");
+}
+
 // The ports reverse NAT must not hand out: every listening TCP socket of the namespace, IPv4
 // and IPv6, asked of sock_diag; not a connected socket's port, not another namespace's
 // listener; the same set /proc/net/tcp{,6} shows.
