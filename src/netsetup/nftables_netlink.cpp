@@ -70,6 +70,9 @@ constexpr std::uint16_t nft_type(int msg) { return static_cast<std::uint16_t>((N
 }  // namespace
 
 std::vector<unsigned char> delete_tables_batch(std::string_view name, std::uint32_t first_seq) {
+  // Without a name the table messages would carry no NFTA_TABLE_NAME; a name that does not fit
+  // an attribute's 16-bit length is no table name (the kernel allows 255 bytes).
+  if (name.empty() || name.size() > 4096) throw Error("nf_tables: no usable table name", ErrorKind::internal);
   BatchWriter w(first_seq);
   w.message(NFNL_MSG_BATCH_BEGIN, 0, AF_UNSPEC, NFNL_SUBSYS_NFTABLES, {});
   for (const std::uint8_t family : {std::uint8_t{NFPROTO_IPV4}, std::uint8_t{NFPROTO_BRIDGE}}) {

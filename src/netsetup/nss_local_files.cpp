@@ -20,17 +20,23 @@ std::string_view trim_blanks(std::string_view s) {
 }  // namespace
 
 std::string nsswitch_services(std::string_view text, std::string_view database) {
+  // As glibc reads it (nss/nss_database.c, process_line): a line starting with '#' is a
+  // comment, the database name ends at a blank or a colon, and the last line for a database
+  // is the one that counts.
+  std::string services = "files";
   while (!text.empty()) {
     const auto nl = std::min(text.find('\n'), text.size());
-    std::string_view line = text.substr(0, nl);
+    std::string_view line = trim_blanks(text.substr(0, nl));
     text.remove_prefix(std::min(nl + 1, text.size()));
-    line = line.substr(0, std::min(line.find('#'), line.size()));
-    const auto colon = line.find(':');
-    if (colon == std::string_view::npos || trim_blanks(line.substr(0, colon)) != database) continue;
-    const auto services = trim_blanks(line.substr(colon + 1));
-    if (!services.empty()) return std::string(services);
+    if (line.empty() || line.front() == '#') continue;
+    const auto name_end = std::min(line.find_first_of(" \t:"), line.size());
+    if (line.substr(0, name_end) != database) continue;
+    line.remove_prefix(name_end);
+    line = trim_blanks(line);
+    if (!line.empty() && line.front() == ':') line = trim_blanks(line.substr(1));
+    services = line.empty() ? "files" : std::string(line);
   }
-  return "files";
+  return services;
 }
 
 NssLocalFilesOnly::NssLocalFilesOnly(std::string database) : database_(std::move(database)) {

@@ -23,15 +23,15 @@ namespace {
 // exports; its bit is what inet_diag_req_v2.idiag_states selects.
 constexpr std::uint32_t kTcpListenState = 10;
 
-std::vector<unsigned char> dump_listening(std::uint8_t family) {
+}  // namespace
+
+std::set<std::uint16_t> sock_diag_listening_ports(std::uint8_t family) {
   inet_diag_req_v2 req{};
   req.sdiag_family = family;
   req.sdiag_protocol = IPPROTO_TCP;
   req.idiag_states = 1U << kTcpListenState;
-  return netlink_dump(NETLINK_SOCK_DIAG, SOCK_DIAG_BY_FAMILY, &req, sizeof req);
+  return parse_inet_diag_ports(netlink_dump(NETLINK_SOCK_DIAG, SOCK_DIAG_BY_FAMILY, &req, sizeof req));
 }
-
-}  // namespace
 
 std::set<std::uint16_t> parse_inet_diag_ports(std::span<const unsigned char> dump) {
   std::set<std::uint16_t> ports;
@@ -49,15 +49,17 @@ std::set<std::uint16_t> listening_tcp_ports() {
   std::set<std::uint16_t> used;
   for (const std::uint8_t family : {std::uint8_t{AF_INET}, std::uint8_t{AF_INET6}}) {
     try {
-      const auto ports = parse_inet_diag_ports(dump_listening(family));
+      const auto ports = sock_diag_listening_ports(family);
       used.insert(ports.begin(), ports.end());
       continue;
     } catch (const Error& e) {
-      // ENOENT: no tcp_diag in this kernel (a module not loaded); EAFNOSUPPORT...: no IPv6.
-      // /proc has the same answer, only slower.
-      if (e.errnum() != ENOENT && e.errnum() != EAFNOSUPPORT && e.errnum() != EPROTONOSUPPORT) throw;
+      // ENOENT: no tcp_diag (a module not loaded) or no IPv6; EPROTONOSUPPORT: no sock_diag
+      // at all. /proc has the same answer, only slower; thread-self, since the caller's
+      // namespace is this thread's.
+      if (e.errnum() != ENOENT && e.errnum() != EPROTONOSUPPORT) throw;
     }
-    const auto text = read_file_if_exists(family == AF_INET ? "/proc/net/tcp" : "/proc/net/tcp6");
+    const auto text =
+        read_file_if_exists(family == AF_INET ? "/proc/thread-self/net/tcp" : "/proc/thread-self/net/tcp6");
     if (!text) continue;  // no IPv6
     const auto ports = parse_listening_ports(*text);
     used.insert(ports.begin(), ports.end());

@@ -15,8 +15,12 @@ namespace slurmvm::netsetup {
 // NLMSG_DONE). Throws Error on an NLMSG_ERROR or a truncated message.
 std::set<std::uint16_t> parse_inet_diag_ports(std::span<const unsigned char> dump);
 
-// Listening TCP ports (IPv4 and IPv6) of the calling thread's network namespace. Falls back to
-// /proc/net/tcp{,6} on a kernel without tcp_diag. Throws Error.
+// Listening TCP ports of one family (AF_INET, AF_INET6) in the calling thread's network
+// namespace, from sock_diag alone. Throws Error (errno ENOENT: no tcp_diag, or no IPv6).
+std::set<std::uint16_t> sock_diag_listening_ports(std::uint8_t family);
+
+// Both families' listening TCP ports (a dual-stack listener is in the IPv6 dump). Falls back
+// to /proc/thread-self/net/tcp{,6} on a kernel without sock_diag or tcp_diag. Throws Error.
 std::set<std::uint16_t> listening_tcp_ports();
 
 }  // namespace slurmvm::netsetup

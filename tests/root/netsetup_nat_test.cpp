@@ -6,11 +6,14 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <cerrno>
 #include <set>
+#include <string>
 #include <utility>
 
 #include "file_read.hpp"
 #include "netsetup/nat.hpp"
+#include "netsetup/nftables_netlink.hpp"
 #include "netsetup/sock_diag.hpp"
 #include "node_sandbox.hpp"
 #include "unique_fd.hpp"
@@ -95,6 +98,20 @@ TEST(NetsetupNat, TheLastJobsTablesGoOverNetlink) {
   }
   const auto ruleset = run_argv({"/usr/sbin/ip", "netns", "exec", ns.name(), "/usr/sbin/nft", "list", "ruleset"});
   EXPECT_EQ(ruleset.out, "");
+
+  // A batch the kernel refuses (a table name longer than NFT_TABLE_MAXNAMELEN) is an Error
+  // with the kernel's errno, read from its acknowledgement, and changes nothing.
+  {
+    EnterNetns in(ns.name());
+    apply_nat_table(full);
+    try {
+      delete_nft_tables(std::string(300, 'x'));
+      ADD_FAILURE() << "the kernel accepted a 300-character table name";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.errnum(), ERANGE) << e.what();
+    }
+  }
+  EXPECT_NE(listed("ip").find("meta skuid { 0, 1000 }"), std::string::npos) << listed("ip");
 }
 
 // The ports reverse NAT must not hand out: every listening TCP socket of the namespace, IPv4
@@ -142,6 +159,10 @@ TEST(NetsetupNat, ListeningPortsComeFromSockDiag) {
   len = sizeof mine;
   ASSERT_EQ(::getsockname(client.get(), reinterpret_cast<sockaddr*>(&mine), &len), 0);
 
+  // sock_diag itself answers (no fallback to /proc hides a broken request)...
+  EXPECT_EQ(sock_diag_listening_ports(AF_INET), (std::set<std::uint16_t>{v4_port}));
+  EXPECT_EQ(sock_diag_listening_ports(AF_INET6), (std::set<std::uint16_t>{v6_port}));
+  // ...and the union is what the prolog uses.
   const auto ports = listening_tcp_ports();
   EXPECT_EQ(ports, (std::set<std::uint16_t>{v4_port, v6_port}));
   EXPECT_EQ(ports.count(ntohs(mine.sin_port)), 0U);
