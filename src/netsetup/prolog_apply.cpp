@@ -109,13 +109,16 @@ void apply_prolog_changes(Ledger& ledger, NodeEffects& fx, const PrologJob& j) {
   const auto devices = choose_devices(fx, plan, j.in.node);
   VmsFile vms = vms_file(plan, j.ssh_ports);
   if (!specs.empty()) {
-    // 11. Node level (kept by the epilog): bridge, tunnel port, base flows.
+    // 11. Node level (kept by the epilog): bridge, tunnel port, base flows (recorded here, sent
+    //     with the job's flows in step 16's bundle: until then the new bridge, fail_mode
+    //     secure, forwards nothing, and ovs-vswitchd can finish a previous job's port removal
+    //     while steps 12-19 run).
     const auto datapath = fx.bridge_datapath(paths.bridge, j.datapath);
     apply(ledger, change::NodeBridge{paths.bridge, datapath},
           [&] { fx.ensure_bridge(paths.bridge, datapath, ovs_deadline); });
     apply(ledger, change::NodeTunnel{paths.bridge, paths.tunnel_port},
           [&] { fx.ensure_tunnel_port(paths.bridge, paths.tunnel_port, ovs_deadline); });
-    apply(ledger, change::NodeBaseFlows{paths.bridge}, [&] { fx.apply_flows(node_base_flows(), ovs_deadline); });
+    record(ledger, change::NodeBaseFlows{paths.bridge});
   }
 
   // 12. IPv4 forwarding, for the gateways' reverse NAT, outbound connections and the DNS
@@ -215,8 +218,15 @@ void apply_prolog_changes(Ledger& ledger, NodeEffects& fx, const PrologJob& j) {
           [&] { fx.set_interface_ipv4(plan.gateway_port, plan.gateway_ip, plan.prefix); });
   }
 
-  // 16. The job's flows under its cookie, every tunnelled network in one bundle.
-  if (!flows.empty()) apply(ledger, change::JobFlows{job, paths.bridge}, [&] { fx.apply_flows(flows, ovs_deadline); });
+  // 16. One atomic bundle: the node's base flows (step 11) and the job's flows under its cookie,
+  //     every tunnelled network.
+  std::string bundle = specs.empty() ? std::string{} : node_base_flows();
+  bundle += flows;
+  if (!flows.empty()) {
+    apply(ledger, change::JobFlows{job, paths.bridge}, [&] { fx.apply_flows(bundle, ovs_deadline); });
+  } else if (!bundle.empty()) {
+    fx.apply_flows(bundle, ovs_deadline);
+  }
 
   if (!plan.local.empty()) {
     // The job's TAPs and its DHCP veth are one interface group: recorded last, so that the
