@@ -119,8 +119,9 @@ bool open_outputs(Guest& g) {
 // Reads what the command wrote since the last look; true when anything came.
 bool drain(Guest& g, RunSink& sink) {
   bool any = false;
-  for (auto [h, pending, is_err] : {std::tuple{&g.out, &g.out_pending, false}, std::tuple{&g.err, &g.err_pending, true}}) {
+  for (auto [h, pending, err] : {std::tuple{&g.out, &g.out_pending, false}, std::tuple{&g.err, &g.err_pending, true}}) {
     if (!*h) continue;
+    const bool is_err = err;  // a lambda below uses it: clang before 16 captures no binding
     for (;;) {
       const json r = g.agent->execute("guest-file-read", {{"handle", **h}, {"count", kReadChunk}});
       const auto n = r.value("count", std::int64_t{0});

@@ -174,8 +174,14 @@ void start_jailed_dnsmasq(const DnsmasqConfig& cfg, const DnsmasqJail& jail, std
   if (!null_fd) throw Error::from_errno("opening /dev/null", errno);
   UniqueFd log_fd(::open(jail.log_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600));
   if (!log_fd) throw Error::from_errno("opening " + jail.log_file.string(), errno);
-  auto [go_r, go_w] = make_pipe();
-  auto [err_r, err_w] = make_pipe();
+  // Named variables, not structured bindings: lambdas below use them, which clang before 16
+  // does not allow for bindings (P1091).
+  auto go_pipe = make_pipe();
+  auto err_pipe = make_pipe();
+  UniqueFd& go_r = go_pipe.first;
+  UniqueFd& go_w = go_pipe.second;
+  UniqueFd& err_r = err_pipe.first;
+  UniqueFd& err_w = err_pipe.second;
   const JailPipes pipes{go_r.get(), go_w.get(), err_r.get(), err_w.get()};
 
   const pid_t child = clone_jail(pipes, null_fd.get(), log_fd.get(), argv.data(), envp);

@@ -18,6 +18,7 @@
 #include <fmt/format.h>
 
 #include "error.hpp"
+#include "netsetup/rtnl.hpp"
 #include "unique_fd.hpp"
 
 namespace slurmvm::netsetup {
@@ -93,7 +94,7 @@ int batch_outcome(std::span<const unsigned char> answers, std::uint32_t first_se
     if (h.nlmsg_type == NLMSG_ERROR && h.nlmsg_len >= kNlHeader + sizeof(nlmsgerr)) {
       nlmsgerr err;
       std::memcpy(&err, answers.data() + off + kNlHeader, sizeof err);
-      if (err.error != 0) return err.error;
+      if (err.error != 0) return netlink_error(err.error);
       missing.erase(h.nlmsg_seq);
     }
     off += align4(h.nlmsg_len);

@@ -29,6 +29,8 @@ void set_length(std::vector<unsigned char>& buf) {
 
 }  // namespace
 
+int netlink_error(int error) noexcept { return error <= 0 && error > -4096 ? error : -EPROTO; }
+
 RtnlMessage::RtnlMessage(std::uint16_t type, std::uint16_t flags, const void* header, std::size_t header_len) {
   nlmsghdr h{};
   h.nlmsg_type = type;
@@ -94,7 +96,7 @@ int RtnlMessage::transact() const {
       if (h.nlmsg_seq == 1 && h.nlmsg_type == NLMSG_ERROR && h.nlmsg_len >= kNlHeader + sizeof(nlmsgerr)) {
         nlmsgerr err;
         std::memcpy(&err, buf + off + kNlHeader, sizeof err);
-        return err.error;
+        return netlink_error(err.error);
       }
       off += align4(h.nlmsg_len);
     }
@@ -114,7 +116,7 @@ void for_each_rtnl_message(std::span<const unsigned char> bytes,
     if (h.nlmsg_type == NLMSG_ERROR) {
       int err = 0;
       if (h.nlmsg_len >= kNlHeader + sizeof(int)) std::memcpy(&err, bytes.data() + off + kNlHeader, sizeof err);
-      throw Error::from_errno("rtnetlink dump", -err);
+      throw Error::from_errno("rtnetlink dump", -netlink_error(err));
     }
     each(h.nlmsg_type, bytes.subspan(off + kNlHeader, h.nlmsg_len - kNlHeader));
     off += align4(h.nlmsg_len);

@@ -10,6 +10,11 @@
 
 namespace slurmvm::netsetup {
 
+// The error of an NLMSG_ERROR answer as the helpers use it: 0 or a negative errno. Any other
+// value (the kernel sends none, a corrupted answer could) reads as -EPROTO, so that negating it
+// is always defined (tests/fuzz/node_text_fuzz found -INT_MIN).
+int netlink_error(int error) noexcept;
+
 class RtnlMessage {
  public:
   // A request of `type` (RTM_NEWLINK, ...) with NLM_F_REQUEST | NLM_F_ACK | `flags`, whose

@@ -221,3 +221,48 @@ TEST(ConfigYamlJson, QuotedScalarsStayStrings) {
       slurmvm::config::yaml_to_json(v),
       nlohmann::json::parse(R"({"a": "yes", "b": true, "c": "0644", "d": [1, "1", {"e": null}]})"));
 }
+
+// YAML's character set, checked before yaml-cpp, which loops forever on some text outside it
+// (tests/fuzz/config_fuzz found `,"\x01\x06`; corpus/config_fuzz/regression-*).
+TEST(ConfigYamlReader, TextOutsideYamlsCharacterSetIsASyntaxError) {
+  auto refusal = [](std::string_view text) {
+    try {
+      (void)slurmvm::config::parse_yaml(text, "templates.yaml");
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::config);
+      return std::string(e.what());
+    }
+    return std::string("parsed");
+  };
+  EXPECT_EQ(refusal(",\"\x01\x06"),
+            "templates.yaml:1:3: YAML syntax error: a control character (U+0001), which YAML does not allow");
+  EXPECT_EQ(refusal("base:\n  description: caf\xc3\xa9 \xff\n"),
+            "templates.yaml:2:21: YAML syntax error: a byte that is not UTF-8 (0xff)");
+  EXPECT_EQ(refusal("a: \xc0\xaf\n"), "templates.yaml:1:4: YAML syntax error: a byte that is not UTF-8 (0xc0)");  // overlong
+  EXPECT_EQ(refusal("a: \xed\xa0\x80\n"), "templates.yaml:1:4: YAML syntax error: a byte that is not UTF-8 (0xed)");  // surrogate
+  EXPECT_EQ(refusal("a: b\x7f\n"), "templates.yaml:1:5: YAML syntax error: a control character (U+007F), which YAML does not allow");
+  // What YAML allows still parses: a byte-order mark, tabs in values, CRLF, any printable
+  // character of any plane.
+  EXPECT_EQ(refusal("\xef\xbb\xbf" "a: \"x\ty\"\r\nb: caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x90\xa7\n"), "parsed");
+}
+
+// yaml-cpp 0.7's LoadAll never returns when a ',' stands where a document's root node would
+// start (tests/fuzz/config_fuzz); parse_yaml drives its parser a document at a time instead.
+TEST(ConfigYamlReader, ACommaWhereADocumentStartsIsASyntaxErrorNotAHang) {
+  auto refusal = [](std::string_view text) {
+    try {
+      (void)slurmvm::config::parse_yaml(text, "networks.yaml");
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("parsed");
+  };
+  EXPECT_EQ(refusal(","), "networks.yaml:1:1: YAML syntax error: a `,` outside a flow collection ([...] or {...})");
+  EXPECT_EQ(refusal(" , a"), "networks.yaml:1:2: YAML syntax error: a `,` outside a flow collection ([...] or {...})");
+  EXPECT_EQ(refusal("# c\n[a]\n,"), "networks.yaml:3:1: YAML syntax error: a `,` outside a flow collection ([...] or {...})");
+  EXPECT_EQ(refusal("--- &x !t ,"), "networks.yaml:1:11: YAML syntax error: a `,` outside a flow collection ([...] or {...})");
+  EXPECT_EQ(refusal("a: 1\n---\nb: 2\n"), "networks.yaml:3: expected one YAML document, found several (remove the `---` separators)");
+  EXPECT_EQ(refusal("a: 1, 2\nb: [1, 2]\n"), "parsed");
+  EXPECT_EQ(refusal(""), "parsed");
+  EXPECT_EQ(refusal("# only a comment\n"), "parsed");
+}

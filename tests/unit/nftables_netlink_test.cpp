@@ -10,11 +10,15 @@
 
 #include <cerrno>
 #include <cstring>
+#include <limits>
+#include <span>
 #include <string>
 #include <vector>
 
 #include "netsetup/nat.hpp"
 #include "netsetup/nftables_netlink.hpp"
+#include "netsetup/rtnl.hpp"
+#include "error.hpp"
 
 using namespace slurmvm::netsetup;
 
@@ -123,4 +127,19 @@ TEST(NftablesNetlink, TablesDeletedExactlyWhenTheBatchOnlyDeletes) {
   }
   EXPECT_TRUE(nat_tables_deleted(tables[0]));
   EXPECT_FALSE(nat_tables_deleted(tables[1]));
+}
+
+// An error field no kernel sends (tests/fuzz/node_text_fuzz found INT_MIN, whose negation is
+// undefined) reads as EPROTO, in both readers of netlink answers.
+TEST(NftablesNetlink, AnImpossibleErrorValueIsEproto) {
+  EXPECT_EQ(batch_outcome(ack(2, std::numeric_limits<int>::min()), 1, 4), -EPROTO);
+  EXPECT_EQ(batch_outcome(ack(2, 5), 1, 4), -EPROTO);
+  EXPECT_EQ(netlink_error(-ENOENT), -ENOENT);
+  EXPECT_EQ(netlink_error(0), 0);
+  try {
+    for_each_rtnl_message(ack(1, std::numeric_limits<int>::min()), [](std::uint16_t, std::span<const unsigned char>) {});
+    ADD_FAILURE() << "an NLMSG_ERROR answer was accepted";
+  } catch (const slurmvm::Error& e) {
+    EXPECT_EQ(e.errnum(), EPROTO);
+  }
 }

@@ -1,0 +1,26 @@
+// The files that cross process boundaries, read back by another program (and some of them
+// written where the job's user can reach): vms.json, vm.json, cluster.json, checkpoint.json,
+// the node's job record and the ledger. The first byte picks the reader.
+#include "checkpoint.hpp"
+#include "fuzz_input.hpp"
+#include "netsetup/job_state.hpp"
+#include "netsetup/ledger.hpp"
+#include "resolved_cluster.hpp"
+#include "vm_record.hpp"
+#include "vms_file.hpp"
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  if (size == 0) return 0;
+  const auto text = slurmvm::fuzz::as_text(data + 1, size - 1);
+  using slurmvm::fuzz::expect_parsed_or_refused;
+  switch (data[0] % 7) {
+    case 0: expect_parsed_or_refused([&] { (void)slurmvm::parse_vms_file(text, "vms.json"); }); break;
+    case 1: expect_parsed_or_refused([&] { (void)slurmvm::parse_vm_record(text, "vm.json"); }); break;
+    case 2: expect_parsed_or_refused([&] { (void)slurmvm::parse_launch_failure(text, "vm.json"); }); break;
+    case 3: expect_parsed_or_refused([&] { (void)slurmvm::parse_resolved_cluster(text, "cluster.json"); }); break;
+    case 4: expect_parsed_or_refused([&] { (void)slurmvm::parse_checkpoint(text, "checkpoint.json"); }); break;
+    case 5: expect_parsed_or_refused([&] { (void)slurmvm::netsetup::parse_job_state(text, "state.json"); }); break;
+    default: expect_parsed_or_refused([&] { (void)slurmvm::netsetup::parse_ledger(text); }); break;
+  }
+  return 0;
+}
