@@ -157,7 +157,7 @@ VmsFile parse_vms_file(std::string_view text, std::string_view source) {
   json root;
   try {
     root = json::parse(text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // not only parse_error: a number too large is out_of_range (406)
     throw Error(fmt::format("{}: not valid JSON: {}", source, e.what()), ErrorKind::config);
   }
   if (!root.is_object() || !root.contains("vms") || !root["vms"].is_object()) {

@@ -38,9 +38,9 @@ void write(const std::filesystem::path& path, std::string_view text) {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   if (size == 0) return 0;
   const auto& dir = work_dir();
-  const char* file = kFiles[data[0] % 5];
-  // The other files as the example has them (SLURM_VM_FUZZ_CONFIG), this one as the input says.
-  for (const char* f : kFiles) {
+  // The other files as the example has them (SLURM_VM_FUZZ_CONFIG), this one as the input says:
+  // the example's files once, then only the file the previous input replaced is put back.
+  auto restore = [&](const char* f) {
     const auto example = std::filesystem::path(SLURM_VM_FUZZ_CONFIG) / f;
     std::error_code ignored;
     if (std::filesystem::exists(example)) {
@@ -48,8 +48,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     } else {
       std::filesystem::remove(dir / f, ignored);
     }
-  }
-  write(dir / file, slurmvm::fuzz::as_text(data + 1, size - 1));
+  };
+  static const char* replaced = [&] {
+    for (const char* f : kFiles) restore(f);
+    return static_cast<const char*>(nullptr);
+  }();
+  if (replaced != nullptr) restore(replaced);
+  replaced = kFiles[data[0] % 5];
+  write(dir / replaced, slurmvm::fuzz::as_text(data + 1, size - 1));
   slurmvm::fuzz::expect_parsed_or_refused([&] { (void)slurmvm::config::load_config({dir, std::nullopt}); });
   return 0;
 }

@@ -75,3 +75,16 @@ TEST(VmsFile, RefusesWhatIsNotARank) {
   EXPECT_THROW(parse_vms_file(R"({"vms": {"0": {"nics": [], "ssh_port": 70000}}})", "x"), Error);
   EXPECT_NO_THROW(parse_vms_file(R"({"vms": {"0": {"nics": [], "ssh_port": null}}})", "x"));
 }
+
+// A number too large for any type is the file's fault, said as such, not an exception other
+// than Error escaping (nlohmann throws out_of_range 406 for it, not parse_error; found by
+// tests/fuzz/job_files_fuzz, corpus/job_files_fuzz/regression-vms-json-number-overflow).
+TEST(VmsFile, ANumberTooLargeIsAnInvalidFile) {
+  try {
+    (void)parse_vms_file(R"({"network_id": 1e999999, "vms": {}})", "vms.json");
+    ADD_FAILURE() << "parsed";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::config);
+    EXPECT_NE(std::string(e.what()).find("vms.json: not valid JSON"), std::string::npos) << e.what();
+  }
+}
