@@ -15,15 +15,11 @@
 namespace {
 const char* const kFiles[] = {"templates.yaml", "networks.yaml", "resources.yaml", "repos.yaml", "slurm-vm.yaml"};
 
-// A private directory on a tmpfs, removed when the fuzzer exits.
+// A private directory in the runner's scratch directory (fuzz_input.hpp).
 const std::filesystem::path& work_dir() {
   static const std::filesystem::path dir = [] {
-    std::string templ = "/dev/shm/svm-fuzz-config-XXXXXX";
+    std::string templ = slurmvm::fuzz::scratch_dir() + "/svm-fuzz-config-XXXXXX";
     if (::mkdtemp(templ.data()) == nullptr) std::abort();
-    std::atexit([] {
-      std::error_code ignored;
-      std::filesystem::remove_all(work_dir(), ignored);
-    });
     return std::filesystem::path(templ);
   }();
   return dir;

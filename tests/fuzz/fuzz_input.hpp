@@ -5,6 +5,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
+#include <string>
 #include <string_view>
 
 #include "error.hpp"
@@ -13,6 +15,14 @@ namespace slurmvm::fuzz {
 
 inline std::string_view as_text(const std::uint8_t* data, std::size_t size) {
   return {reinterpret_cast<const char*>(data), size};
+}
+
+// Where a target puts the files its parser reads: $SVM_FUZZ_SCRATCH, a directory the runner
+// (run_fuzz_target.sh, bench/fuzz-all) creates and removes (libFuzzer ends a timed run without
+// running atexit handlers), else /dev/shm.
+inline std::string scratch_dir() {
+  const char* dir = std::getenv("SVM_FUZZ_SCRATCH");
+  return dir != nullptr && *dir != '\0' ? dir : "/dev/shm";
 }
 
 // Runs `parse`, accepting the refusal every parser owes bad input.

@@ -8,12 +8,13 @@ set -euo pipefail
 target=$1 corpus=$2 seconds=$3 artifacts=${4:-$PWD}
 scratch=$(mktemp -d /tmp/svm-fuzz-XXXXXX)
 trap 'rm -rf "$scratch"' EXIT
+mkdir "$scratch/corpus"
 mkdir -p "$artifacts"
 # -rss_limit_mb and -timeout: a parser that allocates without bound or loops on a small input
 # is a finding (an attacker's input, a job option). -max_len: the files are small.
 set +e
-"$target" -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=10 -max_len=16384 \
-  -artifact_prefix="$artifacts/" -print_final_stats=1 "$scratch" "$corpus" >"$scratch/log" 2>&1
+SVM_FUZZ_SCRATCH=$scratch "$target" -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=10 -max_len=16384 \
+  -artifact_prefix="$artifacts/" -print_final_stats=1 "$scratch/corpus" "$corpus" >"$scratch/log" 2>&1
 rc=$?
 set -e
 grep -E '^stat::number_of_executed_units|^#[0-9]+.*DONE' "$scratch/log" | tail -2 || true
