@@ -42,14 +42,24 @@ std::pair<char32_t, std::size_t> decode(std::string_view s, std::size_t at) {
 
 std::optional<CharsetProblem> yaml_charset_problem(std::string_view text) {
   std::size_t at = text.starts_with("\xEF\xBB\xBF") ? 3 : 0;  // U+FEFF, the byte-order mark
+  int line = 0;
+  int column = 0;
   while (at < text.size()) {
     const auto [c, len] = decode(text, at);
     if (len == 0) {
-      return CharsetProblem{at, fmt::format("a byte that is not UTF-8 (0x{:02x})", static_cast<unsigned char>(text[at]))};
+      return CharsetProblem{at, line, column,
+                            fmt::format("a byte that is not UTF-8 (0x{:02x})", static_cast<unsigned char>(text[at]))};
     }
     if (!printable(c)) {
-      return CharsetProblem{at, fmt::format("a control character (U+{:04X}), which YAML does not allow",
-                                            static_cast<std::uint32_t>(c))};
+      return CharsetProblem{at, line, column,
+                            fmt::format("a control character (U+{:04X}), which YAML does not allow",
+                                        static_cast<std::uint32_t>(c))};
+    }
+    if (c == '\n') {
+      ++line;
+      column = 0;
+    } else {
+      ++column;
     }
     at += len;
   }

@@ -14,6 +14,8 @@ namespace slurmvm::config {
 
 struct CharsetProblem {
   std::size_t offset = 0;  // of the first offending byte
+  int line = 0;            // 0-based, as YAML::Mark counts
+  int column = 0;          // 0-based, in characters as an editor shows them
   std::string what;        // "a control character (U+0001)", "a byte that is not UTF-8 (0xff)"
 };
 

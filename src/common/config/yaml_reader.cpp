@@ -1,9 +1,6 @@
 // Reading YAML configuration with errors that say where (yaml_reader.hpp).
 #include "config/yaml_reader.hpp"
 
-#include <yaml-cpp/eventhandler.h>
-#include <yaml-cpp/parser.h>
-
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <unistd.h>
@@ -16,10 +13,10 @@
 
 #include <mutex>
 #include <set>
-#include <sstream>
 
 #include "config/substitutions.hpp"
 #include "config/yaml_charset.hpp"
+#include "config/yaml_documents.hpp"
 #include "error.hpp"
 #include "log.hpp"
 #include "unique_fd.hpp"
@@ -332,57 +329,14 @@ void Mapping::reject_unknown_keys() const {
 
 // ---- Documents ------------------------------------------------------------------------------
 
-namespace {
-
-// Counts a stream's documents without building them, and where the second one starts.
-class DocumentCounter : public YAML::EventHandler {
- public:
-  void OnDocumentStart(const YAML::Mark& mark) override {
-    if (++documents == 2) second = second_root = mark;
-  }
-  void OnDocumentEnd() override {}
-  void OnNull(const YAML::Mark& mark, YAML::anchor_t) override { node(mark); }
-  void OnAlias(const YAML::Mark& mark, YAML::anchor_t) override { node(mark); }
-  void OnScalar(const YAML::Mark& mark, const std::string&, YAML::anchor_t, const std::string&) override { node(mark); }
-  void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {
-    node(mark);
-  }
-  void OnSequenceEnd() override {}
-  void OnMapStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {
-    node(mark);
-  }
-  void OnMapEnd() override {}
-
-  int documents = 0;
-  YAML::Mark second;       // where the second document starts (its `---`, or its first token)
-  YAML::Mark second_root;  // its root node
-
- private:
-  void node(const YAML::Mark& mark) {
-    if (documents == 2 && !rooted_) {
-      second_root = mark;
-      rooted_ = true;
-    }
-  }
-  bool rooted_ = false;
-};
-
-}  // namespace
 
 Value parse_yaml(std::string_view text, const std::filesystem::path& file) {
   auto name = std::make_shared<const std::string>(file.string());
   if (const auto problem = yaml_charset_problem(text)) {
-    const std::string_view before = text.substr(0, problem->offset);
-    const auto line = static_cast<int>(std::count(before.begin(), before.end(), '\n'));
-    const auto line_start = before.rfind('\n');
-    // Columns in characters, as an editor shows them: the line's UTF-8 lead bytes so far.
-    const std::string_view line_so_far = before.substr(line_start == std::string_view::npos ? 0 : line_start + 1);
-    const auto column = std::count_if(line_so_far.begin(), line_so_far.end(),
-                                      [](char b) { return (static_cast<unsigned char>(b) & 0xC0) != 0x80; });
     YAML::Mark at;
     at.pos = static_cast<int>(problem->offset);
-    at.line = line;
-    at.column = static_cast<int>(column);
+    at.line = problem->line;
+    at.column = problem->column;
     throw_syntax_error(text, file, at, problem->what);
   }
   // One document per file. Not YAML::LoadAll: yaml-cpp 0.7 loops forever when a ',' stands
@@ -390,12 +344,9 @@ Value parse_yaml(std::string_view text, const std::filesystem::path& file) {
   // without consuming it; found by tests/fuzz/config_fuzz). The parser is driven here one
   // document at a time, two at most, then the first is built.
   const std::string owned(text);
-  DocumentCounter counter;
   YAML::Node document;
   try {
-    std::istringstream in(owned);
-    YAML::Parser parser(in);
-    if (parser.HandleNextDocument(counter)) parser.HandleNextDocument(counter);
+    const DocumentCount counter = count_documents(owned, 2);
     if (counter.documents == 0) return Value(YAML::Node(), name, "", 1);
     if (counter.documents > 1) {
       const auto at = static_cast<std::size_t>(std::max(counter.second.pos, 0));
