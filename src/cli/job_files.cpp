@@ -108,9 +108,12 @@ void JobDir::write_ssh_files(const std::vector<VmFile>& vms) const {
     if (!vm.ssh_port) continue;
     // The VM is reached through its node's reverse NAT; the host key is checked against the
     // key vm-launch generated for it, under the VM's own name (HostKeyAlias), never skipped.
+    // ConnectTimeout: the node's NAT rule outlives a VM whose QEMU died without its step
+    // noticing (slurmstepd killed): its SYNs are dropped, and without a limit ssh retried for
+    // ~2 min (tcp_syn_retries) before it failed (found by bench/soak, fault stepd-kill).
     config += fmt::format(
         "Host {}\n  HostName {}\n  Port {}\n  User root\n  HostKeyAlias {}\n  UserKnownHostsFile {}\n"
-        "  StrictHostKeyChecking yes\n  CheckHostIP no\n  LogLevel ERROR\n",
+        "  StrictHostKeyChecking yes\n  CheckHostIP no\n  LogLevel ERROR\n  ConnectTimeout 30\n",
         vm.name, vm.node, *vm.ssh_port, vm.name, known_hosts().string());
   }
   // The user's own settings (identities, agent) still apply to everything else.

@@ -3,6 +3,9 @@
 //   srun -n N -c C -m arbitrary .../libexec/slurm-vm/vm-launch DEF
 // This file only reads the command line and maps failures to exit codes (docs/exit-codes.md);
 // launcher.cpp has the sequence, docs/vm-launch.md the whole story.
+#include <unistd.h>
+
+#include <csignal>
 #include <cstdio>
 #include <string_view>
 
@@ -11,6 +14,7 @@
 #include "config/identity.hpp"
 #include "error.hpp"
 #include "launch/launcher.hpp"
+#include "launch/parent_death.hpp"
 #include "launch/pinning.hpp"
 #include "launch/task_env.hpp"
 #include "log.hpp"
@@ -37,6 +41,7 @@ constexpr const char* kUsage =
     "5 system failure, 6 timeout, 1 internal error. See docs/vm-launch.md.\n";
 
 int real_main(int argc, char** argv) {
+  const pid_t parent = ::getppid();  // the step's slurmstepd
   slurmvm::launch::LaunchOptions options;
   int verbosity = 0;
   bool have_definition = false;
@@ -74,6 +79,8 @@ int real_main(int argc, char** argv) {
   const auto task = slurmvm::launch::read_task_env(slurmvm::config::process_env, affinity);
   // Every message from here on names the VM and the node: srun mixes all tasks' output.
   slurmvm::set_log_sink(slurmvm::stderr_sink(fmt::format("vm-launch: vm{} on {}", task.rank, task.node)));
+  // SIGTERM: QEMU's orderly exit (its drives closed) when slurmstepd dies under it.
+  slurmvm::launch::end_with_parent(SIGTERM, parent);
   slurmvm::launch::launch_vm(options, task, affinity);
 }
 

@@ -107,3 +107,28 @@ TEST(CliJobFiles, ConsoleTailShowsTheGuestsEscapesEscaped) {
   EXPECT_EQ(console_tail(log, 2), "  | two \\x1b[31mred\\x1b[0m\n  | three\n");
   EXPECT_EQ(console_tail(home.path() / "none", 2), "  (no console log yet)\n");
 }
+
+// The ssh_config of a job: each VM through its node's reverse NAT, its host key checked under
+// its own name, and a connection limit: a VM whose QEMU died unnoticed must not hang `vm ssh`
+// for the kernel's ~2 min of SYN retries (bench/soak, fault stepd-kill).
+TEST(CliJobFiles, SshConfigNamesEachVmAndLimitsTheConnect) {
+  TempHome home;
+  JobDir dir(home.path(), 42);
+  dir.create();
+  VmFile vm;
+  vm.name = "vm0";
+  vm.node = "node1";
+  vm.ssh_port = 60222;
+  vm.host_key_pub = "ssh-ed25519 AAAA";
+  dir.write_ssh_files({vm});
+  std::ifstream in(dir.ssh_config());
+  const std::string config((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_NE(config.find("Host vm0\n  HostName node1\n  Port 60222\n"), std::string::npos) << config;
+  EXPECT_NE(config.find("  HostKeyAlias vm0\n"), std::string::npos) << config;
+  EXPECT_NE(config.find("  StrictHostKeyChecking yes\n"), std::string::npos) << config;
+  EXPECT_NE(config.find("  ConnectTimeout 30\n"), std::string::npos) << config;
+  std::ifstream keys(dir.known_hosts());
+  std::string line;
+  std::getline(keys, line);
+  EXPECT_EQ(line, "vm0 ssh-ed25519 AAAA");
+}
