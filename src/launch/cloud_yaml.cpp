@@ -4,6 +4,8 @@
 #include <cmath>
 #include <string_view>
 
+#include <fmt/format.h>
+
 #include "config/yaml_json.hpp"
 
 namespace slurmvm::launch {
@@ -40,10 +42,45 @@ bool key_is_plain(std::string_view key) {
   return plain_is_safe(key);
 }
 
+// The length of a UTF-8 sequence at `at` that YAML must not see raw, 0 for any other: DEL and
+// the C1 controls are not printable (YAML 1.1 §5.1: PyYAML refuses the whole document), and NEL
+// (a C1 control), LS and PS are line breaks to YAML 1.1, which a quoted scalar folds into a
+// space and a literal block splits a line at; U+FFFE and U+FFFF are not printable either.
+// Found by tests/fuzz/user_data_fuzz.cpp (a DEL in a cloud-config key).
+std::size_t yaml_unsafe_at(std::string_view s, std::size_t at) {
+  const auto byte = [&](std::size_t i) { return i < s.size() ? static_cast<unsigned char>(s[i]) : 0U; };
+  const unsigned b0 = byte(at);
+  if (b0 == 0x7f) return 1;
+  if (b0 == 0xc2 && byte(at + 1) >= 0x80 && byte(at + 1) <= 0x9f) return 2;
+  if (b0 == 0xe2 && byte(at + 1) == 0x80 && (byte(at + 2) == 0xa8 || byte(at + 2) == 0xa9)) return 3;
+  if (b0 == 0xef && byte(at + 1) == 0xbf && (byte(at + 2) == 0xbe || byte(at + 2) == 0xbf)) return 3;
+  return 0;
+}
+
 // A JSON string literal is a valid YAML double-quoted scalar: the escapes it uses (\" \\ \n \t
-// \uXXXX ...) are YAML escapes with the same meaning.
+// \uXXXX ...) are YAML escapes with the same meaning. JSON leaves the characters above raw: they
+// become \uXXXX escapes too.
 std::string quoted(const std::string& text) {
-  return json(text).dump(-1, ' ', false, json::error_handler_t::replace);
+  const std::string dumped = json(text).dump(-1, ' ', false, json::error_handler_t::replace);
+  std::string out;
+  out.reserve(dumped.size());
+  for (std::size_t i = 0; i < dumped.size();) {
+    const std::size_t n = yaml_unsafe_at(dumped, i);
+    if (n == 0) {
+      out += dumped[i++];
+      continue;
+    }
+    // Decode the 1-3 byte sequence (all of them are well-formed: checked above).
+    unsigned cp = static_cast<unsigned char>(dumped[i]);
+    if (n == 2) cp = ((cp & 0x1fU) << 6) | (static_cast<unsigned char>(dumped[i + 1]) & 0x3fU);
+    if (n == 3) {
+      cp = ((cp & 0x0fU) << 12) | ((static_cast<unsigned char>(dumped[i + 1]) & 0x3fU) << 6) |
+           (static_cast<unsigned char>(dumped[i + 2]) & 0x3fU);
+    }
+    out += fmt::format("\\u{:04x}", cp);
+    i += n;
+  }
+  return out;
 }
 
 std::string scalar_text(const json& value) {
@@ -82,9 +119,11 @@ bool literal_block_fits(const std::string& s) {
   for (const char c : s) {
     const auto u = static_cast<unsigned char>(c);
     if (u < 0x20 && c != '\n' && c != '\t') return false;
-    if (u == 0x7f) return false;
     if (line_start && (c == ' ' || c == '\t')) return false;
     line_start = c == '\n';
+  }
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (yaml_unsafe_at(s, i) != 0) return false;
   }
   return true;
 }

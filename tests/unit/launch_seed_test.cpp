@@ -99,6 +99,20 @@ TEST(LaunchCloudYaml, MultiLineStringsKeepTheirTrailingNewlines) {
   EXPECT_EQ(to_block_yaml(json{{"k", "a\r\nb"}}), "k: \"a\\r\\nb\"\n");
 }
 
+// What YAML must not see raw: DEL and the C1 controls are not printable (PyYAML refuses the
+// whole user-data), NEL, LS and PS are line breaks to YAML 1.1, U+FFFE is no character. Each is
+// escaped in a quoted scalar, keys included, and keeps a string out of a literal block
+// (found by tests/fuzz/user_data_fuzz.cpp: a DEL in a key).
+TEST(LaunchCloudYaml, CharactersYamlMustNotSeeRawAreEscaped) {
+  EXPECT_EQ(to_block_yaml(json{{"a\x7f", "b\x7f"}}), "\"a\\u007f\": \"b\\u007f\"\n");
+  EXPECT_EQ(to_block_yaml(json{{"k", "x\xc2\x85y\xc2\x9f"}}), "k: \"x\\u0085y\\u009f\"\n");
+  EXPECT_EQ(to_block_yaml(json{{"k", "x\xe2\x80\xa8y\xe2\x80\xa9"}}), "k: \"x\\u2028y\\u2029\"\n");
+  EXPECT_EQ(to_block_yaml(json{{"k", "\xef\xbf\xbe"}}), "k: \"\\ufffe\"\n");
+  EXPECT_EQ(to_block_yaml(json{{"k", "a\nb\xc2\x85" "c"}}), "k: \"a\\nb\\u0085c\"\n");
+  // Printable non-ASCII stays as it is (quoted: never plain).
+  EXPECT_EQ(to_block_yaml(json{{"k", "\xc3\xa9t\xc3\xa9"}}), "k: \"\xc3\xa9t\xc3\xa9\"\n");
+}
+
 TEST(LaunchSeed, MetaData) {
   EXPECT_EQ(build_seed_files(inputs(), "B").meta_data,
             "# slurm-vm: vm3 of job 42 (written by vm-launch)\n"
