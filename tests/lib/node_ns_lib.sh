@@ -36,10 +36,23 @@ node_ns_start() {
     --pidfile="$OVS/ovsdb-server.pid" --unixctl="$OVS/ovsdb-server.ctl" \
     --log-file="$OVS/ovsdb-server.log" -vconsole:off --no-chdir --detach 2>>"$OVS/daemons.err"
   vsctl --no-wait init
+  node_ns_start_vswitchd
+  echo 0 | nsx tee /proc/sys/net/ipv4/ip_forward >/dev/null
+}
+
+# For a test script: on exit, stop the node, remove $TMP and print the verdict of check_lib.sh
+# (sourced before) as test NAME.
+node_ns_test_exit_trap() {
+  NODE_NS_TEST_NAME=$1
+  # shellcheck disable=SC2154 # rc is set in the trap itself
+  trap 'rc=$?; node_ns_stop; rm -rf "$TMP"; test_summary "$NODE_NS_TEST_NAME" "$rc"; exit $?' EXIT
+}
+
+# ovs-vswitchd of the node; also to restart it (its flows are lost, its database kept).
+node_ns_start_vswitchd() {
   nsx env OVS_RUNDIR="$OVS" ovs-vswitchd "unix:$OVS/db.sock" --pidfile="$OVS/ovs-vswitchd.pid" \
     --unixctl="$OVS/ovs-vswitchd.ctl" --log-file="$OVS/ovs-vswitchd.log" -vconsole:off \
     --no-chdir --detach 2>>"$OVS/daemons.err"
-  echo 0 | nsx tee /proc/sys/net/ipv4/ip_forward >/dev/null
 }
 
 node_ns_stop() {

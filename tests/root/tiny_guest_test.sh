@@ -17,7 +17,7 @@ readonly REPO_DIR
 readonly NS=svmt-$$
 readonly NET=192.168.150 # exists only inside $NS
 readonly HOST_IP=$NET.1
-readonly KERNEL_ARGS="console=ttyS0 panic=-1 quiet acpi=noirq cryptomgr.notests"
+readonly KERNEL_ARGS="console=ttyS0 panic=-1 quiet acpi=noirq cryptomgr.notests no_timer_check"
 readonly PACKAGES=(qemu-system-x86 qemu-utils genisoimage openssh-client socat iproute2 busybox-static)
 
 # Deadlines, in seconds. Generous: TCG on 2 shared cores is slow when the machine is busy.

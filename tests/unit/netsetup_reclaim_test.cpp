@@ -1,6 +1,6 @@
-// Reclaiming stale jobs: what squeue's answer means (pure), and which jobs have leftovers in a
-// node's run directory (a temp dir). The whole path against real Slurm is
-// tests/system/fault_test.sh.
+// Reclaiming stale jobs: what squeue's answer means (pure), which jobs have leftovers in a
+// node's run directory (a temp dir), and what the reclaim does with the answer of a stand-in
+// squeue. The whole path against real Slurm is tests/system/fault_test.sh.
 #include <gtest/gtest.h>
 
 #include <unistd.h>
@@ -83,4 +83,58 @@ TEST_F(LeftoversTest, CleanJobRemovesDirectoryAndRecordWithoutLedger) {
   EXPECT_FALSE(report.ledger_found);
   EXPECT_EQ(jobs_with_leftovers(paths_), Jobs{14});
   EXPECT_TRUE(clean_job(paths_, 13).ok());  // twice: nothing to do, still success
+}
+
+// reclaim_stale_jobs against a stand-in for slurmctld: a squeue script that prints a fixed
+// answer (or fails). Leftovers here are records and job directories only (no ledger), which
+// clean_job removes without touching the kernel.
+class ReclaimTest : public LeftoversTest {
+ protected:
+  SlurmQuery query(const std::string& script_body) {
+    const fs::path squeue = paths_.run_dir / "squeue";
+    std::ofstream(squeue) << "#!/bin/sh\n" << script_body;
+    fs::permissions(squeue, fs::perms::owner_all);
+    SlurmQuery q;
+    q.squeue = squeue.string();
+    return q;
+  }
+  void leftovers_of(std::initializer_list<std::uint32_t> jobs) {
+    for (const auto j : jobs) {
+      touch(paths_.state_dir() / (std::to_string(j) + ".json"));
+      touch(paths_.jobs_dir() / std::to_string(j) / "vms.json");
+    }
+  }
+};
+
+TEST_F(ReclaimTest, EndedJobsAreCleanedLiveOnesKept) {
+  leftovers_of({13, 14, 15, 20});
+  // 13 ended, 14 still runs, 15 is no longer listed at all, 20 is the job being set up.
+  const auto report = reclaim_stale_jobs(
+      paths_, query("echo '20 20 CONFIGURING'; echo '13 13 COMPLETED'; echo '14 14 RUNNING'\n"), "n1", 20);
+  EXPECT_FALSE(report.skipped);
+  EXPECT_EQ(report.reclaimed, (Jobs{13, 15}));
+  EXPECT_TRUE(report.failed.empty());
+  EXPECT_EQ(jobs_with_leftovers(paths_), (Jobs{14, 20}));
+}
+
+TEST_F(ReclaimTest, WithoutATrustworthyAnswerNothingIsReclaimed) {
+  leftovers_of({13, 20});
+  // slurmctld unreachable (squeue fails), an answer about another cluster (it does not list the
+  // job being set up), and an answer that does not parse.
+  for (const char* body : {"echo 'squeue: error: Unable to contact slurm controller' >&2; exit 1\n",
+                           "echo '13 13 COMPLETED'\n", "echo '13 COMPLETED'; echo '20 20 RUNNING'\n"}) {
+    const auto report = reclaim_stale_jobs(paths_, query(body), "n1", 20);
+    EXPECT_TRUE(report.skipped) << body;
+    EXPECT_TRUE(report.reclaimed.empty()) << body;
+    EXPECT_EQ(jobs_with_leftovers(paths_), (Jobs{13, 20})) << body;
+  }
+}
+
+TEST_F(ReclaimTest, NoLeftoversOfOthersMeansNoQuestion) {
+  leftovers_of({20});
+  // A squeue that would fail the test if it ran: the common path asks slurmctld nothing.
+  const auto report = reclaim_stale_jobs(paths_, query("touch \"$0.ran\"; exit 1\n"), "n1", 20);
+  EXPECT_FALSE(report.skipped);
+  EXPECT_TRUE(report.reclaimed.empty());
+  EXPECT_FALSE(fs::exists(paths_.run_dir / "squeue.ran"));
 }
