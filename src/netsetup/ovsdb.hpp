@@ -143,6 +143,9 @@ class Vswitch {
   std::map<std::string, std::uint32_t> port_numbers(const std::vector<std::string>& names);
   // The bridge's ports, sorted, without its own internal port (as ovs-vsctl list-ports).
   std::vector<std::string> list_ports(const std::string& bridge);
+  // The bridge's ports that a prolog tagged external_ids:slurm-vm-job=<id>, by job id (a tag
+  // that is not a job id is skipped: not ours to judge).
+  std::map<std::uint32_t, std::vector<std::string>> job_ports(const std::string& bridge);
 
  private:
   nlohmann::json transact_and_wait(const nlohmann::json& ops, Deadline deadline);

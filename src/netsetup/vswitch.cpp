@@ -2,6 +2,7 @@
 #include "netsetup/ovsdb.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <thread>
 
 #include <fmt/format.h>
@@ -248,6 +249,33 @@ std::vector<std::string> Vswitch::list_ports(const std::string& bridge) {
   }
   std::sort(names.begin(), names.end());
   return names;
+}
+
+std::map<std::uint32_t, std::vector<std::string>> Vswitch::job_ports(const std::string& bridge) {
+  std::map<std::uint32_t, std::vector<std::string>> out;
+  json r = client_.transact(ovsdb_ops::lookup_ports(bridge, {}), timeout_);
+  if (r[0]["rows"].empty()) return out;  // no bridge: no port of any job
+  json ops = json::array();
+  for (const auto& u : set_elements(r[0]["rows"][0]["ports"])) {
+    ops.push_back({{"op", "select"},
+                   {"table", "Port"},
+                   {"where", json::array({cond("_uuid", "==", u)})},
+                   {"columns", json::array({"name", "external_ids"})}});
+  }
+  if (ops.empty()) return out;
+  for (const auto& res : client_.transact(ops, timeout_)) {
+    for (const auto& row : res["rows"]) {
+      const auto ids = map_value(row["external_ids"]);
+      const auto tag = ids.find("slurm-vm-job");
+      if (tag == ids.end()) continue;
+      std::uint32_t job = 0;
+      const std::string& v = tag->second;
+      const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), job);
+      if (ec != std::errc() || end != v.data() + v.size() || job == 0) continue;
+      out[job].push_back(row["name"].get<std::string>());
+    }
+  }
+  return out;
 }
 
 }  // namespace slurmvm::netsetup

@@ -11,16 +11,26 @@
 // text replaces the job's cookie atomically, so a run on a healthy node changes nothing), and
 // each gateway's address. A job whose records cannot be read is reported and skipped.
 //
+// Then the ports of jobs long gone. After a reboot /run is empty: the ledgers went with it, and
+// so did every kernel object they recorded, but OVS keeps its database on disk, so the ports of
+// the jobs that ran before come back as rows naming devices that no longer exist (no epilog
+// and no reclaim can find them: both start from a ledger). A port tagged
+// external_ids:slurm-vm-job=<id> whose job has no ledger on this node belongs to no one and is
+// removed. The node lock keeps prologs out meanwhile, and a prolog records a job's ports in its
+// ledger before it adds them.
+//
 // Exit codes: 0 every job restored (or none to restore); 1 some job could not be (each is
 // logged); 2 usage.
 #include <chrono>
 #include <cstring>
 #include <exception>
+#include <filesystem>
 #include <iostream>
 #include <set>
 #include <string>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "config/identity.hpp"
 #include "error.hpp"
@@ -51,7 +61,8 @@ int run_main(int argc, char** argv) {
     (help ? std::cout : std::cerr)
         << "usage: vm-node-restore\n"
            "Puts the running VM jobs' OpenFlow rules and gateway addresses back after ovs-vswitchd\n"
-           "restarted (root; SLURM_VM_RUNDIR and SLURM_VM_OVSDB_SOCKET as for vm-prolog).\n"
+           "restarted, and removes the OVS ports of jobs with no ledger on the node (after a reboot)\n"
+           "(root; SLURM_VM_RUNDIR and SLURM_VM_OVSDB_SOCKET as for vm-prolog).\n"
            "Exit: 0 restored or nothing to do, 1 some job failed (logged), 2 usage.\n";
     return help ? kExitOk : kExitUsage;
   }
@@ -89,6 +100,23 @@ int run_main(int argc, char** argv) {
       log_error("job {}: not restored: {}", job.job_id, e.what());
       ++failed;
     }
+  }
+  try {
+    std::set<std::string> bridges = bridges_with_base_flows;
+    bridges.insert(paths.bridge);
+    auto ovsdb = OvsdbClient::connect(paths.ovsdb_socket);
+    Vswitch vswitch(ovsdb);
+    for (const auto& bridge : bridges) {
+      for (const auto& [job, ports] : vswitch.job_ports(bridge)) {
+        if (std::filesystem::exists(ledger_path(paths.ledger_dir(), job))) continue;
+        const auto removed = vswitch.remove_ports(bridge, ports, fmt::format("vm-node-restore: job {} has no ledger", job));
+        log_warning("job {}: removed its {} port(s) from {} ({}): no ledger on this node (lost with /run in a reboot?)",
+                    job, removed, bridge, fmt::join(ports, ", "));
+      }
+    }
+  } catch (const std::exception& e) {
+    log_error("ports of ended jobs not swept: {}", e.what());
+    ++failed;
   }
   log_info("restored {} job(s), {} failed", restored, failed);
   return failed == 0 ? kExitOk : kExitFailed;
