@@ -13,6 +13,8 @@
 
 #include "addressing.hpp"
 #include "error.hpp"
+#include "log.hpp"
+#include "netsetup/conntrack.hpp"
 #include "netsetup/nftables_netlink.hpp"
 #include "netsetup/nss_local_files.hpp"
 #include "node_layout.hpp"
@@ -327,7 +329,17 @@ void apply_nat_table(NodeTable table) {
                  [] { delete_nft_tables(kNatTable); });
     return;
   }
+  const std::vector<NatRule> rules = table.reverse_nat;
   apply_nat_batch(nat_table_batch(std::move(table)));
+  // Connections the kernel still sends to a port's previous VM (conntrack.hpp). A leftover
+  // entry costs one user a failed connection, not the job: warn, do not fail the helper.
+  try {
+    if (const auto n = forget_stale_nat_connections(rules); n > 0) {
+      log_info("forgot {} connection(s) still sent to a reverse-NAT port's previous VM", n);
+    }
+  } catch (const Error& e) {
+    log_warning("stale reverse-NAT connections not forgotten: {}", e.what());
+  }
 }
 
 void apply_nat_batch(const std::string& batch) {

@@ -1,7 +1,11 @@
 // Reclaiming stale jobs' leftovers (reclaim.hpp).
 #include "netsetup/reclaim.hpp"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <array>
+#include <charconv>
 #include <sstream>
 
 #include <fmt/format.h>
@@ -10,6 +14,7 @@
 #include "error.hpp"
 #include "log.hpp"
 #include "subprocess.hpp"
+#include "unique_fd.hpp"
 
 namespace slurmvm::netsetup {
 namespace {
@@ -83,11 +88,43 @@ std::optional<std::set<std::uint32_t>> live_jobs_on_node(const SlurmQuery& query
   return live;
 }
 
+std::optional<std::uint32_t> stepd_job(std::string_view cmdline) {
+  constexpr std::string_view prefix = "slurmstepd: [";
+  if (!cmdline.starts_with(prefix)) return std::nullopt;
+  const std::string_view rest = cmdline.substr(prefix.size());
+  std::uint32_t job = 0;
+  const auto [end, ec] = std::from_chars(rest.data(), rest.data() + rest.size(), job);
+  if (ec != std::errc() || job == 0 || end == rest.data() + rest.size() || (*end != '.' && *end != '+')) {
+    return std::nullopt;
+  }
+  return job;
+}
+
+std::set<std::uint32_t> jobs_with_stepd(const std::filesystem::path& proc) {
+  std::set<std::uint32_t> jobs;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(proc, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
+    // Only the start matters: "slurmstepd: [" and the id. A process gone meanwhile reads as "".
+    char buf[64];
+    UniqueFd fd(::open((entry.path() / "cmdline").c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) continue;
+    const ssize_t n = ::read(fd.get(), buf, sizeof buf);
+    if (n <= 0) continue;
+    if (const auto job = stepd_job({buf, static_cast<std::size_t>(n)})) jobs.insert(*job);
+  }
+  return jobs;
+}
+
 ReclaimReport reclaim_stale_jobs(const NodePaths& paths, const SlurmQuery& query, const std::string& node,
-                                 std::uint32_t current_job) {
+                                 std::uint32_t current_job, const std::filesystem::path& proc) {
   ReclaimReport report;
   auto candidates = jobs_with_leftovers(paths);
   candidates.erase(current_job);
+  if (!candidates.empty() && !proc.empty()) {
+    for (const auto job : jobs_with_stepd(proc)) candidates.erase(job);
+  }
   if (candidates.empty()) return report;
   const auto live = live_jobs_on_node(query, node);
   if (!live || !live->contains(current_job)) {

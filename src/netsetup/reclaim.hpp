@@ -6,6 +6,7 @@
 #pragma once
 
 #include <chrono>
+#include <filesystem>
 #include <cstdint>
 #include <optional>
 #include <set>
@@ -49,12 +50,24 @@ struct ReclaimReport {
   bool skipped = false;               // Slurm's answer was missing or untrustworthy
 };
 
+// Pure. The job id of a slurmstepd's command line ("slurmstepd: [42.extern]", "[42.0]",
+// "[42.batch]", a heterogeneous component's "[42+1.0]" counts as 42's), or nullopt for any other
+// process. /proc/<pid>/cmdline holds what slurmstepd set (setproctitle).
+std::optional<std::uint32_t> stepd_job(std::string_view cmdline);
+
+// The jobs with a slurmstepd on this node (a scan of `proc`'s processes): alive here, whatever
+// slurmctld would say. Processes that vanish meanwhile are skipped.
+std::set<std::uint32_t> jobs_with_stepd(const std::filesystem::path& proc = "/proc");
+
 // Cleans up after every job with leftovers on this node (jobs_with_leftovers) that slurmctld
-// does not list as alive here, except `current_job`. The caller holds the node lock, so no
-// prolog or epilog of this node runs meanwhile. Asks slurmctld only when there is something to
-// judge, and trusts the answer only if it lists `current_job` (which is being set up here, so
-// an answer without it is about another cluster, or stale).
+// does not list as alive here, except `current_job` and the jobs with a slurmstepd on the node
+// (jobs_with_stepd of `proc`, looked at only when another job has leftovers; empty: not looked
+// at). The caller holds the node lock, so no prolog or
+// epilog of this node runs meanwhile. Asks slurmctld only when a job is left to judge: a node
+// whose other VM jobs all run (with PrologFlags=Contain each has its extern step from its
+// allocation on) asks nothing. Trusts the answer only if it lists `current_job` (which is being
+// set up here, so an answer without it is about another cluster, or stale).
 ReclaimReport reclaim_stale_jobs(const NodePaths& paths, const SlurmQuery& query, const std::string& node,
-                                 std::uint32_t current_job);
+                                 std::uint32_t current_job, const std::filesystem::path& proc = {});
 
 }  // namespace slurmvm::netsetup

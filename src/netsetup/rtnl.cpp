@@ -71,9 +71,9 @@ void RtnlMessage::end_nest(std::size_t token) {
   std::memcpy(buf_.data() + token + offsetof(rtattr, rta_len), &len, sizeof len);
 }
 
-int RtnlMessage::transact() const {
-  UniqueFd fd(::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE));
-  if (!fd) throw Error::from_errno("opening an rtnetlink socket", errno);
+int RtnlMessage::transact(int protocol) const {
+  UniqueFd fd(::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, protocol));
+  if (!fd) throw Error::from_errno("opening a netlink socket", errno);
   // The kernel answers a local socket at once; the timeout is only a guard.
   const timeval timeout{5, 0};
   ::setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);

@@ -2,6 +2,8 @@
 // group, bridge port and VLAN calls send (no libnl: docs/design.md §4). Every call acts in the calling thread's namespace.
 #pragma once
 
+#include <linux/netlink.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -34,8 +36,9 @@ class RtnlMessage {
   void end_nest(std::size_t token);
 
   // Sends the request and waits (5 s at most) for the kernel's answer: 0, or a negative errno.
-  // Throws Error when the socket itself fails or no answer comes.
-  int transact() const;
+  // Throws Error when the socket itself fails or no answer comes. `protocol`: the netlink
+  // family (NETLINK_NETFILTER for ctnetlink, conntrack.hpp).
+  int transact(int protocol = NETLINK_ROUTE) const;
 
  private:
   std::vector<unsigned char> buf_;

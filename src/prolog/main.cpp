@@ -212,7 +212,9 @@ class Prolog {
                                 report.failures.front().error));
       }
     }
-    reclaim_stale_jobs(paths_, slurm_query(), in_.node, in_.job_id);
+    // A job with a slurmstepd here runs: only the others are slurmctld's to judge (no
+    // question at all on a node whose other VM jobs all run).
+    reclaim_stale_jobs(paths_, slurm_query(), in_.node, in_.job_id, "/proc");
 
     // 8. The network id must not be in use on this node.
     const auto others = read_job_states(paths_, in_.job_id);

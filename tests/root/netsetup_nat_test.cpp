@@ -1,19 +1,28 @@
 // The nftables batch applied in-process (libnftables, nat.cpp) against the real kernel, inside a
 // throw-away network namespace (node_sandbox.hpp): the table appears with the job's rules, a
 // batch the kernel refuses changes nothing and says why, the last job's removal deletes the
-// table; the listening ports reverse NAT avoids, from sock_diag. Skipped without root.
+// table; the listening ports reverse NAT avoids, from sock_diag; the connections a port's
+// previous VM kept, forgotten at the rebuild that gives the port to another. Skipped without root.
 #include <gtest/gtest.h>
+#include <fcntl.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <linux/netfilter/nfnetlink_conntrack.h>
+#include <linux/netlink.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
 #include <set>
 #include <string>
 #include <utility>
 
 #include "file_read.hpp"
+#include "netsetup/conntrack.hpp"
 #include "netsetup/nat.hpp"
 #include "netsetup/nftables_netlink.hpp"
+#include "netsetup/rtnl.hpp"
 #include "netsetup/sock_diag.hpp"
 #include "node_sandbox.hpp"
 #include "unique_fd.hpp"
@@ -175,4 +184,65 @@ TEST(NetsetupNat, ListeningPortsComeFromSockDiag) {
     proc.insert(p.begin(), p.end());
   }
   EXPECT_EQ(ports, proc);
+}
+
+// A host port that goes to another VM takes its connections along (conntrack.hpp): a SYN to
+// the node's port 40022, DNATed to 10.251.0.2:22 and never answered, leaves a conntrack entry
+// that would send the next connection from the same source port there too. Once the table
+// sends 40022 to 10.251.0.3, the rebuild deletes that entry; the new VM's own are kept.
+TEST(NetsetupNat, ARebuildForgetsConnectionsSentToAPortsPreviousVm) {
+  SKIP_UNLESS_ROOT();
+  TestNetns ns;
+  EnterNetns in(ns.name());
+  for (const auto& argv : std::vector<std::vector<std::string>>{
+           {"/usr/sbin/ip", "link", "set", "lo", "up"},
+           {"/usr/sbin/ip", "link", "add", "svmt0", "type", "veth", "peer", "name", "svmt1"},
+           {"/usr/sbin/ip", "addr", "add", "10.99.0.1/24", "dev", "svmt0"},     // the node
+           {"/usr/sbin/ip", "addr", "add", "10.251.0.1/24", "dev", "svmt1"},    // a job's gateway
+           {"/usr/sbin/ip", "link", "set", "svmt0", "up"},
+           {"/usr/sbin/ip", "link", "set", "svmt1", "up"},
+           {"/usr/sbin/ip", "neigh", "add", "10.251.0.2", "lladdr", "02:00:00:00:00:02", "dev", "svmt1"},
+           {"/usr/sbin/ip", "neigh", "add", "10.251.0.3", "lladdr", "02:00:00:00:00:03", "dev", "svmt1"}}) {
+    ASSERT_EQ(run_argv(argv).exit_code, 0) << argv[1] << " " << argv[2];
+  }
+  NodeTable table;
+  table.vm_jobs = 1;
+  table.reverse_nat.push_back({7, 0, 40022, 0x0afb0002, 22});
+  apply_nat_table(table);
+  // A connection attempt from the node to its own port: DNATed by the output chain, sent out
+  // of the gateway, never answered (SYN_SENT, 120 s).
+  auto syn_to_port = [] {
+    slurmvm::UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(40022);
+    a.sin_addr.s_addr = htonl(0x0a630001);
+    const int rc = ::connect(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a);
+    EXPECT_TRUE(rc == 0 || errno == EINPROGRESS) << std::strerror(errno);
+    ::usleep(100 * 1000);  // the SYN leaves: its entry is confirmed
+    return fd;             // open: the entry stays as it is
+  };
+  auto to_vm = [](std::uint32_t vm) {
+    nfgenmsg g{};
+    g.nfgen_family = AF_INET;
+    std::size_t n = 0;
+    for (const auto& c : parse_nat_connections(netlink_dump(NETLINK_NETFILTER, (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_GET, &g, sizeof g))) {
+      if (c.orig_dport == 40022 && c.reply_src == vm) ++n;
+    }
+    return n;
+  };
+  const auto old_connection = syn_to_port();
+  ASSERT_EQ(to_vm(0x0afb0002), 1u) << "no conntrack entry for the SYN to port 40022";
+  // A rebuild that changes nothing for the port keeps it.
+  apply_nat_table(table);
+  EXPECT_EQ(to_vm(0x0afb0002), 1u);
+  // The port goes to another VM: the old entry is forgotten; the new VM's are kept.
+  table.reverse_nat = {{8, 0, 40022, 0x0afb0003, 22}};
+  apply_nat_table(table);
+  EXPECT_EQ(to_vm(0x0afb0002), 0u);
+  const auto new_connection = syn_to_port();
+  EXPECT_EQ(to_vm(0x0afb0003), 1u);
+  apply_nat_table(table);
+  EXPECT_EQ(to_vm(0x0afb0003), 1u);
+  EXPECT_EQ(forget_stale_nat_connections(table.reverse_nat), 0u);
 }

@@ -138,3 +138,41 @@ TEST_F(ReclaimTest, NoLeftoversOfOthersMeansNoQuestion) {
   EXPECT_TRUE(report.reclaimed.empty());
   EXPECT_FALSE(fs::exists(paths_.run_dir / "squeue.ran"));
 }
+
+TEST(Stepd, TheJobOfASlurmstepdCommandLine) {
+  EXPECT_EQ(stepd_job(std::string_view("slurmstepd: [42.extern]\0", 24)), 42u);
+  EXPECT_EQ(stepd_job("slurmstepd: [42.0]"), 42u);
+  EXPECT_EQ(stepd_job("slurmstepd: [42.batch]"), 42u);
+  EXPECT_EQ(stepd_job("slurmstepd: [42+1.0]"), 42u);
+  for (const char* other : {"slurmstepd", "slurmstepd: [", "slurmstepd: [42]", "slurmstepd: [x.0]",
+                            "slurmstepd: [0.0]", "/usr/sbin/slurmstepd", "sleep [42.0]", "slurmstepd: [99999999999.0]"}) {
+    EXPECT_FALSE(stepd_job(other)) << other;
+  }
+}
+
+// A job with a slurmstepd on the node runs: it is not slurmctld's to judge. With only such
+// jobs beside the current one, squeue is not run at all.
+TEST_F(ReclaimTest, JobsWithASlurmstepdHereAreNotAskedAbout) {
+  leftovers_of({13, 14, 20});
+  const fs::path proc = paths_.run_dir / "proc";
+  auto process = [&](const char* pid, const std::string& cmdline) {
+    fs::create_directories(proc / pid);
+    std::ofstream(proc / pid / "cmdline") << cmdline;
+  };
+  process("100", std::string("slurmstepd: [13.extern]\0", 24));
+  process("101", std::string("slurmstepd: [14.0]\0", 19));
+  process("102", "bash");
+  process("self", "slurmstepd: [15.0]");  // not a pid
+  const auto report = reclaim_stale_jobs(paths_, query("touch \"$0.ran\"; exit 1\n"), "n1", 20, proc);
+  EXPECT_FALSE(report.skipped);
+  EXPECT_FALSE(fs::exists(paths_.run_dir / "squeue.ran"));
+  EXPECT_EQ(jobs_with_leftovers(paths_), (Jobs{13, 14, 20}));
+  EXPECT_EQ(jobs_with_stepd(proc), (Jobs{13, 14}));
+
+  // Job 14's steps have ended: it alone is asked about, and cleaned.
+  fs::remove_all(proc / "101");
+  const auto second = reclaim_stale_jobs(paths_, query("echo '20 20 RUNNING'; echo '13 13 RUNNING'; echo '14 14 COMPLETED'\n"),
+                                         "n1", 20, proc);
+  EXPECT_EQ(second.reclaimed, Jobs{14});
+  EXPECT_EQ(jobs_with_leftovers(paths_), (Jobs{13, 20}));
+}
