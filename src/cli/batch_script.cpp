@@ -9,8 +9,9 @@
 namespace slurmvm::cli {
 namespace {
 
-// The paths of `vm` and of a checkpoint are the only outside values that reach the script
-// unencoded, single-quoted (sh_quote.hpp); everything else is embedded as base64.
+// The paths of `vm`, of a checkpoint and of a results directory are the only outside values
+// that reach the script unencoded, single-quoted (sh_quote.hpp); everything else is embedded as
+// base64.
 
 // Writes FILE from the base64 text; the delimiter cannot occur in base64.
 std::string embedded(const std::string& file, const std::string& content) {
@@ -22,18 +23,34 @@ std::string embedded(const std::string& file, const std::string& content) {
 // fresh file of vm0 and executed there, so its #! line counts: over SSH when vm0 has an entry
 // in the job's ssh_config, else (no reverse-NAT port) through its guest agent, whose output
 // comes back when the script ends.
-constexpr const char* kRunner = R"(#!/bin/sh
-s=$SLURM_VM_BATCH_STAGE vm=$SLURM_VM_BATCH_VM hrc=0 vrc=0 hpid=
+//
+// With a results directory (vm batch --junit, junit_report.hpp) each script's output also goes
+// to NAME.out (stdout and stderr together), its status to NAME.status and its start and end
+// times to NAME.time; `started` says the directory was reachable from the node.
+constexpr const char* kRunner = R"SH(#!/bin/sh
+s=$SLURM_VM_BATCH_STAGE vm=$SLURM_VM_BATCH_VM r=${SLURM_VM_BATCH_RESULTS:-} hrc=0 vrc=0 hpid=
 run='f=$(mktemp) && cat >"$f" && chmod 0700 "$f" && "$f"; rc=$?; rm -f "$f"; exit $rc'
+record() {
+  n=$1
+  shift
+  [ -n "$r" ] || { "$@"; return; }
+  t0=$(date +%s.%N)
+  { "$@"; echo $? >"$r/$n.status"; } 2>&1 | tee "$r/$n.out"
+  echo "$t0 $(date +%s.%N)" >"$r/$n.time"
+  rc=1
+  [ -s "$r/$n.status" ] && read -r rc <"$r/$n.status"
+  return "$rc"
+}
+[ -z "$r" ] || : >"$r/started"
 if [ -f "$s/host-script" ]; then
-  "$s/host-script" &
+  record host-script "$s/host-script" &
   hpid=$!
 fi
 if [ -f "$s/vm-script" ]; then
   if grep -qx 'Host vm0' "${SLURM_VM_JOB_DIR:-/nonexistent}/ssh_config" 2>/dev/null; then
-    "$vm" ssh vm0 "$run" <"$s/vm-script"
+    record vm-script "$vm" ssh vm0 "$run" <"$s/vm-script"
   else
-    "$vm" exec --timeout 604800 -i vm0 -- /bin/sh -c "$run" <"$s/vm-script"
+    record vm-script "$vm" exec --timeout 604800 -i vm0 -- /bin/sh -c "$run" <"$s/vm-script"
   fi
   vrc=$?
 fi
@@ -43,7 +60,7 @@ if [ -n "$hpid" ]; then
 fi
 [ "$vrc" -ne 0 ] && exit "$vrc"
 exit "$hrc"
-)";
+)SH";
 
 }  // namespace
 
@@ -73,8 +90,9 @@ std::string batch_script(const BatchScripts& s) {
   }
   // Ours, fixed, and without the delimiter line: readable as it is.
   out += fmt::format("cat >\"$stage/run\" <<'SLURM_VM_EOF' || exit 1\n{}SLURM_VM_EOF\nchmod 0700 \"$stage/run\"\n", kRunner);
-  out += fmt::format("SLURM_VM_BATCH_STAGE=$stage SLURM_VM_BATCH_VM={}{} \\\n  {} boot --timeout={}{} -E '\"$SLURM_VM_BATCH_STAGE/run\"'\n",
-                     sh_quote(s.vm_program), resolved, sh_quote(s.vm_program), s.boot_timeout_s, restore);
+  const std::string results = s.results_dir.empty() ? "" : " SLURM_VM_BATCH_RESULTS=" + sh_quote(s.results_dir);
+  out += fmt::format("SLURM_VM_BATCH_STAGE=$stage SLURM_VM_BATCH_VM={}{}{} \\\n  {} boot --timeout={}{} -E '\"$SLURM_VM_BATCH_STAGE/run\"'\n",
+                     sh_quote(s.vm_program), results, resolved, sh_quote(s.vm_program), s.boot_timeout_s, restore);
   return out;
 }
 

@@ -22,6 +22,9 @@ struct BatchScripts {
   std::string resolved_cluster;
   // vm boot --restore: the checkpoint directory the cluster resumes from (vm batch -r).
   std::string restore_dir;
+  // vm batch --junit: where each script's output, status and time go (junit_report.hpp), an
+  // absolute path every node sees; empty: nowhere.
+  std::string results_dir;
 };
 
 // The script text. Its exit status, and so the job's (sbatch --wait returns it): the VM

@@ -3,7 +3,8 @@
 // and VM_SCRIPT as root inside vm0, and ends when they finish (batch_script.hpp). sbatch reads
 // the job's script from its standard input, so nothing is written on the login node; sbatch
 // replaces this process, so with --wait its exit status, the job's, is the command's: a
-// Jenkins job fails when its VM script fails.
+// Jenkins job fails when its VM script fails. With --junit FILE, sbatch runs as a child and
+// the report is written when it returns (batch_report.hpp).
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -13,6 +14,7 @@
 #include <fmt/format.h>
 
 #include "batch_script.hpp"
+#include "batch_report.hpp"
 #include "cluster_def.hpp"
 #include "config/config.hpp"
 #include "error.hpp"
@@ -58,6 +60,9 @@ class BatchVerb final : public Verb {
         ->check(CLI::ExistingFile);
     cmd_->add_option("-b,--vm-script,--batch-script", vm_script_, "Run this script as root in vm0")->check(CLI::ExistingFile);
     cmd_->add_flag("-w,--wait", wait_, "Wait for the job to end and exit with its status (sbatch --wait)");
+    cmd_->add_option("--junit", junit_,
+                     "With --wait: write a JUnit XML report to this file, one test case per script with its "
+                     "output, status and time (its directory must be one the compute nodes share)");
     cmd_->add_option("--timeout", timeout_s_, "Seconds to wait for every VM to answer SSH")
         ->check(CLI::Range(1, 86400))
         ->capture_default_str();
@@ -70,6 +75,7 @@ class BatchVerb final : public Verb {
   bool selected() const override { return cmd_->parsed(); }
 
   int run() override {
+    if (!junit_.empty() && !wait_) throw Error("--junit needs --wait: the report is written when the job ends", ErrorKind::usage);
     std::optional<RestoreSubmission> restore;
     if (!restart_ckpt_.empty()) restore = read_restore_submission(cmd_->remaining(), restart_ckpt_, cpus_, overrides_);
     export_restore_env(restore);
@@ -83,6 +89,14 @@ class BatchVerb final : public Verb {
     if (restore) scripts.restore_dir = restore->dir.string();
     if (!host_script_.empty()) scripts.host_script = read_script(host_script_, "host script");
     if (!vm_script_.empty()) scripts.vm_script = read_script(vm_script_, "VM script");
+    std::optional<JunitRun> report;
+    if (!junit_.empty()) {
+      if (!scripts.host_script && !scripts.vm_script) {
+        throw Error("--junit reports on scripts: give -E HOST_SCRIPT, -b VM_SCRIPT or both", ErrorKind::usage);
+      }
+      report.emplace(junit_, "vm batch " + sub.def.to_string());
+      scripts.results_dir = report->results_dir().string();
+    }
     const std::string script = batch_script(scripts);
 
     std::vector<std::string> flags;
@@ -103,7 +117,26 @@ class BatchVerb final : public Verb {
     if (::lseek(memfd.get(), 0, SEEK_SET) != 0 || ::dup2(memfd.get(), STDIN_FILENO) < 0) {
       throw Error::from_errno("handing the batch script to sbatch", errno);
     }
-    exec_program(std::move(argv), "is Slurm's client installed and on PATH?");
+    if (!report) exec_program(std::move(argv), "is Slurm's client installed and on PATH?");
+
+    // With a report, sbatch --wait runs as a child: the report is written when it returns.
+    Command c;
+    c.argv = std::move(argv);
+    c.search_path = true;
+    c.inherit_env = true;
+    c.inherit_stdin = true;
+    c.capture_stdout = false;
+    c.capture_stderr = false;
+    c.new_process_group = false;  // Ctrl-C reaches sbatch, which then cancels nothing: as without --junit
+    // sbatch --wait returns when the job ends, which Slurm ends at its time limit.
+    c.timeout = std::chrono::hours(24 * 366);
+    const RunResult r = slurmvm::run(c);
+    const int status = r.signal != 0 ? 128 + r.signal : r.exit_code;
+    std::vector<std::string> names;
+    if (scripts.host_script) names.emplace_back("host-script");
+    if (scripts.vm_script) names.emplace_back("vm-script");
+    report->write(names, status);
+    return status;
   }
 
  private:
@@ -113,6 +146,7 @@ class BatchVerb final : public Verb {
   std::string host_script_;
   std::string vm_script_;
   bool wait_ = false;
+  std::string junit_;
   int timeout_s_ = 300;
   std::string restart_ckpt_;
   OverrideOptions overrides_;

@@ -5,7 +5,7 @@
 #   - `vm batch --wait -b SCRIPT tiny:1` exits with the VM script's status, 0 and non-zero, and
 #     the job's output file holds what the script printed inside vm0;
 #   - a host script (-E) runs on the job's node next to the VM script, and its status counts
-#     when the VM script succeeded;
+#     when the VM script succeeded; --junit writes a report of both, valid against the schema;
 #   - a Jenkins-style shell script (`set -e`, vm batch --wait) fails when its VM script fails
 #     and passes when it passes;
 #   - the cluster is resolved once, at submission: a template edited (to a missing image) while
@@ -70,11 +70,32 @@ expect_rc "vm batch --wait -b fail.sh: the VM script's exit status 7" 7
 OUT=$(job_output 'failjob-*.out')
 expect_out "the failing job's output holds its output" "vm-script about to fail on vm0"
 
-as_user vm batch --wait -o '%x-%j.out' -J hostjob -E host.sh -b ok.sh tiny:1
+# Both scripts, with a JUnit report (docs/ci.md): one test case per script, checked against
+# the schema of what vm batch writes.
+install -d -o vmuser -g vmuser "$HOME_SRC/reports"
+as_user vm batch --wait --junit reports/host.xml -o '%x-%j.out' -J hostjob -E host.sh -b ok.sh tiny:1
 expect_rc "host script and VM script: the host script's status 5 (the VM script succeeded)" 5
 OUT=$(job_output 'hostjob-*.out')
 expect_out "the host script ran on the job's node" "host-script on node1 in job [0-9]+"
 expect_out "and the VM script in vm0" "vm-script says hello from vm0"
+REPORT=$HOME_SRC/reports/host.xml
+if [[ -f $REPORT ]]; then
+  OUT=$(xmllint --noout --schema "$ROOT/tests/data/junit/junit.xsd" "$REPORT" 2>&1)
+  RC=$?
+  expect_rc "the JUnit report is valid against tests/data/junit/junit.xsd" 0
+  OUT=$(cat "$REPORT")
+  expect_out "the report has two test cases, one failed" '<testsuites name="vm batch tiny:1" tests="2" failures="1" errors="0"'
+  expect_out "host-script failed with its status" '<failure message="host-script exited with status 5"'
+  expect_out "with its output" "host-script on node1 in job [0-9]+"
+  expect_out "vm-script passed with its output" "vm-script says hello from vm0 as 0"
+  [[ $(stat -c %U "$REPORT") == vmuser ]] && pass "the report is the user's" || fail "the report belongs to $(stat -c %U "$REPORT")"
+else
+  fail "no JUnit report at $REPORT"
+fi
+left=$(ls -A "$HOME_SRC/reports" | grep -v '^host.xml$')
+[[ -z $left ]] && pass "no results directory left next to the report" || fail "left next to the report: $left"
+as_user vm batch --junit reports/nowait.xml -b ok.sh tiny:1
+expect_rc "--junit without --wait is a usage error" 2
 
 as_user ./jenkins.sh fail.sh
 [[ $RC != 0 ]] && pass "a Jenkins-style script fails when its VM script fails (exit $RC)" || fail "the Jenkins-style script passed with a failing VM script"

@@ -187,3 +187,32 @@ TEST(Base64, DecodeIsTheInverse) {
   EXPECT_EQ(base64_decode("Zm9v\nYmFy"), "foobar");
   EXPECT_THROW(base64_decode("Zm9v!"), Error);
 }
+
+// vm batch --junit: each script's output, status and times land in the results directory
+// (junit_report.hpp reads them), and the job's exit status follows the same rule as without.
+TEST_F(BatchRun, ResultsDirectoryGetsEachScriptsOutputStatusAndTime) {
+  fs::create_directories(dir_ / "results");
+  BatchScripts s;
+  s.results_dir = (dir_ / "results").string();
+  s.host_script = "#!/bin/sh\necho 'host out'\necho 'host err' >&2\nexit 4\n";
+  s.vm_script = "#!/bin/sh\necho 'in vm0'\nexit 0\n";
+  const RunResult r = run(s);
+  EXPECT_EQ(r.exit_code, 4) << r.out << r.err;
+  EXPECT_THAT(r.out, HasSubstr("in vm0"));  // still in the job's output
+  const auto slurp = [&](const char* name) {
+    std::ifstream in(dir_ / "results" / name);
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  };
+  EXPECT_TRUE(fs::exists(dir_ / "results/started"));
+  EXPECT_EQ(slurp("host-script.status"), "4\n");
+  EXPECT_THAT(slurp("host-script.out"), HasSubstr("host out\n"));
+  EXPECT_THAT(slurp("host-script.out"), HasSubstr("host err\n"));
+  EXPECT_EQ(slurp("vm-script.status"), "0\n");
+  EXPECT_EQ(slurp("vm-script.out"), "in vm0\n");
+  EXPECT_THAT(slurp("vm-script.time"), testing::MatchesRegex("[0-9]+\\.[0-9]+ [0-9]+\\.[0-9]+\n"));
+  EXPECT_TRUE(tmp_is_empty());
+
+  s.vm_script = "#!/bin/sh\nexit 6\n";  // the VM script's failure still wins
+  EXPECT_EQ(run(s).exit_code, 6);
+  EXPECT_EQ(slurp("vm-script.status"), "6\n");
+}

@@ -20,17 +20,29 @@ SLURM_VM_EOF
 chmod 0700 "$stage/resolved.json"
 cat >"$stage/run" <<'SLURM_VM_EOF' || exit 1
 #!/bin/sh
-s=$SLURM_VM_BATCH_STAGE vm=$SLURM_VM_BATCH_VM hrc=0 vrc=0 hpid=
+s=$SLURM_VM_BATCH_STAGE vm=$SLURM_VM_BATCH_VM r=${SLURM_VM_BATCH_RESULTS:-} hrc=0 vrc=0 hpid=
 run='f=$(mktemp) && cat >"$f" && chmod 0700 "$f" && "$f"; rc=$?; rm -f "$f"; exit $rc'
+record() {
+  n=$1
+  shift
+  [ -n "$r" ] || { "$@"; return; }
+  t0=$(date +%s.%N)
+  { "$@"; echo $? >"$r/$n.status"; } 2>&1 | tee "$r/$n.out"
+  echo "$t0 $(date +%s.%N)" >"$r/$n.time"
+  rc=1
+  [ -s "$r/$n.status" ] && read -r rc <"$r/$n.status"
+  return "$rc"
+}
+[ -z "$r" ] || : >"$r/started"
 if [ -f "$s/host-script" ]; then
-  "$s/host-script" &
+  record host-script "$s/host-script" &
   hpid=$!
 fi
 if [ -f "$s/vm-script" ]; then
   if grep -qx 'Host vm0' "${SLURM_VM_JOB_DIR:-/nonexistent}/ssh_config" 2>/dev/null; then
-    "$vm" ssh vm0 "$run" <"$s/vm-script"
+    record vm-script "$vm" ssh vm0 "$run" <"$s/vm-script"
   else
-    "$vm" exec --timeout 604800 -i vm0 -- /bin/sh -c "$run" <"$s/vm-script"
+    record vm-script "$vm" exec --timeout 604800 -i vm0 -- /bin/sh -c "$run" <"$s/vm-script"
   fi
   vrc=$?
 fi
