@@ -4,7 +4,6 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <ctime>
 #include <system_error>
 
 #include <fmt/format.h>
@@ -13,20 +12,12 @@
 #include "error.hpp"
 #include "junit_report.hpp"
 #include "log.hpp"
+#include "utc_time.hpp"
 
 namespace fs = std::filesystem;
 
 namespace slurmvm::cli {
 namespace {
-
-std::string utc_now_iso8601() {
-  const std::time_t now = std::time(nullptr);
-  std::tm tm{};
-  ::gmtime_r(&now, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
 
 std::string host_name() {
   char buf[256] = {};

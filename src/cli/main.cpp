@@ -51,6 +51,7 @@ int real_main(int argc, char** argv) {
   verbs.push_back(slurmvm::cli::make_ckpt_verb());
   verbs.push_back(slurmvm::cli::make_image_verb());
   verbs.push_back(slurmvm::cli::make_template_verb());
+  verbs.push_back(slurmvm::cli::make_doctor_verb());
   for (auto& verb : verbs) verb->declare(app);
 
   // CLI11 would only say "A subcommand is required" for a mistyped verb.

@@ -45,5 +45,6 @@ std::unique_ptr<Verb> make_nc_verb();
 std::unique_ptr<Verb> make_reset_verb();
 std::unique_ptr<Verb> make_monitor_cmd_verb();
 std::unique_ptr<Verb> make_dump_verb();
+std::unique_ptr<Verb> make_doctor_verb();
 
 }  // namespace slurmvm::cli

@@ -31,6 +31,7 @@
 #include "resolved_cluster.hpp"
 #include "atomic_file.hpp"
 #include "subprocess.hpp"
+#include "utc_time.hpp"
 #include "verb.hpp"
 
 namespace slurmvm::cli {
@@ -59,15 +60,6 @@ void throw_if_interrupted() {
   if (const int sig = g_signal.load(); sig != 0) {
     throw Error(fmt::format("interrupted by {}", ::strsignal(sig)), ErrorKind::system);
   }
-}
-
-std::string utc_now() {
-  const std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  ::gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
 }
 
 // Removes the staging directory unless the checkpoint was committed.
@@ -263,7 +255,7 @@ class CkptVerb final : public Verb {
     }
     Checkpoint c;
     c.job_id = job_id;
-    c.created = utc_now();
+    c.created = utc_now_iso8601();
     c.network_id = vms.front().network_id;
     c.resolved = resolved;
     c.definition = resolved.value("definition", "");

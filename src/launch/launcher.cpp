@@ -24,7 +24,7 @@
 #include "resolved_cluster.hpp"
 #include "launch/image.hpp"
 #include "launch/job_dir.hpp"
-#include "launch/kvm_probe.hpp"
+#include "kvm_probe.hpp"
 #include "launch/memlock.hpp"
 #include "launch/memory.hpp"
 #include "launch/network_map.hpp"

@@ -257,8 +257,8 @@ class Nftables {
   }
 
   // Runs the batch; the error buffer's text when it fails (buffers are read, and so emptied,
-  // after every run).
-  std::optional<std::string> run(const std::string& batch) {
+  // after every run). `output`, when given, receives what the command printed (a `list`).
+  std::optional<std::string> run(const std::string& batch, std::string* output = nullptr) {
     if (const ino_t here = current_netns(); here != netns_) {
       ctx_free_(ctx_);
       ctx_ = nullptr;
@@ -268,7 +268,8 @@ class Nftables {
     // nft looks the owner rules' uids up as user names first (nss_local_files.hpp).
     const NssLocalFilesOnly local_users("passwd");
     const int rc = run_(ctx_, batch.c_str());
-    (void)output_(ctx_);
+    const char* printed = output_(ctx_);
+    if (output != nullptr) *output = printed == nullptr ? "" : printed;
     std::string why = error_(ctx_);
     if (rc == 0) return std::nullopt;
     while (!why.empty() && (why.back() == '\n' || why.back() == ' ')) why.pop_back();
@@ -346,6 +347,14 @@ void apply_nat_batch(const std::string& batch) {
     // The kernel answers on netlink; no daemon is involved, so nothing here can wait forever.
     if (const auto why = Nftables::get().run(batch)) throw Error(fmt::format("nft: {}", *why), ErrorKind::system);
   });
+}
+
+std::string nft_list(const std::string& what) {
+  std::string out;
+  if (const auto why = Nftables::get().run("list " + what, &out)) {
+    throw Error(fmt::format("nft list {}: {}", what, *why), ErrorKind::system);
+  }
+  return out;
 }
 
 }  // namespace slurmvm::netsetup

@@ -140,6 +140,10 @@ void apply_nat_table(NodeTable table);
 // Throws Error with libnftables' message when it fails; the kernel then applied nothing.
 void apply_nat_batch(const std::string& batch);
 
+// What `nft list WHAT` prints (e.g. "ruleset"), through the same libnftables context: for
+// vm doctor's look at the node's other firewall rules. Error(system) when nft refuses.
+std::string nft_list(const std::string& what);
+
 // The "st" column of /proc/net/{tcp,udp}: a listening TCP socket, a bound UDP one.
 inline constexpr std::string_view kTcpListen = "0A";
 inline constexpr std::string_view kUdpBound = "07";

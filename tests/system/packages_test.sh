@@ -203,19 +203,21 @@ OUT=$("$SANDBOX" down 2>&1) && pass "sandbox down" || fail "sandbox down: $OUT"
 OUT=$(DEBIAN_FRONTEND=noninteractive timeout 300 dpkg -r "${PACKAGES[@]}" 2>&1)
 RC=$?
 expect_rc "dpkg -r of the six packages" 0
-left=()
-while read -r f; do
-  [[ -e $f && ! -d $f ]] && left+=("$f")
-done <<<"$owned"
+# The files the packages installed that still exist (directories aside: /usr/share and the like).
+owned_left() {
+  local f
+  left=()
+  while read -r f; do
+    [[ -e $f && ! -d $f ]] && left+=("$f")
+  done <<<"$owned"
+}
+owned_left
 [[ $(printf '%s\n' "${left[@]}" | sort) == "$conffiles_want" ]] && pass "after dpkg -r only the conffiles remain" ||
   fail "after dpkg -r: $(echo "${left[@]}"), expected the conffiles $(echo $conffiles_want)"
 [[ ! -d /usr/libexec/slurm-vm ]] && pass "/usr/libexec/slurm-vm is gone" || fail "/usr/libexec/slurm-vm remains: $(ls -A /usr/libexec/slurm-vm)"
 OUT=$(DEBIAN_FRONTEND=noninteractive timeout 300 dpkg --purge "${PACKAGES[@]}" 2>&1)
 RC=$?
 expect_rc "dpkg --purge" 0
-left=()
-while read -r f; do
-  [[ -e $f && ! -d $f ]] && left+=("$f")
-done <<<"$owned"
+owned_left
 ((${#left[@]} == 0)) && pass "after purge nothing of the packages remains" || fail "after purge: ${left[*]}"
 if installed_here; then fail "dpkg still lists slurm-vm packages: $(dpkg -l 'slurm-vm-*' | grep '^[ir]')"; fi

@@ -5,11 +5,11 @@
 #include <cerrno>
 
 #include "error.hpp"
-#include "launch/kvm_probe.hpp"
+#include "kvm_probe.hpp"
 
 using slurmvm::Error;
 using slurmvm::ErrorKind;
-using namespace slurmvm::launch;
+using namespace slurmvm;
 using testing::HasSubstr;
 
 namespace {

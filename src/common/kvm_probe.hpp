@@ -9,7 +9,7 @@
 #include <filesystem>
 #include <string>
 
-namespace slurmvm::launch {
+namespace slurmvm {
 
 struct KvmFacts {
   bool opened = false;          // open("/dev/kvm", O_RDWR)
@@ -31,4 +31,4 @@ AccelChoice choose_accelerator(const KvmFacts& facts);
 // Gathers the facts on this machine; `sys_module` is /sys/module (tests pass a fake tree).
 KvmFacts probe_kvm(const std::filesystem::path& sys_module = "/sys/module");
 
-}  // namespace slurmvm::launch
+}  // namespace slurmvm

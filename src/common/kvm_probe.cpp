@@ -1,5 +1,5 @@
 // KVM or TCG (kvm_probe.hpp).
-#include "launch/kvm_probe.hpp"
+#include "kvm_probe.hpp"
 
 #include <fcntl.h>
 #include <linux/kvm.h>
@@ -12,7 +12,7 @@
 
 #include "unique_fd.hpp"
 
-namespace slurmvm::launch {
+namespace slurmvm {
 
 AccelChoice choose_accelerator(const KvmFacts& f) {
   if (!f.opened) {
@@ -53,4 +53,4 @@ KvmFacts probe_kvm(const std::filesystem::path& sys_module) {
   return f;
 }
 
-}  // namespace slurmvm::launch
+}  // namespace slurmvm
