@@ -74,8 +74,19 @@ std::optional<std::string> slurmd_pid(const Host& host) {
 }  // namespace
 
 Finding check_config(const fs::path& sysconf_dir, std::optional<config::Config>& cfg) {
+  std::error_code ec;
+  if (!fs::is_directory(sysconf_dir, ec)) {
+    return {"config", Status::fail, fmt::format("{} does not exist: no network, resource set or template", sysconf_dir.string()),
+            "install slurm-vm-common, or point SLURM_VM_SYSCONFDIR (the plugin's sysconfdir=) at the configuration"};
+  }
   try {
     cfg = config::load_config({.system = sysconf_dir, .user = std::nullopt});
+    if (cfg->default_resource_set() == nullptr) {
+      return {"config", Status::warn,
+              fmt::format("{} loads, but no resource set is the default: a template that names none gets no NIC",
+                          sysconf_dir.string()),
+              "mark one resource set 'default: true' in resources.yaml (docs/config.md)"};
+    }
     return {"config", Status::ok,
             fmt::format("{} loads: {} network(s), {} resource set(s), {} template(s)", sysconf_dir.string(),
                         cfg->networks.size(), cfg->resource_sets.size(), cfg->system_templates.size()),

@@ -135,7 +135,12 @@ TEST(DoctorPassthrough, InfinibandNodeReadyOrNotFromSysfs) {
       "     opensm-daemon: opensm, opensm-partition-cfg: /etc/opensm/partitions.conf,\n"
       "     opensm-partition-tpl: /etc/opensm/partitions.conf.tpl}}\n");
   std::optional<config::Config> cfg;
+  // No default resource set yet: a warning, the configuration still loads.
+  EXPECT_EQ(check_config(conf, cfg).status, Status::warn);
+  put(conf / "resources.yaml", "default: {networks: [ib], default: true}\n");
   ASSERT_EQ(check_config(conf, cfg).status, Status::ok);
+  std::optional<config::Config> none;
+  EXPECT_EQ(check_config(dir.path() / "missing", none).status, Status::fail);
   Host host;
   host.sys = dir.path() / "sys";
   host.proc = dir.path() / "proc";  // no slurmd in it: memlock is skipped
@@ -167,6 +172,7 @@ TEST(DoctorPassthrough, InfinibandNodeReadyOrNotFromSysfs) {
   // No VFIO network: nothing of this is needed.
   const auto eth = dir.path() / "eth";
   put(eth / "networks.yaml", "nat: {type: ethernet, settings: {dev-prefix: nat}}\n");
+  put(eth / "resources.yaml", "default: {networks: [nat], default: true}\n");
   std::optional<config::Config> plain;
   ASSERT_EQ(check_config(eth, plain).status, Status::ok);
   for (const Finding& f : check_passthrough(host, &*plain)) EXPECT_EQ(f.status, Status::skip) << f.check;
