@@ -83,7 +83,7 @@ expected_deb_files() {
     slurm-vm-common) printf '%s\n' /etc/slurm-vm/{networks,repos,resources,slurm-vm,templates}.yaml ;;
     slurm-vm-spank) printf '%s\n' /etc/slurm/plugstack.conf.d/slurm-vm.conf "$lib/slurm-wlm/spank_vm.so" ;;
     slurm-vm-node) printf '%s\n' /usr/libexec/slurm-vm/vm-{epilog,launch,node-restore,prolog} \
-      /usr/share/man/man8/vm-prolog.8.gz ;;
+      /usr/share/man/man8/vm-prolog.8.gz /usr/share/lintian/overrides/slurm-vm-node ;;
     slurm-vm-client) printf '%s\n' /usr/bin/vm /usr/share/bash-completion/completions/vm \
       /usr/share/man/man1/vm.1.gz /usr/share/man/man5/slurm-vm-templates.yaml.5.gz ;;
     slurm-vm-pkeyd) printf '%s\n' /lib/systemd/system/vm-pkeyd.service /usr/sbin/vm-pkeyd /usr/share/man/man8/vm-pkeyd.8.gz \
