@@ -15,6 +15,7 @@
 #include "kvm_probe.hpp"
 #include "parsers.hpp"
 #include "subprocess.hpp"
+#include "vfio/pci_sysfs.hpp"
 
 namespace fs = std::filesystem;
 
@@ -39,14 +40,11 @@ std::vector<const config::Network*> vfio_networks(const config::Config* cfg) {
   return out;
 }
 
-std::string trimmed(std::string s) {
-  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
-  return s;
-}
+std::string trimmed(std::string_view s) { return std::string(vfio::trim_space(s)); }
 
 std::optional<std::string> read_small(const fs::path& p) {
   try {
-    if (auto t = read_file_if_exists(p, 1 << 16)) return trimmed(std::move(*t));
+    if (auto t = read_file_if_exists(p, 1 << 16)) return trimmed(*t);
   } catch (const Error&) {
   }
   return std::nullopt;
@@ -105,10 +103,15 @@ Finding check_kvm(const Host& host) {
 }
 
 Finding check_qemu(const config::Config* cfg) {
-  std::string program = "qemu-system-x86_64";
+  // The QEMU the site's templates run: the default unless the first system template that names
+  // another (`qemu-bin`, a site's own build) says otherwise.
+  std::string program = config::Template{}.qemu_bin;
   if (cfg != nullptr) {
     for (const auto* t : cfg->templates_of(config::Origin::system)) {
-      if (!t->qemu_bin.empty() && t->qemu_bin != program) program = t->qemu_bin;  // a site's own build
+      if (!t->qemu_bin.empty() && t->qemu_bin != program) {
+        program = t->qemu_bin;
+        break;
+      }
     }
   }
   Command c;
